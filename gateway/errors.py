@@ -101,10 +101,6 @@ class UnknownReceiver(ContentError):
     """The MsgHead is addressed to someone other than this gateway."""
 
 
-class ClaimRejected(ContentError):
-    """The whole claim message is rejected by a message-level rule."""
-
-
 class ReplyChannel(enum.Enum):
     """How a message error is answered."""
 
@@ -177,12 +173,6 @@ RECEIPTS: dict[type[MessageError], ReceiptCode] = {
         "Mottaker finnes ikke",
         APPREC_ERROR_CODE_SYSTEM,
     ),
-    ClaimRejected: ReceiptCode(
-        ReplyChannel.APPREC,
-        "X99",
-        "Annen feil",
-        APPREC_ERROR_CODE_SYSTEM,
-    ),
     ContentError: ReceiptCode(
         ReplyChannel.APPREC,
         "X99",
@@ -196,5 +186,5 @@ def receipt_for(error: MessageError) -> ReceiptCode:
     """Return the answer for ``error``: its own row in ``RECEIPTS`` or its nearest parent's."""
     for cls in type(error).__mro__:
         if cls in RECEIPTS:
-            return RECEIPTS[cls]  # type: ignore[index]
+            return RECEIPTS[cls]
     raise LookupError(f"no receipt mapped for {type(error).__name__}")  # pragma: no cover

@@ -8,9 +8,20 @@ skips with a clear reason where they are absent. ``GATEWAY_STANDARDS_DIR`` overr
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from gateway.config import IdentityConfig
+from gateway.pipeline import Pipeline
+from gateway.receipts.keys import generate_dev_credentials
+from gateway.receipts.signing import Signer
+from gateway.rules.engine import RuleEngine
+from gateway.rules.registry import RULES
+from gateway.store.sqlite import Store
+from gateway.validation.catalog import SchemaCatalog
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STANDARDS_DIR = Path(
@@ -30,3 +41,64 @@ def standards() -> Path:
             "(set GATEWAY_STANDARDS_DIR to a checkout of shared/standards to run this test)"
         )
     return STANDARDS_DIR
+
+
+# --- a pipeline on a temporary store, with a development signing key --------------------------
+
+
+IDENTITY = IdentityConfig(
+    name="HELFO test",
+    her_id="79768",
+    enh_id="889640782",
+    ebxml_role="KontrollUtbetaler",
+    mail_address="gateway@kuhr.test",
+)
+
+
+@pytest.fixture(scope="session")
+def credentials(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A development key and certificate, made once per test session."""
+    directory = tmp_path_factory.mktemp("keys")
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    generate_dev_credentials(key, cert, common_name="HELFO test", organisation="HELFO test")
+    return key, cert
+
+
+@pytest.fixture(scope="session")
+def signer(credentials: tuple[Path, Path]) -> Signer:
+    return Signer.from_files(*credentials)
+
+
+@pytest.fixture(scope="session")
+def catalog() -> SchemaCatalog:
+    return SchemaCatalog.default()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "gateway.sqlite3")
+    yield s
+    s.close()
+
+
+FIXED_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def make_pipeline(
+    store: Store, catalog: SchemaCatalog, signer: Signer
+) -> Callable[..., Pipeline]:
+    """Build a pipeline on the test store; ``now`` fixes the clock (default FIXED_NOW)."""
+
+    def factory(now: datetime = FIXED_NOW) -> Pipeline:
+        return Pipeline(
+            identity=IDENTITY,
+            store=store,
+            catalog=catalog,
+            signer=signer,
+            engine=RuleEngine(RULES),
+            max_message_bytes=10 * 1024 * 1024,
+            clock=lambda: now,
+        )
+
+    return factory

@@ -1,1 +1,39 @@
+"""ebMS 2.0 over SMTP: the MIME package, the SOAP envelope and the signals (Acknowledgment,
+MessageError). Pure code: bytes in, values out.
+"""
 
+from gateway.ebxml.envelope import (
+    EbxmlMessage,
+    ErrorDetail,
+    ManifestReference,
+    MessageHeader,
+    Party,
+    PartyId,
+    build_envelope,
+    parse_envelope,
+    peek_message_id,
+    reply_header,
+)
+from gateway.ebxml.mime import MimePackage, MimePart, OutgoingPart, build, unwrap
+from gateway.ebxml.signals import build_acknowledgment, build_message_error, error_detail_for
+
+__all__ = [
+    "EbxmlMessage",
+    "ErrorDetail",
+    "ManifestReference",
+    "MessageHeader",
+    "MimePackage",
+    "MimePart",
+    "OutgoingPart",
+    "Party",
+    "PartyId",
+    "build",
+    "build_acknowledgment",
+    "build_envelope",
+    "build_message_error",
+    "error_detail_for",
+    "parse_envelope",
+    "peek_message_id",
+    "reply_header",
+    "unwrap",
+]

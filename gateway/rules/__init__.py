@@ -1,1 +1,1 @@
-
+"""Claim control rules: data plus small check functions, run by ``engine.RuleEngine``."""

@@ -1,0 +1,43 @@
+# gateway: install, run, test, lint, bench. Every target installs what it needs first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CONFIG ?= config/local.toml
+
+.PHONY: install run test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gateway needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Runs the daemon on the embedded default. The first time, it creates a development signing key
+# and drops the sample claims from fixtures/samples/ into the spool, so there is something to see.
+run: install
+	$(BIN)/gateway keys generate --config $(CONFIG) --if-missing
+	@if [ ! -e var/.seeded ]; then \
+	  mkdir -p var/spool/incoming && cp fixtures/samples/* var/spool/incoming/ && touch var/.seeded && \
+	  echo "seeded var/spool/incoming with the sample claims from fixtures/samples/"; fi
+	@echo "gateway: drop claims into var/spool/incoming/, replies appear in var/outbox/ (Ctrl-C stops)"
+	$(BIN)/gateway run --config $(CONFIG)
+
+test: install
+	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not integration and not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python -m bench.spool_bench
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis

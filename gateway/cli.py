@@ -1,0 +1,170 @@
+"""The ``gateway`` command: the daemon and the operator's tools.
+
+    gateway run --config FILE [--once]       run the daemon (``--once``: until the spool is empty)
+    gateway validate FILE... [--json]        check files; exit 0 valid, 1 invalid, 2 unusable
+    gateway keys generate --config FILE      make a development signing key and certificate
+    gateway status --config FILE             counts of received messages and pending replies
+    gateway spool requeue --config FILE      put parked files (spool bad/) back into incoming/
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.config import Config
+from gateway.errors import ConfigurationError, GatewayError
+
+DEFAULT_CONFIG = Path("config/local.toml")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gateway", description="Receive KUHR-style claims over ebXML; answer with AppRecs."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    run.add_argument("--once", action="store_true", help="exit when the spool is empty")
+
+    validate = sub.add_parser("validate", help="validate message files")
+    validate.add_argument("files", nargs="+", type=Path)
+    validate.add_argument("--json", action="store_true", help="machine-readable output")
+    validate.add_argument(
+        "--config", type=Path, help="use this config's official schema directories"
+    )
+
+    keys = sub.add_parser("keys", help="signing keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    generate = keys_sub.add_parser("generate", help="generate a development key + certificate")
+    generate.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    generate.add_argument("--force", action="store_true", help="replace existing files")
+    generate.add_argument(
+        "--if-missing", action="store_true", help="do nothing (exit 0) if both files exist"
+    )
+
+    status = sub.add_parser("status", help="what the store holds")
+    status.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+
+    spool = sub.add_parser("spool", help="spool maintenance")
+    spool_sub = spool.add_subparsers(dest="spool_command", required=True)
+    requeue = spool_sub.add_parser("requeue", help="move parked files back to incoming/")
+    requeue.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args.config, once=args.once)
+        if args.command == "validate":
+            return _validate(args.files, as_json=args.json, config_path=args.config)
+        if args.command == "keys":
+            return _keys_generate(args.config, force=args.force, if_missing=args.if_missing)
+        if args.command == "status":
+            return _status(args.config)
+        if args.command == "spool":
+            return _spool_requeue(args.config)
+    except ConfigurationError as exc:
+        print(f"gateway: configuration error: {exc}", file=sys.stderr)
+        return 78  # EX_CONFIG: systemd should not restart-loop on this
+    except GatewayError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 1
+    return 2  # pragma: no cover - argparse enforces the commands
+
+
+def _run(config_path: Path, *, once: bool) -> int:
+    from gateway.daemon import run_daemon
+    from gateway.logging import configure_logging
+
+    config = Config.from_toml(config_path)
+    configure_logging(config.logging.level, config.logging.format)
+    return asyncio.run(run_daemon(config, once=once))
+
+
+def _validate(files: Sequence[Path], *, as_json: bool, config_path: Path | None) -> int:
+    from gateway.inspect import Inspection, Verdict, inspect_bytes
+    from gateway.validation.catalog import SchemaCatalog
+
+    extra: tuple[Path, ...] = ()
+    if config_path is not None:
+        extra = Config.from_toml(config_path).validation.official_schema_dirs
+    catalog = SchemaCatalog.default(extra_dirs=extra)
+    results: list[Inspection] = []
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            failed = Inspection(name=str(path))
+            failed.worsen(Verdict.UNUSABLE, f"cannot read: {exc.strerror}")
+            results.append(failed)
+            continue
+        results.append(inspect_bytes(str(path), data, catalog))
+    if as_json:
+        print(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(r.render() for r in results))
+    return int(max(r.verdict for r in results))
+
+
+def _keys_generate(config_path: Path, *, force: bool, if_missing: bool) -> int:
+    from gateway.receipts.keys import certificate_info, generate_dev_credentials
+
+    config = Config.from_toml(config_path)
+    key, cert = config.signing.key_file, config.signing.cert_file
+    if if_missing and key.exists() and cert.exists():
+        return 0
+    if (key.exists() or cert.exists()) and not force:
+        print(
+            f"gateway: {key} or {cert} exists; use --force to replace them", file=sys.stderr
+        )
+        return 1
+    generate_dev_credentials(
+        key,
+        cert,
+        common_name=config.identity.name,
+        organisation=config.identity.name,
+        her_id=config.identity.her_id,
+        overwrite=True,
+    )
+    info = certificate_info(cert)
+    print(f"wrote {key} and {cert}")
+    for name, value in info.items():
+        print(f"  {name}: {value}")
+    return 0
+
+
+def _status(config_path: Path) -> int:
+    from gateway.store.sqlite import Store
+
+    config = Config.from_toml(config_path)
+    store = Store(config.database)
+    try:
+        for name, count in sorted(store.counts().items()):
+            print(f"{name}: {count}")
+    finally:
+        store.close()
+    return 0
+
+
+def _spool_requeue(config_path: Path) -> int:
+    from gateway.inbox.spool import Spool
+
+    config = Config.from_toml(config_path)
+    moved = Spool(config.spool).requeue_bad()
+    for path in moved:
+        print(f"requeued {path.name}")
+    print(f"{len(moved)} file(s) moved back to {config.spool.incoming}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""The one typed configuration object, loaded from TOML and validated at load.
+
+Every key is documented in ``config/local.toml`` and in the README. Relative paths in the file are
+resolved against the directory the config file lives in, so a config works from any cwd.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.claims.model import Ident, Organisation
+from gateway.errors import ConfigurationError
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityConfig:
+    """Who this gateway is: its organisation in MsgHead/AppRec and its ebXML party."""
+
+    name: str
+    her_id: str
+    enh_id: str | None
+    ebxml_role: str
+    mail_address: str
+
+    def organisation(self) -> Organisation:
+        idents = [Ident(self.her_id, "HER")]
+        if self.enh_id:
+            idents.append(Ident(self.enh_id, "ENH"))
+        return Organisation(name=self.name, idents=tuple(idents))
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolConfig:
+    """The file-drop inbox: ``incoming/`` is where senders drop files."""
+
+    directory: Path
+    poll_interval: float
+    max_recoveries: int
+    settle_seconds: float = 0.0
+
+    @property
+    def incoming(self) -> Path:
+        return self.directory / "incoming"
+
+    @property
+    def work(self) -> Path:
+        return self.directory / "work"
+
+    @property
+    def processed(self) -> Path:
+        return self.directory / "processed"
+
+    @property
+    def bad(self) -> Path:
+        return self.directory / "bad"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxConfig:
+    """Where replies go. ``kind = "file"`` writes ``.eml`` files into ``directory``."""
+
+    kind: str
+    directory: Path
+
+
+@dataclass(frozen=True, slots=True)
+class SigningConfig:
+    """The gateway's signing key and certificate (PEM files; never inline in the config)."""
+
+    key_file: Path
+    cert_file: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationConfig:
+    """Schema catalog and intake limits."""
+
+    official_schema_dirs: tuple[Path, ...]
+    max_message_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str
+    format: str  # "json" or "console"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything ``gateway run`` needs."""
+
+    path: Path
+    identity: IdentityConfig
+    database: Path
+    spool: SpoolConfig
+    outbox: OutboxConfig
+    signing: SigningConfig
+    validation: ValidationConfig
+    logging: LoggingConfig
+    drain_seconds: float = 10.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_toml(cls, path: Path) -> Config:
+        """Load and validate ``path``; raise ``ConfigurationError`` naming the bad key."""
+        path = path.resolve()
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigurationError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
+        return cls.from_mapping(data, path)
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], path: Path) -> Config:
+        base = path.parent
+        r = _Reader(data, str(path))
+        identity = IdentityConfig(
+            name=r.string("identity.name"),
+            her_id=r.digits("identity.her_id"),
+            enh_id=r.opt_digits("identity.enh_id"),
+            ebxml_role=r.string("identity.ebxml_role", "KontrollUtbetaler"),
+            mail_address=r.string("identity.mail_address", "gateway@localhost"),
+        )
+        spool = SpoolConfig(
+            directory=r.path("spool.directory", base),
+            poll_interval=r.positive_float("spool.poll_interval", 1.0),
+            max_recoveries=r.positive_int("spool.max_recoveries", 3),
+            settle_seconds=r.non_negative_float("spool.settle_seconds", 0.5),
+        )
+        outbox_kind = r.string("outbox.kind", "file")
+        if outbox_kind != "file":
+            raise ConfigurationError(
+                f"{path}: outbox.kind = {outbox_kind!r} is not supported (supported: 'file')"
+            )
+        outbox = OutboxConfig(kind=outbox_kind, directory=r.path("outbox.directory", base))
+        signing = SigningConfig(
+            key_file=r.path("signing.key_file", base),
+            cert_file=r.path("signing.cert_file", base),
+        )
+        validation = ValidationConfig(
+            official_schema_dirs=tuple(
+                (base / p).resolve() for p in r.str_list("validation.official_schema_dirs", [])
+            ),
+            max_message_bytes=r.positive_int("validation.max_message_bytes", 10 * 1024 * 1024),
+        )
+        log_format = r.string("logging.format", "json")
+        if log_format not in ("json", "console"):
+            raise ConfigurationError(f"{path}: logging.format must be 'json' or 'console'")
+        logging = LoggingConfig(level=r.string("logging.level", "info").lower(), format=log_format)
+        return cls(
+            path=path,
+            identity=identity,
+            database=r.path("database.path", base),
+            spool=spool,
+            outbox=outbox,
+            signing=signing,
+            validation=validation,
+            logging=logging,
+            drain_seconds=r.positive_float("daemon.drain_seconds", 10.0),
+        )
+
+
+class _Reader:
+    """Typed access to dotted keys with error messages that name the key and the file."""
+
+    _MISSING = object()
+
+    def __init__(self, data: dict[str, Any], source: str) -> None:
+        self._data = data
+        self._source = source
+
+    def _get(self, key: str, default: object = _MISSING) -> object:
+        node: object = self._data
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                if default is self._MISSING:
+                    raise ConfigurationError(f"{self._source}: missing required key {key!r}")
+                return default
+            node = node[part]
+        return node
+
+    def _fail(self, key: str, expected: str, value: object) -> ConfigurationError:
+        return ConfigurationError(f"{self._source}: {key} must be {expected}, got {value!r}")
+
+    def string(self, key: str, default: object = _MISSING) -> str:
+        value = self._get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise self._fail(key, "a non-empty string", value)
+        return value
+
+    def digits(self, key: str) -> str:
+        value = self._get(key)
+        if isinstance(value, int):
+            value = str(value)
+        if not isinstance(value, str) or not value.isdigit():
+            raise self._fail(key, "a string of digits", value)
+        return value
+
+    def opt_digits(self, key: str) -> str | None:
+        value = self._get(key, None)
+        if value is None:
+            return None
+        return self.digits(key)
+
+    def path(self, key: str, base: Path) -> Path:
+        return (base / self.string(key)).resolve()
+
+    def positive_float(self, key: str, default: float) -> float:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise self._fail(key, "a positive number", value)
+        return float(value)
+
+    def non_negative_float(self, key: str, default: float) -> float:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise self._fail(key, "a number of at least 0", value)
+        return float(value)
+
+    def positive_int(self, key: str, default: int) -> int:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise self._fail(key, "a positive integer", value)
+        return value
+
+    def str_list(self, key: str, default: list[str]) -> list[str]:
+        value = self._get(key, default)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self._fail(key, "a list of strings", value)
+        return list(value)

@@ -1,0 +1,253 @@
+"""``gateway run``: poll the spool, process each message, deliver replies, shut down cleanly.
+
+For each claimed file the order is fixed, and is what makes a crash at any point harmless:
+
+1. the pipeline commits the message, its decision and its replies in one transaction;
+2. the outbox writes the replies and marks them delivered;
+3. the spool moves the file to ``processed/``.
+
+On start, replies still pending are delivered, and files left in ``work/`` are recovered: one
+whose intake is already committed is just finished (so it is never answered twice), the others
+are processed again (so none is lost).
+
+Processing runs in one worker thread so the event loop stays free for signals (and, later, for
+IMAP and SMTP). SIGTERM/SIGINT stop intake; the message in hand is finished within
+``daemon.drain_seconds``; a file still in ``work/`` after that is recovered on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import structlog
+
+from gateway.clock import utc_now
+from gateway.config import Config
+from gateway.errors import StorageError
+from gateway.inbox.spool import Claimed, Spool
+from gateway.logging import get_logger
+from gateway.outbox.files import FileOutbox
+from gateway.pipeline import Pipeline
+from gateway.receipts.signing import load_signer
+from gateway.rules.engine import RuleEngine
+from gateway.rules.registry import RULES
+from gateway.store.sqlite import Outcome, ReceivedRecord, Store
+from gateway.validation.catalog import SchemaCatalog
+
+log = get_logger("daemon")
+
+BATCH = 100
+PROGRESS_EVERY_SECONDS = 10.0
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters for progress lines and the end-of-run summary."""
+
+    started: float = field(default_factory=time.monotonic)
+    handled: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    last_progress: float = field(default_factory=time.monotonic)
+
+    def count(self, outcome: Outcome) -> None:
+        self.handled += 1
+        self.outcomes[outcome.value] = self.outcomes.get(outcome.value, 0) + 1
+
+
+class Daemon:
+    """Owns the store, pipeline, spool and outbox for one ``gateway run``."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store = Store(config.database)
+        catalog = SchemaCatalog.default(extra_dirs=config.validation.official_schema_dirs)
+        engine = RuleEngine(RULES)
+        self.pipeline = Pipeline(
+            identity=config.identity,
+            store=self.store,
+            catalog=catalog,
+            signer=load_signer(config.signing.key_file, config.signing.cert_file),
+            engine=engine,
+            max_message_bytes=config.validation.max_message_bytes,
+        )
+        self.spool = Spool(config.spool)
+        self.outbox = FileOutbox(config.outbox.directory)
+        self.stats = Stats()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
+        self.stopping = asyncio.Event()
+
+    def close(self, *, wait: bool = True) -> None:
+        self._worker.shutdown(wait=wait, cancel_futures=True)
+        if wait:
+            self.store.close()
+
+    # --- the per-message work (runs in the worker thread) ----------------------------------------
+
+    def _process(self, item: Claimed) -> Outcome:
+        with structlog.contextvars.bound_contextvars(source_ref=item.source_ref):
+            if self.store.received_by_ref(item.source_ref) is not None:
+                # Committed before a crash; only delivery and the move were left to do.
+                self.outbox.flush(self.store)
+                self.spool.done(item)
+                log.info("recovered_already_committed")
+                return Outcome.DUPLICATE
+            raw = item.path.read_bytes()
+            try:
+                result = self.pipeline.handle(
+                    raw, source="spool", source_ref=item.source_ref, source_name=item.original_name
+                )
+            except StorageError:
+                raise  # the database is the problem, not the message: retry later
+            except Exception as exc:
+                # A bug of ours must not stop the daemon or lose the message: keep the bytes,
+                # park the file for a person, answer nothing we are not sure of.
+                log.exception("message_failed", error=type(exc).__name__)
+                self._record_failure(item, raw, exc)
+                self.spool.park(item, f"{type(exc).__name__}: {exc}")
+                return Outcome.FAILED
+            self.outbox.flush(self.store)
+            self.spool.done(item)
+            log.info(
+                "message_handled",
+                outcome=result.outcome.value,
+                apprec_status=result.apprec_status,
+                replies=list(result.replies),
+                file=item.original_name,
+            )
+            return result.outcome
+
+    def _record_failure(self, item: Claimed, raw: bytes, exc: Exception) -> None:
+        try:
+            self.store.commit_intake(
+                ReceivedRecord(
+                    received_at=utc_now(),
+                    source="spool",
+                    source_ref=item.source_ref,
+                    raw=raw,
+                    sha256=hashlib.sha256(raw).hexdigest(),
+                    outcome=Outcome.FAILED,
+                    detail=f"{type(exc).__name__}: {exc}"[:2000],
+                ),
+                None,
+                None,
+                (),
+            )
+        except StorageError:
+            log.exception("failure_not_recorded")
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    async def _run_item(self, item: Claimed) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = 1.0
+        while True:
+            try:
+                outcome = await loop.run_in_executor(self._worker, self._process, item)
+            except StorageError:
+                log.exception("storage_error_retrying", retry_in=backoff)
+                if self.stopping.is_set():
+                    return  # left in work/; recovered on the next start
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 60.0)
+                continue
+            self.stats.count(outcome)
+            self._maybe_progress()
+            return
+
+    def _maybe_progress(self) -> None:
+        now = time.monotonic()
+        if now - self.stats.last_progress < PROGRESS_EVERY_SECONDS:
+            return
+        self.stats.last_progress = now
+        elapsed = now - self.stats.started
+        log.info(
+            "progress",
+            handled=self.stats.handled,
+            per_second=round(self.stats.handled / elapsed, 1) if elapsed else None,
+            waiting=self.spool.incoming_count(),
+            outcomes=self.stats.outcomes,
+        )
+
+    async def run(self, *, once: bool = False) -> int:
+        """Process the spool until stopped (or, with ``once``, until it is empty)."""
+        loop = asyncio.get_running_loop()
+        delivered = await loop.run_in_executor(self._worker, self.outbox.flush, self.store)
+        if delivered:
+            log.info("pending_replies_delivered", count=delivered)
+        again, parked = self.spool.recover()
+        for path in parked:
+            log.error("spool_file_parked", file=path.name, where=str(path.parent))
+        if again:
+            log.warning("spool_recovering", files=len(again))
+        for item in again:
+            await self._run_item(item)
+        log.info(
+            "started",
+            spool=str(self.config.spool.incoming),
+            outbox=str(self.config.outbox.directory),
+            database=str(self.config.database),
+        )
+        while not self.stopping.is_set():
+            batch = self.spool.claim(BATCH)
+            for position, item in enumerate(batch):
+                if self.stopping.is_set():
+                    # Claimed but not started: back to incoming/, untouched.
+                    for unstarted in batch[position:]:
+                        self.spool.release(unstarted)
+                    break
+                await self._run_item(item)
+            if self.stopping.is_set():
+                break
+            if not batch:
+                if once:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self.stopping.wait(), timeout=self.config.spool.poll_interval
+                    )
+        log.info(
+            "stopped",
+            handled=self.stats.handled,
+            outcomes=self.stats.outcomes,
+            seconds=round(time.monotonic() - self.stats.started, 1),
+        )
+        return 0
+
+
+async def run_daemon(config: Config, *, once: bool = False) -> int:
+    """Run until SIGTERM/SIGINT (or until the spool is empty with ``once``)."""
+    daemon = Daemon(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _request_stop, daemon, sig)
+    drained = True
+    try:
+        work = asyncio.create_task(daemon.run(once=once))
+        stop = asyncio.create_task(daemon.stopping.wait())
+        await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if work.done():
+            return work.result()
+        try:
+            # Stop requested: the message in hand may finish, for a bounded time.
+            return await asyncio.wait_for(work, timeout=config.drain_seconds)
+        except TimeoutError:
+            drained = False
+            log.error("drain_timeout", seconds=config.drain_seconds)
+            return 1
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        daemon.close(wait=drained)
+
+
+def _request_stop(daemon: Daemon, sig: signal.Signals) -> None:
+    if not daemon.stopping.is_set():
+        log.info("stop_requested", signal=sig.name)
+    daemon.stopping.set()

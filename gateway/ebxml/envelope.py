@@ -1,0 +1,656 @@
+"""Parse and build the ebMS 2.0 SOAP envelope (the ``eb:MessageHeader`` and friends).
+
+``parse_envelope`` reads what a sender put in the SOAP part; ``build_envelope`` writes the envelope
+of a message we send (an AppRec reply). The signal builders in ``gateway.ebxml.signals`` reuse the
+element writers here. Signatures are neither checked nor made here: the parsed value only says
+whether a ``ds:Signature`` is present, and the envelopes we build leave the end of ``SOAP:Header``
+free for one to be appended.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal
+from urllib.parse import unquote
+
+from lxml import etree
+
+from gateway.ebxml.namespaces import (
+    ACTOR_NEXT_MSH,
+    ACTOR_TO_PARTY_MSH,
+    DS_NS,
+    EB_NS,
+    SOAP_ACTOR_NEXT,
+    SOAP_NS,
+    XLINK_NS,
+    XML_NS,
+)
+from gateway.errors import (
+    EbxmlError,
+    EnvelopeNotXml,
+    FeatureNotSupported,
+    HeaderInconsistent,
+    HeaderValueNotRecognized,
+)
+
+__all__ = [
+    "EBMS_VERSION",
+    "EbxmlMessage",
+    "ErrorDetail",
+    "ManifestReference",
+    "MessageHeader",
+    "Party",
+    "PartyId",
+    "Severity",
+    "build_envelope",
+    "format_timestamp",
+    "parse_envelope",
+    "peek_message_id",
+    "reply_header",
+]
+
+EBMS_VERSION: Final = "2.0"
+
+Severity = Literal["Error", "Warning"]
+
+_MH = "//eb:MessageHeader"
+#: Header blocks we act on; any other with mustUnderstand="1" is refused (SOAP 1.1 §4.2.3).
+_UNDERSTOOD: Final = frozenset(
+    {
+        f"{{{EB_NS}}}MessageHeader",
+        f"{{{EB_NS}}}AckRequested",
+        f"{{{EB_NS}}}Acknowledgment",
+        f"{{{EB_NS}}}ErrorList",
+        # Synchronous replies make no sense over SMTP; the CPA says syncReplyMode="none".
+        f"{{{EB_NS}}}SyncReply",
+        f"{{{DS_NS}}}Signature",
+    }
+)
+#: Actors that address us: we are both the next and the To party's MSH (no intermediaries).
+_OUR_ACTORS: Final = frozenset({None, ACTOR_TO_PARTY_MSH, ACTOR_NEXT_MSH, SOAP_ACTOR_NEXT})
+_DATETIME: Final = re.compile(
+    r"(?P<year>-?\d{4,})-(?P<month>\d{2})-(?P<day>\d{2})"
+    r"T(?P<hour>\d{2}):(?P<minute>\d{2}):(?P<second>\d{2})(?:\.(?P<fraction>\d+))?"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?",
+    re.ASCII,
+)
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PartyId:
+    """An ``eb:PartyId``, e.g. ``PartyId("79768", "HER")``."""
+
+    value: str
+    type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """An ``eb:From`` or ``eb:To``: one or more ids and an optional role."""
+
+    party_ids: tuple[PartyId, ...]
+    role: str | None = None
+
+    def id_of(self, type_: str) -> str | None:
+        """The first id of the given type (``"HER"``, ``"ENH"``), or ``None``."""
+        for party_id in self.party_ids:
+            if party_id.type == type_:
+                return party_id.value
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestReference:
+    """An ``eb:Manifest/eb:Reference``; ``content_id`` is set for ``cid:`` references."""
+
+    href: str
+    content_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageHeader:
+    """The ``eb:MessageHeader``. Times are timezone-aware UTC."""
+
+    from_party: Party
+    to_party: Party
+    cpa_id: str
+    conversation_id: str
+    service: str
+    service_type: str | None
+    action: str
+    message_id: str
+    timestamp: datetime
+    ref_to_message_id: str | None = None
+    time_to_live: datetime | None = None
+    duplicate_elimination: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorDetail:
+    """One ``eb:Error`` of an ``eb:ErrorList`` (received, or to be sent)."""
+
+    code: str
+    """An ebMS 2.0 errorCode, e.g. ``"ValueNotRecognized"``."""
+    severity: Severity
+    location: str | None
+    description: str
+    lang: str = "no"
+
+
+@dataclass(frozen=True, slots=True)
+class EbxmlMessage:
+    """What a received SOAP envelope says."""
+
+    header: MessageHeader
+    ack_requested: bool
+    ack_signed: bool
+    manifest: tuple[ManifestReference, ...]
+    acknowledgment_ref: str | None
+    """The RefToMessageId of an ``eb:Acknowledgment``, if this is one."""
+    error_list: tuple[ErrorDetail, ...]
+    """The errors of an ``eb:ErrorList``, if this is a MessageError."""
+    has_signature: bool
+
+
+# --- parse -----------------------------------------------------------------------------------
+
+
+def parse_envelope(envelope_xml: bytes) -> EbxmlMessage:
+    """Read a received SOAP envelope; raise an ``EbxmlError`` subclass for what is wrong with it.
+
+    ``EnvelopeNotXml``: not well-formed, has a DOCTYPE, not a SOAP 1.1 envelope, no MessageHeader.
+    ``HeaderInconsistent``: a required element is missing, empty or repeated.
+    ``HeaderValueNotRecognized``: a value cannot be read (dateTime, boolean, severity).
+    ``FeatureNotSupported``: another ebMS version, or a mustUnderstand header block we do not know.
+    Each carries the XPath of the offending element as ``location``.
+    """
+    root = _parse_xml(envelope_xml)
+    if root.tag != _soap("Envelope"):
+        raise EnvelopeNotXml("Rotelementet er ikke SOAP:Envelope (SOAP 1.1).")
+    soap_header = _only(root, _soap("Header"), "/SOAP:Envelope/SOAP:Header", EnvelopeNotXml)
+    if soap_header is None:
+        raise EnvelopeNotXml("SOAP:Header mangler; det er ikke en ebXML-melding.")
+    message_header = _only(soap_header, _eb("MessageHeader"), _MH, EnvelopeNotXml)
+    if message_header is None:
+        raise EnvelopeNotXml("eb:MessageHeader mangler; det er ikke en ebXML-melding.")
+
+    _check_version(message_header, _MH, required=True)
+    _check_must_understand(soap_header)
+    header = _message_header(message_header)
+
+    ack_requests = [
+        el for el in soap_header.findall(_eb("AckRequested")) if _actor(el) in _OUR_ACTORS
+    ]
+    for el in ack_requests:
+        _check_version(el, "//eb:AckRequested", required=False)
+    ack_signed = any(
+        _boolean(el, "signed", "//eb:AckRequested/@eb:signed", default=False) for el in ack_requests
+    )
+
+    acknowledgment = _only(soap_header, _eb("Acknowledgment"), "//eb:Acknowledgment")
+    acknowledgment_ref = None
+    if acknowledgment is not None:
+        _check_version(acknowledgment, "//eb:Acknowledgment", required=False)
+        acknowledgment_ref = _required_text(
+            acknowledgment, "RefToMessageId", "//eb:Acknowledgment/eb:RefToMessageId"
+        )
+
+    error_list_el = _only(soap_header, _eb("ErrorList"), "//eb:ErrorList")
+    errors = _error_list(error_list_el) if error_list_el is not None else ()
+
+    body = _only(root, _soap("Body"), "/SOAP:Envelope/SOAP:Body")
+    manifest_el = None if body is None else _only(body, _eb("Manifest"), "//eb:Manifest")
+    manifest = _manifest(manifest_el) if manifest_el is not None else ()
+
+    return EbxmlMessage(
+        header=header,
+        ack_requested=bool(ack_requests),
+        ack_signed=ack_signed,
+        manifest=manifest,
+        acknowledgment_ref=acknowledgment_ref,
+        error_list=errors,
+        has_signature=soap_header.find(f"{{{DS_NS}}}Signature") is not None,
+    )
+
+
+def peek_message_id(envelope_xml: bytes) -> str | None:
+    """Best effort: the MessageId of an envelope ``parse_envelope`` rejected, for RefToMessageId."""
+    try:
+        root = _parse_xml(envelope_xml)
+    except EbxmlError:
+        return None
+    for element in root.iterfind(f".//{_eb('MessageData')}/{_eb('MessageId')}"):
+        text = (element.text or "").strip()
+        if text:
+            return text
+    return None
+
+
+def _parse_xml(data: bytes) -> etree._Element:
+    """Parse with no DTDs, no entities and no network; a DOCTYPE is refused outright."""
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        # Comments and PIs would split element text; the signature module works on the raw bytes.
+        remove_comments=True,
+        remove_pis=True,
+    )
+    try:
+        root = etree.fromstring(bytes(data), parser)
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise EnvelopeNotXml("SOAP-konvolutten er ikke velformet XML.") from exc
+    if root is None:
+        raise EnvelopeNotXml("SOAP-konvolutten er tom.")
+    docinfo = root.getroottree().docinfo
+    if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise EnvelopeNotXml("SOAP-konvolutten har en DOCTYPE; det er ikke tillatt.")
+    return root
+
+
+def _message_header(mh: etree._Element) -> MessageHeader:
+    service_el = _only(mh, _eb("Service"), f"{_MH}/eb:Service")
+    service = _required_text(mh, "Service", f"{_MH}/eb:Service")
+    message_data = _only(mh, _eb("MessageData"), f"{_MH}/eb:MessageData")
+    if message_data is None:
+        raise HeaderInconsistent("eb:MessageData mangler.", location=f"{_MH}/eb:MessageData")
+    data_path = f"{_MH}/eb:MessageData"
+    timestamp_text = _required_text(message_data, "Timestamp", f"{data_path}/eb:Timestamp")
+    ttl_text = _optional_text(message_data, "TimeToLive", f"{data_path}/eb:TimeToLive")
+    return MessageHeader(
+        from_party=_party(mh, "From"),
+        to_party=_party(mh, "To"),
+        cpa_id=_required_text(mh, "CPAId", f"{_MH}/eb:CPAId"),
+        conversation_id=_required_text(mh, "ConversationId", f"{_MH}/eb:ConversationId"),
+        service=service,
+        service_type=_attribute(service_el, "type") if service_el is not None else None,
+        action=_required_text(mh, "Action", f"{_MH}/eb:Action"),
+        message_id=_required_text(message_data, "MessageId", f"{data_path}/eb:MessageId"),
+        timestamp=_datetime(timestamp_text, f"{data_path}/eb:Timestamp"),
+        ref_to_message_id=_optional_text(
+            message_data, "RefToMessageId", f"{data_path}/eb:RefToMessageId"
+        ),
+        time_to_live=(
+            _datetime(ttl_text, f"{data_path}/eb:TimeToLive") if ttl_text is not None else None
+        ),
+        duplicate_elimination=(
+            _only(mh, _eb("DuplicateElimination"), f"{_MH}/eb:DuplicateElimination") is not None
+        ),
+    )
+
+
+def _party(mh: etree._Element, local: str) -> Party:
+    path = f"{_MH}/eb:{local}"
+    element = _only(mh, _eb(local), path)
+    if element is None:
+        raise HeaderInconsistent(f"eb:{local} mangler.", location=path)
+    party_ids: list[PartyId] = []
+    for id_element in element.findall(_eb("PartyId")):
+        value = (id_element.text or "").strip()
+        if not value:
+            raise HeaderInconsistent(
+                f"eb:PartyId i eb:{local} er tom.", location=f"{path}/eb:PartyId"
+            )
+        party_ids.append(PartyId(value, _attribute(id_element, "type")))
+    if not party_ids:
+        raise HeaderInconsistent(f"eb:{local} mangler eb:PartyId.", location=f"{path}/eb:PartyId")
+    return Party(tuple(party_ids), _optional_text(element, "Role", f"{path}/eb:Role"))
+
+
+def _error_list(element: etree._Element) -> tuple[ErrorDetail, ...]:
+    _check_version(element, "//eb:ErrorList", required=False)
+    path = "//eb:ErrorList/eb:Error"
+    errors: list[ErrorDetail] = []
+    for error in element.findall(_eb("Error")):
+        code = _attribute(error, "errorCode")
+        if not code:
+            raise HeaderInconsistent(
+                "eb:Error mangler eb:errorCode.", location=f"{path}/@eb:errorCode"
+            )
+        severity = _attribute(error, "severity")
+        if severity not in ("Error", "Warning"):
+            raise HeaderValueNotRecognized(
+                f"eb:severity må være Error eller Warning, ikke {_shown(severity)}.",
+                location=f"{path}/@eb:severity",
+            )
+        description_el = _only(error, _eb("Description"), f"{path}/eb:Description")
+        description = ""
+        lang = "no"
+        if description_el is not None:
+            description = (description_el.text or "").strip()
+            lang = (description_el.get(f"{{{XML_NS}}}lang") or lang).strip()
+        errors.append(
+            ErrorDetail(
+                code=code,
+                severity="Error" if severity == "Error" else "Warning",
+                location=_attribute(error, "location"),
+                description=description,
+                lang=lang,
+            )
+        )
+    if not errors:
+        raise HeaderInconsistent("eb:ErrorList inneholder ingen eb:Error.", location=path)
+    return tuple(errors)
+
+
+def _manifest(element: etree._Element) -> tuple[ManifestReference, ...]:
+    _check_version(element, "//eb:Manifest", required=False)
+    path = "//eb:Manifest/eb:Reference"
+    references: list[ManifestReference] = []
+    for reference in element.findall(_eb("Reference")):
+        href = (reference.get(f"{{{XLINK_NS}}}href") or "").strip()
+        if not href:
+            raise HeaderInconsistent(
+                "eb:Reference mangler xlink:href.", location=f"{path}/@xlink:href"
+            )
+        content_id = None
+        if href[:4].lower() == "cid:":
+            # RFC 2392: a cid: URL is the %-encoded Content-ID.
+            content_id = unquote(href[4:]).strip() or None
+        references.append(ManifestReference(href, content_id))
+    if not references:
+        raise HeaderInconsistent("eb:Manifest inneholder ingen eb:Reference.", location=path)
+    return tuple(references)
+
+
+def _check_must_understand(soap_header: etree._Element) -> None:
+    """Refuse header blocks addressed to us with mustUnderstand="1" that we do not know."""
+    for child in soap_header:
+        flag = child.get(f"{{{SOAP_NS}}}mustUnderstand")
+        if flag is None or _actor(child) not in _OUR_ACTORS:
+            continue
+        path = _path_of(child)
+        value = flag.strip()
+        if value not in ("0", "1", "true", "false"):
+            raise HeaderValueNotRecognized(
+                f"SOAP:mustUnderstand må være 0 eller 1, ikke {_shown(value)}.",
+                location=f"{path}/@SOAP:mustUnderstand",
+            )
+        if value in ("1", "true") and child.tag not in _UNDERSTOOD:
+            raise FeatureNotSupported(
+                f"Hodeelementet {_shown(_name_of(child))} er merket mustUnderstand, men støttes "
+                "ikke.",
+                location=path,
+            )
+
+
+def _check_version(element: etree._Element, path: str, *, required: bool) -> None:
+    version = _attribute(element, "version")
+    if version is None:
+        if required:
+            raise HeaderInconsistent("eb:version mangler.", location=f"{path}/@eb:version")
+        return
+    if version != EBMS_VERSION:
+        raise FeatureNotSupported(
+            f"ebMS-versjon {_shown(version)} støttes ikke; bare {EBMS_VERSION}.",
+            location=f"{path}/@eb:version",
+        )
+
+
+def _only(
+    parent: etree._Element,
+    tag: str,
+    path: str,
+    error: type[EbxmlError] = HeaderInconsistent,
+) -> etree._Element | None:
+    """The single child with this tag, ``None`` if absent; repeated is an error."""
+    found = parent.findall(tag)
+    if len(found) > 1:
+        raise error(f"{_shown(_short(tag))} forekommer flere ganger.", location=path)
+    return found[0] if found else None
+
+
+def _required_text(parent: etree._Element, local: str, path: str) -> str:
+    value = _optional_text(parent, local, path)
+    if value is None:
+        raise HeaderInconsistent(f"eb:{local} mangler eller er tom.", location=path)
+    return value
+
+
+def _optional_text(parent: etree._Element, local: str, path: str) -> str | None:
+    element = _only(parent, _eb(local), path)
+    if element is None:
+        return None
+    return (element.text or "").strip() or None
+
+
+def _attribute(element: etree._Element, local: str) -> str | None:
+    """An ``eb:`` attribute; unqualified accepted too, as some senders forget the prefix."""
+    value = element.get(_eb(local))
+    if value is None:
+        value = element.get(local)
+    if value is None:
+        return None
+    return value.strip() or None
+
+
+def _boolean(element: etree._Element, local: str, path: str, *, default: bool) -> bool:
+    value = _attribute(element, local)
+    if value is None:
+        return default
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise HeaderValueNotRecognized(
+        f"{_shown(value)} er ikke en gyldig boolsk verdi (true/false).", location=path
+    )
+
+
+def _actor(element: etree._Element) -> str | None:
+    actor = element.get(f"{{{SOAP_NS}}}actor")
+    return actor.strip() if actor is not None else None
+
+
+def _datetime(text: str, path: str) -> datetime:
+    """An xs:dateTime as aware UTC; fractions beyond microseconds are cut, no zone means UTC."""
+    match = _DATETIME.fullmatch(text)
+    problem = HeaderValueNotRecognized(
+        f"{_shown(text)} er ikke et gyldig tidspunkt (xs:dateTime).", location=path
+    )
+    if match is None:
+        raise problem
+    fraction = (match["fraction"] or "")[:6].ljust(6, "0")
+    hour = int(match["hour"])
+    midnight_24 = hour == 24
+    if midnight_24 and (int(match["minute"]), int(match["second"]), int(fraction)) != (0, 0, 0):
+        raise problem
+    zone = match["tz"]
+    try:
+        offset = timedelta(0)
+        if zone and zone != "Z":
+            hours, minutes = int(zone[1:3]), int(zone[4:6])
+            if hours > 14 or minutes > 59:
+                raise problem
+            offset = timedelta(hours=hours, minutes=minutes) * (-1 if zone[0] == "-" else 1)
+        value = datetime(
+            int(match["year"]),
+            int(match["month"]),
+            int(match["day"]),
+            0 if midnight_24 else hour,
+            int(match["minute"]),
+            int(match["second"]),
+            int(fraction),
+            tzinfo=UTC,
+        )
+        value = value - offset + (timedelta(days=1) if midnight_24 else timedelta(0))
+    except (ValueError, OverflowError) as exc:
+        raise problem from exc
+    return value
+
+
+def _path_of(element: etree._Element) -> str:
+    return f"/SOAP:Envelope/SOAP:Header/{_name_of(element)}"
+
+
+def _name_of(element: etree._Element) -> str:
+    qname = etree.QName(element)
+    prefixes = {EB_NS: "eb", DS_NS: "ds", SOAP_NS: "SOAP"}
+    prefix = prefixes.get(qname.namespace or "")
+    if prefix is not None:
+        return f"{prefix}:{qname.localname}"
+    return f"*[local-name()='{qname.localname}']"
+
+
+def _short(tag: str) -> str:
+    namespace, _, local = tag[1:].partition("}")
+    prefix = {EB_NS: "eb", SOAP_NS: "SOAP"}.get(namespace, "")
+    return f"{prefix}:{local}" if prefix else local
+
+
+def _shown(value: str | None, limit: int = 80) -> str:
+    """A sender-supplied value made safe to quote in an error text."""
+    if value is None:
+        return "(ingen)"
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in value)
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+# --- build -----------------------------------------------------------------------------------
+
+
+def reply_header(
+    incoming: MessageHeader,
+    *,
+    action: str,
+    service: str,
+    service_type: str | None,
+    message_id: str,
+    timestamp: datetime,
+    duplicate_elimination: bool = False,
+) -> MessageHeader:
+    """Our reply's header: From/To swapped, same CPA and conversation, refers to ``incoming``."""
+    return MessageHeader(
+        from_party=incoming.to_party,
+        to_party=incoming.from_party,
+        cpa_id=incoming.cpa_id,
+        conversation_id=incoming.conversation_id,
+        service=service,
+        service_type=service_type,
+        action=action,
+        message_id=message_id,
+        timestamp=timestamp,
+        ref_to_message_id=incoming.message_id,
+        time_to_live=None,
+        duplicate_elimination=duplicate_elimination,
+    )
+
+
+def build_envelope(
+    header: MessageHeader,
+    *,
+    manifest: Sequence[ManifestReference] = (),
+    ack_requested: bool = False,
+    ack_signed: bool = False,
+) -> bytes:
+    """The SOAP envelope of a message we send; a ``ds:Signature`` may be appended to its Header.
+
+    Raises ``ValueError`` for empty required values or naive datetimes.
+    """
+    root, soap_header, soap_body = envelope_skeleton(header)
+    if ack_requested:
+        ack = etree.SubElement(soap_header, _eb("AckRequested"))
+        ack.set(_soap("actor"), ACTOR_TO_PARTY_MSH)
+        ack.set(_soap("mustUnderstand"), "1")
+        ack.set(_eb("version"), EBMS_VERSION)
+        ack.set(_eb("signed"), "true" if ack_signed else "false")
+    elif ack_signed:
+        raise ValueError("ack_signed requires ack_requested")
+    if manifest:
+        manifest_el = etree.SubElement(soap_body, _eb("Manifest"))
+        manifest_el.set(_eb("version"), EBMS_VERSION)
+        for reference in manifest:
+            _require(reference.href, "manifest href")
+            ref_el = etree.SubElement(manifest_el, _eb("Reference"))
+            ref_el.set(f"{{{XLINK_NS}}}href", reference.href)
+            ref_el.set(f"{{{XLINK_NS}}}type", "simple")
+    return serialize(root)
+
+
+def envelope_skeleton(
+    header: MessageHeader,
+) -> tuple[etree._Element, etree._Element, etree._Element]:
+    """A new ``SOAP:Envelope`` with its ``eb:MessageHeader``: (envelope, SOAP:Header, SOAP:Body)."""
+    root = etree.Element(_soap("Envelope"), nsmap={"SOAP": SOAP_NS, "eb": EB_NS, "xlink": XLINK_NS})
+    soap_header = etree.SubElement(root, _soap("Header"))
+    soap_body = etree.SubElement(root, _soap("Body"))
+    mh = etree.SubElement(soap_header, _eb("MessageHeader"))
+    mh.set(_soap("mustUnderstand"), "1")
+    mh.set(_eb("version"), EBMS_VERSION)
+    append_party(mh, "From", header.from_party)
+    append_party(mh, "To", header.to_party)
+    append_text(mh, "CPAId", header.cpa_id)
+    append_text(mh, "ConversationId", header.conversation_id)
+    service = append_text(mh, "Service", header.service)
+    if header.service_type is not None:
+        service.set(_eb("type"), _require(header.service_type, "service_type"))
+    append_text(mh, "Action", header.action)
+    data = etree.SubElement(mh, _eb("MessageData"))
+    append_text(data, "MessageId", header.message_id)
+    append_text(data, "Timestamp", format_timestamp(header.timestamp))
+    if header.ref_to_message_id is not None:
+        append_text(data, "RefToMessageId", header.ref_to_message_id)
+    if header.time_to_live is not None:
+        append_text(data, "TimeToLive", format_timestamp(header.time_to_live))
+    if header.duplicate_elimination:
+        etree.SubElement(mh, _eb("DuplicateElimination"))
+    return root, soap_header, soap_body
+
+
+def append_party(parent: etree._Element, local: str, party: Party) -> etree._Element:
+    """Append an ``eb:From``/``eb:To`` element for ``party``."""
+    if not party.party_ids:
+        raise ValueError(f"{local} party needs at least one PartyId")
+    element = etree.SubElement(parent, _eb(local))
+    for party_id in party.party_ids:
+        id_element = append_text(element, "PartyId", party_id.value)
+        if party_id.type is not None:
+            id_element.set(_eb("type"), _require(party_id.type, "PartyId type"))
+    if party.role is not None:
+        append_text(element, "Role", party.role)
+    return element
+
+
+def format_timestamp(value: datetime) -> str:
+    """xs:dateTime in UTC with ``Z``; microseconds only when there are any."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamps must be timezone-aware")
+    utc = value.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond:
+        text += f".{utc.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def serialize(root: etree._Element) -> bytes:
+    """UTF-8 with an XML declaration, no pretty-printing (whitespace would be signed too)."""
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def append_text(parent: etree._Element, local: str, text: str) -> etree._Element:
+    """Append an ``eb:<local>`` child with non-empty text."""
+    element = etree.SubElement(parent, _eb(local))
+    element.text = _require(text, f"eb:{local}")
+    return element
+
+
+def _require(value: str, what: str) -> str:
+    if not value or not value.strip():
+        raise ValueError(f"{what} must not be empty")
+    return value
+
+
+def _eb(local: str) -> str:
+    return f"{{{EB_NS}}}{local}"
+
+
+def _soap(local: str) -> str:
+    return f"{{{SOAP_NS}}}{local}"

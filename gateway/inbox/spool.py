@@ -1,0 +1,168 @@
+"""The file-drop spool inbox: crash-safe claiming of dropped files.
+
+Layout under the spool directory::
+
+    incoming/   senders drop files here (write to a dot-file or *.tmp, then rename)
+    work/       claimed files, by atomic rename, while they are processed
+    processed/  files whose message (and replies) are committed to the database
+    bad/        files that crashed the daemon too often, with a .reason file beside them
+
+A claimed file gets a unique name; that name is the intake's ``source_ref`` in the database. After
+a crash, files left in ``work/`` are recovered on start with a counter (kept beside the file):
+if the database already has the intake the file is simply finished, otherwise it is processed
+again; after ``max_recoveries`` it goes to ``bad/`` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.config import SpoolConfig
+
+_RECOVERIES_SUFFIX = ".recoveries"
+_REASON_SUFFIX = ".reason"
+_IGNORED_SUFFIXES = (".tmp", ".part", _RECOVERIES_SUFFIX, _REASON_SUFFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A spool file this process owns until ``done`` or ``park``."""
+
+    path: Path
+    original_name: str
+    recoveries: int = 0
+
+    @property
+    def source_ref(self) -> str:
+        return self.path.name
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Spool:
+    """Claims, finishes and parks files in the spool directory."""
+
+    def __init__(self, config: SpoolConfig) -> None:
+        self.config = config
+        self.settle_seconds = config.settle_seconds
+        for d in (config.incoming, config.work, config.processed, config.bad):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def incoming_count(self) -> int:
+        return sum(1 for _ in self._candidates())
+
+    def _candidates(self) -> list[Path]:
+        now = time.time()
+        found: list[tuple[float, str, Path]] = []
+        with os.scandir(self.config.incoming) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".") or name.endswith(_IGNORED_SUFFIXES):
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                mtime = entry.stat(follow_symlinks=False).st_mtime
+                if now - mtime < self.settle_seconds:
+                    continue  # possibly still being written by a sender that does not rename
+                found.append((mtime, name, Path(entry.path)))
+        found.sort()
+        return [p for _, _, p in found]
+
+    def claim(self, limit: int) -> list[Claimed]:
+        """Take up to ``limit`` files from ``incoming/``, oldest first, by atomic rename."""
+        claimed: list[Claimed] = []
+        for path in self._candidates()[:limit]:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+            target = self.config.work / f"{stamp}-{uuid.uuid4().hex[:8]}--{path.name}"
+            try:
+                path.rename(target)
+            except FileNotFoundError:
+                continue  # another instance claimed it first
+            claimed.append(Claimed(target, path.name))
+        if claimed:
+            _fsync_dir(self.config.work)
+        return claimed
+
+    def recover(self) -> tuple[list[Claimed], list[Path]]:
+        """Files left in ``work/`` by a crash: those to process again, and those parked now."""
+        again: list[Claimed] = []
+        parked: list[Path] = []
+        for path in sorted(self.config.work.iterdir()):
+            if path.name.endswith(_IGNORED_SUFFIXES) or not path.is_file():
+                continue
+            counter = path.with_name(path.name + _RECOVERIES_SUFFIX)
+            try:
+                count = int(counter.read_text(encoding="ascii").strip() or "0") + 1
+            except (FileNotFoundError, ValueError):
+                count = 1
+            original = path.name.split("--", 1)[-1]
+            if count > self.config.max_recoveries:
+                self.park(
+                    Claimed(path, original, count - 1),
+                    f"recovered {count - 1} times after crashes while processing it",
+                )
+                parked.append(self.config.bad / path.name)
+                continue
+            _write_atomically(counter, str(count).encode("ascii"))
+            again.append(Claimed(path, original, count))
+        return again, parked
+
+    def done(self, item: Claimed) -> None:
+        """The message is committed: move the file to ``processed/``."""
+        target = self.config.processed / item.path.name
+        item.path.replace(target)
+        item.path.with_name(item.path.name + _RECOVERIES_SUFFIX).unlink(missing_ok=True)
+        _fsync_dir(self.config.work)
+
+    def release(self, item: Claimed) -> None:
+        """Give back a claimed file that was never started (on shutdown)."""
+        target = self.config.incoming / item.original_name
+        if target.exists():
+            target = self.config.incoming / f"{uuid.uuid4().hex[:8]}-{item.original_name}"
+        item.path.replace(target)
+
+    def park(self, item: Claimed, reason: str) -> None:
+        """Move a file an operator must look at to ``bad/``, with the reason beside it."""
+        target = self.config.bad / item.path.name
+        _write_atomically(target.with_name(target.name + _REASON_SUFFIX), reason.encode())
+        item.path.replace(target)
+        item.path.with_name(item.path.name + _RECOVERIES_SUFFIX).unlink(missing_ok=True)
+        _fsync_dir(self.config.bad)
+
+    def requeue_bad(self) -> list[Path]:
+        """Put every parked file back into ``incoming/`` (the operator's ``unshunt``)."""
+        moved: list[Path] = []
+        for path in sorted(self.config.bad.iterdir()):
+            if path.name.endswith(_IGNORED_SUFFIXES) or not path.is_file():
+                continue
+            original = path.name.split("--", 1)[-1]
+            target = self.config.incoming / original
+            if target.exists():
+                target = self.config.incoming / f"{uuid.uuid4().hex[:8]}-{original}"
+            path.replace(target)
+            path.with_name(path.name + _REASON_SUFFIX).unlink(missing_ok=True)
+            moved.append(target)
+        return moved
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+write_atomically = _write_atomically

@@ -1,0 +1,174 @@
+"""``gateway validate``: what a file is, and whether each XML document in it is valid.
+
+Accepts a MIME ebXML message (``.msg``/``.eml``), a MsgHead document, or a bare BehandlerKrav.
+Pure: bytes in, a report out. The verdict per file:
+
+- ``valid``: every document in it passes its schema (and a claim parses);
+- ``invalid``: it could be read, but a document fails its schema or the claim cannot be parsed;
+- ``unusable``: it cannot be read as any of the accepted kinds (broken MIME, not well-formed XML,
+  an encrypted payload this tool cannot open).
+"""
+
+from __future__ import annotations
+
+import enum
+import gzip
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from lxml import etree
+
+from gateway.claims.bkm import parse_behandlerkrav
+from gateway.claims.model import BehandlerKrav
+from gateway.claims.msghead import parse_msghead
+from gateway.ebxml import mime
+from gateway.ebxml.envelope import parse_envelope
+from gateway.ebxml.namespaces import BKM_NS, MSGHEAD_NS
+from gateway.errors import EbxmlError, MessageError
+from gateway.validation.catalog import SchemaCatalog
+from gateway.validation.report import ValidationReport
+from gateway.validation.safe_xml import parse_xml
+
+
+class Verdict(enum.IntEnum):
+    """Ordered so the worst verdict of several files is their max; values are exit codes."""
+
+    VALID = 0
+    INVALID = 1
+    UNUSABLE = 2
+
+
+@dataclass(slots=True)
+class Inspection:
+    """What ``gateway validate`` found in one file."""
+
+    name: str
+    kind: str = "unknown"
+    verdict: Verdict = Verdict.VALID
+    notes: list[str] = field(default_factory=list)
+    reports: list[ValidationReport] = field(default_factory=list)
+    claim: dict[str, Any] | None = None
+
+    def worsen(self, verdict: Verdict, note: str) -> None:
+        self.verdict = max(self.verdict, verdict)
+        self.notes.append(note)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.name,
+            "kind": self.kind,
+            "verdict": self.verdict.name.lower(),
+            "notes": self.notes,
+            "documents": [r.to_dict() for r in self.reports],
+            "claim": self.claim,
+        }
+
+    def render(self) -> str:
+        lines = [f"{self.name}: {self.verdict.name.lower()} ({self.kind})"]
+        lines += [f"  - {note}" for note in self.notes]
+        for report in self.reports:
+            lines += ["  " + line for line in report.summary().splitlines()]
+        if self.claim:
+            c = self.claim
+            lines.append(
+                f"  claim: {c['bills']} bill(s), AntallRegninger {c['antall_regninger']}, "
+                f"SumKravSamlet {c['sum_krav_samlet']} (bills sum to {c['sum_of_bills']})"
+            )
+        return "\n".join(lines)
+
+
+def inspect_bytes(name: str, data: bytes, catalog: SchemaCatalog) -> Inspection:
+    """Inspect one file's bytes."""
+    result = Inspection(name=name)
+    stripped = data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith(b"<"):
+        _inspect_xml(result, data, catalog)
+        return result
+    result.kind = "mime"
+    try:
+        package = mime.unwrap(data)
+    except MessageError as exc:
+        result.worsen(Verdict.UNUSABLE, f"MIME: {exc.detail}")
+        return result
+    result.kind = "ebxml"
+    _inspect_document(result, "ebXML envelope", package.envelope.body, catalog)
+    try:
+        message = parse_envelope(package.envelope.body)
+    except EbxmlError as exc:
+        where = f" at {exc.location}" if exc.location else ""
+        result.worsen(Verdict.INVALID, f"ebXML header: {exc.detail}{where}")
+        return result
+    h = message.header
+    result.notes.append(
+        f"ebXML: {h.from_party.id_of('HER')} -> {h.to_party.id_of('HER')}, CPAId {h.cpa_id}, "
+        f"{h.service}/{h.action}, MessageId {h.message_id}"
+    )
+    for reference in message.manifest:
+        part = package.part(reference.content_id or reference.href)
+        if part is None:
+            result.worsen(Verdict.INVALID, f"manifest names {reference.href}, which is missing")
+            continue
+        if part.content_type == "application/pkcs7-mime":
+            result.worsen(
+                Verdict.UNUSABLE, f"payload {reference.href} is CMS-encrypted; cannot validate it"
+            )
+            continue
+        body = part.body
+        if body.startswith(b"\x1f\x8b"):
+            try:
+                body = gzip.decompress(body)
+            except OSError as exc:
+                result.worsen(Verdict.UNUSABLE, f"payload is not valid gzip: {exc}")
+                continue
+        _inspect_xml(result, body, catalog, label=f"payload {reference.href}")
+    return result
+
+
+def _inspect_xml(
+    result: Inspection, data: bytes, catalog: SchemaCatalog, *, label: str | None = None
+) -> None:
+    root = _inspect_document(result, label or "document", data, catalog)
+    if root is None:
+        return
+    namespace = etree.QName(root).namespace
+    if result.kind == "unknown":
+        result.kind = {MSGHEAD_NS: "msghead", BKM_NS: "behandlerkrav"}.get(
+            namespace or "", "xml"
+        )
+    try:
+        if namespace == MSGHEAD_NS:
+            document = parse_msghead(root)
+            if etree.QName(document.content).namespace == BKM_NS:
+                result.claim = _claim_summary(parse_behandlerkrav(document.content))
+        elif namespace == BKM_NS:
+            result.claim = _claim_summary(parse_behandlerkrav(root))
+    except MessageError as exc:
+        where = f" at {exc.location}" if exc.location else ""
+        result.worsen(Verdict.INVALID, f"claim cannot be read: {exc.detail}{where}")
+
+
+def _inspect_document(
+    result: Inspection, label: str, data: bytes, catalog: SchemaCatalog
+) -> etree._Element | None:
+    try:
+        root = parse_xml(data)
+    except MessageError as exc:
+        result.worsen(Verdict.UNUSABLE, f"{label}: {exc.detail}")
+        return None
+    report = catalog.validate(root)
+    result.reports.append(report)
+    if not report.valid:
+        result.worsen(Verdict.INVALID, f"{label}: fails its schema")
+    return root
+
+
+def _claim_summary(krav: BehandlerKrav) -> dict[str, Any]:
+    total = sum((b.behandling.sum_refusjon for b in krav.regninger), Decimal("0"))
+    return {
+        "bills": len(krav.regninger),
+        "antall_regninger": krav.antall_regninger,
+        "sum_krav_samlet": f"{krav.sum_krav_samlet:.2f}",
+        "sum_of_bills": f"{total:.2f}",
+        "credits": sum(1 for b in krav.regninger if b.kreditering),
+    }

@@ -1,0 +1,53 @@
+"""The file outbox of the embedded default: each reply becomes a file, written atomically.
+
+Replies are rows in the database first (written in the same transaction as the decision); this
+writer delivers pending rows and marks them delivered. A reply's file name is fixed when the row
+is made, so delivering a row again after a crash rewrites the same file with the same bytes: a
+restart never loses a reply and never doubles one.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from gateway.store.sqlite import PendingReply, Store
+
+
+class FileOutbox:
+    """Writes pending replies into ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def deliver(self, replies: list[PendingReply]) -> list[int]:
+        """Write each reply's file (temp file, fsync, rename); return the ids written."""
+        written: list[int] = []
+        for reply in replies:
+            target = self.directory / reply.filename
+            tmp = self.directory / f".{reply.filename}.{uuid.uuid4().hex[:8]}.tmp"
+            with tmp.open("wb") as fh:
+                fh.write(reply.body)
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.replace(target)
+            written.append(reply.id)
+        if written:
+            fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return written
+
+    def flush(self, store: Store) -> int:
+        """Deliver everything pending in ``store``; return how many replies were written."""
+        total = 0
+        while True:
+            pending = store.pending_replies()
+            if not pending:
+                return total
+            store.mark_delivered(self.deliver(pending))
+            total += len(pending)

@@ -1,0 +1,590 @@
+"""One received message, from raw bytes to committed decision and replies.
+
+The stages run in the order of ``STAGES``; each reads and fills one ``Work`` value and may stop
+the run by raising a ``MessageError`` (answered as ``gateway.errors.RECEIPTS`` says) or by
+marking the work finished (a duplicate, an incoming signal). Whatever happens, the original
+bytes, what was understood of the message, the decision and the replies are committed together
+in ``Pipeline.handle``: all or nothing.
+
+Unwrap, validation and rules are pure; only the store is touched here, and only through
+``Store`` (lookups during the stages, one commit at the end).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from lxml import etree
+
+from gateway.claims.bkm import parse_behandlerkrav
+from gateway.claims.model import BehandlerKrav, Code, Ident, MsgHead, Organisation
+from gateway.claims.msghead import MsgHeadDocument, parse_msghead
+from gateway.clock import local_naive, utc_now
+from gateway.config import IdentityConfig
+from gateway.ebxml import mime
+from gateway.ebxml.envelope import EbxmlMessage, parse_envelope
+from gateway.ebxml.namespaces import BKM_NS, MSGHEAD_NS
+from gateway.errors import (
+    ContentError,
+    EbxmlError,
+    FeatureNotSupported,
+    HeaderInconsistent,
+    HeaderValueNotRecognized,
+    MessageError,
+    MimeProblem,
+    NotXml,
+    ReplyChannel,
+    SchemaInvalid,
+    UnknownReceiver,
+    UnsupportedMessageType,
+    receipt_for,
+)
+from gateway.logging import get_logger
+from gateway.receipts.apprec import AppRecError, AppRecStatus
+from gateway.receipts.replies import OriginalRef, Replier
+from gateway.receipts.signing import Signer
+from gateway.rules.base import ClaimContext, Severity
+from gateway.rules.engine import Evaluation, RuleEngine
+from gateway.store.sqlite import (
+    MessageRecord,
+    Outcome,
+    ReceivedRecord,
+    ReplyRecord,
+    Store,
+)
+from gateway.validation.catalog import SchemaCatalog
+from gateway.validation.safe_xml import parse_xml
+
+log = get_logger("pipeline")
+
+#: The ebXML service and action a claim message must carry.
+CLAIM_SERVICE = "BehandlerKrav"
+CLAIM_ACTION = "OppgjorsMelding"
+_SIGNAL_ACTIONS = frozenset({"Acknowledgment", "MessageError", "StatusResponse", "Pong"})
+
+
+@dataclass(slots=True)
+class Work:
+    """What is known about one message so far; filled in stage by stage."""
+
+    raw: bytes
+    source: str
+    source_ref: str
+    source_name: str
+    received_at: datetime  # UTC
+    sha256: str
+    mail_from: str | None = None
+    package: mime.MimePackage | None = None
+    ebxml: EbxmlMessage | None = None
+    content_sha256: str | None = None
+    payload: bytes | None = None
+    root: etree._Element | None = None
+    document: MsgHeadDocument | None = None
+    krav: BehandlerKrav | None = None
+    evaluation: Evaluation | None = None
+    finished: Outcome | None = None  # set by a stage that ends the run without a decision
+    duplicate_of: int | None = None
+    apprec_status: int | None = None
+    replies: list[ReplyRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What ``Pipeline.handle`` did, for logs and tests."""
+
+    received_id: int
+    outcome: Outcome
+    apprec_status: int | None
+    replies: tuple[str, ...]  # kinds, in order
+    detail: str | None
+
+
+Stage = Callable[["Pipeline", Work], None]
+
+
+class Pipeline:
+    """Processes received messages against one store, schema catalog, signer and rule set."""
+
+    def __init__(
+        self,
+        *,
+        identity: IdentityConfig,
+        store: Store,
+        catalog: SchemaCatalog,
+        signer: Signer,
+        engine: RuleEngine,
+        max_message_bytes: int,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.identity = identity
+        self.store = store
+        self.catalog = catalog
+        self.signer = signer
+        self.engine = engine
+        self.max_message_bytes = max_message_bytes
+        self.clock = clock
+
+    # --- entry point ----------------------------------------------------------------------------
+
+    def handle(self, raw: bytes, *, source: str, source_ref: str, source_name: str) -> Result:
+        """Process one message and commit it with its replies. Never raises a MessageError."""
+        work = Work(
+            raw=raw,
+            source=source,
+            source_ref=source_ref,
+            source_name=source_name,
+            received_at=self.clock(),
+            sha256=hashlib.sha256(raw).hexdigest(),
+        )
+        detail: str | None = None
+        try:
+            for stage in STAGES:
+                stage(self, work)
+                if work.finished is not None:
+                    break
+            outcome = work.finished or self._decide(work)
+        except MessageError as error:
+            outcome = self._answer_error(work, error)
+            detail = f"{type(error).__name__}: {error.detail}"
+        received_id = self.store.commit_intake(
+            ReceivedRecord(
+                received_at=work.received_at,
+                source=work.source,
+                source_ref=work.source_ref,
+                raw=work.raw,
+                sha256=work.sha256,
+                outcome=outcome,
+                detail=detail,
+                duplicate_of=work.duplicate_of,
+            ),
+            self._message_record(work, outcome),
+            work.evaluation,
+            work.replies,
+        )
+        return Result(
+            received_id=received_id,
+            outcome=outcome,
+            apprec_status=work.apprec_status,
+            replies=tuple(r.kind for r in work.replies),
+            detail=detail,
+        )
+
+    # --- answers --------------------------------------------------------------------------------
+
+    def _replier(self, work: Work) -> Replier:
+        return Replier(
+            identity=self.identity,
+            signer=self.signer,
+            now=work.received_at,
+            source_name=work.source_name,
+            mail_to=self._reply_address(work),
+        )
+
+    def _reply_address(self, work: Work) -> str:
+        if work.mail_from:
+            return work.mail_from
+        if work.ebxml is not None:
+            her = work.ebxml.header.from_party.id_of("HER")
+            if her:
+                return f"HER:{her}"
+        if work.document is not None and work.document.head.sender.her_id:
+            return f"HER:{work.document.head.sender.her_id}"
+        return "unknown"
+
+    def _answer_error(self, work: Work, error: MessageError) -> Outcome:
+        receipt = receipt_for(error)
+        replier = self._replier(work)
+        log.info(
+            "message_rejected",
+            source_ref=work.source_ref,
+            error=type(error).__name__,
+            code=receipt.code,
+            detail=error.detail,
+        )
+        if receipt.channel is ReplyChannel.EBXML_MESSAGE_ERROR:
+            work.replies.append(
+                replier.message_error(
+                    work.ebxml.header if work.ebxml else None,
+                    receipt.code,
+                    f"{receipt.text}: {error.detail}",
+                    error.location,
+                )
+            )
+            return Outcome.EBXML_ERROR
+        # An application-level rejection: the ebXML message itself arrived fine.
+        if work.ebxml is not None and work.ebxml.ack_requested:
+            work.replies.append(replier.acknowledgment(work.ebxml))
+        error_text = error.detail if not error.location else f"{error.detail} ({error.location})"
+        work.apprec_status = int(AppRecStatus.AVVIST)
+        work.replies.append(
+            replier.apprec(
+                incoming=work.ebxml,
+                receiver=self._claim_sender(work),
+                original=self._original_ref(work),
+                status=AppRecStatus.AVVIST,
+                errors=[
+                    AppRecError(
+                        code=receipt.code,
+                        text=receipt.text,
+                        code_system=receipt.code_system,
+                        ot=error_text[:1000],
+                    )
+                ],
+            )
+        )
+        return Outcome.REJECTED
+
+    def _decide(self, work: Work) -> Outcome:
+        """Answer a claim that went through the rules."""
+        assert work.evaluation is not None
+        evaluation = work.evaluation
+        replier = self._replier(work)
+        errors: list[AppRecError] = []
+        if evaluation.message_rejected:
+            status = AppRecStatus.AVVIST
+            errors = [
+                AppRecError(code=f.code, text=f.text)
+                for f in evaluation.message_findings
+                if f.severity is Severity.REJECT_MESSAGE
+            ]
+        else:
+            for bill in evaluation.rejected:
+                refusing = [
+                    f for f in bill.findings if f.severity is not Severity.WARNING
+                ]
+                errors.append(
+                    AppRecError(
+                        code=refusing[0].code,
+                        text=" ".join(f.text for f in refusing),
+                        ot=bill.bill.regning_nr,
+                    )
+                )
+            if not evaluation.rejected:
+                status = AppRecStatus.OK
+            elif not evaluation.approved:
+                status = AppRecStatus.AVVIST
+            else:
+                status = AppRecStatus.OK_FEIL_I_DELMELDING
+        work.apprec_status = int(status)
+        if work.ebxml is not None and work.ebxml.ack_requested:
+            work.replies.append(replier.acknowledgment(work.ebxml))
+        work.replies.append(
+            replier.apprec(
+                incoming=work.ebxml,
+                receiver=self._claim_sender(work),
+                original=self._original_ref(work),
+                status=status,
+                errors=errors,
+            )
+        )
+        log.info(
+            "claim_decided",
+            source_ref=work.source_ref,
+            apprec_status=int(status),
+            bills=len(evaluation.bills),
+            approved=len(evaluation.approved),
+            rejected=len(evaluation.rejected),
+        )
+        return {
+            AppRecStatus.OK: Outcome.ACCEPTED,
+            AppRecStatus.AVVIST: Outcome.REJECTED,
+            AppRecStatus.OK_FEIL_I_DELMELDING: Outcome.PARTIALLY_ACCEPTED,
+        }[status]
+
+    def _claim_sender(self, work: Work) -> Organisation:
+        """Who the AppRec goes to: the MsgHead sender, else the ebXML From party."""
+        if work.document is not None:
+            return work.document.head.sender
+        if work.ebxml is not None:
+            her = work.ebxml.header.from_party.id_of("HER")
+            if her:
+                return Organisation(name=f"HER-id {her}", idents=(Ident(her, "HER"),))
+        # Nothing readable names the sender: the AppRec still goes to the outbox, explicitly
+        # addressed to an unknown HER id, so the rejection is on record.
+        return Organisation(name="Ukjent avsender", idents=(Ident("ukjent", "HER"),))
+
+    def _original_ref(self, work: Work) -> OriginalRef:
+        if work.document is not None:
+            head = work.document.head
+            return OriginalRef(head.msg_type, head.gen_date, head.msg_id)
+        issued = local_naive(
+            work.ebxml.header.timestamp if work.ebxml is not None else work.received_at
+        ).replace(microsecond=0)
+        msg_id = work.ebxml.header.message_id if work.ebxml is not None else work.source_name
+        return OriginalRef(Code("UKJENT", text="Ukjent meldingstype"), issued, msg_id)
+
+    def _message_record(self, work: Work, outcome: Outcome) -> MessageRecord | None:
+        """The ids to remember. Duplicates, signals and ebXML errors leave none: a message
+        answered with a MessageError was not received, so a corrected retry with the same
+        MessageId must be processed, not answered from the store."""
+        if outcome in (Outcome.DUPLICATE, Outcome.SIGNAL, Outcome.EBXML_ERROR):
+            return None
+        if work.ebxml is None and work.document is None:
+            return None
+        header = work.ebxml.header if work.ebxml else None
+        head: MsgHead | None = work.document.head if work.document else None
+        return MessageRecord(
+            cpa_id=header.cpa_id if header else None,
+            ebxml_message_id=header.message_id if header else None,
+            conversation_id=header.conversation_id if header else None,
+            from_her=header.from_party.id_of("HER") if header else None,
+            to_her=header.to_party.id_of("HER") if header else None,
+            service=header.service if header else None,
+            action=header.action if header else None,
+            content_sha256=work.content_sha256,
+            msg_id=head.msg_id if head else None,
+            msg_type=head.msg_type.value if head else None,
+            sender_her=head.sender.her_id if head else None,
+            sender_name=head.sender.name if head else None,
+            gen_date=head.gen_date if head else None,
+            apprec_status=work.apprec_status,
+            ruleset_version=work.evaluation.ruleset_version if work.evaluation else None,
+        )
+
+    # --- stages ---------------------------------------------------------------------------------
+
+    def unwrap(self, work: Work) -> None:
+        """MIME ebXML package, or a bare MsgHead document dropped as XML."""
+        if len(work.raw) > self.max_message_bytes:
+            raise MimeProblem(
+                f"Meldingen er {len(work.raw)} byte; største tillatte er "
+                f"{self.max_message_bytes} byte."
+            )
+        if _looks_like_xml(work.raw):
+            work.payload = work.raw
+            work.content_sha256 = work.sha256
+            return
+        work.package = mime.unwrap(work.raw)
+        work.mail_from = _header(work.package, "From")
+        digest = hashlib.sha256(work.package.envelope.body)
+        for part in work.package.attachments:
+            digest.update(part.body)
+        work.content_sha256 = digest.hexdigest()
+
+    def read_envelope(self, work: Work) -> None:
+        if work.package is None:
+            return
+        work.ebxml = parse_envelope(work.package.envelope.body)
+        if work.ebxml.header.action in _SIGNAL_ACTIONS:
+            # Signals for our own outbound messages: recorded; matching them is the outbox's job.
+            log.info(
+                "signal_received",
+                action=work.ebxml.header.action,
+                ref_to=work.ebxml.header.ref_to_message_id,
+            )
+            work.finished = Outcome.SIGNAL
+
+    def check_ebxml_duplicate(self, work: Work) -> None:
+        if work.ebxml is None:
+            return
+        header = work.ebxml.header
+        prior = self.store.message_by_ebxml_id(header.cpa_id, header.message_id)
+        if prior is None:
+            return
+        if prior.content_sha256 and prior.content_sha256 != work.content_sha256:
+            raise HeaderInconsistent(
+                f"MessageId {header.message_id} er allerede mottatt med et annet innhold.",
+                location="//eb:MessageHeader/eb:MessageData/eb:MessageId",
+            )
+        self._resend(work, prior.received_id, ack_again=False)
+
+    def check_ebxml_addressing(self, work: Work) -> None:
+        if work.ebxml is None:
+            return
+        header = work.ebxml.header
+        to_her = header.to_party.id_of("HER")
+        if to_her != self.identity.her_id:
+            raise HeaderValueNotRecognized(
+                f"Meldingen er adressert til HER-id {to_her}, men denne mottakeren har "
+                f"HER-id {self.identity.her_id}.",
+                location="//eb:MessageHeader/eb:To/eb:PartyId",
+            )
+        if header.service != CLAIM_SERVICE:
+            raise HeaderValueNotRecognized(
+                f"Tjenesten {header.service!r} tas ikke imot her; forventet {CLAIM_SERVICE!r}.",
+                location="//eb:MessageHeader/eb:Service",
+            )
+        if header.action != CLAIM_ACTION:
+            raise HeaderValueNotRecognized(
+                f"Handlingen {header.action!r} tas ikke imot for tjenesten {CLAIM_SERVICE}; "
+                f"forventet {CLAIM_ACTION!r}.",
+                location="//eb:MessageHeader/eb:Action",
+            )
+
+    def extract_payload(self, work: Work) -> None:
+        if work.package is None or work.ebxml is None:
+            return
+        if not work.ebxml.manifest:
+            raise HeaderInconsistent(
+                "ebXML-meldingen har ingen Manifest/Reference til en nyttelast.",
+                location="//eb:Manifest",
+            )
+        reference = work.ebxml.manifest[0]
+        part = work.package.part(reference.content_id or reference.href)
+        if part is None:
+            raise HeaderInconsistent(
+                f"Manifest peker på {reference.href}, som ikke finnes i MIME-pakken.",
+                location="//eb:Manifest/eb:Reference/@xlink:href",
+            )
+        if part.content_type == "application/pkcs7-mime":
+            raise FeatureNotSupported(
+                "Nyttelasten er kryptert (CMS/PKCS#7). Denne mottakeren tar foreløpig bare "
+                "imot ukryptert nyttelast.",
+                location="//eb:Manifest/eb:Reference/@xlink:href",
+            )
+        work.payload = self._gunzip(part.body)
+
+    def _gunzip(self, body: bytes) -> bytes:
+        if not body.startswith(b"\x1f\x8b"):
+            return body
+        # Bounded decompression: a small gzip bomb must not fill memory.
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            data = inflater.decompress(body, self.max_message_bytes + 1)
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            raise NotXml(f"Nyttelasten er gzip, men kan ikke pakkes ut: {exc}") from exc
+        if len(data) > self.max_message_bytes or inflater.unconsumed_tail:
+            raise NotXml(
+                f"Utpakket nyttelast er større enn {self.max_message_bytes} byte."
+            )
+        return data
+
+    def parse_payload(self, work: Work) -> None:
+        assert work.payload is not None
+        work.root = parse_xml(work.payload, max_bytes=self.max_message_bytes)
+
+    def validate(self, work: Work) -> None:
+        assert work.root is not None
+        if etree.QName(work.root).namespace != MSGHEAD_NS:
+            raise UnsupportedMessageType(
+                f"Rotelementet er {{{etree.QName(work.root).namespace}}}"
+                f"{etree.QName(work.root).localname}; forventet MsgHead "
+                f"({MSGHEAD_NS})."
+            )
+        report = self.catalog.validate(work.root)
+        if not report.valid:
+            self._try_read_head(work)  # to address the AppRec properly, if possible
+            first = report.problems[0]
+            more = f" (og {len(report.problems) - 1} feil til)" if len(report.problems) > 1 else ""
+            raise SchemaInvalid(
+                f"Linje {first.line}: {first.reason}{more}", location=first.path
+            )
+
+    def _try_read_head(self, work: Work) -> None:
+        assert work.root is not None
+        try:
+            work.document = parse_msghead(work.root)
+        except ContentError:
+            work.document = None
+
+    def read_msghead(self, work: Work) -> None:
+        assert work.root is not None
+        work.document = parse_msghead(work.root)
+
+    def check_msghead_duplicate(self, work: Work) -> None:
+        assert work.document is not None
+        head = work.document.head
+        if not head.sender.her_id:
+            return
+        prior = self.store.message_by_msg_id(head.sender.her_id, head.msg_id)
+        if prior is not None:
+            self._resend(work, prior.received_id, ack_again=True)
+
+    def check_receiver(self, work: Work) -> None:
+        assert work.document is not None
+        receiver_her = work.document.head.receiver.her_id
+        if receiver_her != self.identity.her_id:
+            raise UnknownReceiver(
+                f"MsgHead er adressert til HER-id {receiver_her}, men denne mottakeren har "
+                f"HER-id {self.identity.her_id}.",
+                location="/MsgHead/MsgInfo/Receiver/Organisation/Ident",
+            )
+
+    def read_claim(self, work: Work) -> None:
+        assert work.document is not None
+        content = work.document.content
+        if etree.QName(content).namespace != BKM_NS:
+            raise UnsupportedMessageType(
+                f"Innholdet er {etree.QName(content).localname} i navnerommet "
+                f"{etree.QName(content).namespace}; denne mottakeren tar bare imot "
+                f"BehandlerKrav ({BKM_NS})."
+            )
+        work.krav = parse_behandlerkrav(content)
+
+    def run_rules(self, work: Work) -> None:
+        assert work.document is not None and work.krav is not None
+        ctx = ClaimContext(
+            head=work.document.head,
+            krav=work.krav,
+            sender_her=work.document.head.sender.her_id or "",
+            received_at=local_naive(work.received_at),
+            history=self.store,
+        )
+        work.evaluation = self.engine.evaluate(ctx)
+
+    # --- duplicates -----------------------------------------------------------------------------
+
+    def _resend(self, work: Work, prior_id: int, *, ack_again: bool) -> None:
+        """Answer a message we already processed with the replies it got the first time."""
+        replier = self._replier(work)
+        if ack_again and work.ebxml is not None and work.ebxml.ack_requested:
+            work.replies.append(replier.acknowledgment(work.ebxml))
+        for stored in self.store.replies_for(prior_id):
+            if ack_again and stored.kind == "acknowledgment":
+                continue  # that ack was for the earlier ebXML message
+            work.replies.append(
+                ReplyRecord(
+                    kind=stored.kind,
+                    recipient=stored.recipient,
+                    filename=_again(stored.filename),
+                    body=stored.body,
+                    ebxml_message_id=stored.ebxml_message_id,
+                    ref_to_message_id=stored.ref_to_message_id,
+                )
+            )
+        work.duplicate_of = prior_id
+        work.finished = Outcome.DUPLICATE
+        log.info("duplicate_answered_again", source_ref=work.source_ref, first=prior_id)
+
+
+#: The order of the stages, declared once.
+STAGES: tuple[Stage, ...] = (
+    Pipeline.unwrap,
+    Pipeline.read_envelope,
+    Pipeline.check_ebxml_duplicate,
+    Pipeline.check_ebxml_addressing,
+    Pipeline.extract_payload,
+    Pipeline.parse_payload,
+    Pipeline.validate,
+    Pipeline.read_msghead,
+    Pipeline.check_msghead_duplicate,
+    Pipeline.check_receiver,
+    Pipeline.read_claim,
+    Pipeline.run_rules,
+)
+
+
+def _looks_like_xml(raw: bytes) -> bool:
+    head = raw[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"<")
+
+
+def _header(package: mime.MimePackage, name: str) -> str | None:
+    for key, value in package.mail_headers:
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def _again(filename: str) -> str:
+    stem, _, ext = filename.rpartition(".")
+    return f"{stem}.again-{uuid.uuid4().hex[:6]}.{ext}"
+
+
+__all__ = ["STAGES", "EbxmlError", "Pipeline", "Result", "Work"]

@@ -1,0 +1,17 @@
+"""The rules in the engine. Adding a rule: write its module, then add one line here."""
+
+from __future__ import annotations
+
+from gateway.rules.base import Rule
+from gateway.rules.credit_whole_bill import CREDIT_WHOLE_BILL
+from gateway.rules.duplicate_bill import DUPLICATE_BILL
+from gateway.rules.future_date import FUTURE_DATE
+from gateway.rules.sums import ANTALL_REGNINGER, SUM_KRAV_SAMLET
+
+RULES: tuple[Rule, ...] = (
+    SUM_KRAV_SAMLET,
+    ANTALL_REGNINGER,
+    FUTURE_DATE,
+    DUPLICATE_BILL,
+    CREDIT_WHOLE_BILL,
+)

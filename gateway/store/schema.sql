@@ -1,0 +1,112 @@
+-- gateway claims store, schema version 1 (SQLite).
+-- Amounts are integer øre. Times are ISO 8601 text: received_at in UTC, treatment times
+-- (dato_tid) in Norwegian local time as the claim carries them.
+
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+
+-- Every intake, whatever it was: the original bytes are always kept.
+CREATE TABLE IF NOT EXISTS received (
+    id            INTEGER PRIMARY KEY,
+    received_at   TEXT    NOT NULL,
+    source        TEXT    NOT NULL,            -- 'spool' (later 'imap:<mailbox>')
+    source_ref    TEXT    NOT NULL UNIQUE,     -- the claimed spool file name: unique per intake
+    sha256        TEXT    NOT NULL,
+    size          INTEGER NOT NULL,
+    raw           BLOB    NOT NULL,
+    outcome       TEXT    NOT NULL,            -- see gateway.store.sqlite.Outcome
+    detail        TEXT,                        -- short English reason, never a national id
+    duplicate_of  INTEGER REFERENCES received(id)
+);
+CREATE INDEX IF NOT EXISTS received_sha256 ON received(sha256);
+
+-- A message we understood far enough to know its ids. Unique keys make intake idempotent.
+CREATE TABLE IF NOT EXISTS messages (
+    id                INTEGER PRIMARY KEY,
+    received_id       INTEGER NOT NULL UNIQUE REFERENCES received(id),
+    cpa_id            TEXT,
+    ebxml_message_id  TEXT,
+    conversation_id   TEXT,
+    from_her          TEXT,
+    to_her            TEXT,
+    service           TEXT,
+    action            TEXT,
+    content_sha256    TEXT,                    -- envelope + payload parts, not mail headers
+    msg_id            TEXT,                    -- MsgHead MsgInfo/MsgId
+    msg_type          TEXT,
+    sender_her        TEXT,
+    sender_name       TEXT,
+    gen_date          TEXT,
+    apprec_status     INTEGER,                 -- 1 OK, 2 Avvist, 3 OK med feil i delmelding
+    ruleset_version   TEXT,
+    UNIQUE (cpa_id, ebxml_message_id),
+    UNIQUE (sender_her, msg_id)
+);
+
+CREATE TABLE IF NOT EXISTS bills (
+    id                 INTEGER PRIMARY KEY,
+    message_id         INTEGER NOT NULL REFERENCES messages(id),
+    position           INTEGER NOT NULL,
+    sender_her         TEXT    NOT NULL,
+    guid               TEXT    NOT NULL,
+    regning_nr         TEXT    NOT NULL,
+    dato_tid           TEXT    NOT NULL,
+    kreditering        INTEGER NOT NULL,
+    betalt_egenandel   INTEGER NOT NULL,
+    kode_egenandel     TEXT,
+    patient_id         TEXT    NOT NULL,       -- national identity number: health data, never logged
+    patient_id_type    TEXT    NOT NULL,
+    sum_refusjon_ore   INTEGER NOT NULL,
+    status             TEXT    NOT NULL CHECK (status IN ('godkjent', 'avvist')),
+    approved_ore       INTEGER NOT NULL,
+    credited_by        INTEGER REFERENCES bills(id),
+    UNIQUE (message_id, position)
+);
+-- At most one live approved original per sender and Guid: the last line of defence against
+-- paying a bill twice, whatever the rules say.
+CREATE UNIQUE INDEX IF NOT EXISTS bills_one_live_approval
+    ON bills(sender_her, guid) WHERE status = 'godkjent' AND kreditering = 0 AND credited_by IS NULL;
+CREATE INDEX IF NOT EXISTS bills_guid ON bills(sender_her, guid);
+CREATE INDEX IF NOT EXISTS bills_patient_time ON bills(patient_id, dato_tid);
+
+CREATE TABLE IF NOT EXISTS bill_lines (
+    id           INTEGER PRIMARY KEY,
+    bill_id      INTEGER NOT NULL REFERENCES bills(id),
+    position     INTEGER NOT NULL,
+    kind         TEXT    NOT NULL CHECK (kind IN ('takst', 'diagnose', 'prosedyre', 'tann')),
+    code         TEXT    NOT NULL,
+    code_system  TEXT,
+    amount_ore   INTEGER,
+    antall       INTEGER
+);
+CREATE INDEX IF NOT EXISTS bill_lines_bill ON bill_lines(bill_id);
+
+-- Every rule that fired, with its inputs, so a decision can be explained and replayed.
+CREATE TABLE IF NOT EXISTS findings (
+    id            INTEGER PRIMARY KEY,
+    message_id    INTEGER NOT NULL REFERENCES messages(id),
+    bill_id       INTEGER REFERENCES bills(id),
+    rule_id       TEXT    NOT NULL,
+    rule_version  INTEGER NOT NULL,
+    code          TEXT    NOT NULL,
+    severity      TEXT    NOT NULL,
+    text          TEXT    NOT NULL,
+    facts         TEXT    NOT NULL             -- JSON object
+);
+CREATE INDEX IF NOT EXISTS findings_message ON findings(message_id);
+
+-- The transactional outbox: a reply is a row written with the decision, delivered after commit.
+CREATE TABLE IF NOT EXISTS replies (
+    id                 INTEGER PRIMARY KEY,
+    received_id        INTEGER NOT NULL REFERENCES received(id),
+    kind               TEXT    NOT NULL,       -- 'acknowledgment' | 'message_error' | 'apprec'
+    ebxml_message_id   TEXT,
+    ref_to_message_id  TEXT,
+    recipient          TEXT    NOT NULL,
+    filename           TEXT    NOT NULL UNIQUE,
+    body               BLOB    NOT NULL,
+    created_at         TEXT    NOT NULL,
+    state              TEXT    NOT NULL CHECK (state IN ('pending', 'delivered')),
+    delivered_at       TEXT
+);
+CREATE INDEX IF NOT EXISTS replies_pending ON replies(state) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS replies_received ON replies(received_id);
