@@ -208,7 +208,9 @@ def test_repeated_element_is_inconsistent(sample_xml: bytes) -> None:
     assert info.value.location == f"{MH}/eb:CPAId"
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2023-08-29", "2023-13-01T00:00:00Z", "2023-08-29 10:56:50Z"])
+@pytest.mark.parametrize(
+    "value", ["yesterday", "2023-08-29", "2023-13-01T00:00:00Z", "2023-08-29 10:56:50Z"]
+)
 def test_bad_timestamp_is_not_recognized(sample_xml: bytes, value: str) -> None:
     xml = edited(sample_xml, f"{MH}/eb:MessageData/eb:Timestamp", "text", value)
 

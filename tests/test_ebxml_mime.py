@@ -91,7 +91,13 @@ def test_real_sample_with_crlf_line_endings(sample_msg: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "reference", [PAYLOAD_CID, f"cid:{PAYLOAD_CID}", f"<{PAYLOAD_CID}>", "cid:3CTGI8UKUKU4.ADHEUDMDCY3Q3%40speare.no"]
+    "reference",
+    [
+        PAYLOAD_CID,
+        f"cid:{PAYLOAD_CID}",
+        f"<{PAYLOAD_CID}>",
+        "cid:3CTGI8UKUKU4.ADHEUDMDCY3Q3%40speare.no",
+    ],
 )
 def test_part_lookup_accepts_cid_forms(sample_msg: bytes, reference: str) -> None:
     part = unwrap(sample_msg).part(reference)
@@ -124,7 +130,7 @@ def test_start_naming_no_part_is_a_mime_problem(sample_msg: bytes) -> None:
         f'start="<{ENVELOPE_CID}>"'.encode(), b'start="<missing@speare.no>"'
     )
 
-    with pytest.raises(MimeProblem, match="missing@speare.no") as info:
+    with pytest.raises(MimeProblem, match=re.escape("missing@speare.no")) as info:
         unwrap(broken)
     assert "start" in info.value.detail
 
@@ -208,9 +214,7 @@ def test_broken_packages_are_mime_problems(raw: bytes, needle: str) -> None:
         (["Content-Type: text/plain", "Content-Type: text/html"], b"abc", "Content-Type"),
     ],
 )
-def test_broken_attachments_are_mime_problems(
-    headers: list[str], body: bytes, needle: str
-) -> None:
+def test_broken_attachments_are_mime_problems(headers: list[str], body: bytes, needle: str) -> None:
     raw = mime(XML_PART, (["Content-ID: <a@x>", *headers], body))
 
     with pytest.raises(MimeProblem, match=re.escape(needle)):
@@ -284,7 +288,11 @@ def test_normalize_content_id() -> None:
 def built(
     envelope: bytes = b"<?xml version='1.0' encoding='UTF-8'?>\n<e>\xc3\xa6</e>",
     attachments: tuple[OutgoingPart, ...] = (
-        OutgoingPart("payload.1@gw.example", "application/pkcs7-mime; smime-type=enveloped-data", bytes(range(256)) * 3),
+        OutgoingPart(
+            "payload.1@gw.example",
+            "application/pkcs7-mime; smime-type=enveloped-data",
+            bytes(range(256)) * 3,
+        ),
     ),
     message_id: str = "20240506-abc@gw.example",
     subject: str = "ebXML",
@@ -303,7 +311,9 @@ def built(
 def test_build_round_trips_through_unwrap() -> None:
     envelope = "<?xml version='1.0' encoding='UTF-8'?>\n<e>æøå</e>".encode()
     parts = (
-        OutgoingPart("p1@gw.example", "application/pkcs7-mime; smime-type=enveloped-data", b"\x00" * 1000),
+        OutgoingPart(
+            "p1@gw.example", "application/pkcs7-mime; smime-type=enveloped-data", b"\x00" * 1000
+        ),
         OutgoingPart("p2@gw.example", "text/plain", b""),
     )
 

@@ -57,7 +57,9 @@ def bill(
     )
 
 
-def krav(*bills: Enkeltregning, total: str | None = None, count: int | None = None) -> BehandlerKrav:
+def krav(
+    *bills: Enkeltregning, total: str | None = None, count: int | None = None
+) -> BehandlerKrav:
     computed = sum((b.behandling.sum_refusjon for b in bills), Decimal("0"))
     return BehandlerKrav(
         navn_epj="test",

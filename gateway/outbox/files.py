@@ -21,6 +21,9 @@ class FileOutbox:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
+        # A crash mid-write leaves a temp file; its reply is still pending and is written again.
+        for stale in directory.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
 
     def deliver(self, replies: list[PendingReply]) -> list[int]:
         """Write each reply's file (temp file, fsync, rename); return the ids written."""

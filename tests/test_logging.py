@@ -1,0 +1,42 @@
+"""No national identity number reaches a log line, whatever the call site passes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import structlog
+
+from gateway.logging import REDACTED, configure_logging, redact
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("pasient 15076500565 ble avvist", f"pasient {REDACTED} ble avvist"),
+        ("fil 15076500565.msg", f"fil {REDACTED}.msg"),
+        ("HER 8141253 og orgnr 993954896", "HER 8141253 og orgnr 993954896"),
+        ("123456789012 is twelve digits", "123456789012 is twelve digits"),
+    ],
+)
+def test_redact(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_every_logged_value_is_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", "json")
+    try:
+        log = structlog.get_logger("test")
+        log.info(
+            "bill 15076500565 rejected",
+            patient=15076500565,
+            nested={"ids": ["21016400952"]},
+            error=ValueError("bad fnr 21016400952"),
+        )
+    finally:
+        structlog.reset_defaults()
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    record = json.loads(line)
+    assert "15076500565" not in line and "21016400952" not in line
+    assert record["patient"] == REDACTED
+    assert record["nested"] == {"ids": [REDACTED]}

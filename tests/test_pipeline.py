@@ -1,0 +1,242 @@
+"""The pipeline as a whole, in-process: replies, duplicates, credits, addressing, storage."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lxml import etree
+from structlog.testing import capture_logs
+
+from gateway.claims.model import BehandlerKrav, MsgHead
+from gateway.ebxml import mime
+from gateway.ebxml.envelope import parse_envelope
+from gateway.ebxml.namespaces import APPREC_NS, EB_NS
+from gateway.pipeline import Pipeline
+from gateway.receipts.apprec import apprec_from_msghead
+from gateway.receipts.signing import verify
+from gateway.store.sqlite import Outcome, Store
+from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
+from gateway.testing.messages import Route, ebxml_message
+
+AR = {"ar": APPREC_NS}
+
+
+def claim(seed: int, bills: int = 2) -> tuple[MsgHead, BehandlerKrav]:
+    return make_claim(
+        rng=random.Random(seed),
+        practitioner="lege",
+        bills=bills,
+        sender=default_sender(),
+        receiver=default_receiver(),
+        start=datetime(2026, 10, 5, 8, 30),
+    )
+
+
+def as_message(head: MsgHead, krav: BehandlerKrav, seed: int, **kwargs: object) -> bytes:
+    return ebxml_message(
+        msghead_with_bkm(head, krav), rng=random.Random(seed), **kwargs  # type: ignore[arg-type]
+    )
+
+
+def apprec_of(body: bytes) -> etree._Element:
+    package = mime.unwrap(body)
+    (part,) = package.attachments
+    return apprec_from_msghead(part.body)
+
+
+def handle(pipeline: Pipeline, raw: bytes, ref: str) -> tuple[Outcome, list[bytes]]:
+    before = {r.id for r in pipeline.store.pending_replies()}
+    result = pipeline.handle(raw, source="spool", source_ref=ref, source_name=f"{ref}.msg")
+    bodies = [r.body for r in pipeline.store.pending_replies() if r.id not in before]
+    return result.outcome, bodies
+
+
+def test_accepted_claim_gets_ack_and_signed_apprec_referring_to_it(
+    make_pipeline: Callable[..., Pipeline], credentials: tuple[Path, Path]
+) -> None:
+    pipeline = make_pipeline()
+    head, krav = claim(1)
+    raw = as_message(head, krav, 1)
+    outcome, (ack, apprec_mail) = handle(pipeline, raw, "r1")
+    assert outcome is Outcome.ACCEPTED
+    incoming = parse_envelope(mime.unwrap(raw).envelope.body)
+
+    ack_env = parse_envelope(mime.unwrap(ack).envelope.body)
+    assert ack_env.header.action == "Acknowledgment"
+    assert ack_env.acknowledgment_ref == incoming.header.message_id
+
+    reply = mime.unwrap(apprec_mail)
+    reply_env = parse_envelope(reply.envelope.body)
+    assert (reply_env.header.service, reply_env.header.action) == ("BehandlerKrav", "Svarmelding")
+    assert reply_env.header.ref_to_message_id == incoming.header.message_id
+    assert reply_env.header.to_party.id_of("HER") == "8141253"
+    assert reply_env.header.from_party.id_of("HER") == "79768"
+    assert reply_env.header.cpa_id == incoming.header.cpa_id
+    assert reply_env.header.conversation_id == incoming.header.conversation_id
+
+    signed = verify(reply.attachments[0].body, credentials[1].read_bytes())
+    apprec = signed.find(".//ar:AppRec", AR)
+    assert apprec is not None
+    assert apprec.find("ar:Status", AR).get("V") == "1"  # type: ignore[union-attr]
+    assert apprec.findtext("ar:OriginalMsgId/ar:Id", namespaces=AR) == head.msg_id
+
+
+def test_partial_rejection_gives_status_3_with_one_error_per_bill(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    head, krav = claim(2, bills=3)
+    future = krav.regninger[1]
+    bills = list(krav.regninger)
+    bills[1] = dataclasses.replace(future, dato_tid=datetime(2027, 1, 1, 9, 0))
+    krav = dataclasses.replace(krav, regninger=tuple(bills))
+    outcome, bodies = handle(make_pipeline(), as_message(head, krav, 2), "r2")
+    assert outcome is Outcome.PARTIALLY_ACCEPTED
+    apprec = apprec_of(bodies[-1])
+    assert apprec.find("ar:Status", AR).get("V") == "3"  # type: ignore[union-attr]
+    errors = apprec.findall("ar:Error", AR)
+    assert [(e.get("V"), e.get("OT")) for e in errors] == [("766", future.regning_nr)]
+    assert "frem i tid" in (errors[0].get("DN") or "")
+
+
+def test_same_message_again_gets_the_identical_stored_replies(
+    make_pipeline: Callable[..., Pipeline], store: Store
+) -> None:
+    pipeline = make_pipeline()
+    head, krav = claim(3)
+    raw = as_message(head, krav, 3)
+    _, first = handle(pipeline, raw, "r3a")
+    outcome, again = handle(pipeline, raw, "r3b")
+    assert outcome is Outcome.DUPLICATE
+    assert again == first
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("SELECT COUNT(*) FROM bills").fetchone()[0] == len(krav.regninger)
+        rows = db.execute("SELECT outcome, raw FROM received ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == ["accepted", "duplicate"]
+    assert rows[1][1] == raw  # the original bytes of every intake are kept
+
+
+def test_same_msghead_in_a_new_ebxml_message_is_acked_anew_and_answered_from_store(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    pipeline = make_pipeline()
+    head, krav = claim(4)
+    _, first = handle(pipeline, as_message(head, krav, 4), "r4a")
+    outcome, again = handle(pipeline, as_message(head, krav, 99), "r4b")
+    assert outcome is Outcome.DUPLICATE
+    assert again[-1] == first[-1]  # the stored AppRec, byte for byte
+    new_ack = parse_envelope(mime.unwrap(again[0]).envelope.body)
+    assert new_ack.header.action == "Acknowledgment"
+    assert again[0] != first[0]
+
+
+def test_reused_ebxml_message_id_with_other_content_is_a_message_error(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    pipeline = make_pipeline()
+    head, krav = claim(5)
+    other_head, other_krav = claim(6)
+    handle(pipeline, as_message(head, krav, 5, message_id="fixed-id"), "r5a")
+    outcome, (error,) = handle(
+        pipeline, as_message(other_head, other_krav, 6, message_id="fixed-id"), "r5b"
+    )
+    assert outcome is Outcome.EBXML_ERROR
+    envelope = etree.fromstring(mime.unwrap(error).envelope.body)
+    (eb_error,) = envelope.iter(f"{{{EB_NS}}}Error")
+    assert eb_error.get(f"{{{EB_NS}}}errorCode") == "Inconsistent"
+
+
+def test_message_error_is_not_remembered_so_a_corrected_retry_is_processed(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    pipeline = make_pipeline()
+    head, krav = claim(7)
+    payload = msghead_with_bkm(head, krav)
+    wrong = ebxml_message(
+        payload, rng=random.Random(7), message_id="retry-1", route=Route(action="Feil")
+    )
+    right = ebxml_message(payload, rng=random.Random(7), message_id="retry-1")
+    assert handle(pipeline, wrong, "r7a")[0] is Outcome.EBXML_ERROR
+    assert handle(pipeline, right, "r7b")[0] is Outcome.ACCEPTED
+
+
+def test_credit_then_corrected_bill_with_the_same_guid(
+    make_pipeline: Callable[..., Pipeline], store: Store
+) -> None:
+    pipeline = make_pipeline()
+    head, krav = claim(8, bills=1)
+    assert handle(pipeline, as_message(head, krav, 8), "r8a")[0] is Outcome.ACCEPTED
+
+    original = krav.regninger[0]
+    credit = dataclasses.replace(original, kreditering=True)
+    credit_krav = dataclasses.replace(krav, regninger=(credit,))
+    credit_head = dataclasses.replace(head, msg_id="credit-8")
+    outcome, bodies = handle(pipeline, as_message(credit_head, credit_krav, 80), "r8b")
+    assert outcome is Outcome.ACCEPTED
+
+    again_head = dataclasses.replace(head, msg_id="again-8")
+    assert handle(pipeline, as_message(again_head, krav, 81), "r8c")[0] is Outcome.ACCEPTED
+    twice = dataclasses.replace(head, msg_id="twice-8")
+    outcome, bodies = handle(pipeline, as_message(twice, krav, 82), "r8d")
+    assert outcome is Outcome.REJECTED
+    assert apprec_of(bodies[-1]).find("ar:Error", AR).get("V") == "DUPLIKAT"  # type: ignore[union-attr]
+    with sqlite3.connect(store.path) as db:
+        live = db.execute(
+            "SELECT COUNT(*) FROM bills WHERE status='godkjent' AND kreditering=0 "
+            "AND credited_by IS NULL"
+        ).fetchone()[0]
+    assert live == 1
+
+
+def test_bare_msghead_gets_a_bare_signed_apprec(
+    make_pipeline: Callable[..., Pipeline], credentials: tuple[Path, Path]
+) -> None:
+    head, krav = claim(9)
+    outcome, (reply,) = handle(make_pipeline(), msghead_with_bkm(head, krav), "r9")
+    assert outcome is Outcome.ACCEPTED
+    signed = verify(reply, credentials[1].read_bytes())
+    assert signed.find(".//ar:Status", AR).get("V") == "1"  # type: ignore[union-attr]
+
+
+def test_claim_for_another_receiver_is_rejected_with_e21(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    head, krav = make_claim(
+        rng=random.Random(10),
+        practitioner="psykolog",
+        bills=1,
+        sender=default_sender(),
+        receiver=default_receiver("12345"),
+        start=datetime(2026, 10, 5, 8, 30),
+    )
+    outcome, bodies = handle(make_pipeline(), as_message(head, krav, 10), "r10")
+    assert outcome is Outcome.REJECTED
+    error = apprec_of(bodies[-1]).find("ar:Error", AR)
+    assert error is not None and error.get("V") == "E21"
+    assert "12345" in (error.get("OT") or "")
+
+
+def test_logs_name_no_national_identity_number(make_pipeline: Callable[..., Pipeline]) -> None:
+    head, krav = claim(11)
+    bad = dataclasses.replace(krav, sum_krav_samlet=krav.sum_krav_samlet + 1)
+    with capture_logs() as logs:
+        handle(make_pipeline(), as_message(head, bad, 11), "r11")
+        handle(make_pipeline(), msghead_with_bkm(head, krav)[:-40], "r12")
+    text = repr(logs)
+    for bill in krav.regninger:
+        assert bill.patient.id not in text
+
+
+def test_received_time_is_stored_in_utc(
+    make_pipeline: Callable[..., Pipeline], store: Store
+) -> None:
+    now = datetime(2026, 11, 23, 23, 30, tzinfo=UTC)
+    head, krav = claim(13)
+    handle(make_pipeline(now), as_message(head, krav, 13), "r13")
+    with sqlite3.connect(store.path) as db:
+        (received_at,) = db.execute("SELECT received_at FROM received").fetchone()
+    assert received_at.startswith("2026-11-23T23:30:00")
