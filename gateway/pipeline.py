@@ -470,6 +470,11 @@ class Pipeline:
         report = self.catalog.validate(work.root)
         if not report.valid:
             self._try_read_head(work)  # to address the AppRec properly, if possible
+            if work.document is not None:
+                # Its MsgId is known, so it is remembered: it may also be a message we know.
+                self.check_msghead_duplicate(work)
+                if work.finished is not None:
+                    return
             first = report.problems[0]
             more = f" (og {len(report.problems) - 1} feil til)" if len(report.problems) > 1 else ""
             raise SchemaInvalid(
@@ -583,8 +588,9 @@ def _header(package: mime.MimePackage, name: str) -> str | None:
 
 
 def _again(filename: str) -> str:
+    """A new, unique name for a stored reply sent again; the kind keeps its place."""
     stem, _, ext = filename.rpartition(".")
-    return f"{stem}.again-{uuid.uuid4().hex[:6]}.{ext}"
+    return f"{stem}-again{uuid.uuid4().hex[:6]}.{ext}"
 
 
 __all__ = ["STAGES", "EbxmlError", "Pipeline", "Result", "Work"]

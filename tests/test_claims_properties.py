@@ -10,6 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -43,6 +44,12 @@ from gateway.testing.claims import (
     msghead_with_bkm,
 )
 
+STANDARDS_DIR = Path(
+    os.environ.get(
+        "GATEWAY_STANDARDS_DIR", Path(__file__).resolve().parents[2] / "shared/standards"
+    )
+)
+SAMPLE = STANDARDS_DIR / "bkm-2006-12-20/samples/2023_08_29T12_56_58_328.p7m.deenveloped.ungz"
 PROPERTY_SETTINGS = settings(
     deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -368,14 +375,8 @@ def _base_documents() -> list[bytes]:
             start=datetime(2024, 3, 4, 9, 0),
         )
         documents.append(msghead_with_bkm(head, krav))
-    standards = Path(
-        os.environ.get(
-            "GATEWAY_STANDARDS_DIR", Path(__file__).resolve().parents[1].parent / "shared/standards"
-        )
-    )
-    sample = standards / "bkm-2006-12-20/samples/2023_08_29T12_56_58_328.p7m.deenveloped.ungz"
-    if sample.is_file():
-        documents.append(sample.read_bytes())
+    if SAMPLE.is_file():
+        documents.append(SAMPLE.read_bytes())
     return documents
 
 
@@ -457,7 +458,7 @@ def test_parsers_never_crash_on_random_trees(root: etree._Element) -> None:
     _check_parsers(root)
 
 
-@PROPERTY_SETTINGS
+@settings(deadline=None, max_examples=300)
 @given(root=mutated_trees())
 def test_parsers_never_crash_on_mutated_messages(root: etree._Element) -> None:
     _check_parsers(root)
@@ -505,3 +506,74 @@ def test_any_single_digit_change_is_detected(
     fnr = make_fnr(random.Random(seed), born, female=seed % 2 == 0)
     digit = (int(fnr[position]) + delta) % 10
     assert not fnr_is_valid(fnr[:position] + str(digit) + fnr[position + 1 :])
+
+
+# --- Generated documents validate against MsgHead + the project's BKM schema ---------------------
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BKM_XSD = PROJECT_ROOT / "schemas" / "bkm-2006-12-20.xsd"
+PROJECT_MSGHEAD_XSD = PROJECT_ROOT / "schemas" / "msghead-v1.2.xsd"
+
+
+def _combined_schema(msghead_xsd: Path, bkm_xsd: Path) -> etree.XMLSchema:
+    """One schema for MsgHead with an inline BehandlerKrav (Content is processContents=strict)."""
+    driver = f"""<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
+      <xs:import namespace="{MSGHEAD_NS}" schemaLocation="{msghead_xsd.as_uri()}"/>
+      <xs:import namespace="{BKM_NS}" schemaLocation="{bkm_xsd.as_uri()}"/>
+    </xs:schema>"""
+    return etree.XMLSchema(etree.fromstring(driver.encode()))
+
+
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param("official", marks=pytest.mark.conformance), "project"],
+)
+def claim_schema(request: pytest.FixtureRequest) -> etree.XMLSchema:
+    """MsgHead (official from ../shared/standards, or the project's rendering) + project BKM."""
+    if not BKM_XSD.is_file():
+        pytest.skip(f"the project's BKM schema {BKM_XSD} is not written yet")
+    if request.param == "official":
+        standards: Path = request.getfixturevalue("standards")
+        msghead_xsd = standards / "msghead-v1.2" / "MsgHead-v1_2.xsd"
+    else:
+        msghead_xsd = PROJECT_MSGHEAD_XSD
+        if not msghead_xsd.is_file():
+            pytest.skip(f"the project's MsgHead schema {msghead_xsd} is not written yet")
+    return _combined_schema(msghead_xsd, BKM_XSD)
+
+
+def _assert_valid(schema: etree.XMLSchema, xml: bytes) -> None:
+    document = etree.fromstring(xml)
+    if not schema.validate(document):
+        errors = [f"{e.line}: {e.message}" for e in schema.error_log]  # type: ignore[attr-defined]
+        raise AssertionError("\n".join(errors))
+
+
+def test_sample_validates(claim_schema: etree.XMLSchema) -> None:
+    if not SAMPLE.is_file():
+        pytest.skip(f"the real sample {SAMPLE} is not available")
+    _assert_valid(claim_schema, SAMPLE.read_bytes())
+
+
+@pytest.mark.parametrize("practitioner", PRACTITIONERS)
+def test_generated_claims_validate(
+    claim_schema: etree.XMLSchema, practitioner: Practitioner
+) -> None:
+    for seed in range(20):
+        head, krav = make_claim(
+            rng=random.Random(seed),
+            practitioner=practitioner,
+            bills=1 + seed % 7,
+            sender=default_sender(),
+            receiver=default_receiver(),
+            start=datetime(2024, 3, 4, 9, 0),
+        )
+        _assert_valid(claim_schema, msghead_with_bkm(head, krav, process_status="T"))
+
+
+@settings(deadline=None, max_examples=100)
+@given(head=HEADS, krav=KRAV)
+def test_model_values_validate(
+    claim_schema: etree.XMLSchema, head: MsgHead, krav: BehandlerKrav
+) -> None:
+    _assert_valid(claim_schema, msghead_with_bkm(head, krav))

@@ -1,0 +1,1 @@
+"""Benchmarks for gateway (not tests: nothing here asserts on time). See ``bench.spool_bench``."""

@@ -1,0 +1,230 @@
+"""End to end against the real daemon process: spool in, signed AppRecs out, crash-safe.
+
+The daemon runs as ``python -m gateway run`` on a config in a temporary directory. One test kills
+it with SIGKILL in the middle of a batch, twice, then lets a restart finish the spool, and checks
+that every dropped message is answered exactly once and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from gateway.ebxml import mime
+from gateway.ebxml.envelope import parse_envelope
+from gateway.receipts.signing import verify
+from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
+from gateway.testing.messages import ebxml_message
+
+pytestmark = pytest.mark.integration
+
+CONFIG = """
+[identity]
+name = "HELFO e2e"
+her_id = "79768"
+enh_id = "889640782"
+mail_address = "gateway@kuhr.test"
+
+[database]
+path = "var/gateway.sqlite3"
+
+[spool]
+directory = "var/spool"
+poll_interval = 0.1
+settle_seconds = 0
+
+[outbox]
+kind = "file"
+directory = "var/outbox"
+
+[signing]
+key_file = "var/keys/key.pem"
+cert_file = "var/keys/cert.pem"
+
+[logging]
+level = "info"
+format = "json"
+
+[daemon]
+drain_seconds = 20
+"""
+
+
+def gateway(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    (tmp_path / "gateway.toml").write_text(CONFIG, encoding="utf-8")
+    result = gateway("keys", "generate", "--config", "gateway.toml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return tmp_path
+
+
+def drop_claims(site: Path, count: int) -> dict[str, str]:
+    """Drop ``count`` claim messages; returns file name -> ebXML MessageId."""
+    incoming = site / "var" / "spool" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    dropped: dict[str, str] = {}
+    for i in range(count):
+        rng = random.Random(1000 + i)
+        head, krav = make_claim(
+            rng=rng,
+            practitioner=("tannlege", "lege", "psykolog", "lab")[i % 4],
+            bills=1 + i % 5,
+            sender=default_sender(),
+            receiver=default_receiver(),
+            start=datetime(2026, 9, 1, 8, 0),
+        )
+        message_id = f"e2e-{i:04d}@sender.test"
+        raw = ebxml_message(
+            msghead_with_bkm(head, krav),
+            rng=rng,
+            message_id=message_id,
+            timestamp=datetime(2026, 11, 1, 10, 0, tzinfo=UTC),
+        )
+        name = f"claim-{i:04d}.msg"
+        tmp = incoming / f".{name}.tmp"
+        tmp.write_bytes(raw)
+        tmp.rename(incoming / name)
+        dropped[name] = message_id
+    return dropped
+
+
+def start(site: Path) -> subprocess.Popen[bytes]:
+    """Start the daemon; its log (stderr) goes to var/daemon.log, never to a pipe that fills."""
+    (site / "var").mkdir(exist_ok=True)
+    with (site / "var" / "daemon.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gateway", "run", "--config", "gateway.toml"],
+            cwd=site,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+
+
+def processed_count(site: Path) -> int:
+    directory = site / "var" / "spool" / "processed"
+    return len(list(directory.iterdir())) if directory.exists() else 0
+
+
+def wait_for(predicate: object, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting")
+
+
+def replies_by_kind(site: Path) -> dict[str, Counter[str]]:
+    """kind -> Counter of the RefToMessageId each reply answers."""
+    found: dict[str, Counter[str]] = {}
+    for path in (site / "var" / "outbox").glob("*.eml"):
+        envelope = parse_envelope(mime.unwrap(path.read_bytes()).envelope.body)
+        kind = path.name.split(".")[-3]
+        ref = envelope.acknowledgment_ref or envelope.header.ref_to_message_id or "?"
+        found.setdefault(kind, Counter())[ref] += 1
+    return found
+
+
+def test_sigkill_mid_batch_then_restart_answers_every_message_exactly_once(site: Path) -> None:
+    dropped = drop_claims(site, 60)
+    for kill_after in (8, 25):
+        daemon = start(site)
+        try:
+            wait_for(lambda n=kill_after: processed_count(site) >= n, timeout=120)
+            # Land the kill at a random point inside the next message's processing.
+            time.sleep(random.uniform(0.0, 0.02))
+        finally:
+            daemon.send_signal(signal.SIGKILL)
+            daemon.wait(timeout=30)
+        assert daemon.returncode == -signal.SIGKILL
+    finished = gateway("run", "--config", "gateway.toml", "--once", cwd=site)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+
+    spool = site / "var" / "spool"
+    assert sorted(p.name.split("--", 1)[1] for p in (spool / "processed").iterdir()) == sorted(
+        dropped
+    )
+    assert list((spool / "work").iterdir()) == []
+    assert list((spool / "incoming").iterdir()) == []
+    assert not (spool / "bad").exists() or list((spool / "bad").iterdir()) == []
+
+    replies = replies_by_kind(site)
+    expected = Counter(dropped.values())
+    assert replies["apprec"] == expected, "every message answered by exactly one AppRec"
+    assert replies["acknowledgment"] == expected, "and acknowledged exactly once"
+    assert set(replies) == {"apprec", "acknowledgment"}
+
+    cert = (site / "var" / "keys" / "cert.pem").read_bytes()
+    for path in (site / "var" / "outbox").glob("*.apprec.*.eml"):
+        (payload,) = mime.unwrap(path.read_bytes()).attachments
+        signed = verify(payload.body, cert)
+        assert signed.tag.endswith("MsgHead")
+
+    with sqlite3.connect(site / "var" / "gateway.sqlite3") as db:
+        outcomes = dict(db.execute("SELECT outcome, COUNT(*) FROM received GROUP BY outcome"))
+        pending = db.execute("SELECT COUNT(*) FROM replies WHERE state='pending'").fetchone()[0]
+        raws = db.execute("SELECT COUNT(DISTINCT sha256) FROM received").fetchone()[0]
+    assert outcomes == {"accepted": 60}
+    assert pending == 0
+    assert raws == 60
+
+
+def test_sigterm_stops_cleanly_and_unstarted_files_stay_in_incoming(site: Path) -> None:
+    drop_claims(site, 5)
+    daemon = start(site)
+    try:
+        wait_for(lambda: processed_count(site) >= 5, timeout=120)
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    assert daemon.returncode == 0
+    log = (site / "var" / "daemon.log").read_text()
+    assert '"event": "stop_requested"' in log
+    assert '"event": "stopped"' in log
+    status = gateway("status", "--config", "gateway.toml", cwd=site)
+    assert "accepted: 5" in status.stdout
+
+
+def test_make_run_style_quick_start_processes_the_sample_claims(tmp_path: Path) -> None:
+    """What `make run` does, minus the venv: keys, seeded samples, one pass over the spool."""
+    project = Path(__file__).resolve().parents[1]
+    samples = sorted((project / "fixtures" / "samples").glob("*"))
+    if not samples:
+        pytest.skip("fixtures/samples is empty")
+    (tmp_path / "gateway.toml").write_text(CONFIG, encoding="utf-8")
+    assert gateway("keys", "generate", "--config", "gateway.toml", cwd=tmp_path).returncode == 0
+    incoming = tmp_path / "var" / "spool" / "incoming"
+    incoming.mkdir(parents=True)
+    for sample in samples:
+        (incoming / sample.name).write_bytes(sample.read_bytes())
+    result = gateway("run", "--config", "gateway.toml", "--once", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outbox = list((tmp_path / "var" / "outbox").iterdir())
+    for sample in samples:
+        stem = sample.name.rsplit(".", 1)[0]
+        assert any(p.name.startswith(stem + ".apprec.") for p in outbox), sample.name
+    assert os.listdir(incoming) == []
