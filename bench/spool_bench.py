@@ -28,6 +28,7 @@ import asyncio
 import cProfile
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -276,7 +277,7 @@ def run_the_daemon(config: Config, total: int, *, profile: bool) -> DaemonRun:
         exit_code = asyncio.run(run_daemon(config, once=True))
     finally:
         seconds = time.perf_counter() - started
-        threading.setprofile(None)  # type: ignore[arg-type]
+        threading.setprofile(None)
         watcher.finished.set()
         watcher.join()
     report: str | None = None
@@ -357,12 +358,12 @@ def observe(config: Config, signer: Signer) -> Observed:
         ).fetchall()
     db.close()
     for source_ref, received_at, delivered_at in rows:
-        stem = source_ref_stem.get(str(source_ref))
-        if stem is None:
+        key = source_ref_stem.get(str(source_ref))
+        if key is None:
             continue
-        seen.received_at[stem] = _iso_epoch(str(received_at))
+        seen.received_at[key] = _iso_epoch(str(received_at))
         if delivered_at is not None:
-            seen.apprec_delivered[stem] = _iso_epoch(str(delivered_at))
+            seen.apprec_delivered[key] = _iso_epoch(str(delivered_at))
 
     store = Store(config.database)
     try:
@@ -402,8 +403,7 @@ def latencies(seen: Observed) -> Latency:
     lag = [seen.apprec_delivered[s] - seen.apprec_mtime[s] for s in with_db]
     ordered = sorted(with_db, key=lambda s: seen.received_at[s])
     between = [
-        seen.received_at[b] - seen.apprec_delivered[a]
-        for a, b in zip(ordered, ordered[1:], strict=False)
+        seen.received_at[b] - seen.apprec_delivered[a] for a, b in itertools.pairwise(ordered)
     ]
     window = (
         max(seen.apprec_mtime[s] for s in stems) - min(seen.claimed[s] for s in stems)
@@ -463,7 +463,10 @@ def measure_floor(
             software_version=gateway.__version__,
         )
         carrier = wrap_in_msghead(
-            build_apprec(apprec), msg_id=str(uuid.uuid4()), gen_date=now, sender=us,
+            build_apprec(apprec),
+            msg_id=str(uuid.uuid4()),
+            gen_date=now,
+            sender=us,
             receiver=head.sender,
         )
         etree.tostring(signer.sign(carrier), xml_declaration=True, encoding="UTF-8")
@@ -488,7 +491,10 @@ def _pipeline(config: Config, store: Store, catalog: SchemaCatalog, signer: Sign
 
 
 def measure_handle(
-    samples: Sequence[Sample], directory: Path, config: Config, catalog: SchemaCatalog,
+    samples: Sequence[Sample],
+    directory: Path,
+    config: Config,
+    catalog: SchemaCatalog,
     signer: Signer,
 ) -> list[float]:
     """``Pipeline.handle`` alone (with its SQLite commit), on a fresh store: no files."""
@@ -511,7 +517,10 @@ def measure_handle(
 
 
 def measure_stages(
-    samples: Sequence[Sample], directory: Path, config: Config, catalog: SchemaCatalog,
+    samples: Sequence[Sample],
+    directory: Path,
+    config: Config,
+    catalog: SchemaCatalog,
     signer: Signer,
 ) -> Timings:
     """The daemon's per-message work (``Daemon._process``), one timed step at a time.
@@ -522,7 +531,9 @@ def measure_stages(
     """
     spool = Spool(
         SpoolConfig(
-            directory=directory / "spool", poll_interval=1.0, max_recoveries=3,
+            directory=directory / "spool",
+            poll_interval=1.0,
+            max_recoveries=3,
             settle_seconds=0.0,
         )
     )
@@ -669,7 +680,10 @@ def _run_in(
 
     say(f"generating {messages} messages x {bills} bills into {config.spool.incoming} ...")
     generated = generate(
-        config.spool.incoming, messages=messages, bills=bills, seed=args.seed,
+        config.spool.incoming,
+        messages=messages,
+        bills=bills,
+        seed=args.seed,
         sample_size=args.sample,
     )
     say(f"  generated {messages} in {generated.seconds:.1f} s; running the daemon ...")
@@ -781,52 +795,78 @@ def print_table(r: dict[str, Any]) -> None:
         f"({r['message_bytes_mean'] / 1024:.1f} KiB each), seed {r['seed']}",
         "",
         "end to end (asyncio.run(run_daemon(config, once=True)))",
-        _row("daemon run", f"{r['daemon_seconds']:.2f} s",
-             f"startup {r['daemon_startup_seconds'] * 1000:.0f} ms"),
-        _row("messages/s", f"{r['messages_per_second']:.1f}",
-             f"{r['messages_per_second_window']:.1f} first claim -> last AppRec"),
+        _row(
+            "daemon run",
+            f"{r['daemon_seconds']:.2f} s",
+            f"startup {r['daemon_startup_seconds'] * 1000:.0f} ms",
+        ),
+        _row(
+            "messages/s",
+            f"{r['messages_per_second']:.1f}",
+            f"{r['messages_per_second_window']:.1f} first claim -> last AppRec",
+        ),
         _row("bills/s", f"{r['bills_per_second']:.1f}"),
         _row("per message", f"{r['per_message_ms']:.2f} ms"),
-        _row("latency claim -> AppRec file (mtime)",
-             f"{r['latency_claim_to_apprec_file']['p50_ms']:.0f} ms",
-             f"p50; p99 {r['latency_claim_to_apprec_file']['p99_ms']:.0f} ms"),
+        _row(
+            "latency claim -> AppRec file (mtime)",
+            f"{r['latency_claim_to_apprec_file']['p50_ms']:.0f} ms",
+            f"p50; p99 {r['latency_claim_to_apprec_file']['p99_ms']:.0f} ms",
+        ),
         _row("  cross-check: claim -> replies.delivered_at", d("latency_claim_to_delivered_at")),
         _row("  of which waiting behind the claimed batch", d("queue_wait_in_batch")),
-        _row("  of which in hand (received_at -> delivered_at)",
-             d("in_hand_received_to_delivered")),
+        _row(
+            "  of which in hand (received_at -> delivered_at)", d("in_hand_received_to_delivered")
+        ),
         _row("  between messages (done, handoff, next read)", d("between_messages")),
         _row("  AppRec mtime lags delivered_at by", d("apprec_mtime_lag_behind_delivered_at")),
-        _row("peak RSS", f"{r['peak_rss_mib']:.0f} MiB",
-             f"{r['peak_rss_mib_after_daemon']:.0f} after the daemon, "
-             f"{r['peak_rss_mib_before_daemon']:.0f} before"),
+        _row(
+            "peak RSS",
+            f"{r['peak_rss_mib']:.0f} MiB",
+            f"{r['peak_rss_mib_after_daemon']:.0f} after the daemon, "
+            f"{r['peak_rss_mib_before_daemon']:.0f} before",
+        ),
         "",
         f"floor on {r['sample']} of the messages (unwrap + parse + validate + signed AppRec)",
-        _row("floor per message", f"{r['floor']['mean_ms']:.2f} ms",
-             f"{r['floor']['messages_per_second']:.0f} messages/s"),
+        _row(
+            "floor per message",
+            f"{r['floor']['mean_ms']:.2f} ms",
+            f"{r['floor']['messages_per_second']:.0f} messages/s",
+        ),
     ]
     lines += [_row(f"  {k}", f"{v:.3f} ms") for k, v in r["floor"]["parts_mean_ms"].items()]
     lines += [
-        _row("floor / measured", f"{r['floor_over_measured']:.3f}",
-             f"overhead x{r['overhead_x']:.1f}"),
+        _row(
+            "floor / measured",
+            f"{r['floor_over_measured']:.3f}",
+            f"overhead x{r['overhead_x']:.1f}",
+        ),
         "",
         "where the measured time goes (same sample, fresh store, this thread)",
-        _row("Pipeline.handle alone (incl. SQLite commit)",
-             f"{r['pipeline_handle_only']['mean_ms']:.2f} ms",
-             f"{r['pipeline_handle_only']['messages_per_second']:.0f} messages/s"),
+        _row(
+            "Pipeline.handle alone (incl. SQLite commit)",
+            f"{r['pipeline_handle_only']['mean_ms']:.2f} ms",
+            f"{r['pipeline_handle_only']['messages_per_second']:.0f} messages/s",
+        ),
     ]
     lines += [_row(f"  {k}", f"{v:.3f} ms") for k, v in r["stages_mean_ms"].items()]
     lines += [
         _row("  sum of the steps", f"{r['stages_sum_ms']:.2f} ms"),
-        _row("  daemon per message minus the steps", f"{r['daemon_minus_stages_ms']:.2f} ms",
-             "(event loop, worker handoff, logging, bigger DB)"),
+        _row(
+            "  daemon per message minus the steps",
+            f"{r['daemon_minus_stages_ms']:.2f} ms",
+            "(event loop, worker handoff, logging, bigger DB)",
+        ),
         _row("one durable 4 KiB file write on this disk", d("durable_file_write")),
         "",
         "correctness",
         _row("AppRec files / Acknowledgment files", f"{r['apprec_files']} / {r['ack_files']}"),
         _row("store counts", json.dumps(r["store_counts"], sort_keys=True)),
         _row("result", "OK" if r["correct"] else "WRONG", "; ".join(r["problems"])),
-        _row("whole benchmark", f"{r['total_seconds']:.1f} s",
-             f"generation {r['generation_seconds']:.1f} s"),
+        _row(
+            "whole benchmark",
+            f"{r['total_seconds']:.1f} s",
+            f"generation {r['generation_seconds']:.1f} s",
+        ),
     ]
     print("\n".join(lines), flush=True)
 
@@ -836,24 +876,33 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="python -m bench.spool_bench", description=__doc__.split("\n\n")[0] if __doc__ else ""
     )
     parser.add_argument(
-        "--messages", type=int, default=int(os.environ.get("BENCH_MESSAGES", DEFAULT_MESSAGES)),
+        "--messages",
+        type=int,
+        default=int(os.environ.get("BENCH_MESSAGES", DEFAULT_MESSAGES)),
         help="messages to generate (env BENCH_MESSAGES; default %(default)s)",
     )
     parser.add_argument(
-        "--bills", type=int, default=int(os.environ.get("BENCH_BILLS", DEFAULT_BILLS)),
+        "--bills",
+        type=int,
+        default=int(os.environ.get("BENCH_BILLS", DEFAULT_BILLS)),
         help="bills per message (env BENCH_BILLS; default %(default)s)",
     )
     parser.add_argument(
-        "--sample", type=int, default=DEFAULT_SAMPLE,
+        "--sample",
+        type=int,
+        default=DEFAULT_SAMPLE,
         help="messages used for the floor and the stage breakdown (default %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument(
-        "--keep", metavar="DIR", default=None,
+        "--keep",
+        metavar="DIR",
+        default=None,
         help="work in DIR (new or empty) and keep spool, outbox and database afterwards",
     )
     parser.add_argument(
-        "--profile", action="store_true",
+        "--profile",
+        action="store_true",
         help="cProfile the pipeline worker thread during the daemon run (report on stderr)",
     )
     return parser.parse_args(argv)

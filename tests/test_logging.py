@@ -40,3 +40,21 @@ def test_every_logged_value_is_redacted(capsys: pytest.CaptureFixture[str]) -> N
     assert "15076500565" not in line and "21016400952" not in line
     assert record["patient"] == REDACTED
     assert record["nested"] == {"ids": [REDACTED]}
+
+
+def test_a_bill_repr_never_shows_the_patient_id() -> None:
+    import random
+    from datetime import datetime
+
+    from gateway.testing.claims import default_receiver, default_sender, make_claim
+
+    _, krav = make_claim(
+        rng=random.Random(1),
+        practitioner="lege",
+        bills=2,
+        sender=default_sender(),
+        receiver=default_receiver(),
+        start=datetime(2026, 1, 5, 9, 0),
+    )
+    text = repr(krav) + str(krav.regninger)
+    assert all(bill.patient.id not in text for bill in krav.regninger)

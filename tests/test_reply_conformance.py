@@ -62,7 +62,8 @@ def messages() -> list[tuple[str, bytes]]:
     bills = list(krav.regninger)
     bills[0] = dataclasses.replace(bills[0], dato_tid=datetime(2030, 1, 1, 8, 0))
     partly = msghead_with_bkm(
-        dataclasses.replace(head, msg_id="partly"), dataclasses.replace(krav, regninger=tuple(bills))
+        dataclasses.replace(head, msg_id="partly"),
+        dataclasses.replace(krav, regninger=tuple(bills)),
     )
     invalid = msghead_with_bkm(dataclasses.replace(head, msg_id="t02"), krav).replace(
         b"<DatoTid>", b"<DatoTid>x", 1

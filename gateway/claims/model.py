@@ -7,7 +7,7 @@ the rules, the store and the receipts. Amounts are ``Decimal`` (never floats); t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -107,7 +107,8 @@ class Enkeltregning:
     kreditering: bool
     regning_nr: str
     dato_tid: datetime
-    patient: Ident  # national identity number: never log it
+    # The national identity number: kept out of repr so a logged or printed bill never shows it.
+    patient: Ident = field(repr=False)
     behandling: Behandling
 
 
