@@ -686,6 +686,9 @@ def _run_in(
         seed=args.seed,
         sample_size=args.sample,
     )
+    # Flush the generated files to disk now: otherwise the daemon's first fsyncs (ext4 journal
+    # commits) would pay for writing back the whole spool that generation left dirty.
+    os.sync()
     say(f"  generated {messages} in {generated.seconds:.1f} s; running the daemon ...")
     rss_before_daemon = peak_rss_mib()
 

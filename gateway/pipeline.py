@@ -28,7 +28,7 @@ from gateway.claims.msghead import MsgHeadDocument, parse_msghead
 from gateway.clock import local_naive, utc_now
 from gateway.config import IdentityConfig
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import EbxmlMessage, parse_envelope
+from gateway.ebxml.envelope import EbxmlMessage, parse_envelope, peek_message_id
 from gateway.ebxml.namespaces import BKM_NS, MSGHEAD_NS
 from gateway.errors import (
     ContentError,
@@ -208,12 +208,16 @@ class Pipeline:
             detail=error.detail,
         )
         if receipt.channel is ReplyChannel.EBXML_MESSAGE_ERROR:
+            peeked = None
+            if work.ebxml is None and work.package is not None:
+                peeked = peek_message_id(work.package.envelope.body)
             work.replies.append(
                 replier.message_error(
                     work.ebxml.header if work.ebxml else None,
                     receipt.code,
                     f"{receipt.text}: {error.detail}",
                     error.location,
+                    ref_to_message_id=peeked,
                 )
             )
             return Outcome.EBXML_ERROR

@@ -76,8 +76,16 @@ class Replier:
         )
 
     def message_error(
-        self, incoming: MessageHeader | None, code: str, description: str, location: str | None
+        self,
+        incoming: MessageHeader | None,
+        code: str,
+        description: str,
+        location: str | None,
+        *,
+        ref_to_message_id: str | None = None,
     ) -> ReplyRecord:
+        """An ebXML MessageError. Without a readable header, ``ref_to_message_id`` (the
+        MessageId we could still find, if any) lets the sender match it to its message."""
         message_id = self._ebxml_id()
         detail = ErrorDetail(
             code=code, severity="Error", location=location, description=description
@@ -91,13 +99,14 @@ class Replier:
             # A message too broken to name its sender is still answered (kept in the outbox,
             # addressed to an explicit unknown party) rather than dropped without a trace.
             their_party=incoming.from_party if incoming else UNKNOWN_PARTY,
+            ref_to_message_id=None if incoming else ref_to_message_id,
         )
         return self._ebxml_reply(
             "message_error",
             envelope,
             (),
             message_id,
-            incoming.message_id if incoming else None,
+            incoming.message_id if incoming else ref_to_message_id,
         )
 
     # --- AppRec ---------------------------------------------------------------------------------
