@@ -262,6 +262,8 @@ class DaemonRun:
     exit_code: int
     seconds: float
     started_wall: float  # time.time() just before the run
+    cpu_user: float  # process CPU seconds during the run (all threads)
+    cpu_system: float
     profile: str | None
 
 
@@ -271,12 +273,14 @@ def run_the_daemon(config: Config, total: int, *, profile: bool) -> DaemonRun:
     profiler = cProfile.Profile() if profile else None
     if profiler is not None:
         profile_pipeline_thread(profiler)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     started_wall = time.time()
     started = time.perf_counter()
     try:
         exit_code = asyncio.run(run_daemon(config, once=True))
     finally:
         seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_SELF)
         threading.setprofile(None)
         watcher.finished.set()
         watcher.join()
@@ -287,7 +291,14 @@ def run_the_daemon(config: Config, total: int, *, profile: bool) -> DaemonRun:
         stats.sort_stats("tottime").print_stats(30)
         stats.sort_stats("cumulative").print_stats(40)
         report = out.getvalue()
-    return DaemonRun(exit_code, seconds, started_wall, report)
+    return DaemonRun(
+        exit_code,
+        seconds,
+        started_wall,
+        after.ru_utime - usage.ru_utime,
+        after.ru_stime - usage.ru_stime,
+        report,
+    )
 
 
 # --- 3. what the daemon left behind ---------------------------------------------------------------
@@ -749,6 +760,10 @@ def _run_in(
         "bills_per_second": total_bills / daemon.seconds,
         "messages_per_second_window": messages / lat.window_seconds,
         "per_message_ms": ms(per_message),
+        "daemon_cpu_user_seconds": daemon.cpu_user,
+        "daemon_cpu_system_seconds": daemon.cpu_system,
+        "daemon_cpu_per_message_ms": ms((daemon.cpu_user + daemon.cpu_system) / messages),
+        "daemon_cpu_busy_fraction": (daemon.cpu_user + daemon.cpu_system) / daemon.seconds,
         "latency_claim_to_apprec_file": _dist(lat.claim_to_apprec_file),
         "latency_claim_to_delivered_at": _dist(lat.claim_to_delivered),
         "queue_wait_in_batch": _dist(lat.queue_wait),
@@ -810,6 +825,13 @@ def print_table(r: dict[str, Any]) -> None:
         ),
         _row("bills/s", f"{r['bills_per_second']:.1f}"),
         _row("per message", f"{r['per_message_ms']:.2f} ms"),
+        _row(
+            "  CPU per message (user + system, all threads)",
+            f"{r['daemon_cpu_per_message_ms']:.2f} ms",
+            f"busy {r['daemon_cpu_busy_fraction']:.0%} of the run; "
+            f"system {r['daemon_cpu_system_seconds']:.1f} of "
+            f"{r['daemon_cpu_user_seconds'] + r['daemon_cpu_system_seconds']:.1f} s",
+        ),
         _row(
             "latency claim -> AppRec file (mtime)",
             f"{r['latency_claim_to_apprec_file']['p50_ms']:.0f} ms",

@@ -42,7 +42,9 @@ from gateway.validation.catalog import SchemaCatalog
 
 log = get_logger("daemon")
 
-BATCH = 100
+# Files claimed per look into incoming/: small, because a claimed file waits for the ones
+# claimed before it (latency), while claiming again costs only ~0.1 ms per file.
+BATCH = 10
 PROGRESS_EVERY_SECONDS = 10.0
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import copy
 import dataclasses
 import random
 import re
@@ -63,8 +62,9 @@ GENERATED_DIRS = ("good", "bad", "sequences", "samples")
 
 #: The ebXML Timestamp of every generated message (the tests run with 2026-11-23 12:00 UTC).
 EBXML_TIME = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
-#: A treatment time after the moment the tests receive the claims (rule 766).
-FUTURE = datetime(2026, 12, 14, 9, 0)
+#: A treatment time after the moment the claims are received (rule 766): years ahead, so that
+#: the README sample shows 766 on a real clock too, not only on the tests' fixed one.
+FUTURE = datetime(2030, 1, 7, 9, 0)
 OUR_HER = "79768"
 OTHER_HER = "80624"
 
@@ -76,7 +76,9 @@ _SOAP = f"{{{SOAP_NS}}}"
 # --- senders ------------------------------------------------------------------------------------
 
 
-def _professional(kind: str, text: str, hpr: str, family: str, given: str) -> HealthcareProfessional:
+def _professional(
+    kind: str, text: str, hpr: str, family: str, given: str
+) -> HealthcareProfessional:
     return HealthcareProfessional(
         type=Code(kind, text=text),
         family_name=family,
@@ -122,6 +124,11 @@ def seed_of(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
+def rng_for(name: str) -> random.Random:
+    """The generator of one fixture: deterministic test data, not cryptography."""
+    return random.Random(seed_of(name))  # noqa: S311
+
+
 def new_uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
@@ -138,10 +145,19 @@ class Claim:
     def payload(self, *, pretty: bool = False) -> bytes:
         return msghead_with_bkm(self.head, self.krav, pretty_print=pretty)
 
-    def with_bills(self, bills: Sequence[Enkeltregning], **totals: object) -> Claim:
-        """The same message with other bills; totals recomputed unless given in ``totals``."""
+    def with_bills(
+        self,
+        bills: Sequence[Enkeltregning],
+        *,
+        antall: int | None = None,
+        total: Decimal | None = None,
+    ) -> Claim:
+        """The same message with other bills; totals recomputed unless ``antall``/``total``."""
         krav = krav_of(bills, self.krav)
-        krav = dataclasses.replace(krav, **totals)  # type: ignore[arg-type]
+        if antall is not None:
+            krav = dataclasses.replace(krav, antall_regninger=antall)
+        if total is not None:
+            krav = dataclasses.replace(krav, sum_krav_samlet=total)
         return dataclasses.replace(self, krav=krav)
 
     def next_message(self, minutes: int = 90) -> Claim:
@@ -171,7 +187,7 @@ def claim(
     *,
     receiver: Organisation | None = None,
 ) -> Claim:
-    rng = random.Random(seed_of(name))
+    rng = rng_for(name)
     head, krav = make_claim(
         rng=rng,
         practitioner=practitioner,
@@ -229,10 +245,7 @@ def remove(root: etree._Element, path: str) -> None:
 
 def bills_path(local: str) -> str:
     """An ElementPath from the MsgHead root to a child of the first Enkeltregning."""
-    return (
-        f"{_MH}Document/{_MH}RefDoc/{_MH}Content/{_BKM}BehandlerKrav/{_BKM}Enkeltregning/"
-        f"{local}"
-    )
+    return f"{_MH}Document/{_MH}RefDoc/{_MH}Content/{_BKM}BehandlerKrav/{_BKM}Enkeltregning/{local}"
 
 
 KRAV_PATH = f"{_MH}Document/{_MH}RefDoc/{_MH}Content/{_BKM}BehandlerKrav"
@@ -316,10 +329,12 @@ class Step:
     acknowledgment: bool = False
     same_replies_as: str | None = None
     same_apprec_as: str | None = None
+    #: The pipeline is known to answer otherwise (see the README); the test is an xfail.
+    known_bug: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Sequence_:
+class SequenceSpec:
     name: str
     description: str
     steps: tuple[Step, ...]
@@ -335,18 +350,22 @@ def good_fixtures() -> list[Fixture]:
         practitioner: Practitioner,
         bills: int,
         start: datetime,
-        **options: bool,
+        *,
+        compress: bool = False,
+        ack: bool = True,
     ) -> Callable[[str], bytes]:
         def make(name: str) -> bytes:
             c = claim(name, practitioner, bills, start)
-            return wrap(c, **options)
+            return wrap(c, compress=compress, ack=ack)
 
         return make
 
     add("tannlege-1bills.msg", "one dental bill", plain("tannlege", 1, datetime(2026, 9, 7, 8)))
     add("tannlege-3bills.msg", "three dental bills", plain("tannlege", 3, datetime(2026, 10, 5, 9)))
     add(
-        "tannlege-12bills.msg", "twelve dental bills", plain("tannlege", 12, datetime(2026, 11, 2, 8))
+        "tannlege-12bills.msg",
+        "twelve dental bills",
+        plain("tannlege", 12, datetime(2026, 11, 2, 8)),
     )
     add(
         "tannlege-6bills-gzip.msg",
@@ -375,13 +394,21 @@ def good_fixtures() -> list[Fixture]:
         return claim(name, "psykolog", 4, datetime(2026, 11, 10, 9)).payload(pretty=True)
 
     add("psykolog-4bills-bare-pretty.xml", "bare, pretty-printed MsgHead", pretty)
-    add("psykolog-1bills.msg", "one psychologist bill", plain("psykolog", 1, datetime(2026, 9, 21, 9)))
+    add(
+        "psykolog-1bills.msg",
+        "one psychologist bill",
+        plain("psykolog", 1, datetime(2026, 9, 21, 9)),
+    )
     add(
         "psykolog-8bills.msg",
         "eight psychologist bills with referrals",
         plain("psykolog", 8, datetime(2026, 10, 1, 9)),
     )
-    add("lab-4bills-nlk.msg", "laboratory, NLK analysis codes", plain("lab", 4, datetime(2026, 9, 28, 7)))
+    add(
+        "lab-4bills-nlk.msg",
+        "laboratory, NLK analysis codes",
+        plain("lab", 4, datetime(2026, 9, 28, 7)),
+    )
     add(
         "lab-20bills-nlk.msg",
         "laboratory, twenty bills of NLK codes",
@@ -427,14 +454,18 @@ def bad_fixtures() -> list[Fixture]:
 
     # --- not MIME, not XML: answered on the MIME level ---------------------------------------
     def random_bytes(name: str) -> bytes:
-        rng = random.Random(seed_of(name))
+        rng = rng_for(name)
         data = rng.randbytes(4096)
         return b"\x00" + data[1:]  # never starts with "<", so it is not taken for XML
 
-    add("ebxml-MimeProblem--random-bytes.msg", "4 KiB of random bytes: not MIME, not XML", random_bytes)
+    add(
+        "ebxml-MimeProblem--random-bytes.msg",
+        "4 KiB of random bytes: not MIME, not XML",
+        random_bytes,
+    )
 
     def png(name: str) -> bytes:
-        rng = random.Random(seed_of(name))
+        rng = rng_for(name)
         ihdr = b"\x00\x00\x00\rIHDR\x00\x00\x01\x00\x00\x00\x01\x00\x08\x06\x00\x00\x00"
         return b"\x89PNG\r\n\x1a\n" + ihdr + rng.randbytes(1024)
 
@@ -449,7 +480,11 @@ def bad_fixtures() -> list[Fixture]:
             b"Hei, vedlagt er kravet for oktober.\r\n"
         )
 
-    add("ebxml-MimeProblem--plain-text-mail.msg", "a text/plain mail, not multipart/related", plain_mail)
+    add(
+        "ebxml-MimeProblem--plain-text-mail.msg",
+        "a text/plain mail, not multipart/related",
+        plain_mail,
+    )
 
     def truncated_mime(name: str) -> bytes:
         raw = wrap(base(name))
@@ -503,7 +538,11 @@ def bad_fixtures() -> list[Fixture]:
         parts.bodies[0] = parts.bodies[0][: len(parts.bodies[0]) // 2]
         return parts.render()
 
-    add("ebxml-OtherXml--envelope-truncated.msg", "SOAP envelope XML cut in half", envelope_truncated)
+    add(
+        "ebxml-OtherXml--envelope-truncated.msg",
+        "SOAP envelope XML cut in half",
+        envelope_truncated,
+    )
 
     def envelope_is_msghead(name: str) -> bytes:
         c = base(name)
@@ -601,13 +640,14 @@ def bad_fixtures() -> list[Fixture]:
 
     def encrypted(name: str) -> bytes:
         c = base(name)
-        rng = random.Random(seed_of(name))
+        rng = rng_for(name)
         der = b"\x30\x82\x10\x00\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x03" + rng.randbytes(4096)
         raw = wrap(c, der)
         return replace_once(
             raw,
             b"Content-Type: text/xml\r\n",
-            b'Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"\r\n',
+            b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data;"
+            b' name="smime.p7m"\r\n',
         )
 
     add(
@@ -643,7 +683,11 @@ def bad_fixtures() -> list[Fixture]:
         payload = c.payload()
         return wrap(c, payload[: len(payload) // 2])
 
-    add("apprec-2-T01--payload-truncated.msg", "MsgHead cut in half inside a sound MIME package", truncated_payload)
+    add(
+        "apprec-2-T01--payload-truncated.msg",
+        "MsgHead cut in half inside a sound MIME package",
+        truncated_payload,
+    )
 
     def truncated_bare(name: str) -> bytes:
         payload = base(name).payload()
@@ -675,7 +719,11 @@ def bad_fixtures() -> list[Fixture]:
 
         return make
 
-    add("apprec-2-T01--xxe-file-entity.msg", "DOCTYPE with SYSTEM entity file:///etc/passwd", xxe(False))
+    add(
+        "apprec-2-T01--xxe-file-entity.msg",
+        "DOCTYPE with SYSTEM entity file:///etc/passwd",
+        xxe(False),
+    )
     add("apprec-2-T01--xxe-file-entity.xml", "the same, as a bare MsgHead", xxe(True))
 
     def billion_laughs(name: str) -> bytes:
@@ -688,7 +736,11 @@ def bad_fixtures() -> list[Fixture]:
         doctype = b"<!DOCTYPE MsgHead [\n " + b"\n ".join(entities) + b"\n]>"
         return wrap(c, with_doctype(c.payload(), doctype, b"&lol9;"))
 
-    add("apprec-2-T01--billion-laughs.msg", "nested entities expanding to 10^9 'lol's", billion_laughs)
+    add(
+        "apprec-2-T01--billion-laughs.msg",
+        "nested entities expanding to 10^9 'lol's",
+        billion_laughs,
+    )
 
     def external_dtd(name: str) -> bytes:
         c = base(name)
@@ -733,7 +785,7 @@ def bad_fixtures() -> list[Fixture]:
 
     def binary_payload(name: str) -> bytes:
         c = base(name)
-        rng = random.Random(seed_of(name))
+        rng = rng_for(name)
         return wrap(c, b"\x00" + rng.randbytes(2048))
 
     add("apprec-2-T01--binary-payload.msg", "payload part holds random bytes", binary_payload)
@@ -801,9 +853,7 @@ def bad_fixtures() -> list[Fixture]:
         "apprec-2-T02--amount-three-decimals.msg",
         'SumKrav Refusjon V="245.005"',
         xml_edit(
-            set_attr(
-                bills_path(f"{_BKM}Behandling/{_BKM}SumKrav/{_BKM}Refusjon"), "V", "245.005"
-            )
+            set_attr(bills_path(f"{_BKM}Behandling/{_BKM}SumKrav/{_BKM}Refusjon"), "V", "245.005")
         ),
     )
     add(
@@ -825,24 +875,36 @@ def bad_fixtures() -> list[Fixture]:
     def konto_junk(root: etree._Element) -> None:
         krav = first(root, KRAV_PATH)
         konto = etree.Element(f"{_BKM}Konto")
-        konto.text = "15036012345"
+        konto.text = "1234.56.78903"
         etree.SubElement(konto, f"{_BKM}Søppel").text = "x"
         krav.insert(0, konto)
 
-    add("apprec-2-T02--konto-with-junk-child.msg", "Konto (xs:string) with a child element", xml_edit(konto_junk))
+    add(
+        "apprec-2-T02--konto-with-junk-child.msg",
+        "Konto (xs:string) with a child element",
+        xml_edit(konto_junk),
+    )
 
     def unknown_element(root: etree._Element) -> None:
         bill = first(root, f"{KRAV_PATH}/{_BKM}Enkeltregning")
         etree.SubElement(bill, f"{_BKM}Rabatt").text = "10"
 
-    add("apprec-2-T02--unknown-element.msg", "Enkeltregning ends with an unknown Rabatt element", xml_edit(unknown_element))
+    add(
+        "apprec-2-T02--unknown-element.msg",
+        "Enkeltregning ends with an unknown Rabatt element",
+        xml_edit(unknown_element),
+    )
 
     def out_of_order(root: etree._Element) -> None:
         regning_nr = first(root, bills_path(f"{_BKM}RegningNr"))
         kreditering = first(root, bills_path(f"{_BKM}Kreditering"))
         kreditering.addprevious(regning_nr)
 
-    add("apprec-2-T02--elements-out-of-order.msg", "RegningNr before Kreditering", xml_edit(out_of_order))
+    add(
+        "apprec-2-T02--elements-out-of-order.msg",
+        "RegningNr before Kreditering",
+        xml_edit(out_of_order),
+    )
 
     def bkm_namespace(name: str) -> bytes:
         c = base(name)
@@ -890,7 +952,11 @@ def bad_fixtures() -> list[Fixture]:
         )
         return wrap(c, etree.tostring(carrier, xml_declaration=True, encoding="UTF-8"))
 
-    add("apprec-2-T10--apprec-sent-to-us.msg", "a MsgHead of type APPREC carrying an AppRec", apprec_to_us)
+    add(
+        "apprec-2-T10--apprec-sent-to-us.msg",
+        "a MsgHead of type APPREC carrying an AppRec",
+        apprec_to_us,
+    )
 
     def bare_bkm(name: str) -> bytes:
         c = base(name)
@@ -920,10 +986,10 @@ def bad_fixtures() -> list[Fixture]:
     )
 
     # --- message rules ------------------------------------------------------------------------
-    def totals(**changes: object) -> Callable[[str], bytes]:
+    def antall(value: int) -> Callable[[str], bytes]:
         def make(name: str) -> bytes:
             c = base(name, bills=4, practitioner="lege")
-            return wrap(c.with_bills(c.krav.regninger, **changes))
+            return wrap(c.with_bills(c.krav.regninger, antall=value))
 
         return make
 
@@ -931,14 +997,22 @@ def bad_fixtures() -> list[Fixture]:
         def make(name: str) -> bytes:
             c = base(name, bills=4, practitioner="lege")
             wrong = c.krav.sum_krav_samlet + Decimal(delta)
-            return wrap(c.with_bills(c.krav.regninger, sum_krav_samlet=wrong))
+            return wrap(c.with_bills(c.krav.regninger, total=wrong))
 
         return make
 
-    add("apprec-2-SUMKRAV--sumkravsamlet-100-too-high.msg", "SumKravSamlet 100 kr more than the bills", sum_plus("100.00"))
-    add("apprec-2-SUMKRAV--sumkravsamlet-1-ore-short.msg", "SumKravSamlet 0.01 kr less than the bills", sum_plus("-0.01"))
-    add("apprec-2-ANTALLREGNINGER--one-too-many.msg", "AntallRegninger 5 for 4 bills", totals(antall_regninger=5))
-    add("apprec-2-ANTALLREGNINGER--one-too-few.msg", "AntallRegninger 3 for 4 bills", totals(antall_regninger=3))
+    add(
+        "apprec-2-SUMKRAV--sumkravsamlet-100-too-high.msg",
+        "SumKravSamlet 100 kr more than the bills",
+        sum_plus("100.00"),
+    )
+    add(
+        "apprec-2-SUMKRAV--sumkravsamlet-1-ore-short.msg",
+        "SumKravSamlet 0.01 kr less than the bills",
+        sum_plus("-0.01"),
+    )
+    add("apprec-2-ANTALLREGNINGER--one-too-many.msg", "AntallRegninger 5 for 4 bills", antall(5))
+    add("apprec-2-ANTALLREGNINGER--one-too-few.msg", "AntallRegninger 3 for 4 bills", antall(3))
 
     # --- bill rules ---------------------------------------------------------------------------
     def future(indexes: Iterable[int], bills: int) -> Callable[[str], bytes]:
@@ -954,9 +1028,17 @@ def bad_fixtures() -> list[Fixture]:
 
         return make
 
-    add("apprec-3-766--one-of-four-bills-in-future.msg", "bill 3 of 4 dated 2026-12-14", future([2], 4))
-    add("apprec-3-766--two-of-five-bills-in-future.msg", "bills 1 and 5 of 5 dated in December", future([0, 4], 5))
-    add("apprec-2-766--all-bills-in-future.msg", "both bills dated 2026-12-14", future([0, 1], 2))
+    add(
+        "apprec-3-766--one-of-four-bills-in-future.msg",
+        "bill 3 of 4 dated 2030-01-07",
+        future([2], 4),
+    )
+    add(
+        "apprec-3-766--two-of-five-bills-in-future.msg",
+        "bills 1 and 5 of 5 dated 2030-01-07",
+        future([0, 4], 5),
+    )
+    add("apprec-2-766--all-bills-in-future.msg", "both bills dated 2030-01-07", future([0, 1], 2))
 
     def same_guid(copies: int) -> Callable[[str], bytes]:
         def make(name: str) -> bytes:
@@ -968,8 +1050,16 @@ def bad_fixtures() -> list[Fixture]:
 
         return make
 
-    add("apprec-3-DUPLIKAT--same-guid-twice-in-message.msg", "bills 1 and 2 share a Guid", same_guid(2))
-    add("apprec-3-DUPLIKAT--same-guid-three-times.msg", "bills 1, 2 and 3 share a Guid", same_guid(3))
+    add(
+        "apprec-3-DUPLIKAT--same-guid-twice-in-message.msg",
+        "bills 1 and 2 share a Guid",
+        same_guid(2),
+    )
+    add(
+        "apprec-3-DUPLIKAT--same-guid-three-times.msg",
+        "bills 1, 2 and 3 share a Guid",
+        same_guid(3),
+    )
     return out
 
 
@@ -980,15 +1070,15 @@ def credit_of(bill: Enkeltregning) -> Enkeltregning:
     return dataclasses.replace(bill, kreditering=True)
 
 
-def sequences() -> list[Sequence_]:
-    out: list[Sequence_] = []
+def sequences() -> list[SequenceSpec]:
+    out: list[SequenceSpec] = []
     start = datetime(2026, 10, 13, 9)
 
     # The same file twice: the second is answered with the stored replies, byte for byte.
     c = claim("same-message-twice", "lege", 3, start)
     first_msg = wrap(c)
     out.append(
-        Sequence_(
+        SequenceSpec(
             "same-message-twice",
             "the same ebXML message twice: the stored replies again, byte-identical",
             (
@@ -997,6 +1087,7 @@ def sequences() -> list[Sequence_]:
                     "02-same-claim-again.msg",
                     first_msg,
                     "duplicate",
+                    acknowledgment=True,
                     same_replies_as="01-claim.msg",
                 ),
             ),
@@ -1006,7 +1097,7 @@ def sequences() -> list[Sequence_]:
     # The same MsgHead in a new ebXML message (a resend by the sender's EPJ).
     c = claim("msghead-resent-new-ebxml-id", "tannlege", 2, start)
     out.append(
-        Sequence_(
+        SequenceSpec(
             "msghead-resent-new-ebxml-id",
             "the same MsgHead (sender HER + MsgId) in a new ebXML message: the stored AppRec "
             "again, with a new acknowledgment",
@@ -1026,12 +1117,17 @@ def sequences() -> list[Sequence_]:
     # Bare MsgHead twice.
     c = claim("bare-msghead-twice", "psykolog", 2, start)
     out.append(
-        Sequence_(
+        SequenceSpec(
             "bare-msghead-twice",
             "the same bare MsgHead twice: the stored AppRec again",
             (
                 Step("01-claim.xml", c.payload(), "accepted", 1),
-                Step("02-same-claim-again.xml", c.payload(), "duplicate", same_apprec_as="01-claim.xml"),
+                Step(
+                    "02-same-claim-again.xml",
+                    c.payload(),
+                    "duplicate",
+                    same_apprec_as="01-claim.xml",
+                ),
             ),
         )
     )
@@ -1040,25 +1136,31 @@ def sequences() -> list[Sequence_]:
     c = claim("approve-then-credit", "tannlege", 2, start)
     credit = c.next_message().with_bills([credit_of(c.krav.regninger[0])])
     out.append(
-        Sequence_(
+        SequenceSpec(
             "approve-then-credit",
             "two approved bills, then a credit of the first, whole: approved",
             (
                 Step("01-claim.msg", wrap(c), "accepted", 1, acknowledgment=True),
-                Step("02-credit-whole-bill.msg", wrap(credit, minutes=90), "accepted", 1, acknowledgment=True),
+                Step(
+                    "02-credit-whole-bill.msg",
+                    wrap(credit, minutes=90),
+                    "accepted",
+                    1,
+                    acknowledgment=True,
+                ),
             ),
         )
     )
 
     # A credit of a bill never received.
     c = claim("credit-unknown-bill", "lege", 2, start)
-    rng = random.Random(seed_of("credit-unknown-bill/stranger"))
+    rng = rng_for("credit-unknown-bill/stranger")
     stranger = make_bill(
         rng=rng, practitioner="lege", dato_tid=datetime(2026, 10, 2, 10), regning_nr="77001"
     )
     credit = c.next_message().with_bills([credit_of(stranger)])
     out.append(
-        Sequence_(
+        SequenceSpec(
             "credit-unknown-bill",
             "a credit of a bill that was never received: rejected (KREDITERING)",
             (
@@ -1095,7 +1197,7 @@ def sequences() -> list[Sequence_]:
     )
     second = c.next_message().with_bills([partial, fresh])
     out.append(
-        Sequence_(
+        SequenceSpec(
             "partial-credit",
             "a credit that changes a takst (not the whole bill) next to a new bill: "
             "status 3, KREDITERING on the credit",
@@ -1125,7 +1227,7 @@ def sequences() -> list[Sequence_]:
     )
     second = c.next_message().with_bills([resent, fresh])
     out.append(
-        Sequence_(
+        SequenceSpec(
             "bill-resent-same-guid",
             "an approved bill sent again (same Guid) in a new message with a new bill: "
             "status 3, DUPLIKAT on the resent bill",
@@ -1149,7 +1251,7 @@ def sequences() -> list[Sequence_]:
     credit = c.next_message().with_bills([credit_of(c.krav.regninger[0])])
     again = credit.next_message()
     out.append(
-        Sequence_(
+        SequenceSpec(
             "credit-twice",
             "a bill, its credit, then the same credit in a new message: rejected (KREDITERING)",
             (
@@ -1174,7 +1276,7 @@ def sequences() -> list[Sequence_]:
     wrong = wrap(c, route=route_for("lab", to_her=OTHER_HER), message_id=message_id)
     right = wrap(c, message_id=message_id, minutes=5)
     out.append(
-        Sequence_(
+        SequenceSpec(
             "retry-after-message-error",
             "wrong eb:To (MessageError), then the corrected message with the same MessageId: "
             "processed afresh",
@@ -1195,12 +1297,18 @@ def sequences() -> list[Sequence_]:
     message_id = f"{new_uuid(c.rng)}@lege.avsender.test"
     other = claim("messageid-reused-other-content/other", "lege", 1, datetime(2026, 10, 14, 9))
     out.append(
-        Sequence_(
+        SequenceSpec(
             "messageid-reused-other-content",
             "a second message reusing an accepted message's MessageId with other content: "
             "MessageError Inconsistent",
             (
-                Step("01-claim.msg", wrap(c, message_id=message_id), "accepted", 1, acknowledgment=True),
+                Step(
+                    "01-claim.msg",
+                    wrap(c, message_id=message_id),
+                    "accepted",
+                    1,
+                    acknowledgment=True,
+                ),
                 Step(
                     "02-other-claim-same-messageid.msg",
                     wrap(other, message_id=message_id, minutes=60),
@@ -1216,14 +1324,79 @@ def sequences() -> list[Sequence_]:
     credit = c.next_message().with_bills([credit_of(c.krav.regninger[0])])
     rebill = credit.next_message().with_bills([c.krav.regninger[0]])
     out.append(
-        Sequence_(
+        SequenceSpec(
             "rebill-after-credit",
             "a bill, its whole credit, then the same bill (same Guid) again: approved, since "
             "the credited original is no longer live",
             (
                 Step("01-claim.msg", wrap(c), "accepted", 1, acknowledgment=True),
                 Step("02-credit.msg", wrap(credit, minutes=90), "accepted", 1, acknowledgment=True),
-                Step("03-same-bill-again.msg", wrap(rebill, minutes=180), "accepted", 1, acknowledgment=True),
+                Step(
+                    "03-same-bill-again.msg",
+                    wrap(rebill, minutes=180),
+                    "accepted",
+                    1,
+                    acknowledgment=True,
+                ),
+            ),
+        )
+    )
+
+    # A bill rejected for its date, sent again with the date corrected and the same Guid.
+    c = claim("rejected-bill-corrected", "lege", 3, start)
+    late = dataclasses.replace(c.krav.regninger[2], dato_tid=FUTURE)
+    first_claim = c.with_bills([*c.krav.regninger[:2], late])
+    fixed = dataclasses.replace(late, dato_tid=datetime(2026, 10, 16, 14))
+    second = first_claim.next_message().with_bills([fixed])
+    out.append(
+        SequenceSpec(
+            "rejected-bill-corrected",
+            "a bill rejected for 766, sent again with the date corrected and the same Guid: "
+            "approved (only approved bills count as duplicates)",
+            (
+                Step(
+                    "01-claim-one-bill-in-future.msg",
+                    wrap(first_claim),
+                    "partially_accepted",
+                    3,
+                    codes=("766",),
+                    ot=(late.regning_nr,),
+                    acknowledgment=True,
+                ),
+                Step(
+                    "02-corrected-bill.msg",
+                    wrap(second, minutes=90),
+                    "accepted",
+                    1,
+                    acknowledgment=True,
+                ),
+            ),
+        )
+    )
+
+    # Another claim under the MsgId of an accepted one (an EPJ that reuses MsgIds).
+    c = claim("msgid-reused-other-content", "lege", 2, start)
+    other = claim("msgid-reused-other-content/other", "lege", 3, datetime(2026, 10, 19, 9))
+    other = dataclasses.replace(other, head=dataclasses.replace(other.head, msg_id=c.head.msg_id))
+    out.append(
+        SequenceSpec(
+            "msgid-reused-other-content",
+            "a different claim (other bills) reusing an accepted message's MsgHead MsgId in a "
+            "new ebXML message: must be rejected, not answered with the first claim's AppRec",
+            (
+                Step("01-claim.msg", wrap(c), "accepted", 1, acknowledgment=True),
+                Step(
+                    "02-other-claim-same-msgid.msg",
+                    wrap(other, minutes=60),
+                    "rejected",
+                    2,
+                    acknowledgment=True,
+                    known_bug=(
+                        "check_msghead_duplicate matches sender HER + MsgId without comparing "
+                        "content: the other claim is answered as a duplicate with the first "
+                        "claim's AppRec (status 1) and its bills are never recorded"
+                    ),
+                ),
             ),
         )
     )
@@ -1247,7 +1420,7 @@ def _toml_string(value: str) -> str:
     return f'"{escaped}"'
 
 
-def expect_toml(sequence: Sequence_) -> str:
+def expect_toml(sequence: SequenceSpec) -> str:
     lines = [
         "# Written by tools/make_fixtures.py; run the steps in order on one store.",
         f"description = {_toml_string(sequence.description)}",
@@ -1268,6 +1441,8 @@ def expect_toml(sequence: Sequence_) -> str:
             lines.append(f"same_replies_as = {_toml_string(step.same_replies_as)}")
         if step.same_apprec_as is not None:
             lines.append(f"same_apprec_as = {_toml_string(step.same_apprec_as)}")
+        if step.known_bug is not None:
+            lines.append(f"known_bug = {_toml_string(step.known_bug)}")
     return "\n".join(lines) + "\n"
 
 
@@ -1316,7 +1491,7 @@ September to November 2026; the ebXML timestamps are 2026-11-20.
 """
 
 
-def readme(good: Sequence[Fixture], bad: Sequence[Fixture], seqs: Sequence[Sequence_]) -> str:
+def readme(good: Sequence[Fixture], bad: Sequence[Fixture], seqs: Sequence[SequenceSpec]) -> str:
     lines = [_README_HEAD, "## Good fixtures", "", "| file | what |", "|---|---|"]
     lines += [f"| `{Path(f.path).name}` | {f.description} |" for f in good]
     lines += ["", "## Bad fixtures", "", "| file | expected | what it tests |", "|---|---|---|"]
@@ -1331,9 +1506,14 @@ def readme(good: Sequence[Fixture], bad: Sequence[Fixture], seqs: Sequence[Seque
             + (f" {step.apprec_status}" if step.apprec_status is not None else "")
             + (f" {'/'.join(step.codes)}" if step.codes else "")
             + (f" {step.ebxml_error}" if step.ebxml_error else "")
+            + (" (**known bug**, xfail)" if step.known_bug else "")
             for step in s.steps
         )
         lines.append(f"| `{s.name}` | {steps} | {s.description} |")
+    bugs = [(s.name, step) for s in seqs for step in s.steps if step.known_bug]
+    if bugs:
+        lines += ["", "Known pipeline bugs (the step is an expected failure until fixed):", ""]
+        lines += [f"- `{name}/{step.file}`: {step.known_bug}." for name, step in bugs]
     lines += ["", "## Samples", "", "| file | copy of |", "|---|---|"]
     lines += [f"| `{name}` | `{source}` |" for name, source in SAMPLES.items()]
     return "\n".join(lines) + "\n"
@@ -1352,7 +1532,7 @@ def corpus() -> dict[str, bytes]:
             files[f"sequences/{s.name}/{step.file}"] = step.data
         files[f"sequences/{s.name}/expect.toml"] = expect_toml(s).encode("utf-8")
     for name, source in SAMPLES.items():
-        files[f"samples/{name}"] = copy.copy(files[source])
+        files[f"samples/{name}"] = files[source]
     files["README.md"] = readme(good, bad, seqs).encode("utf-8")
     return files
 
