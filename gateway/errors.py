@@ -97,6 +97,10 @@ class UnsupportedMessageType(ContentError):
     """Well-formed and valid, but not a message type this gateway receives."""
 
 
+class MsgIdReused(ContentError):
+    """The sender's MsgId was used before for a message with other content."""
+
+
 class UnknownReceiver(ContentError):
     """The MsgHead is addressed to someone other than this gateway."""
 
@@ -158,13 +162,19 @@ RECEIPTS: dict[type[MessageError], ReceiptCode] = {
     SchemaInvalid: ReceiptCode(
         ReplyChannel.APPREC,
         "T02",
-        "XML validerer ikke mot skjema",
+        "XML validerer ikke",
         APPREC_ERROR_CODE_SYSTEM,
     ),
     UnsupportedMessageType: ReceiptCode(
         ReplyChannel.APPREC,
         "T10",
         "Støtter ikke meldingsformatet",
+        APPREC_ERROR_CODE_SYSTEM,
+    ),
+    MsgIdReused: ReceiptCode(
+        ReplyChannel.APPREC,
+        "E10",
+        "Ugyldig meldingsidentifikator",
         APPREC_ERROR_CODE_SYSTEM,
     ),
     UnknownReceiver: ReceiptCode(

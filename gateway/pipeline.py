@@ -12,8 +12,10 @@ Unwrap, validation and rules are pure; only the store is touched here, and only 
 
 from __future__ import annotations
 
+import email.utils
 import gzip
 import hashlib
+import re
 import uuid
 import zlib
 from collections.abc import Callable
@@ -38,6 +40,7 @@ from gateway.errors import (
     HeaderValueNotRecognized,
     MessageError,
     MimeProblem,
+    MsgIdReused,
     NotXml,
     ReplyChannel,
     SchemaInvalid,
@@ -66,6 +69,8 @@ log = get_logger("pipeline")
 #: The ebXML service and action a claim message must carry.
 CLAIM_SERVICE = "BehandlerKrav"
 CLAIM_ACTION = "OppgjorsMelding"
+_MAIL_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+_CONTENT_PATH = f"{{{MSGHEAD_NS}}}Document/{{{MSGHEAD_NS}}}RefDoc/{{{MSGHEAD_NS}}}Content/*"
 _SIGNAL_ACTIONS = frozenset({"Acknowledgment", "MessageError", "StatusResponse", "Pong"})
 
 
@@ -83,6 +88,7 @@ class Work:
     package: mime.MimePackage | None = None
     ebxml: EbxmlMessage | None = None
     content_sha256: str | None = None
+    payload_sha256: str | None = None
     payload: bytes | None = None
     root: etree._Element | None = None
     document: MsgHeadDocument | None = None
@@ -91,6 +97,7 @@ class Work:
     finished: Outcome | None = None  # set by a stage that ends the run without a decision
     duplicate_of: int | None = None
     apprec_status: int | None = None
+    remember_msg_id: bool = True  # False when the MsgId belongs to another message already
     replies: list[ReplyRecord] = field(default_factory=list)
 
 
@@ -342,7 +349,8 @@ class Pipeline:
             service=header.service if header else None,
             action=header.action if header else None,
             content_sha256=work.content_sha256,
-            msg_id=head.msg_id if head else None,
+            payload_sha256=work.payload_sha256,
+            msg_id=head.msg_id if head and work.remember_msg_id else None,
             msg_type=head.msg_type.value if head else None,
             sender_her=head.sender.her_id if head else None,
             sender_name=head.sender.name if head else None,
@@ -365,7 +373,7 @@ class Pipeline:
             work.content_sha256 = work.sha256
             return
         work.package = mime.unwrap(work.raw)
-        work.mail_from = _header(work.package, "From")
+        work.mail_from = _reply_address(_header(work.package, "From"))
         digest = hashlib.sha256(work.package.envelope.body)
         for part in work.package.attachments:
             digest.update(part.body)
@@ -461,6 +469,7 @@ class Pipeline:
 
     def parse_payload(self, work: Work) -> None:
         assert work.payload is not None
+        work.payload_sha256 = hashlib.sha256(work.payload).hexdigest()
         work.root = parse_xml(work.payload, max_bytes=self.max_message_bytes)
 
     def validate(self, work: Work) -> None:
@@ -470,6 +479,14 @@ class Pipeline:
                 f"Rotelementet er {{{etree.QName(work.root).namespace}}}"
                 f"{etree.QName(work.root).localname}; forventet MsgHead "
                 f"({MSGHEAD_NS})."
+            )
+        content = work.root.find(_CONTENT_PATH)
+        if content is not None and etree.QName(content).namespace != BKM_NS:
+            # Say "not a message type we take" rather than a schema error about a wildcard.
+            raise UnsupportedMessageType(
+                f"Innholdet er {etree.QName(content).localname} i navnerommet "
+                f"{etree.QName(content).namespace}; denne mottakeren tar bare imot "
+                f"BehandlerKrav ({BKM_NS})."
             )
         report = self.catalog.validate(work.root)
         if not report.valid:
@@ -502,8 +519,17 @@ class Pipeline:
         if not head.sender.her_id:
             return
         prior = self.store.message_by_msg_id(head.sender.her_id, head.msg_id)
-        if prior is not None:
-            self._resend(work, prior.received_id, ack_again=True)
+        if prior is None:
+            return
+        if prior.payload_sha256 and prior.payload_sha256 != work.payload_sha256:
+            # Another claim under a known MsgId: answering it from the store would tell the
+            # sender its bills were handled when they never were.
+            work.remember_msg_id = False
+            raise MsgIdReused(
+                f"MsgId {head.msg_id} er allerede brukt av denne avsenderen for en melding med "
+                "et annet innhold. Send meldingen på nytt med en ny MsgId."
+            )
+        self._resend(work, prior.received_id, ack_again=True)
 
     def check_receiver(self, work: Work) -> None:
         assert work.document is not None
@@ -517,14 +543,7 @@ class Pipeline:
 
     def read_claim(self, work: Work) -> None:
         assert work.document is not None
-        content = work.document.content
-        if etree.QName(content).namespace != BKM_NS:
-            raise UnsupportedMessageType(
-                f"Innholdet er {etree.QName(content).localname} i navnerommet "
-                f"{etree.QName(content).namespace}; denne mottakeren tar bare imot "
-                f"BehandlerKrav ({BKM_NS})."
-            )
-        work.krav = parse_behandlerkrav(content)
+        work.krav = parse_behandlerkrav(work.document.content)
 
     def run_rules(self, work: Work) -> None:
         assert work.document is not None and work.krav is not None
@@ -589,6 +608,15 @@ def _header(package: mime.MimePackage, name: str) -> str | None:
         if key.lower() == name.lower():
             return value
     return None
+
+
+def _reply_address(from_header: str | None) -> str | None:
+    """The sender's mail address if the From header holds a clean one; else None (the reply
+    is then addressed by ebXML party). A mangled header must not break the reply."""
+    if not from_header:
+        return None
+    _, address = email.utils.parseaddr(from_header)
+    return address if _MAIL_ADDRESS.fullmatch(address) else None
 
 
 def _again(filename: str) -> str:

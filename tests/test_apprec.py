@@ -8,7 +8,7 @@ import pytest
 from lxml import etree
 
 from gateway.claims.model import Code, HealthcareProfessional, Ident, Organisation
-from gateway.errors import APPREC_ERROR_CODE_SYSTEM, RECEIPTS, SchemaInvalid
+from gateway.errors import APPREC_ERROR_CODE_SYSTEM, RECEIPTS, NotXml, SchemaInvalid
 from gateway.receipts.apprec import (
     APPREC_NS,
     MSGHEAD_NS,
@@ -164,7 +164,7 @@ def test_status_avvist_carries_the_t02_error() -> None:
     assert attrs(get(root, AR + "Status")) == {"V": "2", "DN": "Avvist"}
     errors = root.findall(AR + "Error")
     assert [attrs(e) for e in errors] == [
-        {"V": "T02", "S": APPREC_ERROR_CODE_SYSTEM, "DN": "XML validerer ikke mot skjema"}
+        {"V": "T02", "S": APPREC_ERROR_CODE_SYSTEM, "DN": "XML validerer ikke"}
     ]
     assert local_names(root)[-3:] == ["Status", "Error", "OriginalMsgId"]
 
@@ -296,7 +296,7 @@ def test_apprec_from_msghead_refuses_dtds_and_other_documents() -> None:
         b'<?xml version="1.0"?><!DOCTYPE MsgHead [<!ENTITY x "boom">]>'
         b'<MsgHead xmlns="http://www.kith.no/xmlstds/msghead/2006-05-24">&x;</MsgHead>'
     )
-    with pytest.raises(ValueError, match="document type"):
+    with pytest.raises(NotXml, match="DTD"):
         apprec_from_msghead(evil)
     with pytest.raises(ValueError, match="not a MsgHead"):
         apprec_from_msghead(b"<AppRec/>")

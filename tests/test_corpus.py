@@ -38,10 +38,11 @@ from gateway.ebxml.namespaces import APPREC_NS, BKM_NS, MSGHEAD_NS
 from gateway.errors import MimeProblem
 from gateway.pipeline import Pipeline, Result
 from gateway.receipts.apprec import apprec_from_msghead
-from gateway.receipts.signing import parse_untrusted, verify
+from gateway.receipts.signing import verify
 from gateway.store.sqlite import Outcome, Store, StoredReply
 from gateway.testing.claims import fnr_is_valid
 from gateway.validation.catalog import SchemaCatalog
+from gateway.validation.safe_xml import parse_xml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = PROJECT_ROOT / "fixtures"
@@ -267,7 +268,7 @@ class Checker:
 
     def envelope(self, body: bytes) -> tuple[mime.MimePackage, EbxmlMessage]:
         package = mime.unwrap(body)
-        report = self.catalog.validate(parse_untrusted(package.envelope.body))
+        report = self.catalog.validate(parse_xml(package.envelope.body))
         assert report.valid, report.problems
         return package, parse_envelope(package.envelope.body)
 
@@ -297,7 +298,7 @@ class Checker:
         else:
             signed = body
         root = verify(signed, self.cert_pem)
-        report = self.catalog.validate(parse_untrusted(signed))
+        report = self.catalog.validate(parse_xml(signed))
         assert report.valid, report.problems
         apprec = apprec_from_msghead(root)
         assert self.catalog.validate(apprec).valid

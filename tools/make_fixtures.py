@@ -912,8 +912,8 @@ def bad_fixtures() -> list[Fixture]:
         return wrap(c, replace_once(c.payload(), BKM_NS.encode(), other.encode()))
 
     add(
-        "apprec-2-T02--bkm-unknown-namespace.msg",
-        "BehandlerKrav in namespace bkm/2099-01-01: Content is processContents=strict",
+        "apprec-2-T10--bkm-unknown-namespace.msg",
+        "BehandlerKrav in namespace bkm/2099-01-01: not a message type we take",
         bkm_namespace,
     )
 
@@ -1390,12 +1390,8 @@ def sequences() -> list[SequenceSpec]:
                     wrap(other, minutes=60),
                     "rejected",
                     2,
+                    codes=("E10",),
                     acknowledgment=True,
-                    known_bug=(
-                        "check_msghead_duplicate matches sender HER + MsgId without comparing "
-                        "content: the other claim is answered as a duplicate with the first "
-                        "claim's AppRec (status 1) and its bills are never recorded"
-                    ),
                 ),
             ),
         )

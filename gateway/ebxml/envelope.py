@@ -34,7 +34,9 @@ from gateway.errors import (
     FeatureNotSupported,
     HeaderInconsistent,
     HeaderValueNotRecognized,
+    NotXml,
 )
+from gateway.validation.safe_xml import parse_xml
 
 __all__ = [
     "EBMS_VERSION",
@@ -233,26 +235,13 @@ def peek_message_id(envelope_xml: bytes) -> str | None:
 
 
 def _parse_xml(data: bytes) -> etree._Element:
-    """Parse with no DTDs, no entities and no network; a DOCTYPE is refused outright."""
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        # Comments and PIs would split element text; the signature module works on the raw bytes.
-        remove_comments=True,
-        remove_pis=True,
-    )
+    """The shared hardened parse (no DTDs, entities or network), as an ebXML-level error."""
     try:
-        root = etree.fromstring(bytes(data), parser)
-    except (etree.XMLSyntaxError, ValueError) as exc:
-        raise EnvelopeNotXml("SOAP-konvolutten er ikke velformet XML.") from exc
-    if root is None:
-        raise EnvelopeNotXml("SOAP-konvolutten er tom.")
-    docinfo = root.getroottree().docinfo
-    if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise EnvelopeNotXml("SOAP-konvolutten har en DOCTYPE; det er ikke tillatt.")
+        root = parse_xml(bytes(data))
+    except NotXml as exc:
+        raise EnvelopeNotXml(f"SOAP-konvolutten kan ikke leses: {exc.detail}") from exc
+    # Comments and PIs would split element text; header values are read from .text.
+    etree.strip_tags(root, etree.Comment, etree.ProcessingInstruction)
     return root
 
 

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from gateway.claims.model import Code, HealthcareProfessional, Ident, Organisation
-from gateway.receipts.signing import parse_untrusted
+from gateway.validation.safe_xml import parse_xml
 
 APPREC_NS = "http://www.kith.no/xmlstds/apprec/2004-11-21"
 MSGHEAD_NS = "http://www.kith.no/xmlstds/msghead/2006-05-24"
@@ -185,7 +185,7 @@ def apprec_from_msghead(signed_msghead_bytes: bytes | etree._Element) -> etree._
     This does not check the signature: give it what ``signing.verify`` returned, or verify first.
     """
     if isinstance(signed_msghead_bytes, bytes):
-        root = parse_untrusted(signed_msghead_bytes)
+        root = parse_xml(signed_msghead_bytes)
     else:
         root = signed_msghead_bytes
     if root.tag != _MH + "MsgHead":

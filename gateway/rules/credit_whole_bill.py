@@ -42,7 +42,7 @@ CREDIT_WHOLE_BILL = Rule(
     text="Kreditering av regning med Guid {guid} er avvist: {grunn}.",
     guidance=(
         "Krediter hele den opprinnelige regningen med samme Guid, takster og beløp, "
-        "og send deretter en rettet regning med ny Guid."
+        "og send deretter den rettede regningen."
     ),
     severity=Severity.REJECT_BILL,
     scope=Scope.BILL,

@@ -28,7 +28,10 @@ DUPLICATE_BILL = Rule(
         "Duplikatregning: regningen med Guid {guid} er allerede mottatt som regningsnummer "
         "{tidligere} ({hvor})."
     ),
-    guidance="Send ikke en godkjent regning på nytt. En rettet regning må ha ny Guid.",
+    guidance=(
+        "Send ikke en godkjent regning på nytt. Skal den rettes, krediter den først og send "
+        "deretter den rettede regningen."
+    ),
     severity=Severity.REJECT_BILL,
     scope=Scope.BILL,
     valid_from=date(2000, 1, 1),

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS messages (
     service           TEXT,
     action            TEXT,
     content_sha256    TEXT,                    -- envelope + payload parts, not mail headers
+    payload_sha256    TEXT,                    -- the MsgHead document (unpacked)
     msg_id            TEXT,                    -- MsgHead MsgInfo/MsgId
     msg_type          TEXT,
     sender_her        TEXT,

@@ -63,6 +63,7 @@ class MessageRecord:
     service: str | None = None
     action: str | None = None
     content_sha256: str | None = None
+    payload_sha256: str | None = None
     msg_id: str | None = None
     msg_type: str | None = None
     sender_her: str | None = None
@@ -95,6 +96,7 @@ class PriorMessage:
 
     received_id: int
     content_sha256: str | None
+    payload_sha256: str | None
     outcome: Outcome
 
 
@@ -189,7 +191,7 @@ class Store:
         return int(rows[0]["id"]) if rows else None
 
     _PRIOR = (
-        "SELECT r.id, m.content_sha256, r.outcome FROM messages m "
+        "SELECT r.id, m.content_sha256, m.payload_sha256, r.outcome FROM messages m "
         "JOIN received r ON r.id = m.received_id "
     )
 
@@ -214,8 +216,8 @@ class Store:
     def _prior(rows: list[sqlite3.Row]) -> PriorMessage | None:
         if not rows:
             return None
-        sha = rows[0][1]
-        return PriorMessage(int(rows[0][0]), None if sha is None else str(sha), Outcome(rows[0][2]))
+        received_id, content, payload, outcome = rows[0]
+        return PriorMessage(int(received_id), content, payload, Outcome(outcome))
 
     def replies_for(self, received_id: int) -> list[StoredReply]:
         """The replies first sent for a message, in the order they were made."""
@@ -319,9 +321,9 @@ class Store:
     def _insert_message(self, db: sqlite3.Connection, received_id: int, m: MessageRecord) -> int:
         cur = db.execute(
             "INSERT INTO messages(received_id, cpa_id, ebxml_message_id, conversation_id, "
-            "from_her, to_her, service, action, content_sha256, msg_id, msg_type, sender_her, "
-            "sender_name, gen_date, apprec_status, ruleset_version) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "from_her, to_her, service, action, content_sha256, payload_sha256, msg_id, msg_type, "
+            "sender_her, sender_name, gen_date, apprec_status, ruleset_version) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 received_id,
                 m.cpa_id,
@@ -332,6 +334,7 @@ class Store:
                 m.service,
                 m.action,
                 m.content_sha256,
+                m.payload_sha256,
                 m.msg_id,
                 m.msg_type,
                 m.sender_her,

@@ -13,6 +13,7 @@ import threading
 from lxml import etree
 
 from gateway.errors import NotXml
+from gateway.logging import redact
 
 #: Largest XML document accepted (10 MiB); a claim message is typically 10-50 KB.
 DEFAULT_MAX_XML_BYTES = 10 * 1024 * 1024
@@ -22,9 +23,6 @@ _MAX_MESSAGE_CHARS = 200
 
 # lxml appends the position to the message; the detail names it already.
 _POSITION_SUFFIX = re.compile(r",? line \d+, column \d+$")
-
-# Eleven digits in a row may be a national identity number; never echo one.
-_IDENTITY_NUMBER = re.compile(r"(?<!\d)\d{11}(?!\d)")
 
 _local = threading.local()
 
@@ -49,10 +47,8 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
-def redact_identity_numbers(text: str) -> str:
-    """Mask every run of exactly eleven digits (a possible fødselsnummer) in ``text``."""
-    return _IDENTITY_NUMBER.sub("*" * 11, text)
-
+#: Masks every run of exactly eleven digits (a possible fødselsnummer): never echo one.
+redact_identity_numbers = redact
 
 def _prolog_text(data: bytes) -> str:
     """The document decoded just far enough to inspect its prolog (ASCII markup only)."""
