@@ -18,7 +18,7 @@ import hashlib
 import re
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,6 +27,7 @@ from lxml import etree
 from gateway.claims.bkm import parse_behandlerkrav
 from gateway.claims.model import BehandlerKrav, Code, Ident, MsgHead, Organisation
 from gateway.claims.msghead import MsgHeadDocument, parse_msghead
+from gateway.claims.practitioner import practitioner_id, practitioner_type
 from gateway.clock import local_naive, utc_now
 from gateway.config import IdentityConfig
 from gateway.ebxml import mime
@@ -61,6 +62,7 @@ from gateway.store.sqlite import (
     ReplyRecord,
     Store,
 )
+from gateway.tariffs.model import EMPTY_BOOK, TariffBook
 from gateway.validation.catalog import SchemaCatalog
 from gateway.validation.safe_xml import parse_xml
 
@@ -128,8 +130,13 @@ class Pipeline:
         engine: RuleEngine,
         max_message_bytes: int,
         clock: Callable[[], datetime] = utc_now,
+        tariffs: TariffBook = EMPTY_BOOK,
+        practitioners: Mapping[str, str] | None = None,
     ) -> None:
         self.identity = identity
+        #: Replaced by the daemon when new tariff data is imported (no restart needed).
+        self.tariffs = tariffs
+        self.practitioners: Mapping[str, str] = practitioners or {}
         self.store = store
         self.catalog = catalog
         self.signer = signer
@@ -173,6 +180,7 @@ class Pipeline:
             self._message_record(work, outcome),
             work.evaluation,
             work.replies,
+            practitioner_id=practitioner_id(work.document.head) if work.document else "",
         )
         return Result(
             received_id=received_id,
@@ -547,12 +555,16 @@ class Pipeline:
 
     def run_rules(self, work: Work) -> None:
         assert work.document is not None and work.krav is not None
+        head = work.document.head
         ctx = ClaimContext(
-            head=work.document.head,
+            head=head,
             krav=work.krav,
-            sender_her=work.document.head.sender.her_id or "",
+            sender_her=head.sender.her_id or "",
             received_at=local_naive(work.received_at),
             history=self.store,
+            tariffs=self.tariffs,
+            practitioner=practitioner_type(head, self.practitioners),
+            practitioner_id=practitioner_id(head),
         )
         work.evaluation = self.engine.evaluate(ctx)
 

@@ -12,13 +12,14 @@ rejection can be explained and replayed later.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
 
 from gateway.claims.model import BehandlerKrav, Enkeltregning, MsgHead
+from gateway.tariffs.model import EMPTY_BOOK, TariffBook
 
 
 class Severity(enum.Enum):
@@ -26,12 +27,27 @@ class Severity(enum.Enum):
 
     REJECT_MESSAGE = "reject_message"  # the whole BehandlerKrav is refused (AppRec status 2)
     REJECT_BILL = "reject_bill"  # this Enkeltregning is avvist; the others go on
+    ADJUST = "adjust"  # the bill is approved with the amount the rule sets (Hit.approved_amount)
+    MANUAL = "manual"  # approved for now, flagged for a case worker (kontrolleres manuelt)
     WARNING = "warning"  # a merknad, nothing is refused
 
 
 class Scope(enum.Enum):
     MESSAGE = "message"
     BILL = "bill"
+
+
+@dataclass(frozen=True, slots=True)
+class HistoricBill:
+    """An approved, uncredited bill in the store, as time and frequency rules see it."""
+
+    guid: str
+    regning_nr: str
+    sender_her: str
+    practitioner_id: str  # HPR number of the practitioner, else the sender's HER id
+    patient_id: str
+    dato_tid: datetime
+    takster: tuple[tuple[str, int], ...]  # (kode, antall)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +62,41 @@ class StoredBill:
 
 
 class ClaimHistory(Protocol):
-    """Read-only view of earlier claims, answered by the store."""
+    """Read-only view of earlier claims, answered by the store (indexed queries)."""
 
     def approved_bill(self, sender_her: str, guid: str) -> StoredBill | None:
         """The approved (godkjent, not itself a credit) bill with this Guid from this sender."""
         ...
+
+    def practitioner_bills_between(
+        self, practitioner_id: str, start: datetime, end: datetime
+    ) -> Sequence[HistoricBill]:
+        """Approved, uncredited bills of one practitioner starting in ``[start, end)``."""
+        ...
+
+    def patient_bills_between(
+        self, patient_id: str, start: datetime, end: datetime
+    ) -> Sequence[HistoricBill]:
+        """Approved, uncredited bills of one patient (any practitioner) in ``[start, end)``."""
+        ...
+
+    def patient_code_count(
+        self, patient_id: str, codes: frozenset[str], start: datetime, end: datetime
+    ) -> int:
+        """Sum of ``antall`` of the given takst codes (lower-case) on approved, uncredited
+        bills of one patient, any practitioner, with DatoTid in ``[start, end)``."""
+        ...
+
+
+class EarlierInMessage(Protocol):
+    """The bills of the same message the engine has approved so far (in message order)."""
+
+    def approved(self) -> Sequence[Enkeltregning]: ...
+
+
+class _NothingEarlier:
+    def approved(self) -> Sequence[Enkeltregning]:
+        return ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +108,26 @@ class ClaimContext:
     sender_her: str
     received_at: datetime  # naive Norwegian local time, comparable with DatoTid
     history: ClaimHistory
+    tariffs: TariffBook = EMPTY_BOOK
+    practitioner: str | None = None  # practitioner type (PRACTITIONER_TYPES), if known
+    practitioner_id: str = ""  # HPR number of the practitioner, else the sender's HER id
+    earlier: EarlierInMessage = field(default_factory=_NothingEarlier)
 
 
 Facts = Mapping[str, str]
-MessageCheck = Callable[[ClaimContext], Facts | None]
-BillCheck = Callable[[Enkeltregning, int, ClaimContext], Facts | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A rule fired. ``facts`` fill its text and are stored; an ADJUST rule sets the amount."""
+
+    facts: Facts
+    approved_amount: Decimal | None = None
+
+
+Outcome = Facts | Hit | None
+MessageCheck = Callable[[ClaimContext], Outcome]
+BillCheck = Callable[[Enkeltregning, int, ClaimContext], Outcome]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +144,12 @@ class Rule:
     valid_to: date | None
     check: MessageCheck | BillCheck
     guidance: str = ""  # what the sender should do differently (for payout decisions)
+    #: Practitioner types the rule applies to; None = all. Used to index dispatch.
+    practitioners: frozenset[str] | None = None
+    #: Takst/NLK codes (lower-case) a bill must carry for the rule to run; None = every bill.
+    codes: frozenset[str] | None = None
+    #: Where the rule comes from (catalogue id, source), for ``gateway rules list``.
+    basis: str = ""
 
     def in_force(self, on: date) -> bool:
         """Whether the rule applies to a bill treated (or a message received) on ``on``."""
@@ -110,3 +177,4 @@ class Finding:
     bill_index: int | None  # position of the bill in the message, None for message rules
     regning_nr: str | None
     facts: Facts
+    approved_amount: Decimal | None = None  # set by ADJUST rules

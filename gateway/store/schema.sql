@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS bills (
     message_id         INTEGER NOT NULL REFERENCES messages(id),
     position           INTEGER NOT NULL,
     sender_her         TEXT    NOT NULL,
+    practitioner_id    TEXT    NOT NULL,       -- HPR number, else the sender's HER id
     guid               TEXT    NOT NULL,
     regning_nr         TEXT    NOT NULL,
     dato_tid           TEXT    NOT NULL,
@@ -68,6 +69,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS bills_one_live_approval
     ON bills(sender_her, guid) WHERE status = 'godkjent' AND kreditering = 0 AND credited_by IS NULL;
 CREATE INDEX IF NOT EXISTS bills_guid ON bills(sender_her, guid);
 CREATE INDEX IF NOT EXISTS bills_patient_time ON bills(patient_id, dato_tid);
+CREATE INDEX IF NOT EXISTS bills_practitioner_time ON bills(practitioner_id, dato_tid);
 
 CREATE TABLE IF NOT EXISTS bill_lines (
     id           INTEGER PRIMARY KEY,
@@ -111,3 +113,14 @@ CREATE TABLE IF NOT EXISTS replies (
 );
 CREATE INDEX IF NOT EXISTS replies_pending ON replies(state) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS replies_received ON replies(received_id);
+
+-- Tariff and code data: every imported file is kept; the newest of each kind is in force.
+CREATE TABLE IF NOT EXISTS tariff_imports (
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT    NOT NULL CHECK (kind IN ('takster', 'nlk_codes', 'nlk_rates')),
+    source       TEXT    NOT NULL,             -- the file name it was imported from
+    sha256       TEXT    NOT NULL,
+    rows         INTEGER NOT NULL,
+    imported_at  TEXT    NOT NULL,
+    content      BLOB    NOT NULL
+);

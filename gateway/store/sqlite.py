@@ -11,6 +11,7 @@ The connection is used from one worker thread at a time (guarded by a lock).
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import sqlite3
 import threading
@@ -23,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from gateway.errors import StorageError
-from gateway.rules.base import Finding, StoredBill
+from gateway.rules.base import Finding, HistoricBill, StoredBill
 from gateway.rules.engine import BillDecision, BillStatus, Evaluation
 
 SCHEMA_VERSION = 1
@@ -258,12 +259,111 @@ class Store:
 
     # --- writes --------------------------------------------------------------------------------
 
+    _HISTORIC = (
+        "SELECT b.id, b.guid, b.regning_nr, b.sender_her, b.practitioner_id, b.patient_id, "
+        "b.dato_tid FROM bills b WHERE b.status = 'godkjent' AND b.kreditering = 0 "
+        "AND b.credited_by IS NULL "
+    )
+
+    def practitioner_bills_between(
+        self, practitioner_id: str, start: datetime, end: datetime
+    ) -> list[HistoricBill]:
+        """Approved, uncredited bills of one practitioner starting in ``[start, end)``."""
+        return self._historic(
+            self._HISTORIC + "AND b.practitioner_id = ? AND b.dato_tid >= ? AND b.dato_tid < ? "
+            "ORDER BY b.dato_tid",
+            (practitioner_id, start.isoformat(), end.isoformat()),
+        )
+
+    def patient_bills_between(
+        self, patient_id: str, start: datetime, end: datetime
+    ) -> list[HistoricBill]:
+        """Approved, uncredited bills of one patient (any practitioner) in ``[start, end)``."""
+        return self._historic(
+            self._HISTORIC + "AND b.patient_id = ? AND b.dato_tid >= ? AND b.dato_tid < ? "
+            "ORDER BY b.dato_tid",
+            (patient_id, start.isoformat(), end.isoformat()),
+        )
+
+    def patient_code_count(
+        self, patient_id: str, codes: frozenset[str], start: datetime, end: datetime
+    ) -> int:
+        """Sum of ``antall`` of the given takst codes on a patient's live approved bills."""
+        if not codes:
+            return 0
+        marks = ", ".join("?" for _ in codes)
+        rows = self._query(
+            "SELECT COALESCE(SUM(l.antall), 0) FROM bills b JOIN bill_lines l "
+            "ON l.bill_id = b.id AND l.kind = 'takst' "
+            "WHERE b.status = 'godkjent' AND b.kreditering = 0 AND b.credited_by IS NULL "
+            "AND b.patient_id = ? AND b.dato_tid >= ? AND b.dato_tid < ? "
+            f"AND lower(l.code) IN ({marks})",
+            (patient_id, start.isoformat(), end.isoformat(), *sorted(codes)),
+        )
+        return int(rows[0][0])
+
+    def _historic(self, sql: str, params: Sequence[object]) -> list[HistoricBill]:
+        rows = self._query(sql, params)
+        if not rows:
+            return []
+        ids = [int(r[0]) for r in rows]
+        marks = ", ".join("?" for _ in ids)
+        lines: dict[int, list[tuple[str, int]]] = {}
+        for bill_id, code, antall in self._query(
+            f"SELECT bill_id, code, antall FROM bill_lines WHERE kind = 'takst' "
+            f"AND bill_id IN ({marks}) ORDER BY bill_id, position",
+            ids,
+        ):
+            lines.setdefault(int(bill_id), []).append((str(code), int(antall)))
+        return [
+            HistoricBill(
+                guid=str(r[1]),
+                regning_nr=str(r[2]),
+                sender_her=str(r[3]),
+                practitioner_id=str(r[4]),
+                patient_id=str(r[5]),
+                dato_tid=datetime.fromisoformat(str(r[6])),
+                takster=tuple(lines.get(int(r[0]), ())),
+            )
+            for r in rows
+        ]
+
+    # --- tariff data -----------------------------------------------------------------------------
+
+    def record_tariff_import(self, kind: str, source: str, content: bytes, rows: int) -> int:
+        """Keep an imported tariff file; it is in force from now (the newest of its kind)."""
+        try:
+            with self._transaction() as db:
+                cur = db.execute(
+                    "INSERT INTO tariff_imports(kind, source, sha256, rows, imported_at, content) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (kind, source, hashlib.sha256(content).hexdigest(), rows, _now(), content),
+                )
+                return int(cur.lastrowid or 0)
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not store tariff import {source}: {exc}") from exc
+
+    def current_tariff_imports(self) -> dict[str, tuple[int, str, bytes]]:
+        """kind -> (import id, sha256, content) of the newest import of each kind."""
+        rows = self._query(
+            "SELECT t.kind, t.id, t.sha256, t.content FROM tariff_imports t "
+            "WHERE t.id = (SELECT MAX(id) FROM tariff_imports WHERE kind = t.kind)"
+        )
+        return {str(k): (int(i), str(sha), bytes(c)) for k, i, sha, c in rows}
+
+    def tariff_version(self) -> str:
+        """Changes whenever any kind of tariff data is imported again (cheap to poll)."""
+        rows = self._query("SELECT kind, MAX(id) FROM tariff_imports GROUP BY kind ORDER BY kind")
+        return ",".join(f"{kind}:{last}" for kind, last in rows) or "none"
+
     def commit_intake(
         self,
         received: ReceivedRecord,
         message: MessageRecord | None,
         evaluation: Evaluation | None,
         replies: Sequence[ReplyRecord],
+        *,
+        practitioner_id: str = "",
     ) -> int:
         """Write one intake and all it produced, atomically. Returns the received row id."""
         try:
@@ -274,7 +374,9 @@ class Store:
                     if evaluation is not None:
                         sender = message.sender_her or ""
                         for decision in evaluation.bills:
-                            self._insert_bill(db, message_id, sender, decision)
+                            self._insert_bill(
+                                db, message_id, sender, practitioner_id or sender, decision
+                            )
                         for finding in evaluation.message_findings:
                             self._insert_finding(db, message_id, None, finding)
                 now = _now()
@@ -347,18 +449,24 @@ class Store:
         return int(cur.lastrowid or 0)
 
     def _insert_bill(
-        self, db: sqlite3.Connection, message_id: int, sender_her: str, d: BillDecision
+        self,
+        db: sqlite3.Connection,
+        message_id: int,
+        sender_her: str,
+        practitioner_id: str,
+        d: BillDecision,
     ) -> None:
         bill = d.bill
         cur = db.execute(
-            "INSERT INTO bills(message_id, position, sender_her, guid, regning_nr, dato_tid, "
-            "kreditering, betalt_egenandel, kode_egenandel, patient_id, patient_id_type, "
-            "sum_refusjon_ore, status, approved_ore) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO bills(message_id, position, sender_her, practitioner_id, guid, "
+            "regning_nr, dato_tid, kreditering, betalt_egenandel, kode_egenandel, patient_id, "
+            "patient_id_type, sum_refusjon_ore, status, approved_ore) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message_id,
                 d.index,
                 sender_her,
+                practitioner_id,
                 bill.guid,
                 bill.regning_nr,
                 bill.dato_tid.isoformat(),

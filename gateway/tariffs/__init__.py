@@ -1,0 +1,1 @@
+"""Tariff and code data (takster, NLK register and rates): model, import, loading."""
