@@ -16,10 +16,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Runs the daemon on the embedded default. The first time, it creates a development signing key
-# and drops the sample claims from fixtures/samples/ into the spool, so there is something to see.
+# Runs the daemon on the embedded default. It creates a development signing key if there is none,
+# imports the bundled tariff data (a no-op when unchanged) and, the first time, drops the sample
+# claims from fixtures/samples/ into the spool, so there is something to see.
 run: install
 	$(BIN)/gateway keys generate --config $(CONFIG) --if-missing
+	$(BIN)/gateway tariffs import --config $(CONFIG) fixtures/tariffs/takster.csv fixtures/tariffs/nlk-codes.csv fixtures/tariffs/nlk-rates.csv
 	@if [ ! -e var/.seeded ]; then \
 	  mkdir -p var/spool/incoming && cp fixtures/samples/* var/spool/incoming/ && touch var/.seeded && \
 	  echo "seeded var/spool/incoming with the sample claims from fixtures/samples/"; fi
@@ -38,6 +40,7 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench.spool_bench
+	$(BIN)/python -m bench.rules_bench
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -3,8 +3,11 @@
     gateway run --config FILE [--once]       run the daemon (``--once``: until the spool is empty)
     gateway validate FILE... [--json]        check files; exit 0 valid, 1 invalid, 2 unusable
     gateway keys generate --config FILE      make a development signing key and certificate
+    gateway tariffs import FILE... --config  import tariff/NLK data; in force without a restart
     gateway status --config FILE             counts of received messages and pending replies
     gateway spool requeue --config FILE      put parked files (spool bad/) back into incoming/
+    gateway claims show|override ...         a bill, its findings; audited overrides
+    gateway rules list|explain|replay ...    rules in force; why a bill was decided; rebehandling
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.casework import cli as casework_cli
 from gateway.config import Config
 from gateway.errors import ConfigurationError, GatewayError
 
@@ -48,6 +52,14 @@ def _parser() -> argparse.ArgumentParser:
         "--if-missing", action="store_true", help="do nothing (exit 0) if both files exist"
     )
 
+    tariffs = sub.add_parser("tariffs", help="tariff and code data")
+    tariffs_sub = tariffs.add_subparsers(dest="tariffs_command", required=True)
+    tariffs_import = tariffs_sub.add_parser(
+        "import", help="import takster / NLK codes / NLK rates CSV files (kind from the header)"
+    )
+    tariffs_import.add_argument("files", nargs="+", type=Path)
+    tariffs_import.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+
     status = sub.add_parser("status", help="what the store holds")
     status.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
 
@@ -55,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     spool_sub = spool.add_subparsers(dest="spool_command", required=True)
     requeue = spool_sub.add_parser("requeue", help="move parked files back to incoming/")
     requeue.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+
+    casework_cli.add_commands(sub)  # claims show/override, rules list/explain/replay
     return parser
 
 
@@ -62,12 +76,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
     try:
+        handled = casework_cli.run(args)
+        if handled is not None:
+            return handled
         if args.command == "run":
             return _run(args.config, once=args.once)
         if args.command == "validate":
             return _validate(args.files, as_json=args.json, config_path=args.config)
         if args.command == "keys":
             return _keys_generate(args.config, force=args.force, if_missing=args.if_missing)
+        if args.command == "tariffs":
+            return _tariffs_import(args.config, args.files)
         if args.command == "status":
             return _status(args.config)
         if args.command == "spool":
@@ -139,6 +158,23 @@ def _keys_generate(config_path: Path, *, force: bool, if_missing: bool) -> int:
     print(f"wrote {key} and {cert}")
     for name, value in info.items():
         print(f"  {name}: {value}")
+    return 0
+
+
+def _tariffs_import(config_path: Path, files: Sequence[Path]) -> int:
+    """Import each file; a running daemon picks the new data up before its next batch."""
+    from gateway.store.sqlite import Store
+    from gateway.tariffs.importing import import_files
+
+    config = Config.from_toml(config_path)
+    store = Store(config.database)
+    try:
+        # All or nothing: every file is checked before any is recorded.
+        for path, summary in zip(files, import_files(store, files), strict=True):
+            state = "unchanged, already in force" if summary.unchanged else "imported, in force"
+            print(f"{path}: {summary.kind}, {summary.rows} rows: {state}")
+    finally:
+        store.close()
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.claims.model import Ident, Organisation
 from gateway.errors import ConfigurationError
+from gateway.tariffs.model import PRACTITIONER_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,8 @@ class Config:
     validation: ValidationConfig
     logging: LoggingConfig
     drain_seconds: float = 10.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: Sender HER id -> practitioner type (the operator's practice registry).
+    practitioners: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_toml(cls, path: Path) -> Config:
@@ -162,6 +164,7 @@ class Config:
             validation=validation,
             logging=logging,
             drain_seconds=r.positive_float("daemon.drain_seconds", 10.0),
+            practitioners=r.practitioners("practitioners"),
         )
 
 
@@ -227,6 +230,21 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise self._fail(key, "a positive integer", value)
         return value
+
+    def practitioners(self, key: str) -> dict[str, str]:
+        value = self._get(key, {})
+        if not isinstance(value, dict):
+            raise self._fail(key, "a table of HER id = practitioner type", value)
+        result: dict[str, str] = {}
+        for her, kind in value.items():
+            if not str(her).isdigit():
+                raise self._fail(f"{key}.{her}", "keyed by a HER id (digits)", her)
+            if kind not in PRACTITIONER_TYPES:
+                raise self._fail(
+                    f"{key}.{her}", f"one of {', '.join(sorted(PRACTITIONER_TYPES))}", kind
+                )
+            result[str(her)] = str(kind)
+        return result
 
     def str_list(self, key: str, default: list[str]) -> list[str]:
         value = self._get(key, default)

@@ -38,6 +38,8 @@ from gateway.receipts.signing import load_signer
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.store.sqlite import Outcome, ReceivedRecord, Store
+from gateway.tariffs.csv_format import TariffFileError
+from gateway.tariffs.loading import load_book
 from gateway.validation.catalog import SchemaCatalog
 
 log = get_logger("daemon")
@@ -77,12 +79,44 @@ class Daemon:
             signer=load_signer(config.signing.key_file, config.signing.cert_file),
             engine=engine,
             max_message_bytes=config.validation.max_message_bytes,
+            practitioners=config.practitioners,
         )
+        self._tariff_version = ""
+        self.reload_tariffs()
         self.spool = Spool(config.spool)
         self.outbox = FileOutbox(config.outbox.directory)
         self.stats = Stats()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
         self.stopping = asyncio.Event()
+
+    def reload_tariffs(self) -> None:
+        """Load the tariff data in force if a newer import exists (no restart needed)."""
+        version = self.store.tariff_version()
+        if version == self._tariff_version:
+            return
+        try:
+            book = load_book(self.store)
+        except TariffFileError as exc:
+            # Keep deciding with the data in force rather than stop taking claims.
+            log.error("tariffs_not_loaded", error=str(exc), kept=self._tariff_version or "none")
+            self._tariff_version = version
+            return
+        self.pipeline.tariffs = book
+        self._tariff_version = version
+        if not book.takster and not book.nlk_codes:
+            log.warning(
+                "no_tariff_data",
+                hint="tariff, amount, time and laboratory rules are inactive until "
+                "`gateway tariffs import FILE...` has been run",
+            )
+        else:
+            log.info(
+                "tariffs_loaded",
+                version=version,
+                takster=len(book.takster),
+                nlk_codes=len(book.nlk_codes),
+                nlk_rates=len(book.nlk_rates),
+            )
 
     def close(self, *, wait: bool = True) -> None:
         self._worker.shutdown(wait=wait, cancel_futures=True)
@@ -196,6 +230,7 @@ class Daemon:
             database=str(self.config.database),
         )
         while not self.stopping.is_set():
+            await loop.run_in_executor(self._worker, self.reload_tariffs)
             batch = self.spool.claim(BATCH)
             for position, item in enumerate(batch):
                 if self.stopping.is_set():

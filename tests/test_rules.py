@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -18,7 +18,14 @@ from gateway.claims.model import (
     Organisation,
     Takst,
 )
-from gateway.rules.base import ClaimContext, Rule, Scope, Severity, StoredBill
+from gateway.rules.base import (
+    ClaimContext,
+    HistoricBill,
+    Rule,
+    Scope,
+    Severity,
+    StoredBill,
+)
 from gateway.rules.engine import BillStatus, RuleEngine, ruleset_version
 from gateway.rules.registry import RULES
 
@@ -31,9 +38,13 @@ def bill(
     *,
     sum_refusjon: str = "100.00",
     kreditering: bool = False,
-    dato_tid: datetime = datetime(2024, 3, 1, 9, 0),
+    dato_tid: datetime | None = None,
     takster: tuple[Takst, ...] = (Takst("2ad", Decimal("100.00"), 1),),
 ) -> Enkeltregning:
+    # Each bill its own start time unless a test says otherwise: the same patient, takst and
+    # time twice is a duplicate treatment (CORR-001), which only some tests are about.
+    if dato_tid is None:
+        dato_tid = datetime(2024, 3, 1, 9, 0) + timedelta(minutes=int(regning_nr))
     return Enkeltregning(
         guid=guid,
         betalt_egenandel=True,
@@ -82,12 +93,29 @@ HEAD = MsgHead(
 
 
 class History:
+    """A history with only the given approved bills (by Guid) and nothing else."""
+
     def __init__(self, *stored: StoredBill) -> None:
         self.bills = {b.guid: b for b in stored}
 
     def approved_bill(self, sender_her: str, guid: str) -> StoredBill | None:
         assert sender_her == "8141253"
         return self.bills.get(guid)
+
+    def practitioner_bills_between(
+        self, practitioner_id: str, start: datetime, end: datetime
+    ) -> list[HistoricBill]:
+        return []
+
+    def patient_bills_between(
+        self, patient_id: str, start: datetime, end: datetime
+    ) -> list[HistoricBill]:
+        return []
+
+    def patient_code_count(
+        self, patient_id: str, codes: frozenset[str], start: datetime, end: datetime
+    ) -> int:
+        return 0
 
 
 def evaluate(k: BehandlerKrav, history: History | None = None):  # type: ignore[no-untyped-def]

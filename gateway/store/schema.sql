@@ -124,3 +124,41 @@ CREATE TABLE IF NOT EXISTS tariff_imports (
     imported_at  TEXT    NOT NULL,
     content      BLOB    NOT NULL
 );
+
+-- =============================================================================================
+-- case work: overrides by case workers and rebehandling (gateway claims override, rules replay)
+-- =============================================================================================
+
+-- An override is its own audited record, never an edit of the decision in bills/findings. Case
+-- workers write kind 'override' (`gateway claims override`); `gateway rules replay --apply`
+-- writes kind 'rebehandling' with by = 'rebehandling:<name>'. The latest record (highest id) of a
+-- bill decides its effective status; without one, the engine's decision stands.
+CREATE TABLE IF NOT EXISTS overrides (
+    id               INTEGER PRIMARY KEY,
+    bill_id          INTEGER NOT NULL REFERENCES bills(id),
+    decision         TEXT    NOT NULL CHECK (decision IN ('godkjent', 'avvist')),
+    amount_ore       INTEGER NOT NULL CHECK (amount_ore >= 0),  -- approved amount; 0 if avvist
+    reason           TEXT    NOT NULL CHECK (length(trim(reason)) > 0),
+    "by"             TEXT    NOT NULL CHECK (length(trim("by")) > 0),
+    "at"             TEXT    NOT NULL,       -- UTC, ISO 8601
+    previous_status  TEXT    NOT NULL CHECK (previous_status IN ('godkjent', 'avvist')),
+    previous_ore     INTEGER NOT NULL,       -- the effective approved amount before this record
+    kind             TEXT    NOT NULL DEFAULT 'override'
+                             CHECK (kind IN ('override', 'rebehandling')),
+    ruleset_version  TEXT,                   -- rebehandling: the rule set that decided
+    details          TEXT,                   -- rebehandling: JSON of the findings added/removed
+    CHECK (decision = 'godkjent' OR amount_ore = 0)
+);
+CREATE INDEX IF NOT EXISTS overrides_bill ON overrides(bill_id, id);
+
+-- What the payout reads: the effective status and approved amount of every bill.
+CREATE VIEW IF NOT EXISTS bill_status_effective AS
+SELECT b.id                                   AS bill_id,
+       COALESCE(o.decision, b.status)         AS status,
+       COALESCE(o.amount_ore, b.approved_ore) AS approved_ore,
+       (o.id IS NOT NULL)                     AS overridden,
+       o.id                                   AS override_id,
+       o.kind                                 AS override_kind
+FROM bills b
+LEFT JOIN overrides o
+       ON o.id = (SELECT MAX(x.id) FROM overrides x WHERE x.bill_id = b.id);

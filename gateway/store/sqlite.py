@@ -120,6 +120,14 @@ def from_ore(ore: int) -> Decimal:
     return (Decimal(ore) / 100).quantize(Decimal("0.01"))
 
 
+#: A bill counts as approved by its latest override (``overrides``), else by the engine's
+#: decision: what history rules and the payout must see. Alias ``b`` for ``bills``.
+EFFECTIVELY_APPROVED = (
+    "COALESCE((SELECT o.decision FROM overrides o WHERE o.bill_id = b.id "
+    "ORDER BY o.id DESC LIMIT 1), b.status) = 'godkjent'"
+)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -236,9 +244,10 @@ class Store:
     def approved_bill(self, sender_her: str, guid: str) -> StoredBill | None:
         """The approved original bill with this Guid; a live one before a credited one."""
         rows = self._query(
-            "SELECT id, regning_nr, sum_refusjon_ore, credited_by FROM bills "
-            "WHERE sender_her = ? AND guid = ? AND status = 'godkjent' AND kreditering = 0 "
-            "ORDER BY credited_by IS NOT NULL, id DESC LIMIT 1",
+            "SELECT b.id, b.regning_nr, b.sum_refusjon_ore, b.credited_by FROM bills b "
+            "WHERE b.sender_her = ? AND b.guid = ? AND b.kreditering = 0 AND "
+            + EFFECTIVELY_APPROVED
+            + " ORDER BY b.credited_by IS NOT NULL, b.id DESC LIMIT 1",
             (sender_her, guid),
         )
         if not rows:
@@ -261,8 +270,9 @@ class Store:
 
     _HISTORIC = (
         "SELECT b.id, b.guid, b.regning_nr, b.sender_her, b.practitioner_id, b.patient_id, "
-        "b.dato_tid FROM bills b WHERE b.status = 'godkjent' AND b.kreditering = 0 "
-        "AND b.credited_by IS NULL "
+        "b.dato_tid FROM bills b WHERE b.kreditering = 0 AND b.credited_by IS NULL AND "
+        + EFFECTIVELY_APPROVED
+        + " "
     )
 
     def practitioner_bills_between(
@@ -295,8 +305,9 @@ class Store:
         rows = self._query(
             "SELECT COALESCE(SUM(l.antall), 0) FROM bills b JOIN bill_lines l "
             "ON l.bill_id = b.id AND l.kind = 'takst' "
-            "WHERE b.status = 'godkjent' AND b.kreditering = 0 AND b.credited_by IS NULL "
-            "AND b.patient_id = ? AND b.dato_tid >= ? AND b.dato_tid < ? "
+            "WHERE b.kreditering = 0 AND b.credited_by IS NULL AND "
+            + EFFECTIVELY_APPROVED
+            + " AND b.patient_id = ? AND b.dato_tid >= ? AND b.dato_tid < ? "
             f"AND lower(l.code) IN ({marks})",
             (patient_id, start.isoformat(), end.isoformat(), *sorted(codes)),
         )
@@ -502,8 +513,10 @@ class Store:
             # The credit consumes the live original: it may then be sent again, corrected.
             db.execute(
                 "UPDATE bills SET credited_by = ? WHERE id = ("
-                "SELECT id FROM bills WHERE sender_her = ? AND guid = ? AND status = 'godkjent' "
-                "AND kreditering = 0 AND credited_by IS NULL)",
+                "SELECT b.id FROM bills b WHERE b.sender_her = ? AND b.guid = ? "
+                "AND b.kreditering = 0 AND b.credited_by IS NULL AND "
+                + EFFECTIVELY_APPROVED
+                + ")",
                 (bill_id, sender_her, bill.guid),
             )
 
@@ -560,3 +573,433 @@ class Store:
             self._query("SELECT COUNT(*) FROM replies WHERE state = 'pending'")[0][0]
         )
         return result
+
+    # =========================================================================================
+    # case work: reading bills for case workers, overrides, rebehandling (gateway.casework)
+    # =========================================================================================
+
+    _CASE_BILL = (
+        "SELECT b.id, b.message_id, b.position, b.sender_her, m.sender_name, b.practitioner_id, "
+        "b.guid, b.regning_nr, b.dato_tid, b.kreditering, b.betalt_egenandel, b.kode_egenandel, "
+        "b.patient_id, b.patient_id_type, b.sum_refusjon_ore, b.status, b.approved_ore, "
+        "b.credited_by, m.received_id, r.received_at, m.ruleset_version, m.apprec_status, "
+        "m.msg_id, e.status, e.approved_ore, e.override_id, e.override_kind "
+        "FROM bills b JOIN messages m ON m.id = b.message_id "
+        "JOIN received r ON r.id = m.received_id "
+        "JOIN bill_status_effective e ON e.bill_id = b.id "
+    )
+
+    def case_bill(self, bill_id: int) -> CaseBill | None:
+        """One stored bill with its message, receipt and effective status."""
+        rows = self._query(self._CASE_BILL + "WHERE b.id = ?", (bill_id,))
+        return _case_bill(rows[0]) if rows else None
+
+    def case_message_bills(self, message_id: int) -> list[CaseBill]:
+        """The stored bills of one message, in message order."""
+        rows = self._query(
+            self._CASE_BILL + "WHERE b.message_id = ? ORDER BY b.position", (message_id,)
+        )
+        return [_case_bill(r) for r in rows]
+
+    def case_bill_ids(
+        self,
+        *,
+        guid: str | None = None,
+        sender_her: str | None = None,
+        regning_nr: str | None = None,
+    ) -> list[int]:
+        """Ids of the bills with this Guid and/or this sender and RegningNr, oldest first."""
+        wanted = {"guid": guid, "sender_her": sender_her, "regning_nr": regning_nr}
+        chosen = {column: value for column, value in wanted.items() if value is not None}
+        if not chosen:
+            return []
+        where = " AND ".join(f"{column} = ?" for column in chosen)
+        rows = self._query(f"SELECT id FROM bills WHERE {where} ORDER BY id", list(chosen.values()))
+        return [int(r[0]) for r in rows]
+
+    def case_bill_lines(self, bill_id: int) -> list[CaseLine]:
+        """The takst, diagnosis, procedure and tooth lines of a bill, in stored order."""
+        rows = self._query(
+            "SELECT kind, code, code_system, amount_ore, antall FROM bill_lines "
+            "WHERE bill_id = ? ORDER BY position",
+            (bill_id,),
+        )
+        return [
+            CaseLine(
+                kind=str(r[0]),
+                code=str(r[1]),
+                code_system=None if r[2] is None else str(r[2]),
+                amount_ore=None if r[3] is None else int(r[3]),
+                antall=None if r[4] is None else int(r[4]),
+            )
+            for r in rows
+        ]
+
+    def case_findings(self, message_id: int) -> list[StoredFinding]:
+        """Every finding of the original decision on a message (bill_id None: message rules)."""
+        rows = self._query(
+            "SELECT id, bill_id, rule_id, rule_version, code, severity, text, facts "
+            "FROM findings WHERE message_id = ? ORDER BY id",
+            (message_id,),
+        )
+        return [
+            StoredFinding(
+                id=int(r[0]),
+                bill_id=None if r[1] is None else int(r[1]),
+                rule_id=str(r[2]),
+                rule_version=int(r[3]),
+                code=str(r[4]),
+                severity=str(r[5]),
+                text=str(r[6]),
+                facts={str(k): str(v) for k, v in json.loads(str(r[7])).items()},
+            )
+            for r in rows
+        ]
+
+    def received_raw(self, received_id: int) -> bytes:
+        """The original bytes of an intake."""
+        rows = self._query("SELECT raw FROM received WHERE id = ?", (received_id,))
+        if not rows:
+            raise StorageError(f"no received message {received_id}")
+        return bytes(rows[0][0])
+
+    def case_replay_bills(
+        self, since: datetime, until: datetime | None, *, by_received: bool
+    ) -> list[tuple[int, int]]:
+        """(bill id, message id) of the bills treated (DatoTid, naive local time) or received
+        (``by_received``; aware times) in ``[since, until)``, in arrival order."""
+        if by_received:
+            column = "r.received_at"
+            low = since.astimezone(UTC).isoformat(timespec="microseconds")
+            high = (
+                None
+                if until is None
+                else until.astimezone(UTC).isoformat(timespec="microseconds")
+            )
+        else:
+            column = "b.dato_tid"
+            low = since.isoformat()
+            high = None if until is None else until.isoformat()
+        sql = (
+            "SELECT b.id, b.message_id FROM bills b JOIN messages m ON m.id = b.message_id "
+            f"JOIN received r ON r.id = m.received_id WHERE {column} >= ? "
+        )
+        params: list[object] = [low]
+        if high is not None:
+            sql += f"AND {column} < ? "
+            params.append(high)
+        rows = self._query(sql + "ORDER BY b.message_id, b.position", params)
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    # --- overrides ----------------------------------------------------------------------------
+
+    def record_override(
+        self,
+        bill_id: int,
+        *,
+        decision: str,
+        amount_ore: int,
+        reason: str,
+        by: str,
+        kind: str = "override",
+        ruleset_version: str | None = None,
+        details: str | None = None,
+        at: datetime | None = None,
+    ) -> OverrideRecord:
+        """Add an override of a bill's decision (the decision itself is never edited). The
+        previous effective status is read in the same transaction. Checks of what may be
+        overridden are the caller's (``gateway.casework.overrides``)."""
+        when = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds")
+        try:
+            with self._transaction() as db:
+                row = db.execute(
+                    "SELECT status, approved_ore FROM bill_status_effective WHERE bill_id = ?",
+                    (bill_id,),
+                ).fetchone()
+                if row is None:
+                    raise StorageError(f"no bill {bill_id}")
+                cur = db.execute(
+                    'INSERT INTO overrides(bill_id, decision, amount_ore, reason, "by", "at", '
+                    "previous_status, previous_ore, kind, ruleset_version, details) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        bill_id,
+                        decision,
+                        amount_ore,
+                        reason,
+                        by,
+                        when,
+                        row[0],
+                        int(row[1]),
+                        kind,
+                        ruleset_version,
+                        details,
+                    ),
+                )
+                override_id = int(cur.lastrowid or 0)
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not store override of bill {bill_id}: {exc}") from exc
+        found = [o for o in self.overrides_for(bill_id) if o.id == override_id]
+        return found[0]
+
+    def overrides_for(self, bill_id: int) -> list[OverrideRecord]:
+        """Every override of a bill, oldest first (the last one is in force)."""
+        rows = self._query(
+            'SELECT id, bill_id, decision, amount_ore, reason, "by", "at", previous_status, '
+            "previous_ore, kind, ruleset_version, details FROM overrides WHERE bill_id = ? "
+            "ORDER BY id",
+            (bill_id,),
+        )
+        return [
+            OverrideRecord(
+                id=int(r[0]),
+                bill_id=int(r[1]),
+                decision=str(r[2]),
+                amount_ore=int(r[3]),
+                reason=str(r[4]),
+                by=str(r[5]),
+                at=datetime.fromisoformat(str(r[6])),
+                previous_status=str(r[7]),
+                previous_ore=int(r[8]),
+                kind=str(r[9]),
+                ruleset_version=None if r[10] is None else str(r[10]),
+                details=None if r[11] is None else str(r[11]),
+            )
+            for r in rows
+        ]
+
+    def effective_bill_status(self, bill_id: int) -> EffectiveStatus | None:
+        """The bill's status and approved amount as they stand: the latest override, else the
+        engine's decision (the ``bill_status_effective`` view)."""
+        rows = self._query(
+            "SELECT bill_id, status, approved_ore, overridden, override_id, override_kind "
+            "FROM bill_status_effective WHERE bill_id = ?",
+            (bill_id,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return EffectiveStatus(
+            bill_id=int(r[0]),
+            status=str(r[1]),
+            approved_ore=int(r[2]),
+            overridden=bool(r[3]),
+            override_id=None if r[4] is None else int(r[4]),
+            override_kind=None if r[5] is None else str(r[5]),
+        )
+
+    def effective_live_approvals(self, sender_her: str, guid: str) -> list[int]:
+        """Ids of original, uncredited bills with this sender and Guid that are effectively
+        godkjent (after overrides): more than one would be paid twice."""
+        rows = self._query(
+            "SELECT b.id FROM bills b JOIN bill_status_effective e ON e.bill_id = b.id "
+            "WHERE b.sender_her = ? AND b.guid = ? AND b.kreditering = 0 "
+            "AND b.credited_by IS NULL AND e.status = 'godkjent' ORDER BY b.id",
+            (sender_her, guid),
+        )
+        return [int(r[0]) for r in rows]
+
+    # --- history as of a message (re-running a stored message) ---------------------------------
+
+    def approved_bill_before(
+        self, sender_her: str, guid: str, before_message_id: int
+    ) -> StoredBill | None:
+        """``approved_bill`` as of the arrival of message ``before_message_id``: only bills of
+        earlier messages, and a credit counts only if it came in an earlier message too."""
+        rows = self._query(
+            "SELECT b.id, b.regning_nr, b.sum_refusjon_ore, (c.id IS NOT NULL) AS credited "
+            "FROM bills b LEFT JOIN bills c ON c.id = b.credited_by AND c.message_id < ? "
+            "WHERE b.sender_her = ? AND b.guid = ? AND b.kreditering = 0 AND b.message_id < ? "
+            "AND " + EFFECTIVELY_APPROVED + " ORDER BY credited, b.id DESC LIMIT 1",
+            (before_message_id, sender_her, guid, before_message_id),
+        )
+        if not rows:
+            return None
+        bill_id, regning_nr, sum_ore, credited = rows[0]
+        lines = self._query(
+            "SELECT code, amount_ore, antall FROM bill_lines "
+            "WHERE bill_id = ? AND kind = 'takst' ORDER BY code, amount_ore, antall",
+            (bill_id,),
+        )
+        return StoredBill(
+            guid=guid,
+            regning_nr=str(regning_nr),
+            sum_refusjon=from_ore(int(sum_ore)),
+            takster=tuple((str(c), from_ore(int(a)), int(n)) for c, a, n in lines),
+            credited=bool(credited),
+        )
+
+    def live_approved_message_ids(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], int]:
+        """(sender HER id, Guid) -> message id of the live approved original with that key (the
+        bills the history queries return; at most one per key)."""
+        result: dict[tuple[str, str], int] = {}
+        unique = sorted(set(keys))
+        for start in range(0, len(unique), 400):
+            chunk = unique[start : start + 400]
+            values = ", ".join("(?, ?)" for _ in chunk)
+            rows = self._query(
+                "SELECT b.sender_her, b.guid, b.message_id FROM bills b "
+                "WHERE b.kreditering = 0 AND b.credited_by IS NULL AND "
+                + EFFECTIVELY_APPROVED
+                + f" AND (b.sender_her, b.guid) IN (VALUES {values})",
+                [v for key in chunk for v in key],
+            )
+            result.update({(str(s), str(g)): int(m) for s, g, m in rows})
+        return result
+
+    def patient_code_count_from(
+        self,
+        patient_id: str,
+        codes: frozenset[str],
+        start: datetime,
+        end: datetime,
+        from_message_id: int,
+    ) -> int:
+        """The part of ``patient_code_count`` that comes from message ``from_message_id`` and
+        later ones."""
+        if not codes:
+            return 0
+        marks = ", ".join("?" for _ in codes)
+        rows = self._query(
+            "SELECT COALESCE(SUM(l.antall), 0) FROM bills b JOIN bill_lines l "
+            "ON l.bill_id = b.id AND l.kind = 'takst' "
+            "WHERE b.kreditering = 0 AND b.credited_by IS NULL AND "
+            + EFFECTIVELY_APPROVED
+            + " AND b.patient_id = ? AND b.dato_tid >= ? AND b.dato_tid < ? "
+            f"AND lower(l.code) IN ({marks}) AND b.message_id >= ?",
+            (patient_id, start.isoformat(), end.isoformat(), *sorted(codes), from_message_id),
+        )
+        return int(rows[0][0])
+
+
+# === case work: records ===========================================================================
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class CaseBill:
+    """A stored bill as a case worker sees it: the decision, its message and the effective
+    status (the latest override, else the decision)."""
+
+    id: int
+    message_id: int
+    position: int
+    sender_her: str
+    sender_name: str | None
+    practitioner_id: str
+    guid: str
+    regning_nr: str
+    dato_tid: datetime  # naive Norwegian local time
+    kreditering: bool
+    betalt_egenandel: bool
+    kode_egenandel: str | None
+    patient_id: str  # national identity number: health data, kept out of repr
+    patient_id_type: str
+    sum_refusjon_ore: int
+    status: str  # the engine's decision
+    approved_ore: int  # the engine's decision
+    credited_by: int | None
+    received_id: int
+    received_at: datetime  # UTC
+    ruleset_version: str | None
+    apprec_status: int | None
+    msg_id: str | None
+    effective_status: str  # the latest override, else ``status``
+    effective_ore: int
+    override_id: int | None
+    override_kind: str | None
+
+    def __repr__(self) -> str:
+        return (
+            f"CaseBill(id={self.id}, regning_nr={self.regning_nr!r}, guid={self.guid!r}, "
+            f"status={self.status!r}, effective_status={self.effective_status!r})"
+        )
+
+
+def _case_bill(r: sqlite3.Row) -> CaseBill:
+    return CaseBill(
+        id=int(r[0]),
+        message_id=int(r[1]),
+        position=int(r[2]),
+        sender_her=str(r[3]),
+        sender_name=None if r[4] is None else str(r[4]),
+        practitioner_id=str(r[5]),
+        guid=str(r[6]),
+        regning_nr=str(r[7]),
+        dato_tid=datetime.fromisoformat(str(r[8])),
+        kreditering=bool(r[9]),
+        betalt_egenandel=bool(r[10]),
+        kode_egenandel=None if r[11] is None else str(r[11]),
+        patient_id=str(r[12]),
+        patient_id_type=str(r[13]),
+        sum_refusjon_ore=int(r[14]),
+        status=str(r[15]),
+        approved_ore=int(r[16]),
+        credited_by=None if r[17] is None else int(r[17]),
+        received_id=int(r[18]),
+        received_at=datetime.fromisoformat(str(r[19])),
+        ruleset_version=None if r[20] is None else str(r[20]),
+        apprec_status=None if r[21] is None else int(r[21]),
+        msg_id=None if r[22] is None else str(r[22]),
+        effective_status=str(r[23]),
+        effective_ore=int(r[24]),
+        override_id=None if r[25] is None else int(r[25]),
+        override_kind=None if r[26] is None else str(r[26]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CaseLine:
+    """One stored line of a bill: a takst (with amount and antall), diagnosis, procedure or
+    tooth."""
+
+    kind: str
+    code: str
+    code_system: str | None
+    amount_ore: int | None
+    antall: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFinding:
+    """A finding as stored with the original decision."""
+
+    id: int
+    bill_id: int | None  # None: a message rule
+    rule_id: str
+    rule_version: int
+    code: str
+    severity: str
+    text: str
+    facts: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideRecord:
+    """One audited override (``kind`` 'override' by a case worker, 'rebehandling' by replay)."""
+
+    id: int
+    bill_id: int
+    decision: str
+    amount_ore: int
+    reason: str
+    by: str
+    at: datetime  # UTC
+    previous_status: str
+    previous_ore: int
+    kind: str
+    ruleset_version: str | None
+    details: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveStatus:
+    """A bill's status as it stands: the latest override, else the engine's decision."""
+
+    bill_id: int
+    status: str  # 'godkjent' | 'avvist'
+    approved_ore: int
+    overridden: bool
+    override_id: int | None
+    override_kind: str | None

@@ -373,7 +373,8 @@ def make_bill(
     child = False
     if patient is None:
         born = _birth_date(rng, practitioner, dato_tid.date())
-        child = (dato_tid.date() - born).days < 16 * 365
+        on = dato_tid.date()
+        child = on.year - born.year - ((on.month, on.day) < (born.month, born.day)) < 16
         patient = Ident(make_fnr(rng, born, female=rng.random() < 0.5), "FNR")
 
     kode_egenandel: Code | None = None
@@ -433,9 +434,28 @@ def make_bill(
     )
 
 
-def _next_slot(rng: random.Random, previous: datetime) -> datetime:
-    """The next appointment: 15-60 minutes later, within weekday office hours."""
-    slot = previous + timedelta(minutes=rng.choice((15, 20, 30, 45, 60)))
+# Minutes a dental takst occupies: first unit, each repetition (as fixtures/tariffs/takster.csv;
+# tests/test_tariff_data.py checks that generated bills leave each other this time).
+_DENTAL_MINUTES = {"5": (11, 0), "101": (20, 21), "501": (30, 30), "604e": (45, 0)}
+_DENTAL_TIME_BASED = ("2", "502", "6")  # a time need without explicit minutes: 1 minute
+
+
+def _time_need(bill: Enkeltregning) -> int:
+    need = 0
+    for takst in bill.behandling.takster:
+        if takst.kode in _DENTAL_MINUTES:
+            first, per_repetition = _DENTAL_MINUTES[takst.kode]
+            need += first + (takst.antall - 1) * per_repetition
+        elif takst.kode.startswith(_DENTAL_TIME_BASED):
+            need += 1
+    return need
+
+
+def _next_slot(rng: random.Random, previous: datetime, *, at_least: int = 0) -> datetime:
+    """The next appointment: 15-60 minutes later (never before ``at_least`` minutes, the time
+    the previous bill's takster need), within weekday office hours."""
+    minutes = rng.choice((15, 20, 30, 45, 60))
+    slot = previous + timedelta(minutes=max(minutes, at_least))
     if slot.time() >= time(16, 0):
         slot = datetime.combine(slot.date() + timedelta(days=1), time(8, 0))
     while slot.weekday() >= 5:
@@ -468,7 +488,7 @@ def make_claim(
     dato_tid = start
     for i in range(bills):
         if i:
-            dato_tid = _next_slot(rng, dato_tid)
+            dato_tid = _next_slot(rng, dato_tid, at_least=_time_need(regninger[-1]))
         regninger.append(
             make_bill(
                 rng=rng,

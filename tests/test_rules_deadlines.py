@@ -1,0 +1,271 @@
+"""Deadlines and corrections (DL-*): the 6-month limit, credits within 3 years, duplicates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from gateway.claims.model import (
+    BehandlerKrav,
+    Behandling,
+    Code,
+    Enkeltregning,
+    Ident,
+    MsgHead,
+    Organisation,
+    Takst,
+)
+from gateway.rules import deadlines
+from gateway.rules.base import ClaimContext, HistoricBill, StoredBill
+from gateway.rules.deadlines.late_claim import deadline
+from gateway.rules.deadlines.old_credit import anniversary
+from gateway.rules.engine import BillStatus, Evaluation, RuleEngine
+from gateway.rules.registry import RULES
+
+SENDER = "8141253"
+HPR = "9144889"
+RECEIVED = datetime(2026, 11, 23, 13, 0)
+TREATED = datetime(2026, 10, 12, 12, 0)
+
+
+def bill(
+    guid: str,
+    regning_nr: str,
+    at: datetime = TREATED,
+    *takster: str,
+    patient: str = "p1",
+    kreditering: bool = False,
+) -> Enkeltregning:
+    lines = tuple(Takst(kode, Decimal("100.00"), 1) for kode in takster or ("2ad",))
+    return Enkeltregning(
+        guid=guid,
+        betalt_egenandel=True,
+        egenandel_korrigering=False,
+        kreditering=kreditering,
+        regning_nr=regning_nr,
+        dato_tid=at,
+        patient=Ident(patient, "FNR"),
+        behandling=Behandling(
+            kode_egenandel=None,
+            diagnoser=(),
+            henvisnings_dato=None,
+            henvisnings_id=None,
+            henvisnings_diagnose=None,
+            relatert_behandler=None,
+            takster=lines,
+            prosedyrekoder=(),
+            tenner=(),
+            sum_refusjon=sum((t.verdi for t in lines), Decimal("0.00")),
+        ),
+    )
+
+
+def stored(
+    guid: str,
+    regning_nr: str,
+    at: datetime = TREATED,
+    *takster: str,
+    patient: str = "p1",
+    sender: str = SENDER,
+) -> HistoricBill:
+    lines = tuple((kode, 1) for kode in takster or ("2ad",))
+    return HistoricBill(guid, regning_nr, sender, HPR, patient, at, lines)
+
+
+class History:
+    """Approved, live bills in the store, answering the ``ClaimHistory`` queries."""
+
+    def __init__(self, *bills: HistoricBill) -> None:
+        self.bills = bills
+
+    def approved_bill(self, sender_her: str, guid: str) -> StoredBill | None:
+        return None
+
+    def practitioner_bills_between(
+        self, practitioner_id: str, start: datetime, end: datetime
+    ) -> Sequence[HistoricBill]:
+        return [
+            b
+            for b in self.bills
+            if b.practitioner_id == practitioner_id and start <= b.dato_tid < end
+        ]
+
+    def patient_bills_between(
+        self, patient_id: str, start: datetime, end: datetime
+    ) -> Sequence[HistoricBill]:
+        return [b for b in self.bills if b.patient_id == patient_id and start <= b.dato_tid < end]
+
+    def patient_code_count(
+        self, patient_id: str, codes: frozenset[str], start: datetime, end: datetime
+    ) -> int:
+        return sum(
+            n
+            for b in self.patient_bills_between(patient_id, start, end)
+            for kode, n in b.takster
+            if kode.lower() in codes
+        )
+
+
+HEAD = MsgHead(
+    msg_type=Code("POM"),
+    mig_version="v1.2 2006-05-24",
+    gen_date=RECEIVED,
+    msg_id="m1",
+    sender=Organisation("Klinikk", (Ident(SENDER, "HER"),)),
+    receiver=Organisation("HELFO", (Ident("79768", "HER"),)),
+    content_description="BehandlerKrav",
+)
+
+
+def evaluate(
+    *bills: Enkeltregning,
+    history: History | None = None,
+    received: datetime = RECEIVED,
+    practitioner: str | None = "lege",
+) -> Evaluation:
+    krav = BehandlerKrav(
+        navn_epj="test",
+        versjon_epj="1",
+        regninger=bills,
+        antall_regninger=len(bills),
+        sum_krav_samlet=sum((b.behandling.sum_refusjon for b in bills), Decimal("0")),
+    )
+    ctx = ClaimContext(
+        head=HEAD,
+        krav=krav,
+        sender_her=SENDER,
+        received_at=received,
+        history=history or History(),
+        practitioner=practitioner,
+        practitioner_id=HPR,
+    )
+    return RuleEngine(deadlines.RULES).evaluate(ctx)
+
+
+def codes(result: Evaluation) -> list[list[str]]:
+    return [[f.code for f in b.findings] for b in result.bills]
+
+
+# --- DL-001: within 6 months from the end of the treatment month -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("treated", "last_day"),
+    [
+        (date(2026, 3, 15), date(2026, 9, 30)),
+        (date(2026, 3, 31), date(2026, 9, 30)),
+        (date(2026, 8, 31), date(2027, 2, 28)),
+        (date(2027, 8, 1), date(2028, 2, 29)),
+        (date(2026, 12, 24), date(2027, 6, 30)),
+        (date(2026, 7, 1), date(2027, 1, 31)),
+    ],
+)
+def test_deadline_is_the_last_day_of_the_sixth_month_after(treated: date, last_day: date) -> None:
+    assert deadline(treated) == last_day
+
+
+def test_bill_received_on_the_last_day_passes_and_the_day_after_is_too_late() -> None:
+    march = bill("g1", "7", datetime(2026, 3, 31, 9, 0))
+    assert codes(evaluate(march, received=datetime(2026, 9, 30, 23, 59))) == [[]]
+    result = evaluate(march, received=datetime(2026, 10, 1, 0, 1))
+    assert [b.status for b in result.bills] == [BillStatus.AVVIST]
+    (finding,) = result.bills[0].findings
+    assert finding.code == "FOR_SEN"
+    assert finding.regning_nr == "7"
+    assert finding.text.startswith("Kravet er for seint framsett")
+    assert "31.03.2026" in finding.text and "30.09.2026" in finding.text
+
+
+def test_a_credit_is_not_a_late_claim() -> None:
+    credit = bill("g1", "7", datetime(2025, 1, 10, 9, 0), kreditering=True)
+    assert codes(evaluate(credit)) == [[]]
+
+
+# --- DL-002: no credit of bills older than 3 years ---------------------------------------------
+
+
+def test_credit_within_3_years_passes_and_after_is_rejected() -> None:
+    credit = bill("g1", "41", datetime(2023, 11, 23, 9, 0), kreditering=True)
+    assert codes(evaluate(credit, received=datetime(2026, 11, 23, 23, 0))) == [[]]
+    result = evaluate(credit, received=datetime(2026, 11, 24, 8, 0))
+    (finding,) = result.bills[0].findings
+    assert finding.code == "KREDITERING_FOR_GAMMEL"
+    assert "regningsnummer 41" in finding.text
+    assert "23.11.2023" in finding.text
+    assert result.bills[0].status is BillStatus.AVVIST
+
+
+def test_three_years_from_29_february() -> None:
+    assert anniversary(date(2024, 2, 29)) == date(2027, 2, 28)
+    assert anniversary(date(2024, 3, 1)) == date(2027, 3, 1)
+
+
+# --- DL-003: the same treatment twice ------------------------------------------------------------
+
+
+def test_same_patient_code_and_start_under_another_guid_is_a_duplicate() -> None:
+    history = History(stored("first", "500", TREATED, "2ad", "701a"))
+    result = evaluate(bill("second", "501", TREATED, "2AD"), history=history)
+    (finding,) = result.bills[0].findings
+    assert finding.code == "DUPLIKAT_BEHANDLING"
+    assert finding.regning_nr == "501"
+    assert "takst 2AD" in finding.text
+    assert "12.10.2026 kl. 12:00" in finding.text
+    assert "regningsnummer 500 (tidligere melding)" in finding.text
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        bill("second", "501", TREATED + timedelta(minutes=1), "2ad"),  # another start time
+        bill("second", "501", TREATED, "2ad", patient="p2"),  # another patient
+        bill("second", "501", TREATED, "2ak"),  # another takst
+        bill("first", "500", TREATED, "2ad"),  # the same Guid again: DUP-001's business
+        bill("first", "500", TREATED, "2ad", kreditering=True),  # its credit
+    ],
+)
+def test_not_a_duplicate_treatment(other: Enkeltregning) -> None:
+    history = History(stored("first", "500", TREATED, "2ad"))
+    assert codes(evaluate(other, history=history)) == [[]]
+
+
+def test_a_duplicate_from_another_sender_counts() -> None:
+    history = History(stored("first", "500", TREATED, "2ad", sender="999"))
+    assert codes(evaluate(bill("first", "501", TREATED, "2ad"), history=history)) == [
+        ["DUPLIKAT_BEHANDLING"]
+    ]
+
+
+def test_laboratories_are_left_to_the_lab_duplicate_rule() -> None:
+    history = History(stored("first", "500", TREATED, "NPU21747"))
+    again = bill("second", "501", TREATED, "NPU21747")
+    assert codes(evaluate(again, history=history, practitioner="lab")) == [[]]
+    assert codes(evaluate(again, history=history, practitioner=None)) == [["DUPLIKAT_BEHANDLING"]]
+
+
+def test_duplicate_within_the_message_rejects_the_later_bill() -> None:
+    result = evaluate(bill("a", "1", TREATED, "2ad"), bill("b", "2", TREATED, "2ad"))
+    assert [b.status for b in result.bills] == [BillStatus.GODKJENT, BillStatus.AVVIST]
+    assert "regningsnummer 1 (samme melding)" in result.bills[1].findings[0].text
+
+
+def test_credit_then_corrected_bill_in_one_message_is_not_a_duplicate() -> None:
+    history = History(stored("first", "500", TREATED, "2ad"))
+    credit = bill("first", "500", TREATED, "2ad", kreditering=True)
+    corrected = bill("second", "501", TREATED, "2ad", "2cd")
+    assert codes(evaluate(credit, corrected, history=history)) == [[], []]
+
+
+# --- registry ------------------------------------------------------------------------------------
+
+
+def test_deadline_rules_are_registered_for_every_practitioner() -> None:
+    ids = {r.id for r in RULES}
+    assert {r.id for r in deadlines.RULES} == {"DL-001", "DL-002", "DL-003"}
+    for rule in deadlines.RULES:
+        assert rule.id in ids
+        assert rule.practitioners is None and rule.codes is None
+        assert rule.basis and rule.guidance
