@@ -8,7 +8,7 @@ skips with a clear reason where they are absent. ``GATEWAY_STANDARDS_DIR`` overr
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from gateway.receipts.signing import Signer
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.store.sqlite import Store
+from gateway.tariffs.loading import BUNDLED_TARIFFS, load_book_from_dir
+from gateway.tariffs.model import EMPTY_BOOK, TariffBook
 from gateway.validation.catalog import SchemaCatalog
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -88,9 +90,15 @@ FIXED_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 def make_pipeline(
     store: Store, catalog: SchemaCatalog, signer: Signer
 ) -> Callable[..., Pipeline]:
-    """Build a pipeline on the test store; ``now`` fixes the clock (default FIXED_NOW)."""
+    """Build a pipeline on the test store; ``now`` fixes the clock (default FIXED_NOW).
+    Without ``tariffs`` and ``practitioners`` only the rules that need neither run."""
 
-    def factory(now: datetime = FIXED_NOW) -> Pipeline:
+    def factory(
+        now: datetime = FIXED_NOW,
+        *,
+        tariffs: TariffBook = EMPTY_BOOK,
+        practitioners: Mapping[str, str] | None = None,
+    ) -> Pipeline:
         return Pipeline(
             identity=IDENTITY,
             store=store,
@@ -99,6 +107,14 @@ def make_pipeline(
             engine=RuleEngine(RULES),
             max_message_bytes=10 * 1024 * 1024,
             clock=lambda: now,
+            tariffs=tariffs,
+            practitioners=practitioners,
         )
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def bundled_tariffs() -> TariffBook:
+    """The tariff data shipped in fixtures/tariffs (what `make run` imports)."""
+    return load_book_from_dir(BUNDLED_TARIFFS)

@@ -218,7 +218,12 @@ def effective_row(store: Store, bill_id: int) -> tuple[str, int, int]:
 
 def decision_rows(store: Store) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     with sqlite3.connect(store.path) as db:
-        bills = db.execute("SELECT * FROM bills ORDER BY id").fetchall()
+        # Everything the engine decided; ``live`` is the derived double-payment guard, which
+        # follows the effective status on purpose.
+        bills = db.execute(
+            "SELECT id, message_id, guid, regning_nr, status, approved_ore, credited_by "
+            "FROM bills ORDER BY id"
+        ).fetchall()
         findings = db.execute("SELECT * FROM findings ORDER BY id").fetchall()
     return bills, findings
 

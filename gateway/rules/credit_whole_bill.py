@@ -44,6 +44,7 @@ CREDIT_WHOLE_BILL = Rule(
         "Krediter hele den opprinnelige regningen med samme Guid, takster og beløp, "
         "og send deretter den rettede regningen."
     ),
+    basis="CORR-002 (S): kreditering of whole bills only, original must be received",
     severity=Severity.REJECT_BILL,
     scope=Scope.BILL,
     valid_from=date(2000, 1, 1),

@@ -32,6 +32,7 @@ DUPLICATE_BILL = Rule(
         "Send ikke en godkjent regning på nytt. Skal den rettes, krediter den først og send "
         "deretter den rettede regningen."
     ),
+    basis="CONT-004 (R), TECH-005 (S): a bill (Guid) is approved once",
     severity=Severity.REJECT_BILL,
     scope=Scope.BILL,
     valid_from=date(2000, 1, 1),

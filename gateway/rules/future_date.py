@@ -26,6 +26,7 @@ FUTURE_DATE = Rule(
     code="766",
     text="Enkeltregning er datert frem i tid ({dato_tid}, mottatt {mottatt}).",
     guidance="Send regningen etter at behandlingen er utført, med faktisk starttidspunkt.",
+    basis="CONT-003 (S): KUHR merknad 766 «Enkeltregning er datert frem i tid»",
     severity=Severity.REJECT_BILL,
     scope=Scope.BILL,
     valid_from=date(2000, 1, 1),

@@ -31,6 +31,7 @@ SUM_KRAV_SAMLET = Rule(
         "Hele meldingen er avvist."
     ),
     guidance="Kontroller at SumKravSamlet er summen av SumKrav/Refusjon i alle regningene.",
+    basis="TECH-001 (S): the message must be consistent; KITH BKM Krav/SumKravSamlet",
     severity=Severity.REJECT_MESSAGE,
     scope=Scope.MESSAGE,
     valid_from=date(2000, 1, 1),
@@ -47,6 +48,7 @@ ANTALL_REGNINGER = Rule(
         "({faktisk}). Hele meldingen er avvist."
     ),
     guidance="Kontroller at AntallRegninger er lik antall regninger i meldingen.",
+    basis="TECH-001 (S): the message must be consistent; KITH BKM Krav/AntallRegninger",
     severity=Severity.REJECT_MESSAGE,
     scope=Scope.MESSAGE,
     valid_from=date(2000, 1, 1),

@@ -61,12 +61,15 @@ CREATE TABLE IF NOT EXISTS bills (
     status             TEXT    NOT NULL CHECK (status IN ('godkjent', 'avvist')),
     approved_ore       INTEGER NOT NULL,
     credited_by        INTEGER REFERENCES bills(id),
+    -- 1 while this is an effectively approved original that no credit has consumed: set on
+    -- insert, cleared by a credit, and kept in step with case workers' overrides.
+    live               INTEGER NOT NULL DEFAULT 0,
     UNIQUE (message_id, position)
 );
 -- At most one live approved original per sender and Guid: the last line of defence against
 -- paying a bill twice, whatever the rules say.
 CREATE UNIQUE INDEX IF NOT EXISTS bills_one_live_approval
-    ON bills(sender_her, guid) WHERE status = 'godkjent' AND kreditering = 0 AND credited_by IS NULL;
+    ON bills(sender_her, guid) WHERE live = 1;
 CREATE INDEX IF NOT EXISTS bills_guid ON bills(sender_her, guid);
 CREATE INDEX IF NOT EXISTS bills_patient_time ON bills(patient_id, dato_tid);
 CREATE INDEX IF NOT EXISTS bills_practitioner_time ON bills(practitioner_id, dato_tid);

@@ -471,8 +471,8 @@ class Store:
         cur = db.execute(
             "INSERT INTO bills(message_id, position, sender_her, practitioner_id, guid, "
             "regning_nr, dato_tid, kreditering, betalt_egenandel, kode_egenandel, patient_id, "
-            "patient_id_type, sum_refusjon_ore, status, approved_ore) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "patient_id_type, sum_refusjon_ore, status, approved_ore, live) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message_id,
                 d.index,
@@ -489,6 +489,7 @@ class Store:
                 to_ore(bill.behandling.sum_refusjon),
                 d.status.value,
                 to_ore(d.approved_amount),
+                int(d.status is BillStatus.GODKJENT and not bill.kreditering),
             ),
         )
         bill_id = int(cur.lastrowid or 0)
@@ -512,7 +513,7 @@ class Store:
         if bill.kreditering and d.status is BillStatus.GODKJENT:
             # The credit consumes the live original: it may then be sent again, corrected.
             db.execute(
-                "UPDATE bills SET credited_by = ? WHERE id = ("
+                "UPDATE bills SET credited_by = ?, live = 0 WHERE id = ("
                 "SELECT b.id FROM bills b WHERE b.sender_her = ? AND b.guid = ? "
                 "AND b.kreditering = 0 AND b.credited_by IS NULL AND "
                 + EFFECTIVELY_APPROVED
@@ -737,6 +738,12 @@ class Store:
                     ),
                 )
                 override_id = int(cur.lastrowid or 0)
+                # Keep the one-live-approval guard in step with the effective status.
+                db.execute(
+                    "UPDATE bills SET live = (? = 'godkjent' AND kreditering = 0 "
+                    "AND credited_by IS NULL) WHERE id = ?",
+                    (decision, bill_id),
+                )
         except sqlite3.Error as exc:
             raise StorageError(f"could not store override of bill {bill_id}: {exc}") from exc
         found = [o for o in self.overrides_for(bill_id) if o.id == override_id]
