@@ -441,7 +441,8 @@ def test_explain_lists_the_rules_that_ran_and_fired(
     assert gateway(config_file, "rules", "explain", str(partner.id), "--json") == 0
     data = json.loads(capsys.readouterr().out)
     assert data["now"]["status"] == "godkjent"
-    assert not any(r["fired"] for r in data["now"]["runs"])
+    # Nothing that refuses fired (DL-004, merknad 458, only warns about late egenandel reports).
+    assert not any(r["fired"] for r in data["now"]["runs"] if r["rule_id"] != "DL-004")
     assert {r["on"] for r in data["now"]["runs"]} == {"message", "bill"}
     assert stored.partner.patient.id not in json.dumps(data)
 
@@ -450,9 +451,9 @@ def test_explain_lists_the_rules_that_ran_and_fired(
     env = Environment(engine=RuleEngine((*RULES, _rejects_code(code))))
     now = explain(store, partner, env)
     assert not now.same_ruleset and now.ruleset_then == partner.ruleset_version
-    assert [r.rule_id for r in now.runs if r.fired] == ["TEST-NEW"]
+    assert [r.rule_id for r in now.runs if r.fired and r.rule_id != "DL-004"] == ["TEST-NEW"]
     assert (now.status_now, now.approved_ore_now) == ("avvist", 0)
-    assert now.stored_findings == ()
+    assert [f.rule_id for f in now.stored_findings] == ["DL-004"]  # the warning at intake
 
 
 # --- rules replay ---------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from gateway.claims.model import (
 from gateway.claims.persons import age_on, birth_date
 from gateway.rules import amounts, tariff
 from gateway.rules.amounts.refund import unit_amount
-from gateway.rules.base import ClaimContext, HistoricBill, StoredBill
+from gateway.rules.base import ClaimContext, HistoricBill, Severity, StoredBill
 from gateway.rules.engine import BillStatus, Evaluation, RuleEngine
 from gateway.tariffs.model import EMPTY_BOOK, TakstEntry, TariffBook
 from gateway.testing import claims as generator
@@ -184,7 +184,7 @@ def findings(result: Evaluation) -> list[str]:
     for finding in decision.findings:
         for national_id in (ADULT, CHILD, SIXTEEN, TEEN):
             assert national_id not in finding.text  # never an id in a text
-    return [f.code for f in decision.findings]
+    return [f.code for f in decision.findings if f.severity is not Severity.WARNING]
 
 
 def text(result: Evaluation) -> str:

@@ -19,7 +19,7 @@ from gateway.claims.model import (
     Takst,
 )
 from gateway.rules import deadlines
-from gateway.rules.base import ClaimContext, HistoricBill, StoredBill
+from gateway.rules.base import ClaimContext, HistoricBill, Severity, StoredBill
 from gateway.rules.deadlines.late_claim import deadline
 from gateway.rules.deadlines.old_credit import anniversary
 from gateway.rules.engine import BillStatus, Evaluation, RuleEngine
@@ -146,7 +146,10 @@ def evaluate(
 
 
 def codes(result: Evaluation) -> list[list[str]]:
-    return [[f.code for f in b.findings] for b in result.bills]
+    """Per bill, the codes of the findings that act (warnings such as 458 only inform)."""
+    return [
+        [f.code for f in b.findings if f.severity is not Severity.WARNING] for b in result.bills
+    ]
 
 
 # --- DL-001: within 6 months from the end of the treatment month -------------------------------
@@ -172,7 +175,7 @@ def test_bill_received_on_the_last_day_passes_and_the_day_after_is_too_late() ->
     assert codes(evaluate(march, received=datetime(2026, 9, 30, 23, 59))) == [[]]
     result = evaluate(march, received=datetime(2026, 10, 1, 0, 1))
     assert [b.status for b in result.bills] == [BillStatus.AVVIST]
-    (finding,) = result.bills[0].findings
+    (finding,) = [f for f in result.bills[0].findings if f.severity is not Severity.WARNING]
     assert finding.code == "FOR_SEN"
     assert finding.regning_nr == "7"
     assert finding.text.startswith("Kravet er for seint framsett")
@@ -191,7 +194,7 @@ def test_credit_within_3_years_passes_and_after_is_rejected() -> None:
     credit = bill("g1", "41", datetime(2023, 11, 23, 9, 0), kreditering=True)
     assert codes(evaluate(credit, received=datetime(2026, 11, 23, 23, 0))) == [[]]
     result = evaluate(credit, received=datetime(2026, 11, 24, 8, 0))
-    (finding,) = result.bills[0].findings
+    (finding,) = [f for f in result.bills[0].findings if f.severity is not Severity.WARNING]
     assert finding.code == "KREDITERING_FOR_GAMMEL"
     assert "regningsnummer 41" in finding.text
     assert "23.11.2023" in finding.text
@@ -209,7 +212,7 @@ def test_three_years_from_29_february() -> None:
 def test_same_patient_code_and_start_under_another_guid_is_a_duplicate() -> None:
     history = History(stored("first", "500", TREATED, "2ad", "701a"))
     result = evaluate(bill("second", "501", TREATED, "2AD"), history=history)
-    (finding,) = result.bills[0].findings
+    (finding,) = [f for f in result.bills[0].findings if f.severity is not Severity.WARNING]
     assert finding.code == "DUPLIKAT_BEHANDLING"
     assert finding.regning_nr == "501"
     assert "takst 2AD" in finding.text
@@ -264,7 +267,7 @@ def test_credit_then_corrected_bill_in_one_message_is_not_a_duplicate() -> None:
 
 def test_deadline_rules_are_registered_for_every_practitioner() -> None:
     ids = {r.id for r in RULES}
-    assert {r.id for r in deadlines.RULES} == {"DL-001", "DL-002", "DL-003"}
+    assert {r.id for r in deadlines.RULES} == {"DL-001", "DL-002", "DL-003", "DL-004"}
     for rule in deadlines.RULES:
         assert rule.id in ids
         assert rule.practitioners is None and rule.codes is None

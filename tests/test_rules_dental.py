@@ -19,7 +19,7 @@ from gateway.claims.model import (
     Takst,
 )
 from gateway.rules import dental
-from gateway.rules.base import ClaimContext, HistoricBill, StoredBill
+from gateway.rules.base import ClaimContext, HistoricBill, Severity, StoredBill
 from gateway.rules.dental import timing
 from gateway.rules.engine import BillStatus, Evaluation, RuleEngine
 from gateway.rules.registry import RULES
@@ -199,7 +199,10 @@ def evaluate(
 
 
 def codes(result: Evaluation) -> list[list[str]]:
-    return [[f.code for f in b.findings] for b in result.bills]
+    """Per bill, the codes of the findings that act (warnings such as 458 only inform)."""
+    return [
+        [f.code for f in b.findings if f.severity is not Severity.WARNING] for b in result.bills
+    ]
 
 
 def statuses(result: Evaluation) -> list[BillStatus]:

@@ -204,7 +204,10 @@ def evaluate(
 
 
 def codes(result: Evaluation) -> list[list[str]]:
-    return [[f.code for f in b.findings] for b in result.bills]
+    """Per bill, the codes of the findings that act (warnings such as 458 only inform)."""
+    return [
+        [f.code for f in b.findings if f.severity is not Severity.WARNING] for b in result.bills
+    ]
 
 
 # --- Scope ----------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from gateway.rules import amounts, deadlines, dental, lab, tariff
+from gateway.rules import amounts, deadlines, dental, eligibility, lab, tariff
 from gateway.rules.base import Rule
 from gateway.rules.credit_whole_bill import CREDIT_WHOLE_BILL
 from gateway.rules.duplicate_bill import DUPLICATE_BILL
@@ -21,6 +21,7 @@ GENERAL: tuple[Rule, ...] = (
 RULES: tuple[Rule, ...] = (
     *GENERAL,
     *deadlines.RULES,
+    *eligibility.RULES,
     *tariff.RULES,
     *amounts.RULES,
     *dental.RULES,

@@ -7,7 +7,8 @@ CRED-001 (credits only of whole bills, ``gateway.rules.credit_whole_bill``).
 
 from gateway.rules.base import Rule
 from gateway.rules.deadlines.duplicate_treatment import DUPLICATE_TREATMENT
+from gateway.rules.deadlines.egenandel_reporting import EGENANDEL_REPORTING
 from gateway.rules.deadlines.late_claim import LATE_CLAIM
 from gateway.rules.deadlines.old_credit import OLD_CREDIT
 
-RULES: tuple[Rule, ...] = (LATE_CLAIM, OLD_CREDIT, DUPLICATE_TREATMENT)
+RULES: tuple[Rule, ...] = (LATE_CLAIM, OLD_CREDIT, DUPLICATE_TREATMENT, EGENANDEL_REPORTING)

@@ -7,6 +7,7 @@ itself (TAR-006 for lege, TAR-008 to TAR-011) need only the practitioner type.
 
 from gateway.rules.base import Rule
 from gateway.rules.tariff.combinations import INVALID_COMBINATION, MISSING_COMPANION
+from gateway.rules.tariff.late_night_simple_contact import SIMPLE_CONTACT_AT_MIDNIGHT
 from gateway.rules.tariff.repetitions import TOO_MANY_REPETITIONS
 from gateway.rules.tariff.required_fields import MISSING_DIAGNOSIS, MISSING_PROCEDURE
 from gateway.rules.tariff.simple_contact import SIMPLE_CONTACT_NEAR_CONSULTATION
@@ -30,4 +31,5 @@ RULES: tuple[Rule, ...] = (
     PSYCHOLOGIST_12_LIMIT,
     ENT_K02A_ONCE,
     SIMPLE_CONTACT_NEAR_CONSULTATION,
+    SIMPLE_CONTACT_AT_MIDNIGHT,
 )

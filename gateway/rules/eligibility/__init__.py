@@ -1,0 +1,6 @@
+"""Eligibility rules: what must hold for a treatment to give a right to a refund."""
+
+from gateway.rules.base import Rule
+from gateway.rules.eligibility.referral_date import TREATMENT_BEFORE_REFERRAL
+
+RULES: tuple[Rule, ...] = (TREATMENT_BEFORE_REFERRAL,)
