@@ -7,6 +7,7 @@ that every dropped message is answered exactly once and nothing is lost.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import signal
@@ -22,11 +23,15 @@ import pytest
 
 from gateway.ebxml import mime
 from gateway.ebxml.envelope import parse_envelope
+from gateway.ebxml.namespaces import APPREC_NS
+from gateway.receipts.apprec import apprec_from_msghead
 from gateway.receipts.signing import verify
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 
 pytestmark = pytest.mark.integration
+
+TARIFF_FILES = ("takster.csv", "nlk-codes.csv", "nlk-rates.csv")
 
 CONFIG = """
 [identity]
@@ -228,3 +233,74 @@ def test_make_run_style_quick_start_processes_the_sample_claims(tmp_path: Path) 
         stem = sample.name.rsplit(".", 1)[0]
         assert any(p.name.startswith(stem + ".apprec.") for p in outbox), sample.name
     assert os.listdir(incoming) == []
+
+
+def test_tariffs_imported_while_running_apply_without_a_restart(site: Path) -> None:
+    """No tariffs: the amount rules stand aside. Import them into the running daemon: the next
+    claim with a wrong amount is rejected (FEIL_BELOP), and the log says the data was loaded."""
+    config = site / "gateway.toml"
+    config.write_text(
+        CONFIG + '\n[practitioners]\n"8100001" = "tannlege"\n', encoding="utf-8"
+    )
+    project = Path(__file__).resolve().parents[1]
+    incoming = site / "var" / "spool" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+
+    def drop(name: str, seed: int) -> None:
+        head, krav = make_claim(
+            rng=random.Random(seed),
+            practitioner="tannlege",
+            bills=1,
+            sender=default_sender("8100001"),
+            receiver=default_receiver(),
+            start=datetime(2026, 11, 2 + seed, 9, 0),
+        )
+        # Consistent in itself (Verdi x Antall = SumKrav), but not the tariff's amount: only
+        # the tariff data can tell.
+        bill = krav.regninger[0]
+        first, *rest = bill.behandling.takster
+        dearer = dataclasses.replace(first, verdi=first.verdi + 100)
+        wrong = dataclasses.replace(
+            bill,
+            behandling=dataclasses.replace(
+                bill.behandling,
+                takster=(dearer, *rest),
+                sum_refusjon=bill.behandling.sum_refusjon + 100 * first.antall,
+            ),
+        )
+        krav = dataclasses.replace(
+            krav, regninger=(wrong,), sum_krav_samlet=wrong.behandling.sum_refusjon
+        )
+        raw = ebxml_message(msghead_with_bkm(head, krav), rng=random.Random(seed))
+        (incoming / f".{name}.tmp").write_bytes(raw)
+        (incoming / f".{name}.tmp").rename(incoming / name)
+
+    def status_of(stem: str) -> str:
+        (path,) = (site / "var" / "outbox").glob(f"{stem}.apprec.*.eml")
+        (part,) = mime.unwrap(path.read_bytes()).attachments
+        status = apprec_from_msghead(part.body).find(f"{{{APPREC_NS}}}Status")
+        assert status is not None
+        return str(status.get("V"))
+
+    daemon = start(site)
+    try:
+        drop("before.msg", 1)
+        wait_for(lambda: processed_count(site) >= 1, timeout=60)
+        assert status_of("before") == "1"  # no tariff data: the amount rules stand aside
+        imported = gateway(
+            "tariffs",
+            "import",
+            "--config",
+            "gateway.toml",
+            *(str(project / "fixtures" / "tariffs" / f) for f in TARIFF_FILES),
+            cwd=site,
+        )
+        assert imported.returncode == 0, imported.stderr
+        drop("after.msg", 2)
+        wait_for(lambda: processed_count(site) >= 2, timeout=60)
+        assert status_of("after") == "2"
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    log = (site / "var" / "daemon.log").read_text()
+    assert '"event": "no_tariff_data"' in log and '"event": "tariffs_loaded"' in log
