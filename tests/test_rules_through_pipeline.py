@@ -180,3 +180,24 @@ def test_outcome_is_stored_with_ruleset_version_and_inputs(
     assert version == pipeline.engine.version
     assert finding[1] == "MANGLER_DIAGNOSE" and finding[2].startswith("{")
     assert pipeline.store.counts()[Outcome.PARTIALLY_ACCEPTED.value] == 1
+
+
+def test_a_bill_sent_to_manual_control_is_stored_as_such(
+    pipeline: Pipeline, store: Store
+) -> None:
+    head, krav = claim("lege", 11, bills=1)
+    bill = krav.regninger[0]
+    at_midnight = dataclasses.replace(
+        bill,
+        dato_tid=bill.dato_tid.replace(hour=23, minute=59),
+        behandling=dataclasses.replace(
+            bill.behandling,
+            takster=(Takst("1bd", Decimal("72.00"), 1),),
+            sum_refusjon=Decimal("72.00"),
+        ),
+    )
+    krav = dataclasses.replace(krav, regninger=(at_midnight,), sum_krav_samlet=Decimal("72.00"))
+    apprec = send(pipeline, head, krav, "midnight")
+    assert apprec.find("ar:Status", AR).get("V") == "1"  # type: ignore[union-attr]
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("SELECT status, manual FROM bills").fetchall() == [("godkjent", 1)]

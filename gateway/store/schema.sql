@@ -64,6 +64,9 @@ CREATE TABLE IF NOT EXISTS bills (
     -- 1 while this is an effectively approved original that no credit has consumed: set on
     -- insert, cleared by a credit, and kept in step with case workers' overrides.
     live               INTEGER NOT NULL DEFAULT 0,
+    -- 1 when a rule sent the bill to manual control (kontrolleres manuelt): a case worker
+    -- should look at it before it is paid.
+    manual             INTEGER NOT NULL DEFAULT 0,
     UNIQUE (message_id, position)
 );
 -- At most one live approved original per sender and Guid: the last line of defence against

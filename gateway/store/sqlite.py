@@ -471,8 +471,8 @@ class Store:
         cur = db.execute(
             "INSERT INTO bills(message_id, position, sender_her, practitioner_id, guid, "
             "regning_nr, dato_tid, kreditering, betalt_egenandel, kode_egenandel, patient_id, "
-            "patient_id_type, sum_refusjon_ore, status, approved_ore, live) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "patient_id_type, sum_refusjon_ore, status, approved_ore, live, manual) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message_id,
                 d.index,
@@ -490,6 +490,7 @@ class Store:
                 d.status.value,
                 to_ore(d.approved_amount),
                 int(d.status is BillStatus.GODKJENT and not bill.kreditering),
+                int(d.manual),
             ),
         )
         bill_id = int(cur.lastrowid or 0)
