@@ -41,6 +41,7 @@ lint: install
 bench: install
 	$(BIN)/python -m bench.spool_bench
 	$(BIN)/python -m bench.rules_bench
+	$(BIN)/python -m bench.stats_bench
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis

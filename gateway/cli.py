@@ -8,6 +8,7 @@
     gateway spool requeue --config FILE      put parked files (spool bad/) back into incoming/
     gateway claims show|override ...         a bill, its findings; audited overrides
     gateway rules list|explain|replay ...    rules in force; why a bill was decided; rebehandling
+    gateway stats export|import-population|import-residence ...   anonymised open data
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from gateway.casework import cli as casework_cli
 from gateway.config import Config
 from gateway.errors import ConfigurationError, GatewayError
+from gateway.stats import cli as stats_cli
 
 DEFAULT_CONFIG = Path("config/local.toml")
 
@@ -69,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     requeue.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
 
     casework_cli.add_commands(sub)  # claims show/override, rules list/explain/replay
+    stats_cli.add_commands(sub)  # stats export / import-population / import-residence
     return parser
 
 
@@ -77,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         handled = casework_cli.run(args)
+        if handled is None:
+            handled = stats_cli.run(args)
         if handled is not None:
             return handled
         if args.command == "run":

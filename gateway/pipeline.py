@@ -181,6 +181,11 @@ class Pipeline:
             work.evaluation,
             work.replies,
             practitioner_id=practitioner_id(work.document.head) if work.document else "",
+            practitioner_type=(
+                practitioner_type(work.document.head, self.practitioners)
+                if work.document
+                else None
+            ),
         )
         return Result(
             received_id=received_id,

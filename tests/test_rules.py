@@ -8,27 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.claims.model import (
-    BehandlerKrav,
-    Behandling,
-    Code,
-    Enkeltregning,
-    Ident,
-    MsgHead,
-    Organisation,
-    Takst,
-)
-from gateway.rules.base import (
-    ClaimContext,
-    HistoricBill,
-    Rule,
-    Scope,
-    Severity,
-    StoredBill,
-)
+from gateway.claims.model import BehandlerKrav, Enkeltregning, Takst
+from gateway.rules.base import ClaimContext, Rule, Scope, Severity, StoredBill
 from gateway.rules.engine import BillStatus, RuleEngine, ruleset_version
 from gateway.rules.registry import RULES
+from gateway.testing.history import MemoryHistory, enkeltregning, msghead
 
+SENDER = "8141253"
 RECEIVED = datetime(2024, 3, 10, 12, 0)
 
 
@@ -45,26 +31,14 @@ def bill(
     # time twice is a duplicate treatment (CORR-001), which only some tests are about.
     if dato_tid is None:
         dato_tid = datetime(2024, 3, 1, 9, 0) + timedelta(minutes=int(regning_nr))
-    return Enkeltregning(
+    return enkeltregning(
+        takster,
         guid=guid,
-        betalt_egenandel=True,
-        egenandel_korrigering=False,
-        kreditering=kreditering,
         regning_nr=regning_nr,
         dato_tid=dato_tid,
-        patient=Ident("01017012345", "FNR"),
-        behandling=Behandling(
-            kode_egenandel=None,
-            diagnoser=(),
-            henvisnings_dato=None,
-            henvisnings_id=None,
-            henvisnings_diagnose=None,
-            relatert_behandler=None,
-            takster=takster,
-            prosedyrekoder=(),
-            tenner=(),
-            sum_refusjon=Decimal(sum_refusjon),
-        ),
+        patient="01017012345",
+        kreditering=kreditering,
+        sum_refusjon=Decimal(sum_refusjon),
     )
 
 
@@ -81,46 +55,24 @@ def krav(
     )
 
 
-HEAD = MsgHead(
-    msg_type=Code("POM"),
-    mig_version="v1.2 2006-05-24",
-    gen_date=RECEIVED,
-    msg_id="m1",
-    sender=Organisation("Sender", (Ident("8141253", "HER"),)),
-    receiver=Organisation("HELFO", (Ident("79768", "HER"),)),
-    content_description="BehandlerKrav",
-)
+HEAD = msghead(SENDER, RECEIVED)
 
 
-class History:
-    """A history with only the given approved bills (by Guid) and nothing else."""
+class History(MemoryHistory):
+    """A history with only the given approved bills of SENDER (by Guid) and nothing else; a
+    lookup for any other sender fails the test."""
 
     def __init__(self, *stored: StoredBill) -> None:
-        self.bills = {b.guid: b for b in stored}
+        super().__init__(approved={(SENDER, b.guid): b for b in stored})
 
     def approved_bill(self, sender_her: str, guid: str) -> StoredBill | None:
-        assert sender_her == "8141253"
-        return self.bills.get(guid)
-
-    def practitioner_bills_between(
-        self, practitioner_id: str, start: datetime, end: datetime
-    ) -> list[HistoricBill]:
-        return []
-
-    def patient_bills_between(
-        self, patient_id: str, start: datetime, end: datetime
-    ) -> list[HistoricBill]:
-        return []
-
-    def patient_code_count(
-        self, patient_id: str, codes: frozenset[str], start: datetime, end: datetime
-    ) -> int:
-        return 0
+        assert sender_her == SENDER
+        return super().approved_bill(sender_her, guid)
 
 
 def evaluate(k: BehandlerKrav, history: History | None = None):  # type: ignore[no-untyped-def]
     ctx = ClaimContext(
-        head=HEAD, krav=k, sender_her="8141253", received_at=RECEIVED, history=history or History()
+        head=HEAD, krav=k, sender_her=SENDER, received_at=RECEIVED, history=history or History()
     )
     return RuleEngine(RULES).evaluate(ctx)
 
@@ -228,7 +180,7 @@ def test_rules_apply_by_treatment_date_and_new_rules_need_no_engine_change() -> 
     engine = RuleEngine((*RULES, from_2024))
     old = bill("a", "1", dato_tid=datetime(2023, 12, 31, 23, 0))
     new = bill("b", "2", dato_tid=datetime(2024, 1, 1, 8, 0))
-    ctx = ClaimContext(HEAD, krav(old, new), "8141253", RECEIVED, History())
+    ctx = ClaimContext(HEAD, krav(old, new), SENDER, RECEIVED, History())
     result = engine.evaluate(ctx)
     assert [b.status for b in result.bills] == [BillStatus.GODKJENT, BillStatus.AVVIST]
     (fired,) = [f for f in result.bills[1].findings if f.rule_id == "TEST-1"]

@@ -4,7 +4,6 @@ egenandel exemption codes (kodeverk 7461) and SumKrav against the lines."""
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,23 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.claims.model import (
-    BehandlerKrav,
-    Behandling,
-    Code,
-    Enkeltregning,
-    Ident,
-    MsgHead,
-    Organisation,
-    Takst,
-)
+from gateway.claims.model import Code, Enkeltregning, Takst
 from gateway.claims.persons import age_on, birth_date
 from gateway.rules import amounts, tariff
 from gateway.rules.amounts.refund import unit_amount
-from gateway.rules.base import ClaimContext, HistoricBill, Severity, StoredBill
+from gateway.rules.base import Severity
 from gateway.rules.engine import BillStatus, Evaluation, RuleEngine
 from gateway.tariffs.model import EMPTY_BOOK, TakstEntry, TariffBook
 from gateway.testing import claims as generator
+from gateway.testing.history import context, enkeltregning, msghead
 
 SENDER = "8141253"
 RECEIVED = datetime(2026, 11, 23, 13, 0)
@@ -76,15 +67,7 @@ BOOK = TariffBook.build(
     ],
 )
 
-HEAD = MsgHead(
-    msg_type=Code("LOM"),
-    mig_version=generator.MIG_VERSION,
-    gen_date=RECEIVED,
-    msg_id="m1",
-    sender=Organisation("Sender", (Ident(SENDER, "HER"),)),
-    receiver=Organisation("HELFO", (Ident("79768", "HER"),)),
-    content_description="BehandlerKrav",
-)
+HEAD = msghead(SENDER, RECEIVED, msg_type="LOM")
 
 
 def person(born: date, seed: int = 0) -> str:
@@ -111,67 +94,29 @@ def bill(
     kreditering: bool = False,
     guid: str = "g1",
 ) -> Enkeltregning:
-    lines = takster or (line("2ad", "15.00"),)
-    computed = sum((t.verdi * t.antall for t in lines), Decimal("0.00"))
-    return Enkeltregning(
+    return enkeltregning(
+        takster or (line("2ad", "15.00"),),
         guid=guid,
-        betalt_egenandel=fritak is None,
-        egenandel_korrigering=False,
-        kreditering=kreditering,
         regning_nr="41",
         dato_tid=DAY,
-        patient=Ident(patient, id_type),
-        behandling=Behandling(
-            kode_egenandel=None if fritak is None else Code(fritak),
-            diagnoser=(DIAGNOSIS,),
-            henvisnings_dato=None,
-            henvisnings_id=None,
-            henvisnings_diagnose=None,
-            relatert_behandler=None,
-            takster=lines,
-            prosedyrekoder=(),
-            tenner=(),
-            sum_refusjon=Decimal(sum_refusjon) if sum_refusjon is not None else computed,
-        ),
+        patient=patient,
+        id_type=id_type,
+        kreditering=kreditering,
+        betalt_egenandel=fritak is None,
+        kode_egenandel=None if fritak is None else Code(fritak),
+        diagnoser=(DIAGNOSIS,),
+        sum_refusjon=None if sum_refusjon is None else Decimal(sum_refusjon),
     )
-
-
-class History:
-    def approved_bill(self, sender_her: str, guid: str) -> StoredBill | None:
-        return None
-
-    def practitioner_bills_between(
-        self, practitioner_id: str, start: datetime, end: datetime
-    ) -> Sequence[HistoricBill]:
-        return ()
-
-    def patient_bills_between(
-        self, patient_id: str, start: datetime, end: datetime
-    ) -> Sequence[HistoricBill]:
-        return ()
-
-    def patient_code_count(
-        self, patient_id: str, codes: frozenset[str], start: datetime, end: datetime
-    ) -> int:
-        return 0
 
 
 def evaluate(
     *bills: Enkeltregning, practitioner: str | None = "lege", tariffs: TariffBook = BOOK
 ) -> Evaluation:
-    krav = BehandlerKrav(
-        navn_epj="test",
-        versjon_epj="1",
-        regninger=bills,
-        antall_regninger=len(bills),
-        sum_krav_samlet=sum((b.behandling.sum_refusjon for b in bills), Decimal("0")),
-    )
-    ctx = ClaimContext(
-        HEAD,
-        krav,
-        SENDER,
-        RECEIVED,
-        History(),
+    ctx = context(
+        *bills,
+        head=HEAD,
+        sender_her=SENDER,
+        received_at=RECEIVED,
         tariffs=tariffs,
         practitioner=practitioner,
         practitioner_id="9144889",

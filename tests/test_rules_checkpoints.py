@@ -7,32 +7,13 @@ import random
 from datetime import date, datetime
 
 from gateway.claims.model import BehandlerKrav, Code, Enkeltregning, Takst
-from gateway.rules.base import ClaimContext, HistoricBill, Severity, StoredBill
+from gateway.rules.base import ClaimContext, Severity
 from gateway.rules.engine import BillStatus, Evaluation, RuleEngine
 from gateway.rules.registry import RULES
 from gateway.testing.claims import default_receiver, default_sender, make_bill, make_claim
+from gateway.testing.history import MemoryHistory
 
 RECEIVED = datetime(2026, 11, 23, 12, 0)
-
-
-class NoHistory:
-    def approved_bill(self, sender_her: str, guid: str) -> StoredBill | None:
-        return None
-
-    def practitioner_bills_between(
-        self, practitioner_id: str, start: datetime, end: datetime
-    ) -> list[HistoricBill]:
-        return []
-
-    def patient_bills_between(
-        self, patient_id: str, start: datetime, end: datetime
-    ) -> list[HistoricBill]:
-        return []
-
-    def patient_code_count(
-        self, patient_id: str, codes: frozenset[str], start: datetime, end: datetime
-    ) -> int:
-        return 0
 
 
 def evaluate(bill: Enkeltregning, practitioner: str | None = None) -> Evaluation:
@@ -50,7 +31,7 @@ def evaluate(bill: Enkeltregning, practitioner: str | None = None) -> Evaluation
         krav=krav,
         sender_her="8141253",
         received_at=RECEIVED,
-        history=NoHistory(),
+        history=MemoryHistory(),
         practitioner=practitioner,
         practitioner_id="8141253",
     )

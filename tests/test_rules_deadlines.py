@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from gateway.claims.model import (
-    BehandlerKrav,
-    Behandling,
-    Code,
-    Enkeltregning,
-    Ident,
-    MsgHead,
-    Organisation,
-    Takst,
-)
+from gateway.claims.model import Enkeltregning, Takst
 from gateway.rules import deadlines
-from gateway.rules.base import ClaimContext, HistoricBill, Severity, StoredBill
+from gateway.rules.base import HistoricBill, Severity
 from gateway.rules.deadlines.late_claim import deadline
 from gateway.rules.deadlines.old_credit import anniversary
 from gateway.rules.engine import BillStatus, Evaluation, RuleEngine
 from gateway.rules.registry import RULES
+from gateway.testing.history import MemoryHistory, context, enkeltregning, msghead
+from gateway.testing.history import acting_codes as codes
 
 SENDER = "8141253"
 HPR = "9144889"
@@ -40,26 +32,13 @@ def bill(
     kreditering: bool = False,
 ) -> Enkeltregning:
     lines = tuple(Takst(kode, Decimal("100.00"), 1) for kode in takster or ("2ad",))
-    return Enkeltregning(
+    return enkeltregning(
+        lines,
         guid=guid,
-        betalt_egenandel=True,
-        egenandel_korrigering=False,
-        kreditering=kreditering,
         regning_nr=regning_nr,
         dato_tid=at,
-        patient=Ident(patient, "FNR"),
-        behandling=Behandling(
-            kode_egenandel=None,
-            diagnoser=(),
-            henvisnings_dato=None,
-            henvisnings_id=None,
-            henvisnings_diagnose=None,
-            relatert_behandler=None,
-            takster=lines,
-            prosedyrekoder=(),
-            tenner=(),
-            sum_refusjon=sum((t.verdi for t in lines), Decimal("0.00")),
-        ),
+        patient=patient,
+        kreditering=kreditering,
     )
 
 
@@ -75,81 +54,25 @@ def stored(
     return HistoricBill(guid, regning_nr, sender, HPR, patient, at, lines)
 
 
-class History:
-    """Approved, live bills in the store, answering the ``ClaimHistory`` queries."""
-
-    def __init__(self, *bills: HistoricBill) -> None:
-        self.bills = bills
-
-    def approved_bill(self, sender_her: str, guid: str) -> StoredBill | None:
-        return None
-
-    def practitioner_bills_between(
-        self, practitioner_id: str, start: datetime, end: datetime
-    ) -> Sequence[HistoricBill]:
-        return [
-            b
-            for b in self.bills
-            if b.practitioner_id == practitioner_id and start <= b.dato_tid < end
-        ]
-
-    def patient_bills_between(
-        self, patient_id: str, start: datetime, end: datetime
-    ) -> Sequence[HistoricBill]:
-        return [b for b in self.bills if b.patient_id == patient_id and start <= b.dato_tid < end]
-
-    def patient_code_count(
-        self, patient_id: str, codes: frozenset[str], start: datetime, end: datetime
-    ) -> int:
-        return sum(
-            n
-            for b in self.patient_bills_between(patient_id, start, end)
-            for kode, n in b.takster
-            if kode.lower() in codes
-        )
-
-
-HEAD = MsgHead(
-    msg_type=Code("POM"),
-    mig_version="v1.2 2006-05-24",
-    gen_date=RECEIVED,
-    msg_id="m1",
-    sender=Organisation("Klinikk", (Ident(SENDER, "HER"),)),
-    receiver=Organisation("HELFO", (Ident("79768", "HER"),)),
-    content_description="BehandlerKrav",
-)
+HEAD = msghead(SENDER, RECEIVED, sender_name="Klinikk")
 
 
 def evaluate(
     *bills: Enkeltregning,
-    history: History | None = None,
+    history: MemoryHistory | None = None,
     received: datetime = RECEIVED,
     practitioner: str | None = "lege",
 ) -> Evaluation:
-    krav = BehandlerKrav(
-        navn_epj="test",
-        versjon_epj="1",
-        regninger=bills,
-        antall_regninger=len(bills),
-        sum_krav_samlet=sum((b.behandling.sum_refusjon for b in bills), Decimal("0")),
-    )
-    ctx = ClaimContext(
+    ctx = context(
+        *bills,
         head=HEAD,
-        krav=krav,
         sender_her=SENDER,
         received_at=received,
-        history=history or History(),
+        history=history,
         practitioner=practitioner,
         practitioner_id=HPR,
     )
     return RuleEngine(deadlines.RULES).evaluate(ctx)
-
-
-def codes(result: Evaluation) -> list[list[str]]:
-    """Per bill, the codes of the findings that act (warnings such as 458 only inform)."""
-    return [
-        [f.code for f in b.findings if f.severity is not Severity.WARNING] for b in result.bills
-    ]
 
 
 # --- DL-001: within 6 months from the end of the treatment month -------------------------------
@@ -210,7 +133,7 @@ def test_three_years_from_29_february() -> None:
 
 
 def test_same_patient_code_and_start_under_another_guid_is_a_duplicate() -> None:
-    history = History(stored("first", "500", TREATED, "2ad", "701a"))
+    history = MemoryHistory(stored("first", "500", TREATED, "2ad", "701a"))
     result = evaluate(bill("second", "501", TREATED, "2AD"), history=history)
     (finding,) = [f for f in result.bills[0].findings if f.severity is not Severity.WARNING]
     assert finding.code == "DUPLIKAT_BEHANDLING"
@@ -231,19 +154,19 @@ def test_same_patient_code_and_start_under_another_guid_is_a_duplicate() -> None
     ],
 )
 def test_not_a_duplicate_treatment(other: Enkeltregning) -> None:
-    history = History(stored("first", "500", TREATED, "2ad"))
+    history = MemoryHistory(stored("first", "500", TREATED, "2ad"))
     assert codes(evaluate(other, history=history)) == [[]]
 
 
 def test_a_duplicate_from_another_sender_counts() -> None:
-    history = History(stored("first", "500", TREATED, "2ad", sender="999"))
+    history = MemoryHistory(stored("first", "500", TREATED, "2ad", sender="999"))
     assert codes(evaluate(bill("first", "501", TREATED, "2ad"), history=history)) == [
         ["DUPLIKAT_BEHANDLING"]
     ]
 
 
 def test_laboratories_are_left_to_the_lab_duplicate_rule() -> None:
-    history = History(stored("first", "500", TREATED, "NPU21747"))
+    history = MemoryHistory(stored("first", "500", TREATED, "NPU21747"))
     again = bill("second", "501", TREATED, "NPU21747")
     assert codes(evaluate(again, history=history, practitioner="lab")) == [[]]
     assert codes(evaluate(again, history=history, practitioner=None)) == [["DUPLIKAT_BEHANDLING"]]
@@ -256,7 +179,7 @@ def test_duplicate_within_the_message_rejects_the_later_bill() -> None:
 
 
 def test_credit_then_corrected_bill_in_one_message_is_not_a_duplicate() -> None:
-    history = History(stored("first", "500", TREATED, "2ad"))
+    history = MemoryHistory(stored("first", "500", TREATED, "2ad"))
     credit = bill("first", "500", TREATED, "2ad", kreditering=True)
     corrected = bill("second", "501", TREATED, "2ad", "2cd")
     assert codes(evaluate(credit, corrected, history=history)) == [[], []]

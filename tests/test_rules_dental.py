@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from gateway.claims.model import (
-    BehandlerKrav,
-    Behandling,
-    Code,
-    Enkeltregning,
-    Ident,
-    MsgHead,
-    Organisation,
-    Takst,
-)
+from gateway.claims.model import Enkeltregning, Takst
 from gateway.rules import dental
-from gateway.rules.base import ClaimContext, HistoricBill, Severity, StoredBill
+from gateway.rules.base import HistoricBill
 from gateway.rules.dental import timing
 from gateway.rules.engine import BillStatus, Evaluation, RuleEngine
 from gateway.rules.registry import RULES
 from gateway.tariffs.model import TakstEntry, TariffBook
+from gateway.testing.history import MemoryHistory, context, enkeltregning, msghead
+from gateway.testing.history import acting_codes as codes
 
 SENDER = "8141253"
 HPR = "9144889"
@@ -85,26 +77,13 @@ def bill(
     kreditering: bool = False,
 ) -> Enkeltregning:
     lines = tuple(Takst(kode, Decimal("100.00"), antall) for kode, antall in takster)
-    return Enkeltregning(
+    return enkeltregning(
+        lines,
         guid=guid,
-        betalt_egenandel=True,
-        egenandel_korrigering=False,
-        kreditering=kreditering,
         regning_nr=regning_nr,
         dato_tid=at,
-        patient=Ident(patient, "FNR"),
-        behandling=Behandling(
-            kode_egenandel=None,
-            diagnoser=(),
-            henvisnings_dato=None,
-            henvisnings_id=None,
-            henvisnings_diagnose=None,
-            relatert_behandler=None,
-            takster=lines,
-            prosedyrekoder=(),
-            tenner=(),
-            sum_refusjon=sum((t.verdi * t.antall for t in lines), Decimal("0.00")),
-        ),
+        patient=patient,
+        kreditering=kreditering,
     )
 
 
@@ -120,89 +99,23 @@ def stored(
     return HistoricBill(guid, regning_nr, sender, practitioner_id, patient, at, tuple(takster))
 
 
-class History:
-    """Approved, live bills in the store, answering the ``ClaimHistory`` queries."""
-
-    def __init__(self, *bills: HistoricBill) -> None:
-        self.bills = bills
-
-    def approved_bill(self, sender_her: str, guid: str) -> StoredBill | None:
-        return None
-
-    def practitioner_bills_between(
-        self, practitioner_id: str, start: datetime, end: datetime
-    ) -> Sequence[HistoricBill]:
-        return sorted(
-            (
-                b
-                for b in self.bills
-                if b.practitioner_id == practitioner_id and start <= b.dato_tid < end
-            ),
-            key=lambda b: b.dato_tid,
-        )
-
-    def patient_bills_between(
-        self, patient_id: str, start: datetime, end: datetime
-    ) -> Sequence[HistoricBill]:
-        return sorted(
-            (b for b in self.bills if b.patient_id == patient_id and start <= b.dato_tid < end),
-            key=lambda b: b.dato_tid,
-        )
-
-    def patient_code_count(
-        self, patient_id: str, codes: frozenset[str], start: datetime, end: datetime
-    ) -> int:
-        return sum(
-            n
-            for b in self.patient_bills_between(patient_id, start, end)
-            for kode, n in b.takster
-            if kode.lower() in codes
-        )
-
-
-def head(sender: str = SENDER) -> MsgHead:
-    return MsgHead(
-        msg_type=Code("POM"),
-        mig_version="v1.2 2006-05-24",
-        gen_date=RECEIVED,
-        msg_id="m1",
-        sender=Organisation("Klinikk", (Ident(sender, "HER"),)),
-        receiver=Organisation("HELFO", (Ident("79768", "HER"),)),
-        content_description="BehandlerKrav",
-    )
-
-
 def evaluate(
     *bills: Enkeltregning,
-    history: History | None = None,
+    history: MemoryHistory | None = None,
     practitioner: str | None = "tannlege",
     sender: str = SENDER,
 ) -> Evaluation:
-    krav = BehandlerKrav(
-        navn_epj="test",
-        versjon_epj="1",
-        regninger=bills,
-        antall_regninger=len(bills),
-        sum_krav_samlet=sum((b.behandling.sum_refusjon for b in bills), Decimal("0")),
-    )
-    ctx = ClaimContext(
-        head=head(sender),
-        krav=krav,
+    ctx = context(
+        *bills,
+        head=msghead(sender, RECEIVED, sender_name="Klinikk"),
         sender_her=sender,
         received_at=RECEIVED,
-        history=history or History(),
+        history=history,
         tariffs=BOOK,
         practitioner=practitioner,
         practitioner_id=HPR,
     )
     return RuleEngine(dental.RULES).evaluate(ctx)
-
-
-def codes(result: Evaluation) -> list[list[str]]:
-    """Per bill, the codes of the findings that act (warnings such as 458 only inform)."""
-    return [
-        [f.code for f in b.findings if f.severity is not Severity.WARNING] for b in result.bills
-    ]
 
 
 def statuses(result: Evaluation) -> list[BillStatus]:
@@ -260,7 +173,7 @@ def test_issue_example_502_and_6_split_from_501_is_rejected() -> None:
 
 
 def test_issue_example_against_the_store() -> None:
-    history = History(stored("g1", "100", NOON, ("501", 1)))
+    history = MemoryHistory(stored("g1", "100", NOON, ("501", 1)))
     split = bill("g2", "101", NOON + timedelta(minutes=29), ("502", 1), ("6", 1))
     result = evaluate(split, history=history)
     assert codes(result) == [["TIDSKONFLIKT"]]
@@ -275,7 +188,7 @@ def test_501_502_and_6_on_one_bill_and_the_next_bill_after_30_minutes_pass() -> 
 
 
 def test_the_later_bill_is_rejected_for_any_patient_of_the_same_practitioner() -> None:
-    history = History(stored("g1", "100", NOON, ("5", 1), patient="p9"))
+    history = MemoryHistory(stored("g1", "100", NOON, ("5", 1), patient="p9"))
     inside = bill("g2", "101", NOON + timedelta(minutes=10), ("201", 1))
     at_end = bill("g3", "102", NOON + timedelta(minutes=11), ("201", 1), patient="p3")
     assert codes(evaluate(inside, history=history)) == [["TIDSKONFLIKT"]]
@@ -284,20 +197,20 @@ def test_the_later_bill_is_rejected_for_any_patient_of_the_same_practitioner() -
 
 def test_repetitions_of_501_extend_the_required_time() -> None:
     later = bill("g2", "101", NOON + timedelta(minutes=45), ("5", 1), patient="p2")
-    twice = History(stored("g1", "100", NOON, ("501", 2)))
-    once = History(stored("g1", "100", NOON, ("501", 1)))
+    twice = MemoryHistory(stored("g1", "100", NOON, ("501", 2)))
+    once = MemoryHistory(stored("g1", "100", NOON, ("501", 1)))
     assert codes(evaluate(later, history=twice)) == [["TIDSKONFLIKT"]]
     assert codes(evaluate(later, history=once)) == [[]]
 
 
 def test_a_bill_without_time_need_may_start_inside_another() -> None:
     material = bill("g2", "101", NOON + timedelta(minutes=10), ("423", 1))
-    history = History(stored("g1", "100", NOON, ("501", 1)))
+    history = MemoryHistory(stored("g1", "100", NOON, ("501", 1)))
     assert codes(evaluate(material, history=history)) == [[]]
 
 
 def test_another_practitioner_of_the_same_clinic_does_not_conflict() -> None:
-    history = History(stored("g1", "100", NOON, ("501", 1), practitioner_id="7777777"))
+    history = MemoryHistory(stored("g1", "100", NOON, ("501", 1), practitioner_id="7777777"))
     later = bill("g2", "101", NOON + timedelta(minutes=10), ("5", 1))
     assert codes(evaluate(later, history=history)) == [[]]
 
@@ -321,20 +234,20 @@ def test_not_in_force_before_2020_10_01(day: datetime, expected: list[str]) -> N
 
 
 def test_bills_before_2020_10_01_do_not_block_the_first_bills_after() -> None:
-    history = History(stored("g1", "100", datetime(2020, 9, 30, 23, 50), ("501", 1)))
+    history = MemoryHistory(stored("g1", "100", datetime(2020, 9, 30, 23, 50), ("501", 1)))
     early = bill("g2", "101", datetime(2020, 10, 1, 0, 5), ("5", 1))
     assert codes(evaluate(early, history=history)) == [[]]
 
 
 def test_rebill_after_credit_in_the_same_message_is_no_conflict() -> None:
-    history = History(stored("old", "100", NOON, ("501", 1)))
+    history = MemoryHistory(stored("old", "100", NOON, ("501", 1)))
     credit = bill("old", "100", NOON, ("501", 1), kreditering=True)
     corrected = bill("new", "101", NOON, ("501", 1), ("6", 1))
     assert codes(evaluate(credit, corrected, history=history)) == [[], []]
 
 
 def test_the_same_bill_sent_again_is_left_to_the_duplicate_rule() -> None:
-    history = History(stored("g1", "100", NOON, ("501", 1)))
+    history = MemoryHistory(stored("g1", "100", NOON, ("501", 1)))
     assert codes(evaluate(bill("g1", "100", NOON, ("501", 1)), history=history)) == [[]]
 
 
@@ -353,7 +266,7 @@ def test_two_bills_with_time_need_at_the_same_start_time_the_second_is_refused()
 
 
 def test_same_start_time_against_the_store_and_with_seconds() -> None:
-    history = History(stored("g1", "100", NOON, ("201", 1)))
+    history = MemoryHistory(stored("g1", "100", NOON, ("201", 1)))
     assert codes(evaluate(bill("g2", "101", NOON, ("201", 2)), history=history)) == [
         ["SAMME_STARTTID"]
     ]
@@ -403,7 +316,7 @@ def test_university_senders_are_exempt_across_patients(monkeypatch: pytest.Monke
 
 
 def test_bill_whose_time_covers_an_approved_later_bill_goes_to_manual_control() -> None:
-    history = History(stored("g2", "101", NOON + timedelta(minutes=10), ("5", 1)))
+    history = MemoryHistory(stored("g2", "101", NOON + timedelta(minutes=10), ("5", 1)))
     earlier = bill("g1", "100", NOON, ("501", 1), patient="p2")
     result = evaluate(earlier, history=history)
     (decision,) = result.bills
@@ -427,7 +340,7 @@ def test_reverse_order_within_a_message_approves_both_and_flags_the_earlier_star
 
 
 def test_101_may_be_repeated_once_per_day_per_patient() -> None:
-    history = History(
+    history = MemoryHistory(
         stored("g1", "100", DAY.replace(hour=9), ("101", 1), practitioner_id="7777777")
     )
     assert codes(evaluate(bill("g2", "101", NOON, ("101", 1)), history=history)) == [[]]

@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from gateway.claims.model import (
-    BehandlerKrav,
-    Behandling,
-    Code,
-    Enkeltregning,
-    Ident,
-    MsgHead,
-    Organisation,
-    Takst,
-)
+from gateway.claims.model import Code, Enkeltregning, Takst
 from gateway.rules import lab
-from gateway.rules.base import ClaimContext, HistoricBill, Severity, StoredBill
+from gateway.rules.base import HistoricBill, Severity
 from gateway.rules.engine import BillStatus, Evaluation, RuleEngine
 from gateway.rules.lab.common import LAB_PRACTITIONERS, payable_category
 from gateway.rules.lab.register import register_problems
 from gateway.rules.registry import RULES
 from gateway.tariffs.model import EMPTY_BOOK, NlkEntry, NlkRate, TariffBook
 from gateway.testing import claims as generator
+from gateway.testing.history import MemoryHistory, context, enkeltregning, msghead
+from gateway.testing.history import acting_codes as codes
 
 RECEIVED = datetime(2022, 6, 20, 12, 0)
 DAY = datetime(2022, 6, 1, 9, 0)
@@ -91,15 +83,7 @@ BOOK = TariffBook.build(
     ],
 )
 
-HEAD = MsgHead(
-    msg_type=Code("POM"),
-    mig_version="v1.2 2006-05-24",
-    gen_date=RECEIVED,
-    msg_id="m1",
-    sender=Organisation("Fürst", (Ident(SENDER, "HER"),)),
-    receiver=Organisation("HELFO", (Ident("79768", "HER"),)),
-    content_description="BehandlerKrav",
-)
+HEAD = msghead(SENDER, RECEIVED, sender_name="Fürst")
 
 
 def line(code: str, verdi: str, antall: int = 1) -> Takst:
@@ -115,55 +99,17 @@ def bill(
     kreditering: bool = False,
     prosedyrekoder: tuple[Code, ...] = (),
 ) -> Enkeltregning:
-    total = sum((t.verdi * t.antall for t in takster), Decimal("0"))
-    return Enkeltregning(
+    return enkeltregning(
+        takster,
         guid=guid,
-        betalt_egenandel=True,
-        egenandel_korrigering=False,
-        kreditering=kreditering,
         regning_nr=regning_nr,
         dato_tid=dato_tid,
-        patient=Ident(patient, "FNR"),
-        behandling=Behandling(
-            kode_egenandel=None,
-            diagnoser=(),
-            henvisnings_dato=None,
-            henvisnings_id=None,
-            henvisnings_diagnose=None,
-            relatert_behandler="1234567",
-            takster=takster,
-            prosedyrekoder=prosedyrekoder,
-            tenner=(),
-            sum_refusjon=total,
-        ),
+        patient=patient,
+        kreditering=kreditering,
+        prosedyrekoder=prosedyrekoder,
+        relatert_behandler="1234567",
+        sum_refusjon=sum((t.verdi * t.antall for t in takster), Decimal("0")),
     )
-
-
-class History:
-    """The store's view of earlier approved bills, in memory."""
-
-    def __init__(self, *stored: HistoricBill) -> None:
-        self.stored = stored
-        self.queries = 0
-
-    def approved_bill(self, sender_her: str, guid: str) -> StoredBill | None:
-        return None
-
-    def practitioner_bills_between(
-        self, practitioner_id: str, start: datetime, end: datetime
-    ) -> Sequence[HistoricBill]:
-        return ()
-
-    def patient_bills_between(
-        self, patient_id: str, start: datetime, end: datetime
-    ) -> Sequence[HistoricBill]:
-        self.queries += 1
-        return [b for b in self.stored if b.patient_id == patient_id and start <= b.dato_tid < end]
-
-    def patient_code_count(
-        self, patient_id: str, codes: frozenset[str], start: datetime, end: datetime
-    ) -> int:
-        return 0
 
 
 def stored(
@@ -181,33 +127,19 @@ def evaluate(
     *bills: Enkeltregning,
     practitioner: str | None = "lab",
     book: TariffBook = BOOK,
-    history: History | None = None,
+    history: MemoryHistory | None = None,
 ) -> Evaluation:
-    krav = BehandlerKrav(
-        navn_epj="test",
-        versjon_epj="1",
-        regninger=bills,
-        antall_regninger=len(bills),
-        sum_krav_samlet=sum((b.behandling.sum_refusjon for b in bills), Decimal("0")),
-    )
-    ctx = ClaimContext(
+    ctx = context(
+        *bills,
         head=HEAD,
-        krav=krav,
         sender_her=SENDER,
         received_at=RECEIVED,
-        history=history or History(),
+        history=history,
         tariffs=book,
         practitioner=practitioner,
         practitioner_id=SENDER,
     )
     return RuleEngine(lab.RULES).evaluate(ctx)
-
-
-def codes(result: Evaluation) -> list[list[str]]:
-    """Per bill, the codes of the findings that act (warnings such as 458 only inform)."""
-    return [
-        [f.code for f in b.findings if f.severity is not Severity.WARNING] for b in result.bills
-    ]
 
 
 # --- Scope ----------------------------------------------------------------------------------------
@@ -431,20 +363,20 @@ def test_duplicate_control_needs_same_patient_and_day_and_spares_list_codes() ->
 
 
 def test_duplicate_of_a_stored_bill_from_any_laboratory() -> None:
-    history = History(stored(("NPU02319", 1), ("NPU21747", 1)))
+    history = MemoryHistory(stored(("NPU02319", 1), ("NPU21747", 1)))
     result = evaluate(bill(line("NPU02319", "11.89")), history=history)
     assert codes(result) == [["NLK_DUPLIKAT"]]
     assert "regningsnummer 77" in result.bills[0].findings[0].text
-    assert history.queries == 1
+    assert history.calls["patient_bills_between"] == 1
     assert codes(evaluate(bill(line("NPU21747", "22.70")), history=history)) == [[]]
-    history_yesterday = History(stored(("NPU02319", 1), dato_tid=DAY - timedelta(days=1)))
+    history_yesterday = MemoryHistory(stored(("NPU02319", 1), dato_tid=DAY - timedelta(days=1)))
     assert codes(evaluate(bill(line("NPU02319", "11.89")), history=history_yesterday)) == [[]]
 
 
 def test_stored_bill_itself_or_one_credited_in_the_message_is_no_duplicate() -> None:
-    itself = History(stored(("NPU02319", 1), guid="g1", sender_her=SENDER))
+    itself = MemoryHistory(stored(("NPU02319", 1), guid="g1", sender_her=SENDER))
     assert codes(evaluate(bill(line("NPU02319", "11.89"), guid="g1"), history=itself)) == [[]]
-    mine = History(stored(("NPU02319", 1), guid="old", sender_her=SENDER))
+    mine = MemoryHistory(stored(("NPU02319", 1), guid="old", sender_her=SENDER))
     credit = bill(line("NPU02319", "11.89"), guid="old", regning_nr="77", kreditering=True)
     corrected = bill(line("NPU02319", "11.89"), guid="new", regning_nr="78")
     assert codes(evaluate(credit, corrected, history=mine)) == [[], []]

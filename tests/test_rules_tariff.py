@@ -12,23 +12,16 @@ from typing import Any
 
 import pytest
 
-from gateway.claims.model import (
-    BehandlerKrav,
-    Behandling,
-    Code,
-    Enkeltregning,
-    Ident,
-    MsgHead,
-    Organisation,
-    Takst,
-)
+from gateway.claims.model import BehandlerKrav, Code, Enkeltregning, Ident, Takst
 from gateway.rules import amounts, tariff
-from gateway.rules.base import ClaimContext, HistoricBill, Severity, StoredBill
+from gateway.rules.base import ClaimContext, HistoricBill, Severity
 from gateway.rules.engine import BillDecision, BillStatus, Evaluation, RuleEngine
 from gateway.rules.tariff import yearly_limits
 from gateway.rules.tariff.support import TAKST_TYPES, covered_types, line_values
 from gateway.tariffs.model import EMPTY_BOOK, PRACTITIONER_TYPES, TakstEntry, TariffBook
 from gateway.testing import claims as generator
+from gateway.testing.history import MemoryHistory, context, enkeltregning, msghead
+from gateway.testing.history import acting_codes as codes
 
 SENDER = "8141253"
 HPR = "9144889"
@@ -138,15 +131,7 @@ BOOK = TariffBook.build(
     ],
 )
 
-HEAD = MsgHead(
-    msg_type=Code("LOM"),
-    mig_version=generator.MIG_VERSION,
-    gen_date=RECEIVED,
-    msg_id="m1",
-    sender=Organisation("Sender", (Ident(SENDER, "HER"),)),
-    receiver=Organisation("HELFO", (Ident("79768", "HER"),)),
-    content_description="BehandlerKrav",
-)
+HEAD = msghead(SENDER, RECEIVED, msg_type="LOM")
 
 
 def line(kode: str, verdi: str = "15.00", antall: int = 1) -> Takst:
@@ -164,63 +149,17 @@ def bill(
     kreditering: bool = False,
     sum_refusjon: str | None = None,
 ) -> Enkeltregning:
-    lines = takster or (line("2ad"),)
-    computed = sum((t.verdi * t.antall for t in lines), Decimal("0.00"))
-    return Enkeltregning(
+    return enkeltregning(
+        takster or (line("2ad"),),
         guid=guid,
-        betalt_egenandel=True,
-        egenandel_korrigering=False,
-        kreditering=kreditering,
         regning_nr=regning_nr,
         dato_tid=at,
-        patient=Ident(patient, "FNR"),
-        behandling=Behandling(
-            kode_egenandel=None,
-            diagnoser=diagnoser,
-            henvisnings_dato=None,
-            henvisnings_id=None,
-            henvisnings_diagnose=None,
-            relatert_behandler=None,
-            takster=lines,
-            prosedyrekoder=prosedyrekoder,
-            tenner=(),
-            sum_refusjon=Decimal(sum_refusjon) if sum_refusjon is not None else computed,
-        ),
+        patient=patient,
+        kreditering=kreditering,
+        diagnoser=diagnoser,
+        prosedyrekoder=prosedyrekoder,
+        sum_refusjon=None if sum_refusjon is None else Decimal(sum_refusjon),
     )
-
-
-class History:
-    """The store's answers, from a list of approved, uncredited bills."""
-
-    def __init__(self, *bills: HistoricBill) -> None:
-        self.bills = bills
-
-    def approved_bill(self, sender_her: str, guid: str) -> StoredBill | None:
-        return None
-
-    def practitioner_bills_between(
-        self, practitioner_id: str, start: datetime, end: datetime
-    ) -> Sequence[HistoricBill]:
-        return [
-            b
-            for b in self.bills
-            if b.practitioner_id == practitioner_id and start <= b.dato_tid < end
-        ]
-
-    def patient_bills_between(
-        self, patient_id: str, start: datetime, end: datetime
-    ) -> Sequence[HistoricBill]:
-        return [b for b in self.bills if b.patient_id == patient_id and start <= b.dato_tid < end]
-
-    def patient_code_count(
-        self, patient_id: str, codes: frozenset[str], start: datetime, end: datetime
-    ) -> int:
-        return sum(
-            antall
-            for b in self.patient_bills_between(patient_id, start, end)
-            for kode, antall in b.takster
-            if kode.lower() in codes
-        )
 
 
 def stored(
@@ -237,35 +176,21 @@ def evaluate(
     *bills: Enkeltregning,
     practitioner: str | None = "lege",
     tariffs: TariffBook = BOOK,
-    history: History | None = None,
+    history: MemoryHistory | None = None,
     practitioner_id: str = HPR,
     engine: RuleEngine = ENGINE,
 ) -> Evaluation:
-    krav = BehandlerKrav(
-        navn_epj="test",
-        versjon_epj="1",
-        regninger=bills,
-        antall_regninger=len(bills),
-        sum_krav_samlet=sum((b.behandling.sum_refusjon for b in bills), Decimal("0")),
-    )
-    ctx = ClaimContext(
+    ctx = context(
+        *bills,
         head=HEAD,
-        krav=krav,
         sender_her=SENDER,
         received_at=RECEIVED,
-        history=history or History(),
+        history=history,
         tariffs=tariffs,
         practitioner=practitioner,
         practitioner_id=practitioner_id,
     )
     return engine.evaluate(ctx)
-
-
-def codes(result: Evaluation) -> list[list[str]]:
-    """Per bill, the codes of the findings that act (warnings such as 458 only inform)."""
-    return [
-        [f.code for f in b.findings if f.severity is not Severity.WARNING] for b in result.bills
-    ]
 
 
 def only(decision: BillDecision, code: str) -> str:
@@ -469,8 +394,10 @@ def test_line_values_unit_by_unit() -> None:
 # --- yearly limits -----------------------------------------------------------------------------
 
 
-def _sessions(count: int, code: str = "12", start: datetime = datetime(2026, 1, 5, 9)) -> History:
-    return History(
+def _sessions(
+    count: int, code: str = "12", start: datetime = datetime(2026, 1, 5, 9)
+) -> MemoryHistory:
+    return MemoryHistory(
         *(stored(str(100 + i), start + timedelta(days=7 * i), (code, 1)) for i in range(count))
     )
 
@@ -535,15 +462,15 @@ def test_per_practitioner_limit_counts_only_this_practitioner() -> None:
     mine = stored("2", datetime(2026, 3, 1, 9), ("A1A", 1))
     treatment = bill(line("a1a", "136.00"))
     assert codes(
-        evaluate(treatment, practitioner="fysioterapeut", history=History(other, mine))
+        evaluate(treatment, practitioner="fysioterapeut", history=MemoryHistory(other, mine))
     ) == [[]]
-    twice_mine = History(other, mine, stored("3", datetime(2026, 4, 1, 9), ("a1a", 1)))
+    twice_mine = MemoryHistory(other, mine, stored("3", datetime(2026, 4, 1, 9), ("a1a", 1)))
     result = evaluate(treatment, practitioner="fysioterapeut", history=twice_mine)
     assert "hos samme behandler" in only(result.bills[0], "ARSGRENSE")
 
 
 def test_periodontal_501_with_502_at_most_14_across_providers_without_tariff_data() -> None:
-    history = History(
+    history = MemoryHistory(
         *(
             stored(str(i), datetime(2026, 1, 10 + i, 9), ("501", 1), practitioner_id=f"d{i % 3}")
             for i in range(12)
@@ -585,7 +512,7 @@ def test_catalogue_limit_stands_aside_when_the_tariff_has_one() -> None:
             ),
         ],
     )
-    history = History(stored("1", datetime(2026, 1, 10, 9), ("501", 2)))
+    history = MemoryHistory(stored("1", datetime(2026, 1, 10, 9), ("501", 2)))
     over = bill(line("501", "480.00"), line("502", "480.00"), diagnoser=())
     result = evaluate(over, practitioner="tannlege", tariffs=book, history=history)
     assert [(f.rule_id, f.code) for f in result.bills[0].findings] == [("TAR-005", "ARSGRENSE")]
@@ -604,7 +531,7 @@ def test_psychologist_12_catalogue_limit_from_2021_07_01() -> None:
 
 
 def test_k02a_once_per_patient_ever() -> None:
-    history = History(stored("1", datetime(2015, 5, 1, 9), ("K02a", 1)))
+    history = MemoryHistory(stored("1", datetime(2015, 5, 1, 9), ("K02a", 1)))
     result = evaluate(bill(line("K02A", "500.00")), tariffs=EMPTY_BOOK, history=history)
     text = only(result.bills[0], "MAKS_PER_PASIENT")
     assert "høyst 1 gang i alt" in text
@@ -619,7 +546,7 @@ def test_used_before_never_goes_below_zero() -> None:
         BehandlerKrav(None, None, (credit,), 1, Decimal(0)),
         SENDER,
         RECEIVED,
-        History(),
+        MemoryHistory(),
         practitioner="psykolog",
     )
     ctx = dataclasses.replace(ctx, earlier=_Earlier([credit]))
@@ -666,20 +593,20 @@ def test_takst_requiring_a_procedure() -> None:
 
 
 def test_simple_contact_near_a_consultation_is_rejected_with_470() -> None:
-    history = History(stored("77", DAY - timedelta(minutes=45), ("2ad", 1), ("2cd", 1)))
+    history = MemoryHistory(stored("77", DAY - timedelta(minutes=45), ("2ad", 1), ("2cd", 1)))
     result = evaluate(bill(line("1bd", "72.00")), history=history)
     text = only(result.bills[0], "470")
     assert "regning 77 av 12.10.2026 kl. 08:15 har takst 2ad" in text
 
 
 def test_simple_contact_more_than_an_hour_away_or_by_another_doctor_passes() -> None:
-    far = History(stored("77", DAY - timedelta(minutes=61), ("2ad", 1)))
+    far = MemoryHistory(stored("77", DAY - timedelta(minutes=61), ("2ad", 1)))
     assert codes(evaluate(bill(line("1bd", "72.00")), history=far)) == [[]]
-    colleague = History(
+    colleague = MemoryHistory(
         stored("78", DAY + timedelta(minutes=10), ("2ad", 1), practitioner_id="other")
     )
     assert codes(evaluate(bill(line("1bd", "72.00")), history=colleague)) == [[]]
-    exactly = History(stored("79", DAY + timedelta(minutes=60), ("2ak", 1)))
+    exactly = MemoryHistory(stored("79", DAY + timedelta(minutes=60), ("2ak", 1)))
     assert codes(evaluate(bill(line("1bd", "72.00")), history=exactly)) == [["470"]]
 
 
@@ -746,7 +673,7 @@ def test_generated_good_claims_pass_every_tariff_and_amount_rule(practitioner: s
             krav,
             SENDER,
             RECEIVED,
-            History(),
+            MemoryHistory(),
             tariffs=book,
             practitioner=practitioner,
             practitioner_id=HPR,

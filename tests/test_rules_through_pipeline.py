@@ -201,3 +201,20 @@ def test_a_bill_sent_to_manual_control_is_stored_as_such(
     assert apprec.find("ar:Status", AR).get("V") == "1"  # type: ignore[union-attr]
     with sqlite3.connect(store.path) as db:
         assert db.execute("SELECT status, manual FROM bills").fetchall() == [("godkjent", 1)]
+
+
+def test_statistics_fields_are_stored_with_each_bill(pipeline: Pipeline, store: Store) -> None:
+    from gateway.claims.persons import birth_date, is_female
+
+    head, krav = claim("psykolog", 12, bills=2)
+    send(pipeline, head, krav, "stats")
+    with sqlite3.connect(store.path) as db:
+        rows = db.execute(
+            "SELECT patient_id, patient_birth_date, patient_sex, practitioner_type FROM bills "
+            "ORDER BY id"
+        ).fetchall()
+    for patient_id, born, sex, kind in rows:
+        expected = birth_date(patient_id)
+        assert expected is not None and born == expected.isoformat()
+        assert sex == ("K" if is_female(patient_id) else "M")
+        assert kind == "psykolog"

@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS bills (
     kode_egenandel     TEXT,
     patient_id         TEXT    NOT NULL,       -- national identity number: health data, never logged
     patient_id_type    TEXT    NOT NULL,
+    patient_birth_date TEXT,                   -- from the national id, for statistics
+    patient_sex        TEXT CHECK (patient_sex IN ('K', 'M')),
+    practitioner_type  TEXT,                   -- tannlege, lege, psykolog, lab, … (if known)
     sum_refusjon_ore   INTEGER NOT NULL,
     status             TEXT    NOT NULL CHECK (status IN ('godkjent', 'avvist')),
     approved_ore       INTEGER NOT NULL,

@@ -22,7 +22,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
+from gateway.claims.persons import birth_date, is_female
 from gateway.errors import StorageError
 from gateway.rules.base import Finding, HistoricBill, StoredBill
 from gateway.rules.engine import BillDecision, BillStatus, Evaluation
@@ -126,6 +128,9 @@ EFFECTIVELY_APPROVED = (
     "COALESCE((SELECT o.decision FROM overrides o WHERE o.bill_id = b.id "
     "ORDER BY o.id DESC LIMIT 1), b.status) = 'godkjent'"
 )
+
+#: What the history queries see: live (uncredited) approved originals. Alias ``b``.
+LIVE_APPROVED = "b.kreditering = 0 AND b.credited_by IS NULL AND " + EFFECTIVELY_APPROVED
 
 
 def _now() -> str:
@@ -243,16 +248,49 @@ class Store:
 
     def approved_bill(self, sender_her: str, guid: str) -> StoredBill | None:
         """The approved original bill with this Guid; a live one before a credited one."""
+        return self._approved_bill(sender_her, guid, None)
+
+    def practitioner_bills_between(
+        self, practitioner_id: str, start: datetime, end: datetime
+    ) -> list[HistoricBill]:
+        """Approved, uncredited bills of one practitioner starting in ``[start, end)``."""
+        return self._bills_between("practitioner_id", practitioner_id, start, end)
+
+    def patient_bills_between(
+        self, patient_id: str, start: datetime, end: datetime
+    ) -> list[HistoricBill]:
+        """Approved, uncredited bills of one patient (any practitioner) in ``[start, end)``."""
+        return self._bills_between("patient_id", patient_id, start, end)
+
+    def patient_code_count(
+        self, patient_id: str, codes: frozenset[str], start: datetime, end: datetime
+    ) -> int:
+        """Sum of ``antall`` of the given takst codes on a patient's live approved bills."""
+        return self._code_count(patient_id, codes, start, end, None)
+
+    def _approved_bill(
+        self, sender_her: str, guid: str, before_message_id: int | None
+    ) -> StoredBill | None:
+        """``approved_bill``, or with ``before_message_id`` as of that message's arrival: only
+        bills of earlier messages, and a credit counts only if it came in an earlier message."""
+        if before_message_id is None:
+            credited, join, earlier = "b.credited_by IS NOT NULL", "", ""
+            params: tuple[object, ...] = (sender_her, guid)
+        else:
+            credited = "c.id IS NOT NULL"
+            join = "LEFT JOIN bills c ON c.id = b.credited_by AND c.message_id < ? "
+            earlier = "AND b.message_id < ? "
+            params = (before_message_id, sender_her, guid, before_message_id)
         rows = self._query(
-            "SELECT b.id, b.regning_nr, b.sum_refusjon_ore, b.credited_by FROM bills b "
-            "WHERE b.sender_her = ? AND b.guid = ? AND b.kreditering = 0 AND "
-            + EFFECTIVELY_APPROVED
-            + " ORDER BY b.credited_by IS NOT NULL, b.id DESC LIMIT 1",
-            (sender_her, guid),
+            f"SELECT b.id, b.regning_nr, b.sum_refusjon_ore, ({credited}) AS credited "
+            f"FROM bills b {join}"
+            f"WHERE b.sender_her = ? AND b.guid = ? AND b.kreditering = 0 {earlier}"
+            "AND " + EFFECTIVELY_APPROVED + " ORDER BY credited, b.id DESC LIMIT 1",
+            params,
         )
         if not rows:
             return None
-        bill_id, regning_nr, sum_ore, credited_by = rows[0]
+        bill_id, regning_nr, sum_ore, is_credited = rows[0]
         lines = self._query(
             "SELECT code, amount_ore, antall FROM bill_lines "
             "WHERE bill_id = ? AND kind = 'takst' ORDER BY code, amount_ore, antall",
@@ -263,58 +301,49 @@ class Store:
             regning_nr=str(regning_nr),
             sum_refusjon=from_ore(int(sum_ore)),
             takster=tuple((str(c), from_ore(int(a)), int(n)) for c, a, n in lines),
-            credited=credited_by is not None,
+            credited=bool(is_credited),
         )
 
-    # --- writes --------------------------------------------------------------------------------
-
-    _HISTORIC = (
-        "SELECT b.id, b.guid, b.regning_nr, b.sender_her, b.practitioner_id, b.patient_id, "
-        "b.dato_tid FROM bills b WHERE b.kreditering = 0 AND b.credited_by IS NULL AND "
-        + EFFECTIVELY_APPROVED
-        + " "
-    )
-
-    def practitioner_bills_between(
-        self, practitioner_id: str, start: datetime, end: datetime
-    ) -> list[HistoricBill]:
-        """Approved, uncredited bills of one practitioner starting in ``[start, end)``."""
-        return self._historic(
-            self._HISTORIC + "AND b.practitioner_id = ? AND b.dato_tid >= ? AND b.dato_tid < ? "
-            "ORDER BY b.dato_tid",
-            (practitioner_id, start.isoformat(), end.isoformat()),
-        )
-
-    def patient_bills_between(
-        self, patient_id: str, start: datetime, end: datetime
-    ) -> list[HistoricBill]:
-        """Approved, uncredited bills of one patient (any practitioner) in ``[start, end)``."""
-        return self._historic(
-            self._HISTORIC + "AND b.patient_id = ? AND b.dato_tid >= ? AND b.dato_tid < ? "
-            "ORDER BY b.dato_tid",
-            (patient_id, start.isoformat(), end.isoformat()),
-        )
-
-    def patient_code_count(
-        self, patient_id: str, codes: frozenset[str], start: datetime, end: datetime
+    def _code_count(
+        self,
+        patient_id: str,
+        codes: frozenset[str],
+        start: datetime,
+        end: datetime,
+        from_message_id: int | None,
     ) -> int:
-        """Sum of ``antall`` of the given takst codes on a patient's live approved bills."""
+        """``patient_code_count``, or with ``from_message_id`` only the part of it that comes
+        from that message and later ones."""
         if not codes:
             return 0
         marks = ", ".join("?" for _ in codes)
-        rows = self._query(
+        sql = (
             "SELECT COALESCE(SUM(l.antall), 0) FROM bills b JOIN bill_lines l "
-            "ON l.bill_id = b.id AND l.kind = 'takst' "
-            "WHERE b.kreditering = 0 AND b.credited_by IS NULL AND "
-            + EFFECTIVELY_APPROVED
-            + " AND b.patient_id = ? AND b.dato_tid >= ? AND b.dato_tid < ? "
-            f"AND lower(l.code) IN ({marks})",
-            (patient_id, start.isoformat(), end.isoformat(), *sorted(codes)),
+            "ON l.bill_id = b.id AND l.kind = 'takst' WHERE " + LIVE_APPROVED + " "
+            "AND b.patient_id = ? AND b.dato_tid >= ? AND b.dato_tid < ? "
+            f"AND lower(l.code) IN ({marks})"
         )
-        return int(rows[0][0])
+        params: list[object] = [patient_id, start.isoformat(), end.isoformat(), *sorted(codes)]
+        if from_message_id is not None:
+            sql += " AND b.message_id >= ?"
+            params.append(from_message_id)
+        return int(self._query(sql, params)[0][0])
 
-    def _historic(self, sql: str, params: Sequence[object]) -> list[HistoricBill]:
-        rows = self._query(sql, params)
+    def _bills_between(
+        self,
+        column: Literal["practitioner_id", "patient_id"],
+        value: str,
+        start: datetime,
+        end: datetime,
+    ) -> list[HistoricBill]:
+        """The history bills whose ``column`` is ``value``, in ``[start, end)`` by DatoTid, with
+        their takst lines."""
+        rows = self._query(
+            "SELECT b.id, b.guid, b.regning_nr, b.sender_her, b.practitioner_id, b.patient_id, "
+            "b.dato_tid FROM bills b WHERE " + LIVE_APPROVED + " "
+            f"AND b.{column} = ? AND b.dato_tid >= ? AND b.dato_tid < ? ORDER BY b.dato_tid",
+            (value, start.isoformat(), end.isoformat()),
+        )
         if not rows:
             return []
         ids = [int(r[0]) for r in rows]
@@ -367,6 +396,8 @@ class Store:
         rows = self._query("SELECT kind, MAX(id) FROM tariff_imports GROUP BY kind ORDER BY kind")
         return ",".join(f"{kind}:{last}" for kind, last in rows) or "none"
 
+    # --- writes --------------------------------------------------------------------------------
+
     def commit_intake(
         self,
         received: ReceivedRecord,
@@ -375,6 +406,7 @@ class Store:
         replies: Sequence[ReplyRecord],
         *,
         practitioner_id: str = "",
+        practitioner_type: str | None = None,
     ) -> int:
         """Write one intake and all it produced, atomically. Returns the received row id."""
         try:
@@ -386,7 +418,12 @@ class Store:
                         sender = message.sender_her or ""
                         for decision in evaluation.bills:
                             self._insert_bill(
-                                db, message_id, sender, practitioner_id or sender, decision
+                                db,
+                                message_id,
+                                sender,
+                                practitioner_id or sender,
+                                practitioner_type,
+                                decision,
                             )
                         for finding in evaluation.message_findings:
                             self._insert_finding(db, message_id, None, finding)
@@ -465,14 +502,18 @@ class Store:
         message_id: int,
         sender_her: str,
         practitioner_id: str,
+        practitioner_type: str | None,
         d: BillDecision,
     ) -> None:
         bill = d.bill
+        born = birth_date(bill.patient.id)
+        female = is_female(bill.patient.id) if born else None
         cur = db.execute(
             "INSERT INTO bills(message_id, position, sender_her, practitioner_id, guid, "
             "regning_nr, dato_tid, kreditering, betalt_egenandel, kode_egenandel, patient_id, "
-            "patient_id_type, sum_refusjon_ore, status, approved_ore, live, manual) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "patient_id_type, sum_refusjon_ore, status, approved_ore, live, manual, "
+            "patient_birth_date, patient_sex, practitioner_type) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message_id,
                 d.index,
@@ -491,6 +532,9 @@ class Store:
                 to_ore(d.approved_amount),
                 int(d.status is BillStatus.GODKJENT and not bill.kreditering),
                 int(d.manual),
+                born.isoformat() if born else None,
+                None if female is None else ("K" if female else "M"),
+                practitioner_type,
             ),
         )
         bill_id = int(cur.lastrowid or 0)
@@ -515,9 +559,8 @@ class Store:
             # The credit consumes the live original: it may then be sent again, corrected.
             db.execute(
                 "UPDATE bills SET credited_by = ?, live = 0 WHERE id = ("
-                "SELECT b.id FROM bills b WHERE b.sender_her = ? AND b.guid = ? "
-                "AND b.kreditering = 0 AND b.credited_by IS NULL AND "
-                + EFFECTIVELY_APPROVED
+                "SELECT b.id FROM bills b WHERE b.sender_her = ? AND b.guid = ? AND "
+                + LIVE_APPROVED
                 + ")",
                 (bill_id, sender_her, bill.guid),
             )
@@ -814,28 +857,7 @@ class Store:
     ) -> StoredBill | None:
         """``approved_bill`` as of the arrival of message ``before_message_id``: only bills of
         earlier messages, and a credit counts only if it came in an earlier message too."""
-        rows = self._query(
-            "SELECT b.id, b.regning_nr, b.sum_refusjon_ore, (c.id IS NOT NULL) AS credited "
-            "FROM bills b LEFT JOIN bills c ON c.id = b.credited_by AND c.message_id < ? "
-            "WHERE b.sender_her = ? AND b.guid = ? AND b.kreditering = 0 AND b.message_id < ? "
-            "AND " + EFFECTIVELY_APPROVED + " ORDER BY credited, b.id DESC LIMIT 1",
-            (before_message_id, sender_her, guid, before_message_id),
-        )
-        if not rows:
-            return None
-        bill_id, regning_nr, sum_ore, credited = rows[0]
-        lines = self._query(
-            "SELECT code, amount_ore, antall FROM bill_lines "
-            "WHERE bill_id = ? AND kind = 'takst' ORDER BY code, amount_ore, antall",
-            (bill_id,),
-        )
-        return StoredBill(
-            guid=guid,
-            regning_nr=str(regning_nr),
-            sum_refusjon=from_ore(int(sum_ore)),
-            takster=tuple((str(c), from_ore(int(a)), int(n)) for c, a, n in lines),
-            credited=bool(credited),
-        )
+        return self._approved_bill(sender_her, guid, before_message_id)
 
     def live_approved_message_ids(
         self, keys: Sequence[tuple[str, str]]
@@ -848,9 +870,8 @@ class Store:
             chunk = unique[start : start + 400]
             values = ", ".join("(?, ?)" for _ in chunk)
             rows = self._query(
-                "SELECT b.sender_her, b.guid, b.message_id FROM bills b "
-                "WHERE b.kreditering = 0 AND b.credited_by IS NULL AND "
-                + EFFECTIVELY_APPROVED
+                "SELECT b.sender_her, b.guid, b.message_id FROM bills b WHERE "
+                + LIVE_APPROVED
                 + f" AND (b.sender_her, b.guid) IN (VALUES {values})",
                 [v for key in chunk for v in key],
             )
@@ -867,19 +888,7 @@ class Store:
     ) -> int:
         """The part of ``patient_code_count`` that comes from message ``from_message_id`` and
         later ones."""
-        if not codes:
-            return 0
-        marks = ", ".join("?" for _ in codes)
-        rows = self._query(
-            "SELECT COALESCE(SUM(l.antall), 0) FROM bills b JOIN bill_lines l "
-            "ON l.bill_id = b.id AND l.kind = 'takst' "
-            "WHERE b.kreditering = 0 AND b.credited_by IS NULL AND "
-            + EFFECTIVELY_APPROVED
-            + " AND b.patient_id = ? AND b.dato_tid >= ? AND b.dato_tid < ? "
-            f"AND lower(l.code) IN ({marks}) AND b.message_id >= ?",
-            (patient_id, start.isoformat(), end.isoformat(), *sorted(codes), from_message_id),
-        )
-        return int(rows[0][0])
+        return self._code_count(patient_id, codes, start, end, from_message_id)
 
 
 # === case work: records ===========================================================================

@@ -1,0 +1,1 @@
+"""Open data: anonymised aggregate statistics from the claims store."""

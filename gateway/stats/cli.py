@@ -1,0 +1,183 @@
+"""The statistics commands of ``gateway``: ``stats export|import-population|import-residence``.
+
+    gateway stats export --measure M --by a,b --period P --format F --out FILE [--config FILE]
+    gateway stats import-population FILE [--config FILE]
+    gateway stats import-residence FILE [--config FILE]
+
+``gateway.cli`` adds them with ``add_commands`` and runs them with ``run`` (which returns None
+for a command that is not one of these). Errors (``StatsError``, unreadable files) print one
+line on stderr and exit 1. ``export`` reports its stages on stderr as it goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from gateway.stats.formats import FORMATS, FormatError, write_table
+from gateway.stats.model import AREA_LEVELS, DIMENSIONS, MEASURES
+from gateway.stats.periods import StatsError
+
+DEFAULT_CONFIG = Path("config/local.toml")
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``stats`` with its subcommands to the ``gateway`` parser."""
+    stats = subparsers.add_parser(
+        "stats", help="anonymised aggregate statistics: export, reference data imports"
+    )
+    stats_sub = stats.add_subparsers(dest="stats_command", required=True)
+
+    export = stats_sub.add_parser(
+        "export",
+        help="export a statistics table (cells under 5 persons are suppressed)",
+        description="Export one measure for one period, grouped by the given dimensions. "
+        "Cells that count fewer than 5 persons are suppressed (:), as are the cells that would "
+        "reveal them; the file's legend says which and why.",
+    )
+    export.add_argument("--measure", required=True, choices=MEASURES)
+    export.add_argument(
+        "--by",
+        required=True,
+        type=_dimensions,
+        help=f"comma-separated dimensions, in order: {', '.join(DIMENSIONS)} "
+        f"(one area level of {'|'.join(AREA_LEVELS)})",
+    )
+    export.add_argument(
+        "--period", required=True, help='"2023" (year), "2023-T1" (tertial) or "2023-05" (month)'
+    )
+    export.add_argument(
+        "--format",
+        dest="fmt",
+        choices=FORMATS,
+        help="output format (default: from the --out file name's suffix)",
+    )
+    export.add_argument("--out", required=True, type=Path, help="the file to write")
+    export.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    export.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+    population = stats_sub.add_parser(
+        "import-population",
+        help="import inhabitants per kommune, age group and sex (CSV; replaces that year)",
+    )
+    population.add_argument("file", type=Path)
+    population.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+
+    residence = stats_sub.add_parser(
+        "import-residence", help="import patients' municipality of residence (CSV)"
+    )
+    residence.add_argument("file", type=Path)
+    residence.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+
+
+def run(args: argparse.Namespace) -> int | None:
+    """Run a ``stats`` command; None when ``args`` is another command."""
+    if getattr(args, "command", None) != "stats":
+        return None
+    try:
+        if args.stats_command == "export":
+            return _export(args)
+        if args.stats_command == "import-population":
+            return _import(args, "population")
+        if args.stats_command == "import-residence":
+            return _import(args, "residence")
+    except (StatsError, FormatError) as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        name = exc.filename if exc.filename is not None else ""
+        print(f"gateway: {name}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return None  # pragma: no cover - argparse enforces the subcommands
+
+
+def _dimensions(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one dimension")
+    unknown = [n for n in names if n not in DIMENSIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown dimension {', '.join(unknown)} (choose from {', '.join(DIMENSIONS)})"
+        )
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError("a dimension is given twice")
+    if sum(n in AREA_LEVELS for n in names) > 1:
+        raise argparse.ArgumentTypeError(f"use one area level of {', '.join(AREA_LEVELS)}")
+    return names
+
+
+def _database(config_path: Path) -> Path:
+    from gateway.config import Config
+
+    return Config.from_toml(config_path).database
+
+
+def output_format(fmt: str | None, out: Path) -> str:
+    """The format asked for, else the one the file name's suffix names."""
+    if fmt is not None:
+        return fmt
+    suffix = out.suffix.lower().lstrip(".")
+    if suffix in FORMATS:
+        return suffix
+    raise StatsError(
+        f"cannot tell the format from {out.name!r}: give --format ({'|'.join(FORMATS)})"
+    )
+
+
+class Progress:
+    """Stage lines on stderr, each with the time since the export began."""
+
+    def __init__(self, stream: TextIO, *, enabled: bool = True) -> None:
+        self._stream = stream
+        self._enabled = enabled
+        self._start = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        if self._enabled:
+            elapsed = time.monotonic() - self._start
+            print(f"stats: [{elapsed:6.1f}s] {message}", file=self._stream, flush=True)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from gateway.stats.build import build_table
+
+    out: Path = args.out
+    fmt = output_format(args.fmt, out)
+    if not out.parent.is_dir():
+        raise StatsError(f"{out.parent}: no such directory")
+    database = _database(args.config)
+    progress: Callable[[str], None] = Progress(sys.stderr, enabled=not args.quiet)
+    progress(f"{args.measure} etter {', '.join(args.by)}, periode {args.period}")
+    table = build_table(
+        database, measure=args.measure, by=args.by, period=args.period, progress=progress
+    )
+    suppressed = sum(1 for c in table.cells if c.value is None)
+    progress(f"skriver {fmt}: {len(table.cells)} celler, {suppressed} prikket")
+    # Write next to the target and rename: a reader never sees half a file.
+    partial = out.with_name(out.name + ".partial")
+    try:
+        write_table(table, partial, fmt)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+    progress("ferdig")
+    print(f"wrote {out} ({fmt}, {len(table.cells)} cells, {suppressed} suppressed)")
+    return 0
+
+
+def _import(args: argparse.Namespace, kind: str) -> int:
+    from gateway.stats.reference import import_population, import_residence
+
+    path: Path = args.file
+    if not path.is_file():
+        raise StatsError(f"{path}: no such file")
+    database = _database(args.config)
+    importer = import_population if kind == "population" else import_residence
+    rows = importer(database, path)
+    print(f"{path}: {rows} {kind} rows imported")
+    return 0
