@@ -1,0 +1,1 @@
+"""Payout decisions (utbetalingsvedtak): the message HELFO sends for every payout run."""

@@ -1,0 +1,311 @@
+"""The exactly-once payout ledger: what each scheduled run pays, per bill and receiver.
+
+The ledger principle
+--------------------
+Every bill has a TARGET: what should, in total, have been paid for it by now.
+
+* An effectively approved (``bill_status_effective.status = 'godkjent'``) original bill
+  (``kreditering = 0``) that is not held for manual control: its effective ``approved_ore``
+  (overrides by case workers included). A bill flagged ``manual`` is held (target 0) until a case
+  worker has decided on it (an override of kind ``'override'``); a rebehandling does not release it.
+* An original consumed by an approved credit (``credited_by`` set): frozen at what was paid for it
+  before the credit. A credited bill can no longer be overridden, and keeping the original's own
+  lines as they are makes the reversal a line of its own (on the credit bill) rather than an edit
+  of the original's history. An original credited before any payout is thus never paid at all.
+* An approved credit bill (``kreditering = 1``): minus what was paid for the original it credited
+  (the bill whose ``credited_by`` is the credit's id). Original plus credit then net to 0.
+* Everything else (rejected bills, rejected credits): 0.
+
+PAID is the sum of ``payout_lines.amount_ore`` of the bill. A run pays DELTA = TARGET − PAID for
+every bill where it is not 0, grouped per receiver (the bill's ``sender_her``). So a bill is never
+paid twice; an override after a payout, or a credit of a paid bill, yields a correcting line in
+the next run; and after every run the sum of all lines of a receiver equals the sum of its current
+targets (approved minus credited).
+
+Line kinds: ``payment`` — the first line of an original bill; ``correction`` — any later line of
+an original (an override changed its target); ``reversal`` — a line of a credit bill.
+
+Exactly once: a run is one ``BEGIN IMMEDIATE`` transaction that inserts the run row and computes
+and inserts all its lines from the state read inside that same transaction. A crash before the
+commit leaves nothing; after it, everything. A run key (the scheduled date, e.g. ``2026-11-23``)
+is unique: running the same key again returns the recorded run unchanged and pays nothing new.
+``BEGIN IMMEDIATE`` also serialises concurrent runs (two daemons on one database).
+
+Amounts are integer øre throughout. The ledger keeps its own tables on the claims database,
+through its own connection; the claims store's schema is not touched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+LineKind = Literal["payment", "reversal", "correction"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS payout_runs (
+    id          INTEGER PRIMARY KEY,
+    run_key     TEXT    NOT NULL UNIQUE,       -- the scheduled run, e.g. '2026-11-23'
+    created_at  TEXT    NOT NULL,              -- UTC, ISO 8601
+    state       TEXT    NOT NULL DEFAULT 'recorded'
+);
+CREATE TABLE IF NOT EXISTS payout_lines (
+    id            INTEGER PRIMARY KEY,
+    run_id        INTEGER NOT NULL REFERENCES payout_runs(id),
+    receiver_her  TEXT    NOT NULL,
+    bill_id       INTEGER NOT NULL REFERENCES bills(id),
+    kind          TEXT    NOT NULL CHECK (kind IN ('payment', 'reversal', 'correction')),
+    amount_ore    INTEGER NOT NULL CHECK (amount_ore <> 0),
+    UNIQUE (run_id, bill_id)
+);
+CREATE INDEX IF NOT EXISTS payout_lines_bill ON payout_lines(bill_id);
+CREATE INDEX IF NOT EXISTS payout_lines_run ON payout_lines(run_id, receiver_her);
+"""
+
+#: One row per bill: its effective decision, the original a credit consumed, what was paid.
+_BILLS_SQL = """
+SELECT b.id, b.sender_her, b.kreditering, b.credited_by, b.manual,
+       e.status, e.approved_ore, e.override_kind,
+       (SELECT o.id FROM bills o WHERE o.credited_by = b.id) AS original_id,
+       COALESCE((SELECT SUM(p.amount_ore) FROM payout_lines p WHERE p.bill_id = b.id), 0)
+           AS paid
+FROM bills b
+JOIN bill_status_effective e ON e.bill_id = b.id
+ORDER BY b.id
+"""
+
+
+class PayoutError(Exception):
+    """A payout run could not be recorded."""
+
+
+@dataclass(frozen=True)
+class PlannedLine:
+    """One line a run pays (or would pay): ``amount_ore`` = target − paid, never 0."""
+
+    receiver_her: str
+    bill_id: int
+    kind: LineKind
+    amount_ore: int
+    target_ore: int
+    paid_ore: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: int
+    run_key: str
+    created: bool  # False: the run key was already recorded; nothing new was paid
+    per_receiver: dict[str, int]  # receiver HER id -> øre (net), only receivers with lines
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: int
+    run_key: str
+    created_at: str
+    state: str
+    lines: int
+    total_ore: int
+
+
+@dataclass(frozen=True)
+class LineRecord:
+    line_id: int
+    run_id: int
+    receiver_her: str
+    bill_id: int
+    kind: LineKind
+    amount_ore: int
+
+
+# --- connection --------------------------------------------------------------------------------
+
+
+def _connect(db_path: Path | str) -> sqlite3.Connection:
+    db = sqlite3.connect(db_path, isolation_level=None, timeout=30.0)
+    try:
+        db.execute("PRAGMA foreign_keys=ON")
+        db.executescript(SCHEMA)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+@contextmanager
+def _transaction(db_path: Path | str) -> Iterator[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on any error."""
+    db = _connect(db_path)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+    finally:
+        db.close()
+
+
+# --- the ledger --------------------------------------------------------------------------------
+
+
+def _target(
+    *,
+    kreditering: bool,
+    credited: bool,
+    manual: bool,
+    status: str,
+    approved_ore: int,
+    override_kind: str | None,
+    paid: int,
+    original_paid: int | None,
+) -> int:
+    """A bill's target (see the module docstring)."""
+    if kreditering:
+        if status == "godkjent" and original_paid is not None:
+            return -original_paid
+        return 0
+    if credited:
+        return paid
+    if status != "godkjent":
+        return 0
+    if manual and override_kind != "override":
+        return 0
+    return approved_ore
+
+
+def _compute(db: sqlite3.Connection) -> list[PlannedLine]:
+    rows = db.execute(_BILLS_SQL).fetchall()
+    paid_by_id = {int(r[0]): int(r[9]) for r in rows}
+    lines: list[PlannedLine] = []
+    for r in rows:
+        bill_id, receiver, kreditering = int(r[0]), str(r[1]), bool(r[2])
+        credited, manual = r[3] is not None, bool(r[4])
+        original_id = None if r[8] is None else int(r[8])
+        paid = paid_by_id[bill_id]
+        target = _target(
+            kreditering=kreditering,
+            credited=credited,
+            manual=manual,
+            status=str(r[5]),
+            approved_ore=int(r[6]),
+            override_kind=None if r[7] is None else str(r[7]),
+            paid=paid,
+            original_paid=None if original_id is None else paid_by_id.get(original_id, 0),
+        )
+        delta = target - paid
+        if delta == 0:
+            continue
+        kind: LineKind
+        if kreditering:
+            kind = "reversal"
+        elif _has_lines(db, bill_id):
+            kind = "correction"
+        else:
+            kind = "payment"
+        lines.append(PlannedLine(receiver, bill_id, kind, delta, target, paid))
+    return lines
+
+
+def _has_lines(db: sqlite3.Connection, bill_id: int) -> bool:
+    row = db.execute("SELECT 1 FROM payout_lines WHERE bill_id = ? LIMIT 1", (bill_id,))
+    return row.fetchone() is not None
+
+
+def _insert_lines(db: sqlite3.Connection, run_id: int, lines: list[PlannedLine]) -> None:
+    db.executemany(
+        "INSERT INTO payout_lines(run_id, receiver_her, bill_id, kind, amount_ore) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(run_id, x.receiver_her, x.bill_id, x.kind, x.amount_ore) for x in lines],
+    )
+
+
+def _per_receiver(db: sqlite3.Connection, run_id: int) -> dict[str, int]:
+    rows = db.execute(
+        "SELECT receiver_her, SUM(amount_ore) FROM payout_lines WHERE run_id = ? "
+        "GROUP BY receiver_her ORDER BY receiver_her",
+        (run_id,),
+    ).fetchall()
+    return {str(her): int(total) for her, total in rows}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+# --- public API --------------------------------------------------------------------------------
+
+
+def plan(db_path: Path | str) -> list[PlannedLine]:
+    """What the next run would pay, bill by bill (ordered by bill id). Records nothing."""
+    with _transaction(db_path) as db:
+        # Read inside a transaction for a consistent snapshot; nothing is written.
+        return _compute(db)
+
+
+def run(db_path: Path | str, run_key: str) -> RunResult:
+    """Record the run ``run_key`` and all its lines in one transaction, or, if a run with this
+    key exists, return it unchanged (nothing new is paid)."""
+    if not run_key.strip():
+        raise PayoutError("a payout run needs a non-empty run key")
+    with _transaction(db_path) as db:
+        row = db.execute("SELECT id FROM payout_runs WHERE run_key = ?", (run_key,)).fetchone()
+        if row is not None:
+            run_id = int(row[0])
+            return RunResult(run_id, run_key, False, _per_receiver(db, run_id))
+        cur = db.execute(
+            "INSERT INTO payout_runs(run_key, created_at, state) VALUES (?, ?, 'recorded')",
+            (run_key, _now()),
+        )
+        run_id = int(cur.lastrowid or 0)
+        _insert_lines(db, run_id, _compute(db))
+        return RunResult(run_id, run_key, True, _per_receiver(db, run_id))
+
+
+def runs(db_path: Path | str) -> list[RunRecord]:
+    """All recorded runs, oldest first, with their line count and net total."""
+    db = _connect(db_path)
+    try:
+        rows = db.execute(
+            "SELECT r.id, r.run_key, r.created_at, r.state, COUNT(l.id), "
+            "COALESCE(SUM(l.amount_ore), 0) FROM payout_runs r "
+            "LEFT JOIN payout_lines l ON l.run_id = r.id GROUP BY r.id ORDER BY r.id"
+        ).fetchall()
+    finally:
+        db.close()
+    return [RunRecord(int(a), str(b), str(c), str(d), int(e), int(f)) for a, b, c, d, e, f in rows]
+
+
+def run_lines(db_path: Path | str, run_id: int) -> list[LineRecord]:
+    """The lines of one run, per receiver and bill."""
+    db = _connect(db_path)
+    try:
+        rows = db.execute(
+            "SELECT id, run_id, receiver_her, bill_id, kind, amount_ore FROM payout_lines "
+            "WHERE run_id = ? ORDER BY receiver_her, bill_id",
+            (run_id,),
+        ).fetchall()
+    finally:
+        db.close()
+    return [
+        LineRecord(int(a), int(b), str(c), int(d), _kind(e), int(f)) for a, b, c, d, e, f in rows
+    ]
+
+
+def _kind(value: object) -> LineKind:
+    if value == "payment":
+        return "payment"
+    if value == "reversal":
+        return "reversal"
+    if value == "correction":
+        return "correction"
+    raise PayoutError(f"unknown payout line kind {value!r}")
