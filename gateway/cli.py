@@ -9,6 +9,7 @@
     gateway claims show|override ...         a bill, its findings; audited overrides
     gateway rules list|explain|replay ...    rules in force; why a bill was decided; rebehandling
     gateway stats export|import-population|import-residence ...   anonymised open data
+    gateway payout preview|run|list|show|resend ...   payout decisions, paid exactly once
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from gateway.casework import cli as casework_cli
 from gateway.config import Config
 from gateway.errors import ConfigurationError, GatewayError
+from gateway.payout import cli as payout_cli
 from gateway.stats import cli as stats_cli
 
 DEFAULT_CONFIG = Path("config/local.toml")
@@ -72,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 
     casework_cli.add_commands(sub)  # claims show/override, rules list/explain/replay
     stats_cli.add_commands(sub)  # stats export / import-population / import-residence
+    payout_cli.add_commands(sub)  # payout preview / run / list / show / resend
     return parser
 
 
@@ -82,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         handled = casework_cli.run(args)
         if handled is None:
             handled = stats_cli.run(args)
+        if handled is None:
+            handled = payout_cli.run(args)
         if handled is not None:
             return handled
         if args.command == "run":

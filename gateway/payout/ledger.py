@@ -45,6 +45,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from gateway.errors import GatewayError
+
 LineKind = Literal["payment", "reversal", "correction"]
 
 SCHEMA = """
@@ -80,7 +82,7 @@ ORDER BY b.id
 """
 
 
-class PayoutError(Exception):
+class PayoutError(GatewayError):
     """A payout run could not be recorded."""
 
 

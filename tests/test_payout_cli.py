@@ -1,0 +1,111 @@
+"""`gateway payout`: a run writes one signed, schema-valid decision per receiver; paying twice
+is impossible, and a resend writes identical bytes."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from gateway.cli import main
+from gateway.pipeline import Pipeline
+from gateway.receipts.signing import verify
+from gateway.store.sqlite import Store
+from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
+from gateway.testing.messages import ebxml_message
+from gateway.validation.catalog import SchemaCatalog
+
+NS = "{http://gateway.kuhr.no/xmlstds/utbetalingsvedtak/v1}"
+
+
+@pytest.fixture
+def config(tmp_path: Path, store: Store, credentials: tuple[Path, Path]) -> Path:
+    key, cert = credentials
+    path = tmp_path / "gateway.toml"
+    path.write_text(
+        f"""
+[identity]
+name = "HELFO test"
+her_id = "79768"
+enh_id = "889640782"
+[database]
+path = "{store.path}"
+[spool]
+directory = "{tmp_path / 'spool'}"
+[outbox]
+directory = "{tmp_path / 'outbox'}"
+[signing]
+key_file = "{key}"
+cert_file = "{cert}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def fill(pipeline: Pipeline) -> list[str]:
+    patients: list[str] = []
+    for i, her in enumerate(("8100001", "8100002", "8100001")):
+        head, krav = make_claim(
+            rng=random.Random(i),
+            practitioner="psykolog",
+            bills=3,
+            sender=default_sender(her),
+            receiver=default_receiver(),
+            start=datetime(2026, 10, 5 + i, 9, 0),
+        )
+        patients += [b.patient.id for b in krav.regninger]
+        raw = ebxml_message(msghead_with_bkm(head, krav), rng=random.Random(i))
+        pipeline.handle(raw, source="spool", source_ref=f"r{i}", source_name=f"r{i}.msg")
+    return patients
+
+
+def test_run_pays_each_approved_bill_once_in_signed_valid_decisions(
+    make_pipeline: Callable[..., Pipeline],
+    config: Path,
+    store: Store,
+    credentials: tuple[Path, Path],
+    catalog: SchemaCatalog,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    patients = fill(make_pipeline())
+    assert main(["payout", "preview", "--config", str(config)]) == 0
+    assert "to 2 receiver(s)" in capsys.readouterr().out
+
+    assert main(["payout", "run", "--key", "2026-11-23", "--config", str(config)]) == 0
+    outbox = config.parent / "outbox" / "payout"
+    files = sorted(outbox.glob("*.xml"))
+    assert [f.name for f in files] == ["2026-11-23-8100001.xml", "2026-11-23-8100002.xml"]
+    paid = Decimal("0")
+    for path in files:
+        data = path.read_bytes()
+        assert catalog.validate_bytes(data).valid
+        signed = verify(data, credentials[1].read_bytes())
+        paid += Decimal(signed.findtext(f"{NS}Sum/{NS}Utbetalt") or "0")
+        assert not any(p in data.decode() for p in patients)
+    with sqlite3.connect(store.path) as db:
+        (approved,) = db.execute(
+            "SELECT SUM(approved_ore) FROM bill_status_effective WHERE status = 'godkjent'"
+        ).fetchone()
+    assert paid == Decimal(approved) / 100
+
+    before = {p.name: p.read_bytes() for p in files}
+    assert main(["payout", "run", "--key", "2026-11-23", "--config", str(config)]) == 0
+    assert "already recorded" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in outbox.glob("*.xml")} == before
+    assert main(["payout", "run", "--key", "2026-11-24", "--config", str(config)]) == 0
+    assert "0 decision(s) written" in capsys.readouterr().out
+    assert main(["payout", "resend", "1", "--config", str(config)]) == 0
+    assert {p.name: p.read_bytes() for p in outbox.glob("*.xml")} == before
+    assert main(["payout", "list", "--config", str(config)]) == 0
+    assert "2026-11-23" in capsys.readouterr().out
+    assert main(["payout", "show", "1", "--config", str(config)]) == 0
+    assert "8100002" in capsys.readouterr().out
+    root = etree.fromstring(before["2026-11-23-8100002.xml"])
+    assert root.findtext(f"{NS}Mottaker/{NS}Navn")
