@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.config import SpoolConfig
+from gateway.files import fsync_dir, write_atomically
 
 _RECOVERIES_SUFFIX = ".recoveries"
 _REASON_SUFFIX = ".reason"
@@ -40,14 +41,6 @@ class Claimed:
     @property
     def source_ref(self) -> str:
         return self.path.name
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Spool:
@@ -91,7 +84,7 @@ class Spool:
                 continue  # another instance claimed it first
             claimed.append(Claimed(target, path.name))
         if claimed:
-            _fsync_dir(self.config.work)
+            fsync_dir(self.config.work)
         return claimed
 
     def recover(self) -> tuple[list[Claimed], list[Path]]:
@@ -114,7 +107,7 @@ class Spool:
                 )
                 parked.append(self.config.bad / path.name)
                 continue
-            _write_atomically(counter, str(count).encode("ascii"))
+            write_atomically(counter, str(count).encode("ascii"))
             again.append(Claimed(path, original, count))
         return again, parked
 
@@ -123,7 +116,7 @@ class Spool:
         target = self.config.processed / item.path.name
         item.path.replace(target)
         item.path.with_name(item.path.name + _RECOVERIES_SUFFIX).unlink(missing_ok=True)
-        _fsync_dir(self.config.work)
+        fsync_dir(self.config.work)
 
     def release(self, item: Claimed) -> None:
         """Give back a claimed file that was never started (on shutdown)."""
@@ -135,10 +128,10 @@ class Spool:
     def park(self, item: Claimed, reason: str) -> None:
         """Move a file an operator must look at to ``bad/``, with the reason beside it."""
         target = self.config.bad / item.path.name
-        _write_atomically(target.with_name(target.name + _REASON_SUFFIX), reason.encode())
+        write_atomically(target.with_name(target.name + _REASON_SUFFIX), reason.encode())
         item.path.replace(target)
         item.path.with_name(item.path.name + _RECOVERIES_SUFFIX).unlink(missing_ok=True)
-        _fsync_dir(self.config.bad)
+        fsync_dir(self.config.bad)
 
     def requeue_bad(self) -> list[Path]:
         """Put every parked file back into ``incoming/`` (the operator's ``unshunt``)."""
@@ -154,15 +147,3 @@ class Spool:
             path.with_name(path.name + _REASON_SUFFIX).unlink(missing_ok=True)
             moved.append(target)
         return moved
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
-write_atomically = _write_atomically

@@ -8,10 +8,9 @@ restart never loses a reply and never doubles one.
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
+from gateway.files import fsync_dir, write_atomically
 from gateway.store.sqlite import PendingReply, Store
 
 
@@ -29,20 +28,10 @@ class FileOutbox:
         """Write each reply's file (temp file, fsync, rename); return the ids written."""
         written: list[int] = []
         for reply in replies:
-            target = self.directory / reply.filename
-            tmp = self.directory / f".{reply.filename}.{uuid.uuid4().hex[:8]}.tmp"
-            with tmp.open("wb") as fh:
-                fh.write(reply.body)
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.replace(target)
+            write_atomically(self.directory / reply.filename, reply.body)
             written.append(reply.id)
         if written:
-            fd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_dir(self.directory)
         return written
 
     def flush(self, store: Store) -> int:

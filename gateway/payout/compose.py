@@ -9,7 +9,6 @@ again after a crash, or on ``resend``, replaces files with identical ones.
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 from collections import defaultdict
 from datetime import date, datetime
@@ -17,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from gateway.claims.model import Ident, Organisation
+from gateway.files import fsync_dir, write_atomically
 from gateway.payout.decision import (
     Decision,
     DecisionBill,
@@ -120,11 +120,8 @@ def write_decisions(decisions: list[Decision], signer: Signer, directory: Path) 
     written: list[Path] = []
     for decision in decisions:
         target = directory / f"{decision.vedtak_id}.xml"
-        tmp = directory / f".{target.name}.tmp"
-        with tmp.open("wb") as fh:
-            fh.write(signed_decision_bytes(decision, signer))
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(target)
+        write_atomically(target, signed_decision_bytes(decision, signer))
         written.append(target)
+    if written:
+        fsync_dir(directory)
     return written
