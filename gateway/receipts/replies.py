@@ -169,7 +169,7 @@ class Replier:
         )
         part = mime.OutgoingPart(content_id=content_id, content_type="text/xml", body=signed)
         return self._ebxml_reply(
-            "apprec", envelope, (part,), message_id, incoming.header.message_id
+            "apprec", envelope, (part,), message_id, incoming.header.message_id, awaits_ack=True
         )
 
     # --- helpers --------------------------------------------------------------------------------
@@ -189,6 +189,8 @@ class Replier:
         parts: Sequence[mime.OutgoingPart],
         message_id: str,
         ref_to: str | None,
+        *,
+        awaits_ack: bool = False,
     ) -> ReplyRecord:
         body = mime.build(
             envelope,
@@ -206,6 +208,7 @@ class Replier:
             body=body,
             ebxml_message_id=message_id,
             ref_to_message_id=ref_to,
+            awaits_ack=awaits_ack,
         )
 
     def _filename(self, kind: str, ext: str) -> str:

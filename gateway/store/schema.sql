@@ -1,4 +1,4 @@
--- gateway claims store, schema version 1 (SQLite).
+-- gateway claims store, schema version 2 (SQLite). Migrations: gateway/store/migrations.py.
 -- Amounts are integer øre. Times are ISO 8601 text: received_at in UTC, treatment times
 -- (dato_tid) in Norwegian local time as the claim carries them.
 
@@ -106,22 +106,41 @@ CREATE TABLE IF NOT EXISTS findings (
 );
 CREATE INDEX IF NOT EXISTS findings_message ON findings(message_id);
 
--- The transactional outbox: a reply is a row written with the decision, delivered after commit.
+-- The transactional outbox: every message we send is a row, written in the same transaction as
+-- what caused it (a decision, or a payout run), and delivered after the commit by the outbox in
+-- use (files, or SMTP). A row is never deleted.
+--   state: pending -> delivered; a permanent failure (SMTP 5xx) -> dead, which an operator
+--          requeues (back to pending) or discards.
+--   ack_state: for messages we send with ebXML AckRequested (AppRecs, payout decisions):
+--          awaiting until the partner's Acknowledgment (acknowledged) or MessageError (error)
+--          arrives; resent per the CPA's Retries/RetryInterval; expired after its TimeToLive.
 CREATE TABLE IF NOT EXISTS replies (
     id                 INTEGER PRIMARY KEY,
-    received_id        INTEGER NOT NULL REFERENCES received(id),
-    kind               TEXT    NOT NULL,       -- 'acknowledgment' | 'message_error' | 'apprec'
+    received_id        INTEGER REFERENCES received(id),  -- NULL for messages we start (payout)
+    kind               TEXT    NOT NULL,       -- acknowledgment | message_error | apprec |
+                                               -- payout_decision
     ebxml_message_id   TEXT,
     ref_to_message_id  TEXT,
-    recipient          TEXT    NOT NULL,
+    recipient          TEXT    NOT NULL,       -- a mail address, or 'HER:<id>' (resolved by CPA)
     filename           TEXT    NOT NULL UNIQUE,
     body               BLOB    NOT NULL,
     created_at         TEXT    NOT NULL,
-    state              TEXT    NOT NULL CHECK (state IN ('pending', 'delivered')),
-    delivered_at       TEXT
+    state              TEXT    NOT NULL
+                       CHECK (state IN ('pending', 'delivered', 'dead', 'discarded')),
+    delivered_at       TEXT,
+    attempts           INTEGER NOT NULL DEFAULT 0,  -- failed delivery attempts since queued
+    next_attempt_at    TEXT,                   -- UTC; NULL = as soon as possible
+    last_error         TEXT,
+    sends              INTEGER NOT NULL DEFAULT 0,  -- successful deliveries, resends included
+    ack_state          TEXT CHECK (ack_state IN ('awaiting', 'acknowledged', 'error', 'expired')),
+    ack_received_id    INTEGER REFERENCES received(id),  -- the signal that settled it
+    ack_at             TEXT,
+    expires_at         TEXT                    -- UTC: after this, no resend (TimeToLive)
 );
 CREATE INDEX IF NOT EXISTS replies_pending ON replies(state) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS replies_received ON replies(received_id);
+CREATE INDEX IF NOT EXISTS replies_awaiting_ack ON replies(ack_state) WHERE ack_state = 'awaiting';
+CREATE INDEX IF NOT EXISTS replies_ebxml_id ON replies(ebxml_message_id);
 
 -- Tariff and code data: every imported file is kept; the newest of each kind is in force.
 CREATE TABLE IF NOT EXISTS tariff_imports (

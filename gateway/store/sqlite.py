@@ -28,8 +28,7 @@ from gateway.claims.persons import birth_date, is_female
 from gateway.errors import StorageError
 from gateway.rules.base import Finding, HistoricBill, StoredBill
 from gateway.rules.engine import BillDecision, BillStatus, Evaluation
-
-SCHEMA_VERSION = 1
+from gateway.store.migrations import SCHEMA_VERSION, migrate
 
 
 class Outcome(enum.Enum):
@@ -84,6 +83,8 @@ class ReplyRecord:
     body: bytes
     ebxml_message_id: str | None = None
     ref_to_message_id: str | None = None
+    #: Sent with ebXML AckRequested: tracked until the partner acknowledges it.
+    awaits_ack: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,17 +165,29 @@ class Store:
     def _migrate(self) -> None:
         schema = resources.files("gateway.store").joinpath("schema.sql").read_text("utf-8")
         with self._lock:
+            version = self._existing_version()
+            if version is not None and version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"database {self.path} has schema version {version}, newer than this "
+                    f"gateway's {SCHEMA_VERSION}: upgrade gateway"
+                )
+            if version is not None and version < SCHEMA_VERSION:
+                migrate(self._db, version)
             # Every statement is CREATE ... IF NOT EXISTS: safe to run on each start.
             self._db.executescript(schema)
         with self._transaction() as db:
             row = db.execute("SELECT version FROM schema_version").fetchone()
             if row is None:
                 db.execute("INSERT INTO schema_version(version) VALUES (?)", (SCHEMA_VERSION,))
-            elif row[0] != SCHEMA_VERSION:
-                raise StorageError(
-                    f"database {self.path} has schema version {row[0]}, "
-                    f"this gateway expects {SCHEMA_VERSION}"
-                )
+
+    def _existing_version(self) -> int | None:
+        has_table = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+        if has_table is None:
+            return None
+        row = self._db.execute("SELECT version FROM schema_version").fetchone()
+        return None if row is None else int(row[0])
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -430,8 +443,8 @@ class Store:
                 now = _now()
                 db.executemany(
                     "INSERT INTO replies(received_id, kind, ebxml_message_id, "
-                    "ref_to_message_id, recipient, filename, body, created_at, state) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                    "ref_to_message_id, recipient, filename, body, created_at, state, "
+                    "ack_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
                     [
                         (
                             received_id,
@@ -442,6 +455,7 @@ class Store:
                             r.filename,
                             r.body,
                             now,
+                            "awaiting" if r.awaits_ack else None,
                         )
                         for r in replies
                     ],

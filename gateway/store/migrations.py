@@ -1,0 +1,82 @@
+"""Schema migrations of the claims store, applied in order on start, each in one transaction.
+
+``schema.sql`` always describes the newest schema (every statement ``IF NOT EXISTS``, so a new
+database is made from it alone). A database made by an older version is first brought up to date
+here, before ``schema.sql`` runs, because SQLite cannot change a column's constraints in place:
+a changed table is rebuilt and its rows copied.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+#: The schema version ``schema.sql`` describes.
+SCHEMA_VERSION = 2
+
+
+def _v1_to_v2(db: sqlite3.Connection) -> None:
+    """Outbox v2: replies without a received message (payout decisions), dead letters,
+    delivery attempts and ebXML acknowledgment tracking."""
+    db.execute("ALTER TABLE replies RENAME TO replies_v1")
+    db.execute(
+        """
+        CREATE TABLE replies (
+            id                 INTEGER PRIMARY KEY,
+            received_id        INTEGER REFERENCES received(id),
+            kind               TEXT    NOT NULL,
+            ebxml_message_id   TEXT,
+            ref_to_message_id  TEXT,
+            recipient          TEXT    NOT NULL,
+            filename           TEXT    NOT NULL UNIQUE,
+            body               BLOB    NOT NULL,
+            created_at         TEXT    NOT NULL,
+            state              TEXT    NOT NULL
+                               CHECK (state IN ('pending', 'delivered', 'dead', 'discarded')),
+            delivered_at       TEXT,
+            attempts           INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at    TEXT,
+            last_error         TEXT,
+            sends              INTEGER NOT NULL DEFAULT 0,
+            ack_state          TEXT
+                               CHECK (ack_state IN ('awaiting', 'acknowledged', 'error',
+                                                    'expired')),
+            ack_received_id    INTEGER REFERENCES received(id),
+            ack_at             TEXT,
+            expires_at         TEXT
+        )
+        """
+    )
+    # Replies delivered before v2 count as sent once; their acks were never tracked.
+    db.execute(
+        "INSERT INTO replies(id, received_id, kind, ebxml_message_id, ref_to_message_id, "
+        "recipient, filename, body, created_at, state, delivered_at, sends) "
+        "SELECT id, received_id, kind, ebxml_message_id, ref_to_message_id, recipient, "
+        "filename, body, created_at, state, delivered_at, "
+        "CASE state WHEN 'delivered' THEN 1 ELSE 0 END FROM replies_v1"
+    )
+    db.execute("DROP TABLE replies_v1")
+
+
+#: Migration from version N to N + 1, keyed by N.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+
+
+def migrate(db: sqlite3.Connection, current: int) -> int:
+    """Bring a database at version ``current`` to ``SCHEMA_VERSION``; return the new version.
+
+    ``db`` must be in autocommit mode (``isolation_level=None``); each step is its own
+    ``BEGIN IMMEDIATE`` transaction, so a crash leaves the database at a whole version.
+    """
+    while current < SCHEMA_VERSION:
+        step = MIGRATIONS[current]
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            step(db)
+            db.execute("UPDATE schema_version SET version = ?", (current + 1,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        current += 1
+    return current
