@@ -22,8 +22,10 @@ import contextlib
 import hashlib
 import signal
 import time
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -84,7 +86,13 @@ class Daemon:
         self._tariff_version = ""
         self.reload_tariffs()
         self.spool = Spool(config.spool)
-        self.outbox = FileOutbox(config.outbox.directory)
+        #: The file outbox writes replies right after each commit; SMTP runs as a service.
+        self.outbox: FileOutbox | None = (
+            FileOutbox(config.outbox.directory) if config.outbox.kind == "file" else None
+        )
+        #: Long-running services beside the spool loop (mail inboxes, SMTP sender, schedules):
+        #: each is started with the daemon's stop event and must return soon after it is set.
+        self.services: list[tuple[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] = []
         self.stats = Stats()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
         self.stopping = asyncio.Event()
@@ -126,45 +134,62 @@ class Daemon:
     # --- the per-message work (runs in the worker thread) ----------------------------------------
 
     def _process(self, item: Claimed) -> Outcome:
+        """One spool file: process it, then move it to ``processed/`` (or park it)."""
         with structlog.contextvars.bound_contextvars(source_ref=item.source_ref):
-            if self.store.received_by_ref(item.source_ref) is not None:
-                # Committed before a crash; only delivery and the move were left to do.
-                self.outbox.flush(self.store)
-                self.spool.done(item)
-                log.info("recovered_already_committed")
-                return Outcome.DUPLICATE
             raw = item.path.read_bytes()
-            try:
-                result = self.pipeline.handle(
-                    raw, source="spool", source_ref=item.source_ref, source_name=item.original_name
-                )
-            except StorageError:
-                raise  # the database is the problem, not the message: retry later
-            except Exception as exc:
-                # A bug of ours must not stop the daemon or lose the message: keep the bytes,
-                # park the file for a person, answer nothing we are not sure of.
-                log.exception("message_failed", error=type(exc).__name__)
-                self._record_failure(item, raw, exc)
-                self.spool.park(item, f"{type(exc).__name__}: {exc}")
-                return Outcome.FAILED
-            self.outbox.flush(self.store)
-            self.spool.done(item)
-            log.info(
-                "message_handled",
-                outcome=result.outcome.value,
-                apprec_status=result.apprec_status,
-                replies=list(result.replies),
-                file=item.original_name,
+            outcome = self._process_raw(
+                raw, source="spool", source_ref=item.source_ref, source_name=item.original_name
             )
-            return result.outcome
+            if outcome is Outcome.FAILED:
+                self.spool.park(item, "processing failed; the raw bytes are in the database")
+            else:
+                self.spool.done(item)
+            return outcome
 
-    def _record_failure(self, item: Claimed, raw: bytes, exc: Exception) -> None:
+    def _process_raw(
+        self, raw: bytes, *, source: str, source_ref: str, source_name: str
+    ) -> Outcome:
+        """Commit one received message (idempotent per ``source_ref``) and deliver its replies
+        to a file outbox. Raises ``StorageError`` when nothing could be committed."""
+        if self.store.received_by_ref(source_ref) is not None:
+            # Committed before a crash; only delivery and the move were left to do.
+            self._after_commit()
+            log.info("recovered_already_committed")
+            return Outcome.DUPLICATE
+        try:
+            result = self.pipeline.handle(
+                raw, source=source, source_ref=source_ref, source_name=source_name
+            )
+        except StorageError:
+            raise  # the database is the problem, not the message: retry later
+        except Exception as exc:
+            # A bug of ours must not stop the daemon or lose the message: keep the bytes for a
+            # person, answer nothing we are not sure of.
+            log.exception("message_failed", error=type(exc).__name__)
+            self._record_failure(source, source_ref, raw, exc)
+            return Outcome.FAILED
+        self._after_commit()
+        log.info(
+            "message_handled",
+            outcome=result.outcome.value,
+            apprec_status=result.apprec_status,
+            replies=list(result.replies),
+            name=source_name,
+        )
+        return result.outcome
+
+    def _after_commit(self) -> None:
+        """Hand new replies to the outbox: written at once by a file outbox."""
+        if self.outbox is not None:
+            self.outbox.flush(self.store)
+
+    def _record_failure(self, source: str, source_ref: str, raw: bytes, exc: Exception) -> None:
         try:
             self.store.commit_intake(
                 ReceivedRecord(
                     received_at=utc_now(),
-                    source="spool",
-                    source_ref=item.source_ref,
+                    source=source,
+                    source_ref=source_ref,
                     raw=raw,
                     sha256=hashlib.sha256(raw).hexdigest(),
                     outcome=Outcome.FAILED,
@@ -176,6 +201,7 @@ class Daemon:
             )
         except StorageError:
             log.exception("failure_not_recorded")
+            raise
 
     # --- the loop --------------------------------------------------------------------------------
 
@@ -210,12 +236,55 @@ class Daemon:
             outcomes=self.stats.outcomes,
         )
 
-    async def run(self, *, once: bool = False) -> int:
-        """Process the spool until stopped (or, with ``once``, until it is empty)."""
+    async def intake(self, raw: bytes, *, source: str, source_ref: str, source_name: str) -> None:
+        """Process one message from a mail inbox; returns once it is committed.
+
+        The inbox may then remove the mail. Raises ``StorageError`` when nothing could be
+        committed (the mail stays and is fetched again). Idempotent per ``source_ref``."""
         loop = asyncio.get_running_loop()
-        delivered = await loop.run_in_executor(self._worker, self.outbox.flush, self.store)
-        if delivered:
-            log.info("pending_replies_delivered", count=delivered)
+
+        def work() -> Outcome:
+            with structlog.contextvars.bound_contextvars(source_ref=source_ref):
+                return self._process_raw(
+                    raw, source=source, source_ref=source_ref, source_name=source_name
+                )
+
+        outcome = await loop.run_in_executor(self._worker, work)
+        self.stats.count(outcome)
+        self._maybe_progress()
+
+    async def run(self, *, once: bool = False) -> int:
+        """Run every service until stopped (with ``once``: until the spool is empty)."""
+        loop = asyncio.get_running_loop()
+        if self.outbox is not None:
+            delivered = await loop.run_in_executor(self._worker, self.outbox.flush, self.store)
+            if delivered:
+                log.info("pending_replies_delivered", count=delivered)
+        log.info(
+            "started",
+            spool=str(self.config.spool.incoming),
+            outbox=str(self.config.outbox.directory),
+            database=str(self.config.database),
+            services=[name for name, _ in self.services],
+        )
+        async with asyncio.TaskGroup() as group:
+            spool = group.create_task(self._spool_loop(once=once), name="spool")
+            for name, service in self.services:
+                group.create_task(service(self.stopping), name=name)
+            if once:
+                await spool
+                self.stopping.set()
+        log.info(
+            "stopped",
+            handled=self.stats.handled,
+            outcomes=self.stats.outcomes,
+            seconds=round(time.monotonic() - self.stats.started, 1),
+        )
+        return 0
+
+    async def _spool_loop(self, *, once: bool) -> None:
+        """Recover ``work/``, then claim and process spool files until stopped."""
+        loop = asyncio.get_running_loop()
         again, parked = self.spool.recover()
         for path in parked:
             log.error("spool_file_parked", file=path.name, where=str(path.parent))
@@ -223,12 +292,6 @@ class Daemon:
             log.warning("spool_recovering", files=len(again))
         for item in again:
             await self._run_item(item)
-        log.info(
-            "started",
-            spool=str(self.config.spool.incoming),
-            outbox=str(self.config.outbox.directory),
-            database=str(self.config.database),
-        )
         while not self.stopping.is_set():
             await loop.run_in_executor(self._worker, self.reload_tariffs)
             batch = self.spool.claim(BATCH)
@@ -239,22 +302,13 @@ class Daemon:
                         self.spool.release(unstarted)
                     break
                 await self._run_item(item)
-            if self.stopping.is_set():
-                break
+            if self.stopping.is_set() or (once and not batch):
+                return
             if not batch:
-                if once:
-                    break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         self.stopping.wait(), timeout=self.config.spool.poll_interval
                     )
-        log.info(
-            "stopped",
-            handled=self.stats.handled,
-            outcomes=self.stats.outcomes,
-            seconds=round(time.monotonic() - self.stats.started, 1),
-        )
-        return 0
 
 
 async def run_daemon(config: Config, *, once: bool = False) -> int:
