@@ -1,0 +1,24 @@
+"""Trading partners: their ebXML CPAs, the registry of them, and the header checks against them.
+
+- ``gateway.partners.cpa``: parse one CPA file into frozen values (``Cpa``, ``CpaParty``, ...).
+- ``gateway.partners.registry``: every CPA in a directory, looked up by CPAId or by HER ids.
+- ``gateway.partners.checks``: check a received ``eb:MessageHeader`` against the registry.
+"""
+
+from gateway.partners.checks import Agreement, check_header
+from gateway.partners.cpa import Cpa, CpaInvalid, CpaParty, RetryPolicy, load_cpa, parse_cpa
+from gateway.partners.registry import CpaProblem, PartnerRegistry, PartnerRegistryError
+
+__all__ = [
+    "Agreement",
+    "Cpa",
+    "CpaInvalid",
+    "CpaParty",
+    "CpaProblem",
+    "PartnerRegistry",
+    "PartnerRegistryError",
+    "RetryPolicy",
+    "check_header",
+    "load_cpa",
+    "parse_cpa",
+]
