@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.claims.model import Ident, Organisation
 from gateway.errors import ConfigurationError
+from gateway.inbox.imap import MailboxConfig, load_mailboxes
 from gateway.tariffs.model import PRACTITIONER_TYPES
 
 
@@ -84,6 +85,42 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PartnersConfig:
+    """The partner registry: a directory of CPA files (ebMS 2.0 CPP/CPA XML).
+
+    Without it (the embedded default), ebXML headers are checked against our own identity only,
+    and payloads are neither decrypted nor signature-checked."""
+
+    directory: Path | None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPair:
+    key_file: Path
+    cert_file: Path
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityConfig:
+    """Decryption keys (current first, then the previous one during a certificate rollover) and
+    what must be signed. Signatures are checked only against certificates from a CPA."""
+
+    decryption: tuple[KeyPair, ...]
+    require_signed_msghead: bool
+    require_signed_ebxml: bool
+    encrypt_replies: bool
+    certificate_warn_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """The Prometheus endpoint (localhost by default; port 0 = off)."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str
     format: str  # "json" or "console"
@@ -104,6 +141,16 @@ class Config:
     drain_seconds: float = 10.0
     #: Sender HER id -> practitioner type (the operator's practice registry).
     practitioners: dict[str, str] = field(default_factory=dict)
+    partners: PartnersConfig = PartnersConfig(directory=None)
+    security: SecurityConfig = SecurityConfig(
+        decryption=(),
+        require_signed_msghead=True,
+        require_signed_ebxml=False,
+        encrypt_replies=True,
+        certificate_warn_days=30,
+    )
+    mailboxes: tuple[MailboxConfig, ...] = ()
+    metrics: MetricsConfig = MetricsConfig(host="127.0.0.1", port=0)
 
     @classmethod
     def from_toml(cls, path: Path) -> Config:
@@ -165,7 +212,38 @@ class Config:
             logging=logging,
             drain_seconds=r.positive_float("daemon.drain_seconds", 10.0),
             practitioners=r.practitioners("practitioners"),
+            partners=PartnersConfig(directory=r.opt_path("partners.directory", base)),
+            security=_security(r, base),
+            mailboxes=load_mailboxes(r.raw("imap.mailboxes"), base),
+            metrics=MetricsConfig(
+                host=r.string("metrics.host", "127.0.0.1"),
+                port=r.port("metrics.port", 0),
+            ),
         )
+
+
+def _security(r: _Reader, base: Path) -> SecurityConfig:
+    pairs: list[KeyPair] = []
+    for prefix in ("security.decryption", "security.previous_decryption"):
+        key = r.opt_path(f"{prefix}_key_file", base)
+        cert = r.opt_path(f"{prefix}_cert_file", base)
+        if (key is None) != (cert is None):
+            raise ConfigurationError(
+                f"{r.source}: give both {prefix}_key_file and {prefix}_cert_file, or neither"
+            )
+        if key is not None and cert is not None:
+            pairs.append(KeyPair(key, cert))
+    if len(pairs) == 1 and r.raw("security.decryption_key_file") is None:
+        raise ConfigurationError(
+            f"{r.source}: security.previous_decryption_* is set without security.decryption_*"
+        )
+    return SecurityConfig(
+        decryption=tuple(pairs),
+        require_signed_msghead=r.boolean("security.require_signed_msghead", True),
+        require_signed_ebxml=r.boolean("security.require_signed_ebxml", False),
+        encrypt_replies=r.boolean("security.encrypt_replies", True),
+        certificate_warn_days=r.positive_int("security.certificate_warn_days", 30),
+    )
 
 
 class _Reader:
@@ -189,6 +267,31 @@ class _Reader:
 
     def _fail(self, key: str, expected: str, value: object) -> ConfigurationError:
         return ConfigurationError(f"{self._source}: {key} must be {expected}, got {value!r}")
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def raw(self, key: str) -> object:
+        """The value at ``key`` as TOML gave it, or None (validated by its owner)."""
+        return self._get(key, None)
+
+    def opt_path(self, key: str, base: Path) -> Path | None:
+        if self._get(key, None) is None:
+            return None
+        return self.path(key, base)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            raise self._fail(key, "true or false", value)
+        return value
+
+    def port(self, key: str, default: int) -> int:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+            raise self._fail(key, "a port number (0 = off)", value)
+        return value
 
     def string(self, key: str, default: object = _MISSING) -> str:
         value = self._get(key, default)

@@ -105,6 +105,14 @@ class UnknownReceiver(ContentError):
     """The MsgHead is addressed to someone other than this gateway."""
 
 
+class SignatureInvalid(ContentError):
+    """The MsgHead's enveloped signature is missing, malformed, wrapped or does not verify."""
+
+
+class CertificateInvalid(ContentError):
+    """The sender's certificate is expired, not yet valid, of the wrong kind or not trusted."""
+
+
 class ReplyChannel(enum.Enum):
     """How a message error is answered."""
 
@@ -181,6 +189,18 @@ RECEIPTS: dict[type[MessageError], ReceiptCode] = {
         ReplyChannel.APPREC,
         "E21",
         "Mottaker finnes ikke",
+        APPREC_ERROR_CODE_SYSTEM,
+    ),
+    SignatureInvalid: ReceiptCode(
+        ReplyChannel.APPREC,
+        "S01",
+        "Feil på signatur",
+        APPREC_ERROR_CODE_SYSTEM,
+    ),
+    CertificateInvalid: ReceiptCode(
+        ReplyChannel.APPREC,
+        "S02",
+        "Ugyldig sertifikat",
         APPREC_ERROR_CODE_SYSTEM,
     ),
     ContentError: ReceiptCode(

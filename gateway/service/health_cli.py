@@ -1,0 +1,59 @@
+"""``gateway health --config FILE [--json]``: every check the configured gateway depends on.
+
+Exit code 0 when nothing failed (a warning, such as a certificate close to expiry, still passes),
+1 otherwise, so a monitor or ``ExecStartPre`` can use it as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any
+
+from gateway.config import Config
+from gateway.service import health
+from gateway.store.migrations import SCHEMA_VERSION
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``health`` to the ``gateway`` command."""
+    parser = sub.add_parser("health", help="check database, mailboxes, SMTP and certificates")
+    parser.add_argument("--config", type=Path, default=Path("config/local.toml"))
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args: argparse.Namespace) -> int | None:
+    """Run ``health`` if that is the command; None for any other command."""
+    if args.command != "health":
+        return None
+    config = Config.from_toml(args.config)
+    return asyncio.run(health.run_checks(checks_for(config), as_json=args.json))
+
+
+def checks_for(config: Config) -> list[Awaitable[health.Check]]:
+    """The checks for ``config``: database, directories, certificates, mailboxes, SMTP."""
+    warn = config.security.certificate_warn_days
+    checks: list[Awaitable[health.Check]] = [
+        health.check_database(config.database, expected_version=SCHEMA_VERSION),
+        health.check_directory_writable(config.database.parent),
+        health.check_directory_writable(config.spool.directory),
+        health.check_directory_writable(config.outbox.directory),
+        health.check_certificate(config.signing.cert_file, warn),
+    ]
+    for pair in config.security.decryption:
+        checks.append(health.check_certificate(pair.cert_file, warn))
+    for mailbox in config.mailboxes:
+        checks.append(
+            health.check_imap_login(
+                mailbox.host,
+                mailbox.port,
+                mailbox.security,
+                mailbox.user,
+                mailbox.password(),
+                mailbox.connect_timeout,
+                cafile=str(mailbox.ca_file) if mailbox.ca_file else None,
+            )
+        )
+    return checks
