@@ -10,6 +10,9 @@
     gateway rules list|explain|replay ...    rules in force; why a bill was decided; rebehandling
     gateway stats export|import-population|import-residence ...   anonymised open data
     gateway payout preview|run|list|show|resend ...   payout decisions, paid exactly once
+    gateway health --config FILE [--json]    database, mailboxes, SMTP, certificates (exit 0/1)
+    gateway outbox list|show|dead|requeue|discard|awaiting-ack ...   replies and dead letters
+    gateway messages list|show ...           what was received, and what it was answered
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from pathlib import Path
 from gateway.casework import cli as casework_cli
 from gateway.config import Config
 from gateway.errors import ConfigurationError, GatewayError
+from gateway.outbox import cli as outbox_cli
 from gateway.payout import cli as payout_cli
+from gateway.service import health_cli
 from gateway.stats import cli as stats_cli
 
 DEFAULT_CONFIG = Path("config/local.toml")
@@ -75,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     casework_cli.add_commands(sub)  # claims show/override, rules list/explain/replay
     stats_cli.add_commands(sub)  # stats export / import-population / import-residence
     payout_cli.add_commands(sub)  # payout preview / run / list / show / resend
+    health_cli.add_commands(sub)  # health
+    outbox_cli.add_commands(sub)  # outbox list/show/dead/requeue/discard/awaiting-ack; messages
     return parser
 
 
@@ -87,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             handled = stats_cli.run(args)
         if handled is None:
             handled = payout_cli.run(args)
+        if handled is None:
+            handled = health_cli.run(args)
+        if handled is None:
+            handled = outbox_cli.run(args)
         if handled is not None:
             return handled
         if args.command == "run":

@@ -14,6 +14,8 @@ from typing import Any
 from gateway.claims.model import Ident, Organisation
 from gateway.errors import ConfigurationError
 from gateway.inbox.imap import MailboxConfig, load_mailboxes
+from gateway.outbox.smtp import SmtpConfig
+from gateway.payout.config import PayoutConfig
 from gateway.tariffs.model import PRACTITIONER_TYPES
 
 
@@ -62,10 +64,13 @@ class SpoolConfig:
 
 @dataclass(frozen=True, slots=True)
 class OutboxConfig:
-    """Where replies go. ``kind = "file"`` writes ``.eml`` files into ``directory``."""
+    """Where replies go. ``kind = "file"`` writes ``.eml`` files into ``directory``;
+    ``kind = "smtp"`` mails them through ``[outbox.smtp]`` (``directory`` still holds payout
+    files)."""
 
     kind: str
     directory: Path
+    smtp: SmtpConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +156,7 @@ class Config:
     )
     mailboxes: tuple[MailboxConfig, ...] = ()
     metrics: MetricsConfig = MetricsConfig(host="127.0.0.1", port=0)
+    payout: PayoutConfig = field(default_factory=PayoutConfig)
 
     @classmethod
     def from_toml(cls, path: Path) -> Config:
@@ -182,11 +188,22 @@ class Config:
             settle_seconds=r.non_negative_float("spool.settle_seconds", 0.5),
         )
         outbox_kind = r.string("outbox.kind", "file")
-        if outbox_kind != "file":
+        if outbox_kind not in ("file", "smtp"):
             raise ConfigurationError(
-                f"{path}: outbox.kind = {outbox_kind!r} is not supported (supported: 'file')"
+                f"{path}: outbox.kind = {outbox_kind!r} is not supported ('file' or 'smtp')"
             )
-        outbox = OutboxConfig(kind=outbox_kind, directory=r.path("outbox.directory", base))
+        smtp_table = r.raw("outbox.smtp")
+        if outbox_kind == "smtp" and not isinstance(smtp_table, dict):
+            raise ConfigurationError(f"{path}: outbox.kind = 'smtp' needs an [outbox.smtp] table")
+        outbox = OutboxConfig(
+            kind=outbox_kind,
+            directory=r.path("outbox.directory", base),
+            smtp=(
+                SmtpConfig.from_mapping(smtp_table, base)
+                if outbox_kind == "smtp" and isinstance(smtp_table, dict)
+                else None
+            ),
+        )
         signing = SigningConfig(
             key_file=r.path("signing.key_file", base),
             cert_file=r.path("signing.cert_file", base),
@@ -201,6 +218,15 @@ class Config:
         if log_format not in ("json", "console"):
             raise ConfigurationError(f"{path}: logging.format must be 'json' or 'console'")
         logging = LoggingConfig(level=r.string("logging.level", "info").lower(), format=log_format)
+        payout_table = r.raw("payout")
+        if payout_table is not None and not isinstance(payout_table, dict):
+            raise ConfigurationError(f"{path}: [payout] must be a table")
+        try:
+            payout = PayoutConfig.from_mapping(
+                payout_table if isinstance(payout_table, dict) else {}, base
+            )
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{path}: {exc}") from exc
         return cls(
             path=path,
             identity=identity,
@@ -219,6 +245,7 @@ class Config:
                 host=r.string("metrics.host", "127.0.0.1"),
                 port=r.port("metrics.port", 0),
             ),
+            payout=payout,
         )
 
 

@@ -21,10 +21,12 @@ import asyncio
 import contextlib
 import hashlib
 import signal
+import sqlite3
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -32,13 +34,25 @@ import structlog
 from gateway.clock import utc_now
 from gateway.config import Config
 from gateway.errors import StorageError
+from gateway.inbox.imap import run_mailboxes
+from gateway.inbox.mail_tracking import MailTracker
 from gateway.inbox.spool import Claimed, Spool
 from gateway.logging import get_logger
 from gateway.outbox.files import FileOutbox
-from gateway.pipeline import Pipeline
+from gateway.outbox.reliability import AckTracker
+from gateway.outbox.routing import Routing
+from gateway.outbox.smtp import SmtpOutbox
+from gateway.partners.registry import PartnerRegistry
+from gateway.payout.schedule import PayoutScheduler
+from gateway.payout.sending import deps_from_config
+from gateway.pipeline import STAGES, Pipeline, Work
 from gateway.receipts.signing import load_signer
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
+from gateway.security.cms import DecryptionKey
+from gateway.service import systemd
+from gateway.service.health import days_to_expiry
+from gateway.service.metrics import Metrics
 from gateway.store.sqlite import Outcome, ReceivedRecord, Store
 from gateway.tariffs.csv_format import TariffFileError
 from gateway.tariffs.loading import load_book
@@ -50,6 +64,8 @@ log = get_logger("daemon")
 # claimed before it (latency), while claiming again costs only ~0.1 ms per file.
 BATCH = 10
 PROGRESS_EVERY_SECONDS = 10.0
+#: A message in the worker this long means a hang, not a slow message (p99 is well below 1 s).
+HUNG_AFTER_SECONDS = 120.0
 
 
 @dataclass(slots=True)
@@ -74,6 +90,10 @@ class Daemon:
         self.store = Store(config.database)
         catalog = SchemaCatalog.default(extra_dirs=config.validation.official_schema_dirs)
         engine = RuleEngine(RULES)
+        self.metrics = Metrics()
+        self.partners: PartnerRegistry | None = None
+        if config.partners.directory is not None:
+            self.partners = PartnerRegistry.load(config.partners.directory)
         self.pipeline = Pipeline(
             identity=config.identity,
             store=self.store,
@@ -82,6 +102,13 @@ class Daemon:
             engine=engine,
             max_message_bytes=config.validation.max_message_bytes,
             practitioners=config.practitioners,
+            partners=self.partners,
+            decryption_keys=[
+                DecryptionKey.from_files(pair.key_file, pair.cert_file)
+                for pair in config.security.decryption
+            ],
+            security=config.security,
+            stages=self.metrics.wrap_stages(STAGES, finished=_finished),
         )
         self._tariff_version = ""
         self.reload_tariffs()
@@ -95,7 +122,115 @@ class Daemon:
         self.services: list[tuple[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] = []
         self.stats = Stats()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
+        #: When the message in the worker started (monotonic), for the watchdog.
+        self._busy_since: float | None = None
         self.stopping = asyncio.Event()
+        self._tracker: MailTracker | None = None
+        if config.mailboxes:
+            self._tracker = MailTracker(config.database)
+            tracker = self._tracker
+            self.services.append(
+                (
+                    "imap",
+                    lambda stop: run_mailboxes(config.mailboxes, self.intake, tracker, stop),
+                )
+            )
+        self.routing = Routing(config.identity.her_id, lambda: self.partners)
+        self.smtp: SmtpOutbox | None = None
+        if config.outbox.kind == "smtp":
+            assert config.outbox.smtp is not None  # the config requires [outbox.smtp]
+            self.smtp = SmtpOutbox(self.store, config.outbox.smtp, self.routing.resolve)
+            self.services.append(("smtp", self.smtp.run))
+            # ebMS reliable messaging: resend unacknowledged messages per the partner's CPA.
+            # (A file outbox has no partner on the other end to acknowledge anything.)
+            acks = AckTracker(
+                self.store, self.routing.policy_for, on_resend=self._wake_sender_threadsafe
+            )
+            self.services.append(("acks", acks.run))
+        self.payout: PayoutScheduler | None = None
+        if config.payout.enabled:
+            self.payout = PayoutScheduler(
+                config.payout,
+                config.database,
+                deps_from_config(config, config.payout, signer=self.pipeline.signer),
+                flush=self._flush_from_scheduler,
+            )
+            self.services.append(("payout", self.payout.run))
+        self.services.append(
+            ("watchdog", lambda stop: systemd.watchdog_loop(stop, self.healthy))
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._register_gauges()
+
+    def _wake_sender_threadsafe(self) -> None:
+        """New rows are committed: wake the SMTP sender (callable from any thread)."""
+        if self.smtp is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self.smtp.notify)
+
+    def _flush_from_scheduler(self) -> None:
+        """After a payout run is queued: write it out (file outbox, on the one worker thread
+        that writes the store) or wake the SMTP sender."""
+        if self.outbox is not None:
+            self._worker.submit(self.outbox.flush, self.store).result()
+        self._wake_sender_threadsafe()
+
+    # --- operations: health, metrics, reload -----------------------------------------------------
+
+    def healthy(self) -> bool:
+        """False when one message has been in the worker far longer than any should take (a
+        hang): systemd's watchdog then restarts us, and the message is recovered."""
+        started = self._busy_since
+        return started is None or time.monotonic() - started < HUNG_AFTER_SECONDS
+
+    def _register_gauges(self) -> None:
+        m = self.metrics
+        m.register_gauge("inbox_depth", lambda: float(self.spool.incoming_count()), inbox="spool")
+        m.register_gauge(
+            "dead_letters",
+            lambda: float(sum(1 for p in self.config.spool.bad.iterdir() if p.is_file())),
+            kind="spool",
+        )
+        summary = self._outbox_summary
+        m.register_gauge("oldest_pending_reply_age", lambda: summary("oldest_pending_seconds"))
+        m.register_gauge("outstanding_acks", lambda: summary("awaiting_ack"))
+        m.register_gauge("dead_letters", lambda: summary("dead"), kind="reply")
+        cert = self.config.signing.cert_file
+        m.register_gauge(
+            "certificate_expiry_days", lambda: days_to_expiry(cert), certificate="signing"
+        )
+
+    def _outbox_summary(self, key: str) -> float:
+        # Its own read-only connection: gauges are read in the metrics server's thread.
+        with contextlib.closing(
+            sqlite3.connect(f"file:{self.config.database}?mode=ro", uri=True, timeout=5.0)
+        ) as db:
+            if key == "oldest_pending_seconds":
+                row = db.execute(
+                    "SELECT MIN(created_at) FROM replies WHERE state = 'pending'"
+                ).fetchone()
+                if row is None or row[0] is None:
+                    return 0.0
+                return max(0.0, (utc_now() - datetime.fromisoformat(row[0])).total_seconds())
+            if key == "awaiting_ack":
+                sql = "SELECT COUNT(*) FROM replies WHERE ack_state = 'awaiting'"
+            else:
+                sql = "SELECT COUNT(*) FROM replies WHERE state = 'dead'"
+            return float(db.execute(sql).fetchone()[0])
+
+    def reload_partners(self) -> None:
+        """SIGHUP: read the CPA directory again; a broken file keeps the registry in force."""
+        if self.partners is None:
+            log.info("reload_no_partners_configured")
+            return
+        registry, problems = self.partners.reloaded()
+        for problem in problems:
+            log.error("cpa_not_loaded", file=str(problem.path), reason=problem.reason)
+        if problems:
+            log.error("partners_kept", reason="a CPA file is broken; fix it and reload again")
+            return
+        self.partners = registry
+        self.pipeline.partners = registry
+        log.info("partners_reloaded", cpas=len(registry))
 
     def reload_tariffs(self) -> None:
         """Load the tariff data in force if a newer import exists (no restart needed)."""
@@ -128,8 +263,11 @@ class Daemon:
 
     def close(self, *, wait: bool = True) -> None:
         self._worker.shutdown(wait=wait, cancel_futures=True)
+        self.metrics.stop_server()
         if wait:
             self.store.close()
+            if self._tracker is not None:
+                self._tracker.close()
 
     # --- the per-message work (runs in the worker thread) ----------------------------------------
 
@@ -151,6 +289,19 @@ class Daemon:
     ) -> Outcome:
         """Commit one received message (idempotent per ``source_ref``) and deliver its replies
         to a file outbox. Raises ``StorageError`` when nothing could be committed."""
+        self._busy_since = started = time.monotonic()
+        try:
+            outcome = self._process_raw_timed(
+                raw, source=source, source_ref=source_ref, source_name=source_name
+            )
+        finally:
+            self._busy_since = None
+        self.metrics.record_message(outcome.value, time.monotonic() - started)
+        return outcome
+
+    def _process_raw_timed(
+        self, raw: bytes, *, source: str, source_ref: str, source_name: str
+    ) -> Outcome:
         if self.store.received_by_ref(source_ref) is not None:
             # Committed before a crash; only delivery and the move were left to do.
             self._after_commit()
@@ -179,9 +330,11 @@ class Daemon:
         return result.outcome
 
     def _after_commit(self) -> None:
-        """Hand new replies to the outbox: written at once by a file outbox."""
+        """Hand new replies to the outbox: written at once by a file outbox, else the SMTP
+        sender is woken (it runs on the event loop)."""
         if self.outbox is not None:
             self.outbox.flush(self.store)
+        self._wake_sender_threadsafe()
 
     def _record_failure(self, source: str, source_ref: str, raw: bytes, exc: Exception) -> None:
         try:
@@ -228,6 +381,7 @@ class Daemon:
             return
         self.stats.last_progress = now
         elapsed = now - self.stats.started
+        systemd.status(f"{self.stats.handled} messages handled")
         log.info(
             "progress",
             handled=self.stats.handled,
@@ -256,17 +410,26 @@ class Daemon:
     async def run(self, *, once: bool = False) -> int:
         """Run every service until stopped (with ``once``: until the spool is empty)."""
         loop = asyncio.get_running_loop()
+        self._loop = loop
         if self.outbox is not None:
             delivered = await loop.run_in_executor(self._worker, self.outbox.flush, self.store)
             if delivered:
                 log.info("pending_replies_delivered", count=delivered)
+        if self.config.metrics.port:
+            host, port = self.metrics.start_server(
+                self.config.metrics.host, self.config.metrics.port
+            )
+            log.info("metrics_serving", url=f"http://{host}:{port}/metrics")
         log.info(
             "started",
             spool=str(self.config.spool.incoming),
             outbox=str(self.config.outbox.directory),
             database=str(self.config.database),
             services=[name for name, _ in self.services],
+            partners=len(self.partners) if self.partners is not None else None,
+            mailboxes=[m.name for m in self.config.mailboxes],
         )
+        systemd.ready("taking claims")
         async with asyncio.TaskGroup() as group:
             spool = group.create_task(self._spool_loop(once=once), name="spool")
             for name, service in self.services:
@@ -317,6 +480,7 @@ async def run_daemon(config: Config, *, once: bool = False) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _request_stop, daemon, sig)
+    loop.add_signal_handler(signal.SIGHUP, _reload, daemon)
     drained = True
     try:
         work = asyncio.create_task(daemon.run(once=once))
@@ -333,7 +497,7 @@ async def run_daemon(config: Config, *, once: bool = False) -> int:
             log.error("drain_timeout", seconds=config.drain_seconds)
             return 1
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         daemon.close(wait=drained)
 
@@ -341,4 +505,19 @@ async def run_daemon(config: Config, *, once: bool = False) -> int:
 def _request_stop(daemon: Daemon, sig: signal.Signals) -> None:
     if not daemon.stopping.is_set():
         log.info("stop_requested", signal=sig.name)
+        systemd.stopping("draining")
     daemon.stopping.set()
+
+
+def _reload(daemon: Daemon) -> None:
+    systemd.reloading()
+    try:
+        daemon.reload_partners()
+    except Exception:
+        log.exception("reload_failed")
+    systemd.ready("taking claims")
+
+
+def _finished(work: Work) -> bool:
+    """For stage metrics: a stage that ended the run without an error (duplicate, signal)."""
+    return work.finished is not None

@@ -18,7 +18,7 @@ import hashlib
 import re
 import uuid
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,11 +29,12 @@ from gateway.claims.model import BehandlerKrav, Code, Ident, MsgHead, Organisati
 from gateway.claims.msghead import MsgHeadDocument, parse_msghead
 from gateway.claims.practitioner import practitioner_id, practitioner_type
 from gateway.clock import local_naive, utc_now
-from gateway.config import IdentityConfig
+from gateway.config import IdentityConfig, SecurityConfig
 from gateway.ebxml import mime
 from gateway.ebxml.envelope import EbxmlMessage, parse_envelope, peek_message_id
 from gateway.ebxml.namespaces import BKM_NS, MSGHEAD_NS
 from gateway.errors import (
+    CertificateInvalid,
     ContentError,
     EbxmlError,
     FeatureNotSupported,
@@ -45,16 +46,23 @@ from gateway.errors import (
     NotXml,
     ReplyChannel,
     SchemaInvalid,
+    SecurityFailure,
     UnknownReceiver,
     UnsupportedMessageType,
     receipt_for,
 )
 from gateway.logging import get_logger
+from gateway.outbox.signals import match_signal
+from gateway.partners.checks import Agreement, check_header
+from gateway.partners.registry import PartnerRegistry
 from gateway.receipts.apprec import AppRecError, AppRecStatus
-from gateway.receipts.replies import OriginalRef, Replier
+from gateway.receipts.replies import REPLY_ACTION, OriginalRef, Replier
 from gateway.receipts.signing import Signer
 from gateway.rules.base import ClaimContext, Severity
 from gateway.rules.engine import Evaluation, RuleEngine
+from gateway.security import cms
+from gateway.security.certificates import Purpose, check_certificate
+from gateway.security.signatures import verify_ebxml_envelope, verify_msghead
 from gateway.store.sqlite import (
     MessageRecord,
     Outcome,
@@ -89,6 +97,8 @@ class Work:
     mail_from: str | None = None
     package: mime.MimePackage | None = None
     ebxml: EbxmlMessage | None = None
+    agreement: Agreement | None = None  # the sender's CPA, when partners are configured
+    signal_trusted: bool = False  # an incoming signal from the CPA's partner, signed by it
     content_sha256: str | None = None
     payload_sha256: str | None = None
     payload: bytes | None = None
@@ -132,8 +142,25 @@ class Pipeline:
         clock: Callable[[], datetime] = utc_now,
         tariffs: TariffBook = EMPTY_BOOK,
         practitioners: Mapping[str, str] | None = None,
+        partners: PartnerRegistry | None = None,
+        decryption_keys: Sequence[cms.DecryptionKey] = (),
+        security: SecurityConfig | None = None,
+        stages: Sequence[Stage] | None = None,
     ) -> None:
         self.identity = identity
+        #: ``STAGES`` unless wrapped (the daemon wraps them to count and time each).
+        self.stages: tuple[Stage, ...] = tuple(stages) if stages is not None else STAGES
+        #: The CPA registry; replaced by the daemon on SIGHUP. None: no CPA checks (the
+        #: embedded default), so no decryption and no signature checks either.
+        self.partners = partners
+        self.decryption_keys = tuple(decryption_keys)
+        self.security = security or SecurityConfig(
+            decryption=(),
+            require_signed_msghead=True,
+            require_signed_ebxml=False,
+            encrypt_replies=True,
+            certificate_warn_days=30,
+        )
         #: Replaced by the daemon when new tariff data is imported (no restart needed).
         self.tariffs = tariffs
         self.practitioners: Mapping[str, str] = practitioners or {}
@@ -158,7 +185,7 @@ class Pipeline:
         )
         detail: str | None = None
         try:
-            for stage in STAGES:
+            for stage in self.stages:
                 stage(self, work)
                 if work.finished is not None:
                     break
@@ -187,6 +214,10 @@ class Pipeline:
                 else None
             ),
         )
+        if outcome is Outcome.SIGNAL and work.ebxml is not None and work.signal_trusted:
+            # After the commit, in its own transaction: a crash in between leaves the signal
+            # stored but unmatched, so our message is resent and acknowledged again.
+            match_signal(self.store, work.ebxml, received_id, now=work.received_at)
         return Result(
             received_id=received_id,
             outcome=outcome,
@@ -198,15 +229,45 @@ class Pipeline:
     # --- answers --------------------------------------------------------------------------------
 
     def _replier(self, work: Work) -> Replier:
+        encrypt_to = None
+        if work.agreement is not None and self.security.encrypt_replies:
+            partner = work.agreement.partner
+            binding = partner.can_receive(CLAIM_SERVICE, REPLY_ACTION)
+            if binding is not None and binding.packaging.encrypted:
+                certificate = partner.encryption_certificate(CLAIM_SERVICE)
+                problem = None if certificate is not None else "no encryption certificate"
+                if certificate is not None:
+                    try:
+                        check_certificate(certificate, work.received_at, Purpose.ENCRYPTION)
+                        encrypt_to = certificate
+                    except CertificateInvalid as exc:
+                        problem = exc.detail
+                if encrypt_to is None:
+                    # Often the very case being answered (an expired certificate pair): the
+                    # sender must still learn why; an AppRec carries no patient data, so it
+                    # goes signed but unencrypted rather than not at all (or crashing here).
+                    log.warning(
+                        "reply_not_encrypted",
+                        cpa_id=work.agreement.cpa.cpa_id,
+                        partner_her=partner.her_id,
+                        reason=problem,
+                    )
         return Replier(
             identity=self.identity,
             signer=self.signer,
             now=work.received_at,
             source_name=work.source_name,
             mail_to=self._reply_address(work),
+            sign_envelopes=True,
+            encrypt_to=encrypt_to,
         )
 
     def _reply_address(self, work: Work) -> str:
+        if work.agreement is not None:
+            # The CPA's transport endpoint, not whatever the mail's From header says.
+            address = work.agreement.partner.channel_for(work.agreement.sent_as).mail_address
+            if address:
+                return address
         if work.mail_from:
             return work.mail_from
         if work.ebxml is not None:
@@ -397,13 +458,51 @@ class Pipeline:
             return
         work.ebxml = parse_envelope(work.package.envelope.body)
         if work.ebxml.header.action in _SIGNAL_ACTIONS:
-            # Signals for our own outbound messages: recorded; matching them is the outbox's job.
+            # Signals for our own outbound messages: recorded, then matched after the commit.
             log.info(
                 "signal_received",
                 action=work.ebxml.header.action,
                 ref_to=work.ebxml.header.ref_to_message_id,
             )
             work.finished = Outcome.SIGNAL
+            work.signal_trusted = self._signal_trusted(work)
+
+    def _signal_trusted(self, work: Work) -> bool:
+        """Whether a signal may settle one of our messages: with partners configured, it must
+        come from the other party of a CPA in force, signed by it where signatures are known.
+        An untrusted signal is kept (received row) but matches nothing; signals are never
+        answered, so there is nobody to tell."""
+        if self.partners is None:
+            return True
+        assert work.ebxml is not None and work.package is not None
+        header = work.ebxml.header
+        cpa = self.partners.by_cpa_id(header.cpa_id)
+        from_her = header.from_party.id_of("HER")
+        partner = cpa.party_by_her(from_her) if cpa is not None and from_her else None
+        if (
+            cpa is None
+            or partner is None
+            or partner.her_id == self.identity.her_id
+            or cpa.party_by_her(self.identity.her_id) is None
+            or not cpa.in_force(work.received_at)
+        ):
+            log.warning("signal_untrusted", reason="no CPA with this sender", cpa_id=header.cpa_id)
+            return False
+        certificate = partner.signing_certificate()
+        if certificate is None:
+            return not self.security.require_signed_ebxml
+        try:
+            verify_ebxml_envelope(
+                work.package.envelope.body,
+                {p.content_id: p.body for p in work.package.attachments if p.content_id},
+                certificate,
+                work.received_at,
+                required=self.security.require_signed_ebxml,
+            )
+        except SecurityFailure as exc:
+            log.warning("signal_untrusted", reason=exc.detail, cpa_id=header.cpa_id)
+            return False
+        return True
 
     def check_ebxml_duplicate(self, work: Work) -> None:
         if work.ebxml is None:
@@ -423,6 +522,17 @@ class Pipeline:
         if work.ebxml is None:
             return
         header = work.ebxml.header
+        if self.partners is not None:
+            # CPAId, parties, roles, service and action against the sender's CPA.
+            work.agreement = check_header(
+                header,
+                self.partners,
+                self.identity.her_id,
+                service=CLAIM_SERVICE,
+                action=CLAIM_ACTION,
+                at=work.received_at,
+            )
+            return
         to_her = header.to_party.id_of("HER")
         if to_her != self.identity.her_id:
             raise HeaderValueNotRecognized(
@@ -442,6 +552,29 @@ class Pipeline:
                 location="//eb:MessageHeader/eb:Action",
             )
 
+    def verify_ebxml_signature(self, work: Work) -> None:
+        """The ebXML signature (SOAP:Header) against the sender's signing certificate from its
+        CPA; the header processed from here on is the one that was signed."""
+        if work.agreement is None or work.package is None:
+            return
+        certificate = work.agreement.partner.signing_certificate(work.agreement.sent_as)
+        if certificate is None:
+            if self.security.require_signed_ebxml:
+                raise SecurityFailure(
+                    "CPA-en har ikke noe signeringssertifikat for avsenderen, og signatur er "
+                    "påkrevd.",
+                    location="//eb:CPAId",
+                )
+            return
+        signed = verify_ebxml_envelope(
+            work.package.envelope.body,
+            {p.content_id: p.body for p in work.package.attachments if p.content_id},
+            certificate,
+            work.received_at,
+            required=self.security.require_signed_ebxml,
+        )
+        work.ebxml = parse_envelope(etree.tostring(signed))
+
     def extract_payload(self, work: Work) -> None:
         if work.package is None or work.ebxml is None:
             return
@@ -457,13 +590,22 @@ class Pipeline:
                 f"Manifest peker på {reference.href}, som ikke finnes i MIME-pakken.",
                 location="//eb:Manifest/eb:Reference/@xlink:href",
             )
+        body = part.body
         if part.content_type == "application/pkcs7-mime":
-            raise FeatureNotSupported(
-                "Nyttelasten er kryptert (CMS/PKCS#7). Denne mottakeren tar foreløpig bare "
-                "imot ukryptert nyttelast.",
+            if not self.decryption_keys:
+                raise FeatureNotSupported(
+                    "Nyttelasten er kryptert (CMS/PKCS#7), men denne mottakeren har ingen "
+                    "dekrypteringsnøkkel konfigurert.",
+                    location="//eb:Manifest/eb:Reference/@xlink:href",
+                )
+            body = cms.decrypt(body, self.decryption_keys, max_bytes=self.max_message_bytes)
+        elif work.agreement is not None and work.agreement.payload_encrypted:
+            raise SecurityFailure(
+                "CPA-en krever kryptert nyttelast (application/pkcs7-mime), men nyttelasten "
+                f"kom som {part.content_type}.",
                 location="//eb:Manifest/eb:Reference/@xlink:href",
             )
-        work.payload = self._gunzip(part.body)
+        work.payload = self._gunzip(body)
 
     def _gunzip(self, body: bytes) -> bytes:
         if not body.startswith(b"\x1f\x8b"):
@@ -484,6 +626,30 @@ class Pipeline:
         assert work.payload is not None
         work.payload_sha256 = hashlib.sha256(work.payload).hexdigest()
         work.root = parse_xml(work.payload, max_bytes=self.max_message_bytes)
+
+    def verify_msghead_signature(self, work: Work) -> None:
+        """The MsgHead's enveloped signature against the sender's certificate from its CPA.
+        What is processed from here on is the element that was signed, nothing around it."""
+        if work.agreement is None:
+            return
+        assert work.root is not None
+        if etree.QName(work.root).namespace != MSGHEAD_NS:
+            return  # not a MsgHead: ``validate`` answers it
+        certificate = work.agreement.partner.signing_certificate(work.agreement.sent_as)
+        if certificate is None:
+            if self.security.require_signed_msghead:
+                raise SecurityFailure(
+                    "CPA-en har ikke noe signeringssertifikat for avsenderen, så signaturen på "
+                    "MsgHead kan ikke kontrolleres.",
+                    location="//eb:CPAId",
+                )
+            return
+        work.root = verify_msghead(
+            work.root,
+            certificate,
+            work.received_at,
+            required=self.security.require_signed_msghead,
+        )
 
     def validate(self, work: Work) -> None:
         assert work.root is not None
@@ -546,6 +712,16 @@ class Pipeline:
 
     def check_receiver(self, work: Work) -> None:
         assert work.document is not None
+        sender_her = work.document.head.sender.her_id
+        agreement = work.agreement
+        if agreement is not None and sender_her and sender_her != agreement.partner.her_id:
+            # A partner signs for itself only: a claim in another organisation's name is not
+            # one this CPA covers.
+            raise HeaderInconsistent(
+                f"MsgHead er sendt fra HER-id {sender_her}, men CPA-en "
+                f"{agreement.cpa.cpa_id} gjelder HER-id {agreement.partner.her_id}.",
+                location="/MsgHead/MsgInfo/Sender/Organisation/Ident",
+            )
         receiver_her = work.document.head.receiver.her_id
         if receiver_her != self.identity.her_id:
             raise UnknownReceiver(
@@ -602,10 +778,13 @@ class Pipeline:
 STAGES: tuple[Stage, ...] = (
     Pipeline.unwrap,
     Pipeline.read_envelope,
-    Pipeline.check_ebxml_duplicate,
     Pipeline.check_ebxml_addressing,
+    Pipeline.verify_ebxml_signature,
+    # After the CPA and signature checks: only an authenticated sender gets stored replies.
+    Pipeline.check_ebxml_duplicate,
     Pipeline.extract_payload,
     Pipeline.parse_payload,
+    Pipeline.verify_msghead_signature,
     Pipeline.validate,
     Pipeline.read_msghead,
     Pipeline.check_msghead_duplicate,

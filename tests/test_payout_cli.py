@@ -24,8 +24,11 @@ from gateway.validation.catalog import SchemaCatalog
 NS = "{http://gateway.kuhr.no/xmlstds/utbetalingsvedtak/v1}"
 
 
-@pytest.fixture
-def config(tmp_path: Path, store: Store, credentials: tuple[Path, Path]) -> Path:
+REGISTRY = Path(__file__).resolve().parents[1] / "fixtures" / "payout" / "receivers.toml"
+
+
+def write_config(tmp_path: Path, store: Store, credentials: tuple[Path, Path]) -> Path:
+    """A gateway config on the test store, with a [payout] section and the sample registry."""
     key, cert = credentials
     path = tmp_path / "gateway.toml"
     path.write_text(
@@ -37,16 +40,25 @@ enh_id = "889640782"
 [database]
 path = "{store.path}"
 [spool]
-directory = "{tmp_path / 'spool'}"
+directory = "{tmp_path / "spool"}"
 [outbox]
-directory = "{tmp_path / 'outbox'}"
+directory = "{tmp_path / "outbox"}"
 [signing]
 key_file = "{key}"
 cert_file = "{cert}"
+[payout]
+receivers_file = "{REGISTRY}"
+payer_account = "86011117947"
+payments_directory = "{tmp_path / "payments"}"
 """,
         encoding="utf-8",
     )
     return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, store: Store, credentials: tuple[Path, Path]) -> Path:
+    return write_config(tmp_path, store, credentials)
 
 
 def fill(pipeline: Pipeline) -> list[str]:
@@ -100,12 +112,52 @@ def test_run_pays_each_approved_bill_once_in_signed_valid_decisions(
     assert "already recorded" in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in outbox.glob("*.xml")} == before
     assert main(["payout", "run", "--key", "2026-11-24", "--config", str(config)]) == 0
-    assert "0 decision(s) written" in capsys.readouterr().out
+    assert "0 decision(s), 0 queued" in capsys.readouterr().out
     assert main(["payout", "resend", "1", "--config", str(config)]) == 0
+    assert "2 decision(s) queued" in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in outbox.glob("*.xml")} == before
+    with sqlite3.connect(store.path) as db:
+        queued = db.execute(
+            "SELECT COUNT(*) FROM replies WHERE kind = 'payout_decision' AND state = 'pending'"
+        ).fetchone()[0]
+    assert queued == 4  # the run's 2 decisions, and the resend's 2 copies
     assert main(["payout", "list", "--config", str(config)]) == 0
-    assert "2026-11-23" in capsys.readouterr().out
+    listing = capsys.readouterr().out
+    assert "2026-11-23" in listing and "done" in listing
     assert main(["payout", "show", "1", "--config", str(config)]) == 0
-    assert "8100002" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "decision 2026-11-23-8100002 to Byen psykologsenter" in shown
+    assert "KID 810000100018" in shown
+    assert (config.parent / "payments" / "2026-11-23.pain001.xml").is_file()
+    assert main(["payout", "show", "99", "--config", str(config)]) == 1
     root = etree.fromstring(before["2026-11-23-8100002.xml"])
     assert root.findtext(f"{NS}Mottaker/{NS}Navn")
+
+
+def test_preview_shows_held_receivers_with_the_reason(
+    make_pipeline: Callable[..., Pipeline],
+    config: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pipeline = make_pipeline()
+    fill(pipeline)
+    head, krav = make_claim(
+        rng=random.Random(7),
+        practitioner="psykolog",
+        bills=1,
+        sender=default_sender("8141253"),  # in the registry, without an account
+        receiver=default_receiver(),
+        start=datetime(2026, 10, 20, 9, 0),
+    )
+    raw = ebxml_message(msghead_with_bkm(head, krav), rng=random.Random(7))
+    pipeline.handle(raw, source="spool", source_ref="held", source_name="held.msg")
+    assert main(["payout", "preview", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "8141253 Nordlys legekontor" in out and "mangler kontonummer" in out
+    assert "to 2 receiver(s); 1 receiver(s) held" in out
+    assert main(["payout", "preview", "--receiver", "8100002", "--config", str(config)]) == 0
+    only = capsys.readouterr().out
+    assert "8100002" in only and "8100001" not in only and "8141253" not in only
+    assert main(["payout", "run", "--key", "2026-11-23", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "held 8141253: 1 bill(s)" in out and "2 decision(s), 2 queued" in out

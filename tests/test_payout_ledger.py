@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from gateway.casework import CaseworkError, override
 from gateway.claims.model import BehandlerKrav, Enkeltregning, MsgHead
 from gateway.payout import ledger
+from gateway.payout.payees import hold_for
+from gateway.payout.receivers import Receiver, ReceiverRegistry
 from gateway.pipeline import Pipeline
 from gateway.receipts.signing import Signer
 from gateway.rules.engine import RuleEngine
@@ -328,7 +330,11 @@ def test_lines_per_receiver_always_sum_to_approved_minus_credited(
 
 
 def _check_stream(
-    store: Store, events: list[tuple[str, int, int]], catalog: SchemaCatalog, signer: Signer
+    store: Store,
+    events: list[tuple[str, int, int]],
+    catalog: SchemaCatalog,
+    signer: Signer,
+    hold: ledger.Hold | None = None,
 ) -> None:
     pipeline = Pipeline(
         identity=IDENTITY,
@@ -356,13 +362,16 @@ def _check_stream(
         if kind == "run":
             before = {b: lines_of(store.path, b) for b in (r[0] for r in bill_rows(store.path))}
             runs += 1
-            ledger.run(store.path, f"run-{runs}")
+            result = ledger.run(store.path, f"run-{runs}", hold=hold)
+            if hold is not None:
+                # A run never pays a receiver a negative net: that is held and carried.
+                assert all(total >= 0 for total in result.per_receiver.values())
             for bill_id, old in before.items():
                 new = lines_of(store.path, bill_id)
                 # Never a second payment of a bill already paid.
                 if any(k == "payment" for k, _ in old):
                     assert [k for k, _ in new].count("payment") == 1
-            _assert_balanced(store, hers, amount, credited)
+            _assert_balanced(store, hers, amount, credited, carried=hold is not None)
         elif kind == "reject":
             try:
                 override(store, bill, decision="avvist", reason="Nei", by="Kari")
@@ -388,14 +397,27 @@ def _check_stream(
             credited[i] = now_credited
             event(f"credit {'approved' if now_credited else 'rejected'}")
 
-    ledger.run(store.path, "final")
-    _assert_balanced(store, hers, amount, credited)
-    assert ledger.plan(store.path) == []
+    ledger.run(store.path, "final", hold=hold)
+    _assert_balanced(store, hers, amount, credited, carried=hold is not None)
+    if hold is None:
+        assert ledger.plan(store.path) == []
+    else:  # what is left is a carried negative net, nothing else
+        left: dict[str, int] = {}
+        for line in ledger.plan(store.path):
+            left[line.receiver_her] = left.get(line.receiver_her, 0) + line.amount_ore
+        assert all(total < 0 for total in left.values())
 
 
 def _assert_balanced(
-    store: Store, hers: list[str], amount: dict[int, int], credited: dict[int, bool]
+    store: Store,
+    hers: list[str],
+    amount: dict[int, int],
+    credited: dict[int, bool],
+    *,
+    carried: bool = False,
 ) -> None:
+    """Recorded lines per receiver equal approved minus credited; with ``carried``, the
+    recorded lines plus what is still held (carried) do."""
     expected = dict.fromkeys(set(hers), 0)
     for i, her in enumerate(hers):
         if not credited[i]:
@@ -410,5 +432,29 @@ def _assert_balanced(
             "SELECT bill_id FROM payout_lines WHERE kind = 'payment' "
             "GROUP BY bill_id HAVING COUNT(*) > 1"
         ).fetchall()
+    if carried:
+        for line in ledger.plan(store.path):
+            got[line.receiver_her] += line.amount_ore
     assert got == expected
     assert payments == []
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(events=EVENTS)
+@example(events=[("run", 0, 1), ("credit", 0, 1), ("run", 0, 1), ("approve", 1, 10)])
+def test_with_holds_no_run_pays_a_negative_net_and_nothing_is_lost(
+    events: list[tuple[str, int, int]], catalog: SchemaCatalog, signer: Signer
+) -> None:
+    registry = ReceiverRegistry(
+        [Receiver(HER_A, "A", account="86011117947"), Receiver(HER_B, "B", account="15061200018")]
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "gateway.sqlite3")
+        try:
+            _check_stream(store, events, catalog, signer, hold=hold_for(registry))
+        finally:
+            store.close()

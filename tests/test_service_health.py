@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
-import ipaddress
 import json
 import socket
 import sqlite3
@@ -18,15 +17,12 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from gateway.service import health
 from gateway.service.health import Check, Status
 from gateway.store.sqlite import Store
-from gateway.testing.dovecot import DovecotServer, find_dovecot, free_port
+from gateway.testing.dovecot import DovecotServer, find_dovecot
+from gateway.testing.net import free_port, localhost_certificate
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 SECRET = "hemmelig-passord-42"
@@ -40,50 +36,12 @@ def closed_port() -> int:
 # --- certificates ------------------------------------------------------------------------------
 
 
-def make_certificate(
-    directory: Path,
-    name: str,
-    *,
-    not_before: dt.datetime,
-    not_after: dt.datetime,
-) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost/127.0.0.1 valid in the given window."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
 def cert_around_now(directory: Path, name: str, from_days: int, to_days: int) -> Path:
     """A certificate valid from NOW + from_days to NOW + to_days."""
-    cert, _ = make_certificate(
+    cert, _ = localhost_certificate(
         directory,
-        name,
+        common_name=name,
+        files=(f"{name}.crt", f"{name}.key"),
         not_before=NOW + dt.timedelta(days=from_days),
         not_after=NOW + dt.timedelta(days=to_days),
     )
@@ -237,13 +195,8 @@ def authenticate(
 
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    now = dt.datetime.now(dt.UTC)
-    return make_certificate(
-        tmp_path_factory.mktemp("tls"),
-        "localhost",
-        not_before=now - dt.timedelta(minutes=5),
-        not_after=now + dt.timedelta(days=1),
-    )
+    # Self-signed for localhost/127.0.0.1, valid from 5 minutes ago for a day.
+    return localhost_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def server_context(tls_files: tuple[Path, Path]) -> ssl.SSLContext:

@@ -1,22 +1,23 @@
 """``gateway payout …``: preview, run, list, show and resend payout decisions.
 
-A run is keyed by its date (default: today in Norway), so running the same day twice pays
-nothing new and writes the same decisions again. Decisions are written, signed, to
-``<outbox.directory>/payout/<run key>-<receiver HER id>.xml``.
+A manual run is keyed by its date (default: today in Norway), so running the same day twice
+pays nothing new. A run is recorded (ledger), then its signed decisions are stored and queued
+in the outbox (the daemon's outbox sends them), and copies plus the pain.001 payment file are
+written (see ``gateway.payout.sending``). Payees without an account, or with a negative net,
+are held and shown with the reason.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections import defaultdict
-from datetime import date, datetime
 from pathlib import Path
 
 from gateway.clock import local_naive, utc_now
 from gateway.config import Config
-from gateway.payout import ledger
-from gateway.payout.compose import decisions_for_run, reference_secret, write_decisions
-from gateway.receipts.signing import load_signer
+from gateway.payout import ledger, sending
+from gateway.payout.payees import PayeePlan, format_kroner, hold_for, plan_payees
+from gateway.payout.receivers import ReceiverRegistry
 
 DEFAULT_CONFIG = Path("config/local.toml")
 
@@ -25,14 +26,16 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     payout = subparsers.add_parser("payout", help="payout decisions (utbetalingsvedtak)")
     sub = payout.add_subparsers(dest="payout_command", required=True)
     preview = sub.add_parser("preview", help="what the next run would pay, with totals")
-    preview.add_argument("--receiver", help="only this receiver (HER id)")
-    run = sub.add_parser("run", help="record a run and write its signed decisions")
+    preview.add_argument("--receiver", help="only this receiver (payee or sender HER id)")
+    run = sub.add_parser("run", help="record a run; queue and write its signed decisions")
     run.add_argument("--key", help="the run's key (default: today's date in Norway)")
     run.add_argument("--dry-run", action="store_true", help="show what would be paid; no run")
     sub.add_parser("list", help="the recorded runs")
-    show = sub.add_parser("show", help="a run's lines, per receiver")
+    show = sub.add_parser("show", help="a run's lines and decisions, per receiver")
     show.add_argument("run_id", type=int)
-    resend = sub.add_parser("resend", help="write a run's decisions again (identical bytes)")
+    resend = sub.add_parser(
+        "resend", help="finish an unsent run, or queue its decisions again (same content)"
+    )
     resend.add_argument("run_id", type=int)
     for command in (preview, run, show, resend, sub.choices["list"]):
         command.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
@@ -43,77 +46,103 @@ def run(args: argparse.Namespace) -> int | None:
     if getattr(args, "command", None) != "payout":
         return None
     config = Config.from_toml(args.config)
+    payout = sending.payout_config_of(config)
     db = config.database
     command = args.payout_command
     if command == "preview" or (command == "run" and args.dry_run):
-        return _preview(db, getattr(args, "receiver", None))
+        registry = ReceiverRegistry.load(payout.receivers_file)
+        return _preview(db, registry, getattr(args, "receiver", None))
     if command == "run":
+        deps = sending.deps_from_config(config, payout)
         key = args.key or local_naive(utc_now()).date().isoformat()
-        result = ledger.run(db, key)
+        result = ledger.run(db, key, hold=hold_for(deps.registry))
         if not result.created:
             print(f"run {key} was already recorded (run {result.run_id}); nothing new is paid")
-        written = _write(config, result.run_id)
-        for receiver, ore in sorted(result.per_receiver.items()):
-            print(f"  {receiver}: {ore / 100:.2f} kr")
-        print(f"run {key} (id {result.run_id}): {len(written)} decision(s) written")
+        _print_held(plan_payees(result.held, deps.registry))
+        outcome = sending.process_run(db, result.run_id, deps)
+        for decision in outcome.decisions:
+            print(f"  {decision.receiver_her}: {format_kroner(decision.total_ore)} kr")
+        print(
+            f"run {key} (id {result.run_id}): {len(outcome.decisions)} decision(s), "
+            f"{outcome.queued} queued in the outbox"
+            + (f", payments in {outcome.payment_file}" if outcome.payment_file else "")
+        )
         return 0
     if command == "list":
         for r in ledger.runs(db):
             print(
-                f"{r.run_id:>5}  {r.run_key}  {r.state:<10} {r.lines:>6} lines  "
-                f"{r.total_ore / 100:>14.2f} kr  (recorded {r.created_at})"
+                f"{r.run_id:>5}  {r.run_key:<16} {r.state:<9} {r.lines:>6} lines  "
+                f"{format_kroner(r.total_ore):>16} kr  (recorded {r.created_at})"
             )
         return 0
     if command == "show":
-        lines = ledger.run_lines(db, args.run_id)
-        if not lines:
-            print(f"run {args.run_id} has no lines (or does not exist)")
-            return 1
-        per: dict[str, list[ledger.LineRecord]] = defaultdict(list)
-        for line in lines:
-            per[line.receiver_her].append(line)
-        for receiver, items in sorted(per.items()):
-            total = sum(i.amount_ore for i in items)
-            print(f"{receiver}: {len(items)} bill(s), {total / 100:.2f} kr")
-            for i in items:
-                print(f"    bill {i.bill_id:>8}  {i.kind:<10} {i.amount_ore / 100:>12.2f} kr")
-        return 0
+        return _show(db, args.run_id)
     if command == "resend":
-        written = _write(config, args.run_id)
-        print(f"run {args.run_id}: {len(written)} decision(s) written again")
+        if ledger.run_record(db, args.run_id) is None:
+            print(f"run {args.run_id} does not exist")
+            return 1
+        deps = sending.deps_from_config(config, payout)
+        queued = sending.resend(db, args.run_id, deps)
+        print(f"run {args.run_id}: {queued} decision(s) queued in the outbox")
         return 0
     return None  # pragma: no cover - argparse enforces the commands
 
 
-def _preview(db: Path, receiver: str | None) -> int:
-    per: dict[str, list[ledger.PlannedLine]] = defaultdict(list)
-    for line in ledger.plan(db):
-        if receiver is None or line.receiver_her == receiver:
-            per[line.receiver_her].append(line)
-    if not per:
+def _preview(db: Path, registry: ReceiverRegistry, receiver: str | None) -> int:
+    lines = [
+        x
+        for x in ledger.plan(db)
+        if receiver is None
+        or x.receiver_her == receiver
+        or registry.payee(x.receiver_her, x.practitioner_type).her_id == receiver
+    ]
+    plans = plan_payees(lines, registry)
+    if not plans:
         print("nothing to pay")
         return 0
-    for her, items in sorted(per.items()):
-        total = sum(i.amount_ore for i in items)
-        print(f"{her}: {len(items)} bill(s), {total / 100:.2f} kr")
-    grand = sum(i.amount_ore for items in per.values() for i in items)
-    print(f"in all: {grand / 100:.2f} kr to {len(per)} receiver(s)")
+    for plan in plans:
+        name = plan.payee.name or "(not in the receivers registry)"
+        print(
+            f"{plan.payee.her_id} {name}: {len(plan.lines)} bill(s), "
+            f"{format_kroner(plan.total_ore)} kr"
+            + (f"  -- {plan.held_reason}" if plan.held else "")
+        )
+    paid = [p for p in plans if not p.held]
+    held = [p for p in plans if p.held]
+    print(
+        f"in all: {format_kroner(sum(p.total_ore for p in paid))} kr to {len(paid)} receiver(s)"
+        + (f"; {len(held)} receiver(s) held" if held else "")
+    )
     return 0
 
 
-def _write(config: Config, run_id: int) -> list[Path]:
-    signer = load_signer(config.signing.key_file, config.signing.cert_file)
-    run_date = next(r for r in ledger.runs(config.database) if r.run_id == run_id).created_at
-    decisions = decisions_for_run(
-        config.database,
-        run_id,
-        payer=config.identity.organisation(),
-        secret=reference_secret(config.signing.key_file),
-        on=_date_of(run_date),
-    )
-    return write_decisions(decisions, signer, config.outbox.directory / "payout")
+def _print_held(plans: list[PayeePlan]) -> None:
+    for plan in plans:
+        print(
+            f"  held {plan.payee.her_id}: {len(plan.lines)} bill(s), "
+            f"{format_kroner(plan.total_ore)} kr -- {plan.held_reason}"
+        )
 
 
-def _date_of(created_at: str) -> date:
-    """The Norwegian date a run was recorded: its decisions' vedtaksdato, stable on resend."""
-    return local_naive(datetime.fromisoformat(created_at)).date()
+def _show(db: Path, run_id: int) -> int:
+    record = ledger.run_record(db, run_id)
+    if record is None:
+        print(f"run {run_id} does not exist")
+        return 1
+    print(f"run {record.run_id} {record.run_key} ({record.state}), recorded {record.created_at}")
+    per: dict[str, list[ledger.LineRecord]] = defaultdict(list)
+    for line in ledger.run_lines(db, run_id):
+        per[line.receiver_her].append(line)
+    for sender, items in sorted(per.items()):
+        total = sum(i.amount_ore for i in items)
+        print(f"sender {sender}: {len(items)} bill(s), {format_kroner(total)} kr")
+        for i in items:
+            print(f"    bill {i.bill_id:>8}  {i.kind:<10} {format_kroner(i.amount_ore):>14} kr")
+    for d in sending.stored_decisions(db, run_id):
+        account = d.account or "no account"
+        print(
+            f"decision {d.vedtak_id} to {d.name} ({d.receiver_her}): {d.bills} bill(s), "
+            f"{format_kroner(d.total_ore)} kr, account {account}"
+            + (f", KID {d.kid}" if d.kid else "")
+        )
+    return 0

@@ -1,32 +1,29 @@
-"""A recorded payout run as signed decisions (utbetalingsvedtak), one per receiver, as files.
+"""A recorded payout run as signed decisions (utbetalingsvedtak), one per payee.
 
 The ledger (``gateway.payout.ledger``) decides what is paid, exactly once. This module only
-describes a recorded run: the same run always gives the same decision ids and bytes (the
-builder is deterministic and RSA PKCS#1 v1.5 signatures are too), so writing a run's decisions
-again after a crash, or on ``resend``, replaces files with identical ones.
+describes a recorded run, grouped per payee (``gateway.payout.receivers``). The builder is
+deterministic, and ``gateway.payout.sending`` stores each signed decision when the run is
+enqueued, so a resend sends the very same bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from gateway.claims.model import Ident, Organisation
-from gateway.files import fsync_dir, write_atomically
 from gateway.payout.decision import (
     Decision,
     DecisionBill,
     DecisionLine,
     DecisionNote,
     patient_reference,
-    signed_decision_bytes,
 )
 from gateway.payout.ledger import LineRecord, run_lines, runs
-from gateway.receipts.signing import Signer
+from gateway.payout.receivers import Payee, ReceiverRegistry
 from gateway.rules.registry import RULES
 
 _STATUS = {"payment": "godkjent", "correction": "korrigert", "reversal": "kreditert"}
@@ -44,45 +41,67 @@ def reference_secret(key_file: Path) -> bytes:
 
 
 def decisions_for_run(
-    db_path: Path, run_id: int, *, payer: Organisation, secret: bytes, on: date
+    db_path: Path,
+    run_id: int,
+    *,
+    payer: Organisation,
+    secret: bytes,
+    on: date,
+    registry: ReceiverRegistry | None = None,
 ) -> list[Decision]:
-    """One decision per receiver with every bill the run paid, reversed or corrected."""
+    """One decision per payee with every bill the run paid, reversed or corrected.
+
+    The payee of each bill comes from ``registry`` (a laboratory's refunds go to the regional
+    health authority owning it); without a registry every sender is its own payee."""
+    registry = registry if registry is not None else ReceiverRegistry()
     lines = run_lines(db_path, run_id)
     run_key = next(r.run_key for r in runs(db_path) if r.run_id == run_id)
-    by_receiver: dict[str, list[LineRecord]] = defaultdict(list)
-    for line in lines:
-        by_receiver[line.receiver_her].append(line)
     db = sqlite3.connect(db_path)
     try:
+        by_payee: dict[str, tuple[Payee, list[LineRecord]]] = {}
+        for line in lines:
+            payee = registry.payee(line.receiver_her, _practitioner_type(db, line.bill_id))
+            by_payee.setdefault(payee.her_id, (payee, []))[1].append(line)
         return [
             Decision(
-                vedtak_id=f"{run_key}-{receiver}",
+                vedtak_id=f"{run_key}-{her}",
                 kjoring=run_key,
                 vedtaksdato=on,
                 payer=payer,
-                receiver=_receiver(db, receiver),
-                account=None,
-                kid=None,
+                receiver=_receiver(db, payee),
+                account=payee.account,
+                kid=payee.kid,
                 bills=tuple(_bill(db, line, secret) for line in sorted(items, key=_order)),
             )
-            for receiver, items in sorted(by_receiver.items())
+            for her, (payee, items) in sorted(by_payee.items())
         ]
     finally:
         db.close()
+
+
+def _practitioner_type(db: sqlite3.Connection, bill_id: int) -> str | None:
+    row = db.execute("SELECT practitioner_type FROM bills WHERE id = ?", (bill_id,)).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
 
 
 def _order(line: LineRecord) -> tuple[int, int]:
     return (line.bill_id, line.line_id)
 
 
-def _receiver(db: sqlite3.Connection, her: str) -> Organisation:
-    row = db.execute(
-        "SELECT m.sender_name FROM bills b JOIN messages m ON m.id = b.message_id "
-        "WHERE b.sender_her = ? ORDER BY b.id DESC LIMIT 1",
-        (her,),
-    ).fetchone()
-    name = str(row[0]) if row and row[0] else f"HER-id {her}"
-    return Organisation(name=name, idents=(Ident(her, "HER"),))
+def _receiver(db: sqlite3.Connection, payee: Payee) -> Organisation:
+    """The payee as an organisation: its registry name, else the name it sends under."""
+    name = payee.name
+    if name is None:
+        row = db.execute(
+            "SELECT m.sender_name FROM bills b JOIN messages m ON m.id = b.message_id "
+            "WHERE b.sender_her = ? ORDER BY b.id DESC LIMIT 1",
+            (payee.her_id,),
+        ).fetchone()
+        name = str(row[0]) if row and row[0] else f"HER-id {payee.her_id}"
+    idents = [Ident(payee.her_id, "HER")]
+    if payee.enh_id:
+        idents.append(Ident(payee.enh_id, "ENH"))
+    return Organisation(name=name, idents=tuple(idents))
 
 
 def _bill(db: sqlite3.Connection, line: LineRecord, secret: bytes) -> DecisionBill:
@@ -112,16 +131,3 @@ def _bill(db: sqlite3.Connection, line: LineRecord, secret: bytes) -> DecisionBi
             DecisionNote(str(code), str(text), _GUIDANCE.get(str(code))) for code, text in notes
         ),
     )
-
-
-def write_decisions(decisions: list[Decision], signer: Signer, directory: Path) -> list[Path]:
-    """Write each signed decision atomically as ``<directory>/<vedtak id>.xml``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    for decision in decisions:
-        target = directory / f"{decision.vedtak_id}.xml"
-        write_atomically(target, signed_decision_bytes(decision, signer))
-        written.append(target)
-    if written:
-        fsync_dir(directory)
-    return written

@@ -31,6 +31,12 @@ commit leaves nothing; after it, everything. A run key (the scheduled date, e.g.
 is unique: running the same key again returns the recorded run unchanged and pays nothing new.
 ``BEGIN IMMEDIATE`` also serialises concurrent runs (two daemons on one database).
 
+Holds: ``run(..., hold=...)`` lets the caller leave bills out of a run (they stay unpaid and
+come up again): ``gateway.payout.payees`` holds every bill of a payee without an account, or
+whose net would be negative (carried to the next run). The run's state then moves on as
+``gateway.payout.sending`` stores and queues its decisions (``recorded`` → ``enqueued`` →
+``done``).
+
 Amounts are integer øre throughout. The ledger keeps its own tables on the claims database,
 through its own connection; the claims store's schema is not touched.
 """
@@ -38,14 +44,15 @@ through its own connection; the claims store's schema is not touched.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from gateway.errors import GatewayError
+from gateway.store.transactions import connect, immediate
 
 LineKind = Literal["payment", "reversal", "correction"]
 
@@ -75,7 +82,8 @@ SELECT b.id, b.sender_her, b.kreditering, b.credited_by, b.manual,
        e.status, e.approved_ore, e.override_kind,
        (SELECT o.id FROM bills o WHERE o.credited_by = b.id) AS original_id,
        COALESCE((SELECT SUM(p.amount_ore) FROM payout_lines p WHERE p.bill_id = b.id), 0)
-           AS paid
+           AS paid,
+       b.practitioner_type
 FROM bills b
 JOIN bill_status_effective e ON e.bill_id = b.id
 ORDER BY b.id
@@ -96,6 +104,11 @@ class PlannedLine:
     amount_ore: int
     target_ore: int
     paid_ore: int
+    practitioner_type: str | None = None  # 'lab' bills may be paid to the institution's owner
+
+
+#: Given what a run would pay, the bill ids to hold back (left unpaid for a later run).
+Hold = Callable[[Sequence[PlannedLine]], Collection[int]]
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,7 @@ class RunResult:
     run_key: str
     created: bool  # False: the run key was already recorded; nothing new was paid
     per_receiver: dict[str, int]  # receiver HER id -> øre (net), only receivers with lines
+    held: tuple[PlannedLine, ...] = ()  # lines the hold kept back (only when created)
 
 
 @dataclass(frozen=True)
@@ -130,31 +144,10 @@ class LineRecord:
 
 
 def _connect(db_path: Path | str) -> sqlite3.Connection:
-    db = sqlite3.connect(db_path, isolation_level=None, timeout=30.0)
-    try:
-        db.execute("PRAGMA foreign_keys=ON")
-        db.executescript(SCHEMA)
-    except BaseException:
-        db.close()
-        raise
-    return db
-
-
-@contextmanager
-def _transaction(db_path: Path | str) -> Iterator[sqlite3.Connection]:
-    """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on any error."""
-    db = _connect(db_path)
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-    finally:
-        db.close()
+    """A connection with foreign keys on and the ledger tables present. A transaction is
+    ``with closing(_connect(path)) as db, immediate(db)``: committed on success, rolled back on
+    any error."""
+    return connect(db_path, foreign_keys=True, schema=SCHEMA)
 
 
 # --- the ledger --------------------------------------------------------------------------------
@@ -214,7 +207,8 @@ def _compute(db: sqlite3.Connection) -> list[PlannedLine]:
             kind = "correction"
         else:
             kind = "payment"
-        lines.append(PlannedLine(receiver, bill_id, kind, delta, target, paid))
+        practitioner_type = None if r[10] is None else str(r[10])
+        lines.append(PlannedLine(receiver, bill_id, kind, delta, target, paid, practitioner_type))
     return lines
 
 
@@ -249,17 +243,20 @@ def _now() -> str:
 
 def plan(db_path: Path | str) -> list[PlannedLine]:
     """What the next run would pay, bill by bill (ordered by bill id). Records nothing."""
-    with _transaction(db_path) as db:
+    with closing(_connect(db_path)) as db, immediate(db):
         # Read inside a transaction for a consistent snapshot; nothing is written.
         return _compute(db)
 
 
-def run(db_path: Path | str, run_key: str) -> RunResult:
+def run(db_path: Path | str, run_key: str, *, hold: Hold | None = None) -> RunResult:
     """Record the run ``run_key`` and all its lines in one transaction, or, if a run with this
-    key exists, return it unchanged (nothing new is paid)."""
+    key exists, return it unchanged (nothing new is paid).
+
+    ``hold`` sees the lines computed inside the transaction and names bills to leave out: they
+    stay unpaid (target − paid unchanged) and come up again in the next run."""
     if not run_key.strip():
         raise PayoutError("a payout run needs a non-empty run key")
-    with _transaction(db_path) as db:
+    with closing(_connect(db_path)) as db, immediate(db):
         row = db.execute("SELECT id FROM payout_runs WHERE run_key = ?", (run_key,)).fetchone()
         if row is not None:
             run_id = int(row[0])
@@ -269,8 +266,11 @@ def run(db_path: Path | str, run_key: str) -> RunResult:
             (run_key, _now()),
         )
         run_id = int(cur.lastrowid or 0)
-        _insert_lines(db, run_id, _compute(db))
-        return RunResult(run_id, run_key, True, _per_receiver(db, run_id))
+        lines = _compute(db)
+        held_ids = set(hold(lines)) if hold is not None else set()
+        _insert_lines(db, run_id, [x for x in lines if x.bill_id not in held_ids])
+        held = tuple(x for x in lines if x.bill_id in held_ids)
+        return RunResult(run_id, run_key, True, _per_receiver(db, run_id), held)
 
 
 def runs(db_path: Path | str) -> list[RunRecord]:
@@ -311,3 +311,13 @@ def _kind(value: object) -> LineKind:
     if value == "correction":
         return "correction"
     raise PayoutError(f"unknown payout line kind {value!r}")
+
+
+#: Run states: recorded (ledger) -> enqueued (decisions stored, outbox rows written) -> done
+#: (decision and payment files written). See ``gateway.payout.sending``.
+RUN_STATES = ("recorded", "enqueued", "done")
+
+
+def run_record(db_path: Path | str, run_id: int) -> RunRecord | None:
+    """One recorded run, or None."""
+    return next((r for r in runs(db_path) if r.run_id == run_id), None)

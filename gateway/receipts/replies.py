@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from cryptography import x509
 from lxml import etree
 
 from gateway.claims.model import Code, Organisation
@@ -29,6 +30,7 @@ from gateway.ebxml.envelope import (
     PartyId,
     build_envelope,
     reply_header,
+    serialize,
 )
 from gateway.ebxml.signals import ErrorDetail, build_acknowledgment, build_message_error
 from gateway.receipts.apprec import (
@@ -39,6 +41,8 @@ from gateway.receipts.apprec import (
     wrap_in_msghead,
 )
 from gateway.receipts.signing import Signer
+from gateway.security import cms
+from gateway.security.signatures import sign_ebxml_envelope
 from gateway.store.sqlite import ReplyRecord
 
 UNKNOWN_PARTY = Party(party_ids=(PartyId("unknown"),), role=None)
@@ -65,6 +69,10 @@ class Replier:
     source_name: str  # the file name the message arrived as, to name the reply files after
     mail_to: str
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
+    #: Sign every ebXML envelope we send (ebMS 2.0 ds:Signature in SOAP:Header).
+    sign_envelopes: bool = False
+    #: The partner's encryption certificate from its CPA: the AppRec payload is CMS-encrypted.
+    encrypt_to: x509.Certificate | None = None
 
     # --- ebXML signals --------------------------------------------------------------------------
 
@@ -167,7 +175,14 @@ class Replier:
             ack_requested=True,
             ack_signed=False,
         )
-        part = mime.OutgoingPart(content_id=content_id, content_type="text/xml", body=signed)
+        if self.encrypt_to is not None:
+            part = mime.OutgoingPart(
+                content_id=content_id,
+                content_type="application/pkcs7-mime; smime-type=enveloped-data",
+                body=cms.encrypt(signed, self.encrypt_to, at=self.now),
+            )
+        else:
+            part = mime.OutgoingPart(content_id=content_id, content_type="text/xml", body=signed)
         return self._ebxml_reply(
             "apprec", envelope, (part,), message_id, incoming.header.message_id, awaits_ack=True
         )
@@ -192,6 +207,10 @@ class Replier:
         *,
         awaits_ack: bool = False,
     ) -> ReplyRecord:
+        if self.sign_envelopes:
+            envelope = serialize(
+                sign_ebxml_envelope(envelope, self.signer, {p.content_id: p.body for p in parts})
+            )
         body = mime.build(
             envelope,
             parts,

@@ -56,4 +56,17 @@ def checks_for(config: Config) -> list[Awaitable[health.Check]]:
                 cafile=str(mailbox.ca_file) if mailbox.ca_file else None,
             )
         )
+    smtp = config.outbox.smtp
+    if smtp is not None:
+        checks.append(
+            health.check_smtp(
+                smtp.host,
+                smtp.port,
+                smtp.security,
+                smtp.user,
+                smtp.password() if smtp.user else None,
+                smtp.timeout,
+                cafile=str(smtp.ca_file) if smtp.ca_file else None,
+            )
+        )
     return checks

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import csv
 import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 
 from gateway.stats.periods import StatsError
+from gateway.store import transactions
 
 __all__ = [
     "AGE_GROUPS",
@@ -75,28 +75,14 @@ def connect(db_path: Path | str) -> sqlite3.Connection:
     if not path.is_file():
         raise StatsError(f"no database at {path}")
     try:
-        db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-        ensure_tables(db)
+        return transactions.connect(path, schema=_SCHEMA)
     except sqlite3.Error as exc:
         raise StatsError(f"cannot open database {path}: {exc}") from exc
-    return db
 
 
 def ensure_tables(db: sqlite3.Connection) -> None:
     """Create the statistics reference tables if they do not exist yet."""
     db.executescript(_SCHEMA)
-
-
-@contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
 
 
 def _read_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
@@ -161,7 +147,7 @@ def import_residence(db_path: Path | str, path: Path | str) -> int:
         records.append((patient, _kommune(file, line, row["kommune"])))
     with closing(connect(db_path)) as db:
         try:
-            with _transaction(db):
+            with transactions.immediate(db):
                 db.executemany(
                     "INSERT INTO stats_residence(patient_id, kommune) VALUES (?, ?) "
                     "ON CONFLICT(patient_id) DO UPDATE SET kommune = excluded.kommune",
@@ -204,7 +190,7 @@ def import_population(db_path: Path | str, path: Path | str) -> int:
     years = sorted({r[0] for r in records})
     with closing(connect(db_path)) as db:
         try:
-            with _transaction(db):
+            with transactions.immediate(db):
                 db.executemany("DELETE FROM stats_population WHERE year = ?", [(y,) for y in years])
                 db.executemany(
                     "INSERT INTO stats_population(year, kommune, aldersgruppe, kjonn, count) "

@@ -89,9 +89,100 @@ class ReplyRecord:
 
 @dataclass(frozen=True, slots=True)
 class PendingReply:
+    """A reply due for delivery."""
+
     id: int
     filename: str
     body: bytes
+    recipient: str = ""  # a mail address, or 'HER:<id>' (resolved by the outbox)
+    kind: str = ""
+    ebxml_message_id: str | None = None
+    attempts: int = 0  # failed delivery attempts since it was (re)queued
+
+
+@dataclass(frozen=True, slots=True)
+class ReplySummary:
+    """A ``replies`` row without its body, for operators, metrics and the resend task."""
+
+    id: int
+    received_id: int | None
+    kind: str
+    ebxml_message_id: str | None
+    ref_to_message_id: str | None
+    recipient: str
+    filename: str
+    created_at: datetime
+    state: str  # pending | delivered | dead | discarded
+    delivered_at: datetime | None
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    sends: int
+    ack_state: str | None  # awaiting | acknowledged | error | expired
+    ack_received_id: int | None
+    ack_at: datetime | None
+    expires_at: datetime | None
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignalMatch:
+    """One of our replies an incoming Acknowledgment/MessageError refers to."""
+
+    reply_id: int
+    reply_kind: str
+    previous_ack_state: str | None
+    ack_state: str
+    changed: bool  # False: an earlier signal had settled it already
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxSummary:
+    """Counts of the outbox for metrics and health checks."""
+
+    states: dict[str, int]
+    ack_states: dict[str, int]  # discarded rows left out
+    oldest_pending_seconds: float  # 0 when nothing is pending
+
+    @property
+    def pending(self) -> int:
+        return self.states.get("pending", 0)
+
+    @property
+    def dead(self) -> int:
+        return self.states.get("dead", 0)
+
+    @property
+    def awaiting_ack(self) -> int:
+        return self.ack_states.get("awaiting", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedSummary:
+    """A received row with the ids of its message (no bytes, no national ids)."""
+
+    id: int
+    received_at: datetime
+    source: str
+    source_ref: str
+    sha256: str
+    size: int
+    outcome: str
+    detail: str | None
+    duplicate_of: int | None
+    ebxml_message_id: str | None
+    conversation_id: str | None
+    cpa_id: str | None
+    from_her: str | None
+    to_her: str | None
+    service: str | None
+    action: str | None
+    msg_id: str | None
+    msg_type: str | None
+    sender_her: str | None
+    sender_name: str | None
+    apprec_status: int | None
+    bills: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +227,86 @@ LIVE_APPROVED = "b.kreditering = 0 AND b.credited_by IS NULL AND " + EFFECTIVELY
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _iso(moment: datetime | None) -> str:
+    """A moment (default now) as the stored UTC text; one format, so text order is time order."""
+    return (moment or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _time(value: object) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None else int(str(value))
+
+
+def _pending(r: sqlite3.Row) -> PendingReply:
+    return PendingReply(
+        id=int(r[0]),
+        filename=str(r[1]),
+        body=bytes(r[2]),
+        recipient=str(r[3]),
+        kind=str(r[4]),
+        ebxml_message_id=_opt_str(r[5]),
+        attempts=int(r[6]),
+    )
+
+
+def _summary(r: sqlite3.Row) -> ReplySummary:
+    return ReplySummary(
+        id=int(r[0]),
+        received_id=_opt_int(r[1]),
+        kind=str(r[2]),
+        ebxml_message_id=_opt_str(r[3]),
+        ref_to_message_id=_opt_str(r[4]),
+        recipient=str(r[5]),
+        filename=str(r[6]),
+        created_at=datetime.fromisoformat(str(r[7])),
+        state=str(r[8]),
+        delivered_at=_time(r[9]),
+        attempts=int(r[10]),
+        next_attempt_at=_time(r[11]),
+        last_error=_opt_str(r[12]),
+        sends=int(r[13]),
+        ack_state=_opt_str(r[14]),
+        ack_received_id=_opt_int(r[15]),
+        ack_at=_time(r[16]),
+        expires_at=_time(r[17]),
+        size=int(r[18]),
+    )
+
+
+def _received(r: sqlite3.Row) -> ReceivedSummary:
+    return ReceivedSummary(
+        id=int(r[0]),
+        received_at=datetime.fromisoformat(str(r[1])),
+        source=str(r[2]),
+        source_ref=str(r[3]),
+        sha256=str(r[4]),
+        size=int(r[5]),
+        outcome=str(r[6]),
+        detail=_opt_str(r[7]),
+        duplicate_of=_opt_int(r[8]),
+        ebxml_message_id=_opt_str(r[9]),
+        conversation_id=_opt_str(r[10]),
+        cpa_id=_opt_str(r[11]),
+        from_her=_opt_str(r[12]),
+        to_her=_opt_str(r[13]),
+        service=_opt_str(r[14]),
+        action=_opt_str(r[15]),
+        msg_id=_opt_str(r[16]),
+        msg_type=_opt_str(r[17]),
+        sender_her=_opt_str(r[18]),
+        sender_name=_opt_str(r[19]),
+        apprec_status=_opt_int(r[20]),
+        bills=int(r[21]),
+    )
 
 
 class Store:
@@ -598,25 +769,407 @@ class Store:
         )
 
     # --- outbox --------------------------------------------------------------------------------
+    # The transactional outbox (``replies``): rows are written with the decision that caused
+    # them; the outbox in use (gateway.outbox.files / .smtp) delivers due rows; the reliability
+    # task (gateway.outbox.reliability) resends AckRequested messages until the partner's
+    # signal arrives (gateway.outbox.signals). For a *pending* row ``next_attempt_at`` is when
+    # to try delivery again; for a *delivered* row awaiting an ack it is when to resend.
 
-    def pending_replies(self, limit: int = 500) -> list[PendingReply]:
+    _PENDING = (
+        "SELECT id, filename, body, recipient, kind, ebxml_message_id, attempts FROM replies "
+    )
+
+    def queue_replies(
+        self,
+        replies: Sequence[ReplyRecord],
+        *,
+        received_id: int | None = None,
+        now: datetime | None = None,
+    ) -> list[int]:
+        """Queue replies that no intake produced (payout decisions: ``received_id`` None), in
+        one transaction; return their row ids."""
+        created = _iso(now)
+        ids: list[int] = []
+        try:
+            with self._transaction() as db:
+                for r in replies:
+                    cur = db.execute(
+                        "INSERT INTO replies(received_id, kind, ebxml_message_id, "
+                        "ref_to_message_id, recipient, filename, body, created_at, state, "
+                        "ack_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                        (
+                            received_id,
+                            r.kind,
+                            r.ebxml_message_id,
+                            r.ref_to_message_id,
+                            r.recipient,
+                            r.filename,
+                            r.body,
+                            created,
+                            "awaiting" if r.awaits_ack else None,
+                        ),
+                    )
+                    ids.append(int(cur.lastrowid or 0))
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not queue replies: {exc}") from exc
+        return ids
+
+    def pending_replies(
+        self, limit: int = 500, *, now: datetime | None = None
+    ) -> list[PendingReply]:
+        """Rows due for delivery: pending, and never tried or their retry time has come."""
         rows = self._query(
-            "SELECT id, filename, body FROM replies WHERE state = 'pending' ORDER BY id LIMIT ?",
-            (limit,),
+            self._PENDING + "WHERE state = 'pending' AND "
+            "(next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id LIMIT ?",
+            (_iso(now), limit),
         )
-        return [PendingReply(int(r[0]), str(r[1]), bytes(r[2])) for r in rows]
+        return [_pending(r) for r in rows]
 
-    def mark_delivered(self, reply_ids: Sequence[int]) -> None:
+    def next_attempt_due(self) -> datetime | None:
+        """The earliest retry time of a pending row waiting for one (None: none waits)."""
+        rows = self._query(
+            "SELECT MIN(next_attempt_at) FROM replies WHERE state = 'pending' "
+            "AND next_attempt_at IS NOT NULL"
+        )
+        value = rows[0][0]
+        return None if value is None else datetime.fromisoformat(str(value))
+
+    def record_delivery(self, reply_ids: Sequence[int], *, now: datetime | None = None) -> None:
+        """Mark rows delivered (one more send; failed attempts reset). Only pending rows
+        change, so a row requeued or discarded meanwhile is not touched."""
         if not reply_ids:
             return
+        at = _iso(now)
         try:
             with self._transaction() as db:
                 db.executemany(
-                    "UPDATE replies SET state = 'delivered', delivered_at = ? WHERE id = ?",
-                    [(_now(), i) for i in reply_ids],
+                    "UPDATE replies SET state = 'delivered', delivered_at = ?, "
+                    "sends = sends + 1, attempts = 0, next_attempt_at = NULL "
+                    "WHERE id = ? AND state = 'pending'",
+                    [(at, i) for i in reply_ids],
                 )
         except sqlite3.Error as exc:
             raise StorageError(f"could not mark replies delivered: {exc}") from exc
+
+    def mark_delivered(self, reply_ids: Sequence[int]) -> None:
+        """``record_delivery`` now (the file outbox's name for it)."""
+        self.record_delivery(reply_ids)
+
+    def record_failure(
+        self, reply_id: int, error: str, retry_at: datetime, *, now: datetime | None = None
+    ) -> int:
+        """A transient delivery failure: count it, keep the error, try again at ``retry_at``.
+        Returns the attempts so far."""
+        del now  # the row keeps only the retry time; accepted for a uniform signature
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "UPDATE replies SET attempts = attempts + 1, last_error = ?, "
+                    "next_attempt_at = ? WHERE id = ? AND state = 'pending'",
+                    (error[:2000], _iso(retry_at), reply_id),
+                )
+                row = db.execute(
+                    "SELECT attempts FROM replies WHERE id = ?", (reply_id,)
+                ).fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not record failure of reply {reply_id}: {exc}") from exc
+        return 0 if row is None else int(row[0])
+
+    def mark_dead(self, reply_id: int, error: str, *, now: datetime | None = None) -> None:
+        """A permanent failure (SMTP 5xx, no address): a dead letter for an operator."""
+        del now
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "UPDATE replies SET state = 'dead', attempts = attempts + 1, "
+                    "last_error = ?, next_attempt_at = NULL WHERE id = ? AND state = 'pending'",
+                    (error[:2000], reply_id),
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not mark reply {reply_id} dead: {exc}") from exc
+
+    def requeue(
+        self, reply_ids: Sequence[int], *, by: str = "operator", now: datetime | None = None
+    ) -> list[int]:
+        """Dead letters back to pending, to be sent as soon as possible; the requeue is noted
+        in ``last_error``. Returns the ids that were dead (others are left alone)."""
+        note = f"requeued by {by} at {_iso(now)}"
+        return self._from_dead(
+            reply_ids,
+            "state = 'pending', attempts = 0, next_attempt_at = NULL, "
+            "last_error = substr(? || COALESCE('; before: ' || last_error, ''), 1, 2000)",
+            note,
+        )
+
+    def discard(
+        self,
+        reply_ids: Sequence[int],
+        reason: str,
+        *,
+        by: str = "operator",
+        now: datetime | None = None,
+    ) -> list[int]:
+        """Give up on dead letters for good (``reason`` is kept in ``last_error``); a row is
+        never deleted. Returns the ids that were dead."""
+        note = f"discarded by {by} at {_iso(now)}: {reason}"
+        return self._from_dead(
+            reply_ids,
+            "state = 'discarded', next_attempt_at = NULL, "
+            "last_error = substr(? || COALESCE('; before: ' || last_error, ''), 1, 2000)",
+            note,
+        )
+
+    def _from_dead(self, reply_ids: Sequence[int], assignments: str, note: str) -> list[int]:
+        changed: list[int] = []
+        try:
+            with self._transaction() as db:
+                for reply_id in reply_ids:
+                    cur = db.execute(
+                        f"UPDATE replies SET {assignments} WHERE id = ? AND state = 'dead'",
+                        (note, reply_id),
+                    )
+                    if cur.rowcount:
+                        changed.append(reply_id)
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not change dead letters: {exc}") from exc
+        return changed
+
+    def dead_letters(self) -> list[ReplySummary]:
+        """Every dead reply, oldest first."""
+        return self.list_replies(state="dead", limit=None)
+
+    def list_replies(
+        self,
+        *,
+        state: str | None = None,
+        kind: str | None = None,
+        ack_state: str | None = None,
+        limit: int | None = 200,
+    ) -> list[ReplySummary]:
+        """Replies (no bodies), oldest first, filtered by state, kind and ack state."""
+        where: list[str] = []
+        params: list[object] = []
+        for column, value in (("state", state), ("kind", kind), ("ack_state", ack_state)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = self._SUMMARY + (f"WHERE {' AND '.join(where)} " if where else "") + "ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_summary(r) for r in self._query(sql, params)]
+
+    _SUMMARY = (
+        "SELECT id, received_id, kind, ebxml_message_id, ref_to_message_id, recipient, "
+        "filename, created_at, state, delivered_at, attempts, next_attempt_at, last_error, "
+        "sends, ack_state, ack_received_id, ack_at, expires_at, length(body) FROM replies "
+    )
+
+    def reply(self, reply_id: int) -> ReplySummary | None:
+        """One reply's row without its body."""
+        rows = self._query(self._SUMMARY + "WHERE id = ?", (reply_id,))
+        return _summary(rows[0]) if rows else None
+
+    def reply_body(self, reply_id: int) -> bytes:
+        """The exact bytes of a reply, as sent (and resent)."""
+        rows = self._query("SELECT body FROM replies WHERE id = ?", (reply_id,))
+        if not rows:
+            raise StorageError(f"no reply {reply_id}")
+        return bytes(rows[0][0])
+
+    # --- acknowledgment tracking (ebXML AckRequested) ------------------------------------------
+
+    def awaiting_acks(self) -> list[ReplySummary]:
+        """Replies sent (or to be sent) with AckRequested whose signal has not come, oldest
+        first; discarded ones are not waited for."""
+        return [
+            r
+            for r in self.list_replies(ack_state="awaiting", limit=None)
+            if r.state != "discarded"
+        ]
+
+    def unplanned_acks(self) -> list[ReplySummary]:
+        """Delivered replies awaiting an ack with no resend time yet (just sent or resent)."""
+        rows = self._query(
+            self._SUMMARY + "WHERE ack_state = 'awaiting' AND state = 'delivered' "
+            "AND next_attempt_at IS NULL ORDER BY id"
+        )
+        return [_summary(r) for r in rows]
+
+    def plan_resend(self, reply_id: int, resend_at: datetime, expires_at: datetime) -> None:
+        """When to resend a delivered reply if no ack has come, and when to stop waiting."""
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "UPDATE replies SET next_attempt_at = ?, expires_at = ? "
+                    "WHERE id = ? AND state = 'delivered' AND ack_state = 'awaiting'",
+                    (_iso(resend_at), _iso(expires_at), reply_id),
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not plan resend of reply {reply_id}: {exc}") from exc
+
+    def due_for_resend(self, now: datetime | None = None) -> list[ReplySummary]:
+        """Delivered replies still awaiting an ack whose resend time has come, before expiry."""
+        at = _iso(now)
+        rows = self._query(
+            self._SUMMARY + "WHERE ack_state = 'awaiting' AND state = 'delivered' "
+            "AND next_attempt_at IS NOT NULL AND next_attempt_at <= ? "
+            "AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
+            (at, at),
+        )
+        return [_summary(r) for r in rows]
+
+    def schedule_resend(self, reply_ids: Sequence[int]) -> list[int]:
+        """Put delivered, unacknowledged replies back to pending: the same bytes (same ebXML
+        MessageId) are sent again. Returns the ids that changed."""
+        changed: list[int] = []
+        try:
+            with self._transaction() as db:
+                for reply_id in reply_ids:
+                    cur = db.execute(
+                        "UPDATE replies SET state = 'pending', next_attempt_at = NULL, "
+                        "attempts = 0 WHERE id = ? AND state = 'delivered' "
+                        "AND ack_state = 'awaiting'",
+                        (reply_id,),
+                    )
+                    if cur.rowcount:
+                        changed.append(reply_id)
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not schedule resends: {exc}") from exc
+        return changed
+
+    def expire(self, now: datetime | None = None) -> list[ReplySummary]:
+        """Stop waiting for the acks whose time is up (``expires_at`` passed): their
+        ``ack_state`` becomes 'expired'. Returns those rows, for the operator's log."""
+        at = _iso(now)
+        try:
+            with self._transaction() as db:
+                cur = db.execute(
+                    self._SUMMARY + "WHERE ack_state = 'awaiting' AND expires_at IS NOT NULL "
+                    "AND expires_at <= ? ORDER BY id",
+                    (at,),
+                )
+                cur.row_factory = sqlite3.Row
+                rows = cur.fetchall()
+                # A resend still queued is pointless now: it counts as delivered, not sent.
+                db.executemany(
+                    "UPDATE replies SET ack_state = 'expired', next_attempt_at = NULL, "
+                    "state = CASE WHEN state = 'pending' AND sends > 0 THEN 'delivered' "
+                    "ELSE state END WHERE id = ?",
+                    [(int(r[0]),) for r in rows],
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not expire acknowledgments: {exc}") from exc
+        return [_summary(r) for r in rows]
+
+    def record_signal(
+        self,
+        ref_to_message_id: str,
+        kind: Literal["acknowledgment", "message_error"],
+        received_id: int | None,
+        *,
+        now: datetime | None = None,
+    ) -> list[SignalMatch]:
+        """Record a partner's Acknowledgment or MessageError for our message
+        ``ref_to_message_id``. The first signal settles a reply (a later one changes nothing);
+        a late ack still settles an expired one. A reply waiting for a resend is delivered
+        already, so it is not sent again. Returns what matched (empty: not one of ours)."""
+        new_state = "acknowledged" if kind == "acknowledgment" else "error"
+        matches: list[SignalMatch] = []
+        try:
+            with self._transaction() as db:
+                rows = db.execute(
+                    "SELECT id, kind, ack_state FROM replies "
+                    "WHERE ebxml_message_id = ? ORDER BY id",
+                    (ref_to_message_id,),
+                ).fetchall()
+                for reply_id, reply_kind, ack_state in rows:
+                    settles = ack_state in (None, "awaiting", "expired")
+                    if settles:
+                        db.execute(
+                            # (Every expression sees the row as it was before the update.)
+                            "UPDATE replies SET ack_state = ?, ack_received_id = ?, ack_at = ?, "
+                            "next_attempt_at = CASE WHEN state = 'delivered' OR "
+                            "(state = 'pending' AND sends > 0) THEN NULL "
+                            "ELSE next_attempt_at END, "
+                            "state = CASE WHEN state = 'pending' AND sends > 0 "
+                            "THEN 'delivered' ELSE state END WHERE id = ?",
+                            (new_state, received_id, _iso(now), reply_id),
+                        )
+                    matches.append(
+                        SignalMatch(
+                            reply_id=int(reply_id),
+                            reply_kind=str(reply_kind),
+                            previous_ack_state=None if ack_state is None else str(ack_state),
+                            ack_state=new_state if settles else str(ack_state),
+                            changed=settles,
+                        )
+                    )
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not record signal for {ref_to_message_id}: {exc}") from exc
+        return matches
+
+    def outbox_summary(self, now: datetime | None = None) -> OutboxSummary:
+        """Counts per state and ack state and the oldest pending age, for metrics and health."""
+        states = {str(s): int(n) for s, n in self._query(
+            "SELECT state, COUNT(*) FROM replies GROUP BY state"
+        )}
+        acks = {str(s): int(n) for s, n in self._query(
+            "SELECT ack_state, COUNT(*) FROM replies WHERE ack_state IS NOT NULL "
+            "AND state != 'discarded' GROUP BY ack_state"
+        )}
+        oldest = self._query("SELECT MIN(created_at) FROM replies WHERE state = 'pending'")[0][0]
+        age = 0.0
+        if oldest is not None:
+            moment = now or datetime.now(UTC)
+            age = max(0.0, (moment - datetime.fromisoformat(str(oldest))).total_seconds())
+        return OutboxSummary(states=states, ack_states=acks, oldest_pending_seconds=age)
+
+    # --- received messages, for operators (gateway messages list/show) -------------------------
+
+    def list_received(
+        self,
+        *,
+        since: datetime | None = None,
+        outcome: str | None = None,
+        limit: int | None = 200,
+    ) -> list[ReceivedSummary]:
+        """Received rows with their message ids (no bytes), oldest first."""
+        where: list[str] = []
+        params: list[object] = []
+        if since is not None:
+            where.append("r.received_at >= ?")
+            params.append(_iso(since))
+        if outcome is not None:
+            where.append("r.outcome = ?")
+            params.append(outcome)
+        sql = self._RECEIVED + (f"WHERE {' AND '.join(where)} " if where else "") + "ORDER BY r.id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_received(r) for r in self._query(sql, params)]
+
+    def received_summary(self, received_id: int) -> ReceivedSummary | None:
+        """One received row with its message ids, or None."""
+        rows = self._query(self._RECEIVED + "WHERE r.id = ?", (received_id,))
+        return _received(rows[0]) if rows else None
+
+    def replies_of(self, received_id: int) -> list[ReplySummary]:
+        """The replies a received message produced, and those a received signal settled."""
+        rows = self._query(
+            self._SUMMARY + "WHERE received_id = ? OR ack_received_id = ? ORDER BY id",
+            (received_id, received_id),
+        )
+        return [_summary(r) for r in rows]
+
+    _RECEIVED = (
+        "SELECT r.id, r.received_at, r.source, r.source_ref, r.sha256, r.size, r.outcome, "
+        "r.detail, r.duplicate_of, m.ebxml_message_id, m.conversation_id, m.cpa_id, "
+        "m.from_her, m.to_her, m.service, m.action, m.msg_id, m.msg_type, m.sender_her, "
+        "m.sender_name, m.apprec_status, "
+        "(SELECT COUNT(*) FROM bills b WHERE b.message_id = m.id) "
+        "FROM received r LEFT JOIN messages m ON m.received_id = r.id "
+    )
 
     # --- reading for operators and tests -------------------------------------------------------
 

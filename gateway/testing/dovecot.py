@@ -18,9 +18,7 @@ on ``port``.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import imaplib
-import ipaddress
 import os
 import pwd
 import re
@@ -33,6 +31,9 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
+
+from gateway.testing.net import free_port as free_port  # re-exported: tests import it here
+from gateway.testing.net import localhost_certificate
 
 DOVECOT_CANDIDATES = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
 MISSING_REASON = (
@@ -55,13 +56,6 @@ def find_dovecot() -> Path | None:
         if Path(candidate).is_file():
             return Path(candidate)
     return None
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 _CONFIG = """\
@@ -159,7 +153,7 @@ class DovecotServer:
             (d / sub).mkdir(parents=True, exist_ok=True)
         ssl = "ssl = no"
         if self.tls:
-            _make_certificate(self.cert_file, self.key_file)
+            localhost_certificate(d, files=(self.cert_file.name, self.key_file.name))
             ssl = f"ssl = yes\nssl_cert = <{self.cert_file}\nssl_key = <{self.key_file}"
         group = _group_name(self._run_as.pw_gid)
         (d / "dovecot.conf").write_text(
@@ -405,41 +399,3 @@ def _greets(port: int) -> bool:
             return s.recv(64).startswith(b"* OK")
     except OSError:
         return False
-
-
-def _make_certificate(cert_file: Path, key_file: Path) -> None:
-    """A self-signed certificate for localhost and 127.0.0.1 (a test CA of one)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_file.chmod(0o600)

@@ -1,0 +1,290 @@
+"""``gateway outbox …`` and ``gateway messages …``: what was received and what we send.
+
+    gateway outbox list [--state S] [--kind K]     replies, oldest first (no bodies)
+    gateway outbox show ID [--body]                one reply; ``--body`` writes its exact bytes
+    gateway outbox dead                            dead letters, with the reason
+    gateway outbox requeue ID... | --all-dead      dead letters back to pending
+    gateway outbox discard ID... --reason TEXT     give up on dead letters (kept, audited)
+    gateway outbox awaiting-ack [--expired]        sent with AckRequested, no ack yet (or expired)
+    gateway messages list [--since T] [--outcome O]
+    gateway messages show ID                       a received message, its ids and its replies
+
+Every line printed passes ``gateway.logging.redact``: no national identity number reaches the
+terminal, whatever a detail text holds. A reply's body (an AppRec or payout decision may name
+patients) is printed only when asked for with ``--body``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from gateway.clock import OSLO, utc_now
+from gateway.config import Config
+from gateway.logging import redact
+from gateway.store.sqlite import Outcome, ReceivedSummary, ReplySummary, Store
+
+DEFAULT_CONFIG = Path("config/local.toml")
+STATES = ("pending", "delivered", "dead", "discarded")
+KINDS = ("acknowledgment", "message_error", "apprec", "payout_decision")
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``outbox`` and ``messages`` to the ``gateway`` command."""
+    outbox = subparsers.add_parser("outbox", help="replies we send: state, dead letters, acks")
+    sub = outbox.add_subparsers(dest="outbox_command", required=True)
+    listing = sub.add_parser("list", help="replies, oldest first")
+    listing.add_argument("--state", choices=STATES)
+    listing.add_argument("--kind", choices=KINDS)
+    listing.add_argument("--limit", type=int, default=200)
+    show = sub.add_parser("show", help="one reply: headers, state, attempts, errors, ack")
+    show.add_argument("reply_id", type=int)
+    show.add_argument("--body", action="store_true", help="write the reply's exact bytes")
+    dead = sub.add_parser("dead", help="dead letters (permanent failures), with the reason")
+    requeue = sub.add_parser("requeue", help="send dead letters again")
+    requeue.add_argument("reply_ids", type=int, nargs="*")
+    requeue.add_argument("--all-dead", action="store_true", help="every dead letter")
+    discard = sub.add_parser("discard", help="give up on dead letters (the rows are kept)")
+    discard.add_argument("reply_ids", type=int, nargs="+")
+    discard.add_argument("--reason", required=True, help="why (kept with the reply)")
+    for command in (requeue, discard):
+        command.add_argument("--by", default=_user(), help="who (default: the login name)")
+    awaiting = sub.add_parser("awaiting-ack", help="sent with AckRequested, not acknowledged")
+    awaiting.add_argument("--expired", action="store_true", help="those given up on instead")
+
+    messages = subparsers.add_parser("messages", help="received messages")
+    msub = messages.add_subparsers(dest="messages_command", required=True)
+    mlist = msub.add_parser("list", help="received messages, oldest first")
+    mlist.add_argument("--since", type=_moment, help="ISO date/time (naive: Norwegian time)")
+    mlist.add_argument("--outcome", choices=[o.value for o in Outcome])
+    mlist.add_argument("--limit", type=int, default=200)
+    mshow = msub.add_parser("show", help="a received message: ids, outcome, replies")
+    mshow.add_argument("received_id", type=int)
+
+    for command in (listing, show, dead, requeue, discard, awaiting, mlist, mshow):
+        command.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+
+
+def run(args: argparse.Namespace) -> int | None:
+    """Handle an ``outbox`` or ``messages`` command; None when it is neither."""
+    command = getattr(args, "command", None)
+    if command not in ("outbox", "messages"):
+        return None
+    store = Store(Config.from_toml(args.config).database)
+    try:
+        if command == "outbox":
+            return _outbox(store, args)
+        return _messages(store, args)
+    finally:
+        store.close()
+
+
+# --- outbox ------------------------------------------------------------------------------------
+
+
+def _outbox(store: Store, args: argparse.Namespace) -> int:
+    command = args.outbox_command
+    if command == "list":
+        rows = store.list_replies(state=args.state, kind=args.kind, limit=args.limit)
+        _table(rows)
+        return 0
+    if command == "show":
+        reply = store.reply(args.reply_id)
+        if reply is None:
+            _out(f"no reply {args.reply_id}")
+            return 1
+        if args.body:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(store.reply_body(reply.id))
+            sys.stdout.buffer.flush()
+            return 0
+        _details(reply)
+        return 0
+    if command == "dead":
+        rows = store.dead_letters()
+        for r in rows:
+            _out(
+                f"{r.id:>7}  {r.kind:<15} {r.recipient:<28} attempts {r.attempts:<3} "
+                f"{r.last_error}"
+            )
+        _out(f"{len(rows)} dead letter(s)")
+        return 0
+    if command == "requeue":
+        if args.all_dead == bool(args.reply_ids):
+            return _usage("give reply ids or --all-dead (not both)")
+        ids = [r.id for r in store.dead_letters()] if args.all_dead else args.reply_ids
+        changed = store.requeue(ids, by=args.by)
+        return _report("requeued", ids, changed)
+    if command == "discard":
+        if not args.reason.strip():
+            return _usage("--reason must not be empty")
+        changed = store.discard(args.reply_ids, args.reason.strip(), by=args.by)
+        return _report("discarded", args.reply_ids, changed)
+    if command == "awaiting-ack":
+        rows = (
+            store.list_replies(ack_state="expired", limit=None)
+            if args.expired
+            else store.awaiting_acks()
+        )
+        now = utc_now()
+        for r in rows:
+            sent = r.delivered_at.isoformat(timespec="seconds") if r.delivered_at else "not yet"
+            due = _when(r.next_attempt_at) if r.state == "delivered" else r.state
+            _out(
+                f"{r.id:>7}  {r.kind:<15} {r.recipient:<28} sends {r.sends:<2} last sent {sent}  "
+                f"resend {due}  expires {_when(r.expires_at)}  "
+                f"age {_age(now, r.created_at)}  {r.ebxml_message_id or ''}"
+            )
+        _out(f"{len(rows)} {'expired' if args.expired else 'awaiting an acknowledgment'}")
+        return 0
+    return 2  # pragma: no cover - argparse enforces the commands
+
+
+def _report(done: str, asked: Iterable[int], changed: list[int]) -> int:
+    for reply_id in changed:
+        _out(f"{done} {reply_id}")
+    skipped = [i for i in asked if i not in changed]
+    for reply_id in skipped:
+        _out(f"not a dead letter (left alone): {reply_id}")
+    _out(f"{len(changed)} {done}")
+    return 1 if skipped else 0
+
+
+def _table(rows: list[ReplySummary]) -> None:
+    for r in rows:
+        ack = r.ack_state or "-"
+        _out(
+            f"{r.id:>7}  {r.created_at.isoformat(timespec='seconds')}  {r.kind:<15} "
+            f"{r.state:<9} ack {ack:<12} sends {r.sends:<2} attempts {r.attempts:<3} "
+            f"{r.recipient}"
+        )
+    _out(f"{len(rows)} reply(ies)")
+
+
+def _details(r: ReplySummary) -> None:
+    fields: list[tuple[str, object]] = [
+        ("id", r.id),
+        ("kind", r.kind),
+        ("recipient", r.recipient),
+        ("file name", r.filename),
+        ("ebXML MessageId", r.ebxml_message_id),
+        ("RefToMessageId", r.ref_to_message_id),
+        ("answers received", r.received_id),
+        ("created", r.created_at),
+        ("state", r.state),
+        ("delivered", r.delivered_at),
+        ("sends", r.sends),
+        ("failed attempts", r.attempts),
+        ("next attempt", r.next_attempt_at),
+        ("last error", r.last_error),
+        ("ack state", r.ack_state),
+        ("ack received in", r.ack_received_id),
+        ("ack at", r.ack_at),
+        ("expires", r.expires_at),
+        ("size", f"{r.size} bytes (gateway outbox show {r.id} --body)"),
+    ]
+    for name, value in fields:
+        if isinstance(value, datetime):
+            value = value.isoformat(timespec="seconds")
+        _out(f"{name + ':':<18} {'-' if value is None else value}")
+
+
+# --- messages ----------------------------------------------------------------------------------
+
+
+def _messages(store: Store, args: argparse.Namespace) -> int:
+    if args.messages_command == "list":
+        rows = store.list_received(since=args.since, outcome=args.outcome, limit=args.limit)
+        for m in rows:
+            _out(
+                f"{m.id:>7}  {m.received_at.isoformat(timespec='seconds')}  {m.outcome:<18} "
+                f"{m.action or '-':<16} from {m.from_her or m.sender_her or '-':<10} "
+                f"{m.ebxml_message_id or m.source_ref}"
+            )
+        _out(f"{len(rows)} message(s)")
+        return 0
+    if args.messages_command == "show":
+        found = store.received_summary(args.received_id)
+        if found is None:
+            _out(f"no received message {args.received_id}")
+            return 1
+        _message(found)
+        replies = store.replies_of(found.id)
+        _out("replies:" if replies else "replies: none")
+        for r in replies:
+            role = "settled by this signal" if r.ack_received_id == found.id else r.kind
+            _out(
+                f"  {r.id:>7}  {role:<22} {r.state:<9} ack {r.ack_state or '-':<12} "
+                f"{r.ebxml_message_id or ''}"
+            )
+        return 0
+    return 2  # pragma: no cover - argparse enforces the commands
+
+
+def _message(m: ReceivedSummary) -> None:
+    fields: list[tuple[str, object]] = [
+        ("id", m.id),
+        ("received", m.received_at.isoformat(timespec="seconds")),
+        ("source", f"{m.source} {m.source_ref}"),
+        ("size", f"{m.size} bytes, sha256 {m.sha256}"),
+        ("outcome", m.outcome),
+        ("detail", m.detail),
+        ("duplicate of", m.duplicate_of),
+        ("ebXML MessageId", m.ebxml_message_id),
+        ("ConversationId", m.conversation_id),
+        ("CPAId", m.cpa_id),
+        ("from / to HER", f"{m.from_her or '-'} / {m.to_her or '-'}"),
+        ("service / action", f"{m.service or '-'} / {m.action or '-'}"),
+        ("MsgId", m.msg_id),
+        ("message type", m.msg_type),
+        ("sender", f"{m.sender_name or '-'} (HER {m.sender_her or '-'})"),
+        ("AppRec status", m.apprec_status),
+        ("bills", m.bills),
+    ]
+    for name, value in fields:
+        _out(f"{name + ':':<18} {'-' if value is None else value}")
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _usage(problem: str) -> int:
+    print(f"gateway: {problem}", file=sys.stderr)
+    return 2
+
+
+def _out(line: str) -> None:
+    print(redact(line))
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.isoformat(timespec="seconds")
+
+
+def _age(now: datetime, then: datetime) -> str:
+    seconds = max(0, int((now - then).total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+def _moment(text: str) -> datetime:
+    """An ISO date or date-time; without an offset it is Norwegian local time."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO date or time: {text!r}") from exc
+    return value if value.tzinfo is not None else value.replace(tzinfo=OSLO)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"

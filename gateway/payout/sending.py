@@ -1,0 +1,472 @@
+"""Sending a recorded run: store its signed decisions, queue them in the outbox, write files.
+
+A run moves through three states (``payout_runs.state``), each step idempotent:
+
+1. ``recorded`` — ``ledger.run`` committed the run and its lines (nothing sent yet).
+2. ``enqueued`` — ONE transaction stores each payee's signed decision in ``payout_decisions``
+   (the exact bytes, so a resend is byte-identical whatever changes later: registry, names,
+   rule texts) and inserts one outbox row per decision into ``replies`` (kind
+   ``payout_decision``, ``received_id`` NULL, state ``pending``, ``ack_state`` ``awaiting``),
+   with a fixed file name ``payout-<vedtak id>.eml``, so enqueueing twice is a no-op.
+3. ``done`` — the decision copies (``<vedtak id>.xml``) and the run's pain.001 payment file
+   are written (atomically; rewriting gives the same bytes).
+
+A crash between any two steps leaves a run in ``recorded`` or ``enqueued``; ``resume`` (run by
+the scheduler on start, and by ``gateway payout resend``) finishes every such run. The outbox
+in use (files or SMTP) delivers the pending rows; the ebXML MessageId is new per copy sent, the
+decision inside never changes.
+
+The ebXML message: Service ``BehandlerKrav`` (type ``string``), Action ``Utbetalingsvedtak``
+(the project's own action), From our HER id and role, To the payee's HER id, a new
+ConversationId, CPAId from the registry entry (else ``payout.cpa_id``), AckRequested and
+DuplicateElimination; the signed decision is the one payload part (``text/xml``). The
+recipient is the payee's ``mail_address`` from the registry, else ``HER:<id>`` for the outbox
+to resolve through the CPA.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import tomllib
+import uuid
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from gateway.clock import local_naive, utc_now
+from gateway.config import Config, IdentityConfig
+from gateway.ebxml import mime
+from gateway.ebxml.envelope import (
+    ManifestReference,
+    MessageHeader,
+    Party,
+    PartyId,
+    build_envelope,
+)
+from gateway.errors import ConfigurationError
+from gateway.files import fsync_dir, write_atomically
+from gateway.logging import get_logger
+from gateway.payout import ledger
+from gateway.payout.compose import decisions_for_run, reference_secret
+from gateway.payout.config import PayoutConfig
+from gateway.payout.decision import Decision, signed_decision_bytes
+from gateway.payout.pain001 import Payment, PaymentRun, build_pain001
+from gateway.payout.receivers import ReceiverRegistry
+from gateway.receipts.signing import Signer, load_signer
+from gateway.store.transactions import connect, immediate
+
+log = get_logger("payout")
+
+SERVICE = "BehandlerKrav"
+SERVICE_TYPE = "string"
+ACTION = "Utbetalingsvedtak"
+KIND = "payout_decision"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS payout_decisions (
+    id            INTEGER PRIMARY KEY,
+    run_id        INTEGER NOT NULL REFERENCES payout_runs(id),
+    vedtak_id     TEXT    NOT NULL UNIQUE,
+    receiver_her  TEXT    NOT NULL,            -- the payee
+    name          TEXT    NOT NULL,
+    account       TEXT,
+    kid           TEXT,
+    total_ore     INTEGER NOT NULL,
+    bills         INTEGER NOT NULL,
+    recipient     TEXT    NOT NULL,            -- mail address or 'HER:<id>'
+    cpa_id        TEXT    NOT NULL,
+    body          BLOB    NOT NULL,            -- the signed utbetalingsvedtak, as sent
+    created_at    TEXT    NOT NULL,
+    UNIQUE (run_id, receiver_her)
+);
+"""
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@dataclass(frozen=True)
+class PayoutDeps:
+    """What composing, signing and sending decisions needs (built once by the caller)."""
+
+    identity: IdentityConfig
+    signer: Signer
+    secret: bytes  # for pseudonymous patient references (compose.reference_secret)
+    registry: ReceiverRegistry
+    decisions_directory: Path
+    payments_directory: Path
+    payer_account: str | None
+    payer_bic: str | None = None
+    cpa_id: str = "gateway-payout"
+    now: Callable[[], datetime] = utc_now
+    new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDecision:
+    """A decision as stored at enqueue time."""
+
+    run_id: int
+    vedtak_id: str
+    receiver_her: str
+    name: str
+    account: str | None
+    kid: str | None
+    total_ore: int
+    bills: int
+    recipient: str
+    cpa_id: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What ``process_run`` did for one run."""
+
+    run_id: int
+    run_key: str
+    decisions: tuple[StoredDecision, ...]
+    queued: int  # outbox rows inserted now (0 when they already existed)
+    payment_file: Path | None
+
+
+# --- storage --------------------------------------------------------------------------------------
+
+
+def _connect(db_path: Path) -> sqlite3.Connection:
+    return connect(db_path, foreign_keys=True, schema=ledger.SCHEMA + SCHEMA)
+
+
+_DECISION_COLUMNS = (
+    "run_id, vedtak_id, receiver_her, name, account, kid, total_ore, bills, recipient, cpa_id, body"
+)
+
+
+def _read_decisions(db: sqlite3.Connection, run_id: int) -> list[StoredDecision]:
+    rows = db.execute(
+        f"SELECT {_DECISION_COLUMNS} FROM payout_decisions WHERE run_id = ? "  # noqa: S608
+        "ORDER BY receiver_her",
+        (run_id,),
+    ).fetchall()
+    return [
+        StoredDecision(
+            int(r[0]),
+            str(r[1]),
+            str(r[2]),
+            str(r[3]),
+            None if r[4] is None else str(r[4]),
+            None if r[5] is None else str(r[5]),
+            int(r[6]),
+            int(r[7]),
+            str(r[8]),
+            str(r[9]),
+            bytes(r[10]),
+        )
+        for r in rows
+    ]
+
+
+def stored_decisions(db_path: Path, run_id: int) -> list[StoredDecision]:
+    """The decisions stored for a run (empty until it is enqueued)."""
+    db = _connect(db_path)
+    try:
+        return _read_decisions(db, run_id)
+    finally:
+        db.close()
+
+
+def _state(db: sqlite3.Connection, run_id: int) -> tuple[str, str, str]:
+    row = db.execute(
+        "SELECT run_key, state, created_at FROM payout_runs WHERE id = ?", (run_id,)
+    ).fetchone()
+    if row is None:
+        raise ledger.PayoutError(f"payout run {run_id} does not exist")
+    return str(row[0]), str(row[1]), str(row[2])
+
+
+# --- the steps ------------------------------------------------------------------------------------
+
+
+def enqueue_run(db_path: Path, run_id: int, deps: PayoutDeps) -> tuple[list[StoredDecision], int]:
+    """Step 2: store the run's signed decisions and queue them, in one transaction.
+
+    Returns the stored decisions and how many outbox rows were inserted now. A run already
+    enqueued is returned as it is (nothing new is queued)."""
+    with closing(_connect(db_path)) as db, immediate(db):
+        run_key, state, created_at = _state(db, run_id)
+        if state != "recorded":
+            return _read_decisions(db, run_id), 0
+        existing = {d.receiver_her for d in _read_decisions(db, run_id)}
+        now = deps.now()
+        decisions = decisions_for_run(
+            db_path,
+            run_id,
+            payer=deps.identity.organisation(),
+            secret=deps.secret,
+            on=run_date(created_at),
+            registry=deps.registry,
+        )
+        for decision in decisions:
+            her = _her_of(decision)
+            if her not in existing:
+                _insert_decision(db, run_id, decision, deps, now)
+        stored = _read_decisions(db, run_id)
+        queued = sum(_queue(db, d, deps, now, d.vedtak_id) for d in stored)
+        db.execute("UPDATE payout_runs SET state = 'enqueued' WHERE id = ?", (run_id,))
+    log.info("payout_run_enqueued", run_id=run_id, run_key=run_key, decisions=len(stored))
+    return stored, queued
+
+
+def finish_run(db_path: Path, run_id: int, deps: PayoutDeps) -> Path | None:
+    """Step 3: write the decision copies and the pain.001 file; mark the run done.
+
+    Returns the payment file, or None when the run pays nobody (or no payer account is set)."""
+    db = _connect(db_path)
+    try:
+        run_key, state, created_at = _state(db, run_id)
+        if state == "recorded":
+            raise ledger.PayoutError(f"payout run {run_id} is not enqueued yet")
+        decisions = _read_decisions(db, run_id)
+    finally:
+        db.close()
+    write_decision_files(decisions, deps.decisions_directory)
+    payment_file = write_payment_file(run_key, created_at, decisions, deps)
+    with closing(_connect(db_path)) as db, immediate(db):
+        db.execute("UPDATE payout_runs SET state = 'done' WHERE id = ?", (run_id,))
+    return payment_file
+
+
+def process_run(db_path: Path, run_id: int, deps: PayoutDeps) -> RunOutcome:
+    """Steps 2 and 3 for a recorded run; safe to repeat at any point."""
+    decisions, queued = enqueue_run(db_path, run_id, deps)
+    payment_file = finish_run(db_path, run_id, deps)
+    run = ledger.run_record(db_path, run_id)
+    key = run.run_key if run is not None else ""
+    return RunOutcome(run_id, key, tuple(decisions), queued, payment_file)
+
+
+def resume(db_path: Path, deps: PayoutDeps) -> list[RunOutcome]:
+    """Finish every run a crash left ``recorded`` or ``enqueued``, oldest first."""
+    return [process_run(db_path, r.run_id, deps) for r in ledger.runs(db_path) if r.state != "done"]
+
+
+def resend(db_path: Path, run_id: int, deps: PayoutDeps) -> int:
+    """Queue a new copy of each of the run's decisions (new ebXML MessageId, same decision).
+
+    A run not yet enqueued is first finished (then its decisions are queued once, not twice).
+    Returns the number of outbox rows inserted."""
+    outcome = process_run(db_path, run_id, deps)
+    if outcome.queued:
+        return outcome.queued
+    with closing(_connect(db_path)) as db, immediate(db):
+        now = deps.now()
+        total = 0
+        names = {
+            str(r[0]) for r in db.execute("SELECT filename FROM replies WHERE kind = ?", (KIND,))
+        }
+        for decision in _read_decisions(db, run_id):
+            stem = f"payout-{_safe(decision.vedtak_id)}"
+            copies = sum(1 for n in names if n == f"{stem}.eml" or n.startswith(f"{stem}."))
+            total += _queue(db, decision, deps, now, f"{decision.vedtak_id}.{copies + 1}")
+    return total
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def run_date(created_at: str) -> date:
+    """The Norwegian date a run was recorded: its decisions' vedtaksdato, stable on resend."""
+    return local_naive(datetime.fromisoformat(created_at)).date()
+
+
+def _her_of(decision: Decision) -> str:
+    return next(i.id for i in decision.receiver.idents if i.type == "HER")
+
+
+def _insert_decision(
+    db: sqlite3.Connection, run_id: int, decision: Decision, deps: PayoutDeps, now: datetime
+) -> None:
+    her = _her_of(decision)
+    entry = deps.registry.get(her)
+    recipient = entry.mail_address if entry and entry.mail_address else f"HER:{her}"
+    cpa_id = entry.cpa_id if entry and entry.cpa_id else deps.cpa_id
+    total_ore = int(decision.total * 100)
+    db.execute(
+        f"INSERT INTO payout_decisions({_DECISION_COLUMNS}, created_at) "  # noqa: S608
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run_id,
+            decision.vedtak_id,
+            her,
+            decision.receiver.name,
+            decision.account,
+            decision.kid,
+            total_ore,
+            len(decision.bills),
+            recipient,
+            cpa_id,
+            signed_decision_bytes(decision, deps.signer),
+            now.isoformat(),
+        ),
+    )
+
+
+def _queue(
+    db: sqlite3.Connection, decision: StoredDecision, deps: PayoutDeps, now: datetime, name: str
+) -> int:
+    """Insert one outbox row for ``decision`` named after ``name``; 0 if it exists already."""
+    filename = f"payout-{_safe(name)}.eml"
+    if db.execute("SELECT 1 FROM replies WHERE filename = ?", (filename,)).fetchone():
+        return 0
+    message_id, body = ebxml_message(decision, deps, now)
+    db.execute(
+        "INSERT INTO replies(received_id, kind, ebxml_message_id, ref_to_message_id, recipient, "
+        "filename, body, created_at, state, ack_state) "
+        "VALUES (NULL, ?, ?, NULL, ?, ?, ?, ?, 'pending', 'awaiting')",
+        (KIND, message_id, decision.recipient, filename, body, now.astimezone(UTC).isoformat()),
+    )
+    return 1
+
+
+def ebxml_message(decision: StoredDecision, deps: PayoutDeps, now: datetime) -> tuple[str, bytes]:
+    """The MIME ebXML message carrying ``decision``: (ebXML MessageId, SMTP-ready bytes)."""
+    domain = _mail_domain(deps.identity.mail_address)
+    message_id = f"{deps.new_id()}@{domain}"
+    content_id = f"vedtak-{uuid.uuid5(uuid.NAMESPACE_URL, message_id).hex}@{domain}"
+    header = MessageHeader(
+        from_party=Party(
+            party_ids=(PartyId(deps.identity.her_id, "HER"),), role=deps.identity.ebxml_role
+        ),
+        to_party=Party(party_ids=(PartyId(decision.receiver_her, "HER"),)),
+        cpa_id=decision.cpa_id,
+        conversation_id=deps.new_id(),
+        service=SERVICE,
+        service_type=SERVICE_TYPE,
+        action=ACTION,
+        message_id=message_id,
+        timestamp=now,
+        duplicate_elimination=True,
+    )
+    envelope = build_envelope(
+        header,
+        manifest=[ManifestReference(href=f"cid:{content_id}", content_id=content_id)],
+        ack_requested=True,
+    )
+    part = mime.OutgoingPart(content_id=content_id, content_type="text/xml", body=decision.body)
+    body = mime.build(
+        envelope,
+        [part],
+        mail_from=deps.identity.mail_address,
+        mail_to=decision.recipient,
+        subject=f"Utbetalingsvedtak {decision.vedtak_id}",
+        message_id=f"<{message_id}>",
+        date=now,
+    )
+    return message_id, body
+
+
+def write_decision_files(decisions: list[StoredDecision], directory: Path) -> list[Path]:
+    """Write each stored decision as ``<directory>/<vedtak id>.xml`` (the operator's copy)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for decision in decisions:
+        target = directory / f"{_safe(decision.vedtak_id)}.xml"
+        write_atomically(target, decision.body)
+        written.append(target)
+    if written:
+        fsync_dir(directory)
+    return written
+
+
+def payment_run(
+    run_key: str, created_at: str, decisions: list[StoredDecision], deps: PayoutDeps
+) -> PaymentRun | None:
+    """The run's payments: every payee with an account and a net above 0 (see payees.py)."""
+    if deps.payer_account is None:
+        return None
+    payments = tuple(
+        Payment(
+            end_to_end_id=d.vedtak_id,
+            name=d.name,
+            account=d.account,
+            amount=(Decimal(d.total_ore) / 100).quantize(Decimal("0.01")),
+            kid=d.kid,
+            reference=f"Utbetalingsvedtak {d.vedtak_id}",
+        )
+        for d in decisions
+        if d.account is not None and d.total_ore > 0
+    )
+    if not payments:
+        return None
+    created = local_naive(datetime.fromisoformat(created_at))
+    return PaymentRun(
+        message_id=f"PAYOUT-{run_key}",
+        created_at=created,
+        execution_date=created.date(),
+        payer_name=deps.identity.name,
+        payer_org_number=deps.identity.enh_id,
+        payer_account=deps.payer_account,
+        payer_bic=deps.payer_bic,
+        payments=payments,
+    )
+
+
+def write_payment_file(
+    run_key: str, created_at: str, decisions: list[StoredDecision], deps: PayoutDeps
+) -> Path | None:
+    """Write ``<payments directory>/<run key>.pain001.xml``; None when nobody is paid."""
+    run = payment_run(run_key, created_at, decisions, deps)
+    if run is None:
+        if deps.payer_account is None and any(d.total_ore > 0 for d in decisions):
+            log.warning("payout_no_payment_file", run_key=run_key, reason="payout.payer_account")
+        return None
+    deps.payments_directory.mkdir(parents=True, exist_ok=True)
+    target = deps.payments_directory / f"{_safe(run_key)}.pain001.xml"
+    write_atomically(target, build_pain001(run), sync_dir=True)
+    return target
+
+
+def _safe(name: str) -> str:
+    return _SAFE.sub("_", name)[:120] or "run"
+
+
+def _mail_domain(address: str) -> str:
+    return address.rsplit("@", 1)[-1] if "@" in address else "gateway.local"
+
+
+# --- wiring from the config -----------------------------------------------------------------------
+
+
+def payout_config_of(config: Config) -> PayoutConfig:
+    """The ``[payout]`` settings of ``config`` (``config.payout`` once the lead wires it in;
+    until then read from the same TOML file)."""
+    wired = getattr(config, "payout", None)
+    if isinstance(wired, PayoutConfig):
+        return wired
+    try:
+        data = tomllib.loads(config.path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"{config.path}: cannot read [payout]: {exc}") from exc
+    return PayoutConfig.from_mapping(data.get("payout", {}), config.path.parent)
+
+
+def deps_from_config(
+    config: Config, payout: PayoutConfig, *, signer: Signer | None = None
+) -> PayoutDeps:
+    """Everything sending needs, from the loaded config (pass the daemon's ``signer`` to
+    avoid loading the key twice)."""
+    default_dir = config.outbox.directory / "payout"
+    return PayoutDeps(
+        identity=config.identity,
+        signer=signer or load_signer(config.signing.key_file, config.signing.cert_file),
+        secret=reference_secret(config.signing.key_file),
+        registry=ReceiverRegistry.load(payout.receivers_file),
+        decisions_directory=payout.decisions_directory or default_dir,
+        payments_directory=payout.payments_directory or default_dir,
+        payer_account=payout.payer_account,
+        payer_bic=payout.payer_bic,
+        cpa_id=payout.cpa_id,
+    )

@@ -1,0 +1,190 @@
+"""``gateway outbox …`` and ``gateway messages …`` on a real store filled by the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway.outbox import cli as outbox_cli
+from gateway.pipeline import Pipeline
+from gateway.store.sqlite import ReplyRecord, Store
+from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
+from gateway.testing.messages import ebxml_message
+
+NATIONAL_ID = re.compile(r"(?<!\d)\d{11}(?!\d)")
+
+
+def gateway(*argv: str) -> int:
+    """The commands as ``gateway`` will run them (the lead wires them into gateway/cli.py)."""
+    parser = argparse.ArgumentParser(prog="gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    outbox_cli.add_commands(sub)
+    result = outbox_cli.run(parser.parse_args(list(argv)))
+    assert result is not None
+    return result
+
+
+@pytest.fixture
+def config(tmp_path: Path, store: Store, credentials: tuple[Path, Path]) -> Path:
+    key, cert = credentials
+    path = tmp_path / "gateway.toml"
+    path.write_text(
+        f"""
+[identity]
+name = "HELFO test"
+her_id = "79768"
+[database]
+path = "{store.path}"
+[spool]
+directory = "{tmp_path / 'spool'}"
+[outbox]
+directory = "{tmp_path / 'outbox'}"
+[signing]
+key_file = "{key}"
+cert_file = "{cert}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def received(make_pipeline: Callable[..., Pipeline]) -> tuple[int, list[str]]:
+    """One claim handled by the pipeline: (received id, the patients' national ids)."""
+    head, krav = make_claim(
+        rng=random.Random(7),
+        practitioner="psykolog",
+        bills=2,
+        sender=default_sender("8100001"),
+        receiver=default_receiver(),
+        start=datetime(2026, 10, 5, 9, 0),
+    )
+    raw = ebxml_message(msghead_with_bkm(head, krav), rng=random.Random(7))
+    result = make_pipeline().handle(raw, source="spool", source_ref="c1", source_name="c1.msg")
+    return result.received_id, [b.patient.id for b in krav.regninger]
+
+
+def out(capsys: pytest.CaptureFixture[str]) -> str:
+    return capsys.readouterr().out
+
+
+def test_list_show_and_body(
+    config: Path,
+    store: Store,
+    received: tuple[int, list[str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    received_id, patients = received
+    replies = store.replies_of(received_id)
+    kinds = {r.kind: r for r in replies}
+    assert set(kinds) == {"acknowledgment", "apprec"}
+    c = str(config)
+
+    assert gateway("outbox", "list", "--config", c) == 0
+    listing = out(capsys)
+    assert "2 reply(ies)" in listing and "apprec" in listing and "pending" in listing
+    assert gateway("outbox", "list", "--kind", "apprec", "--config", c) == 0
+    assert "1 reply(ies)" in out(capsys)
+    assert gateway("outbox", "list", "--state", "dead", "--config", c) == 0
+    assert "0 reply(ies)" in out(capsys)
+
+    apprec = kinds["apprec"]
+    assert gateway("outbox", "show", str(apprec.id), "--config", c) == 0
+    shown = out(capsys)
+    assert f"ebXML MessageId:   {apprec.ebxml_message_id}" in shown
+    assert "ack state:         awaiting" in shown
+    assert "Content-Type" not in shown, "no body without --body"
+    assert gateway("outbox", "show", str(apprec.id), "--body", "--config", c) == 0
+    assert out(capsys).encode() == store.reply_body(apprec.id)
+    assert gateway("outbox", "show", "9999", "--config", c) == 1
+
+    for text in (listing, shown):
+        assert not any(p in text for p in patients)
+
+
+def test_dead_requeue_discard(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = store.queue_replies(
+        [ReplyRecord("payout_decision", "HER:8100001", f"p{n}.xml", b"<x/>") for n in range(4)]
+    )
+    for reply_id in ids[:3]:
+        store.mark_dead(reply_id, "SMTP 550 5.1.1 mailbox unavailable")
+    c = str(config)
+
+    assert gateway("outbox", "dead", "--config", c) == 0
+    text = out(capsys)
+    assert "3 dead letter(s)" in text and "550 5.1.1 mailbox unavailable" in text
+
+    requeue = ("outbox", "requeue", str(ids[0]), str(ids[3]), "--by", "kari", "--config", c)
+    assert gateway(*requeue) == 1
+    text = out(capsys)
+    assert f"requeued {ids[0]}" in text and f"not a dead letter (left alone): {ids[3]}" in text
+    summary = store.reply(ids[0])
+    assert summary is not None and summary.state == "pending"
+    assert (summary.last_error or "").startswith("requeued by kari")
+
+    assert gateway("outbox", "discard", str(ids[1]), "--reason", "sent by hand", "--config", c) == 0
+    discarded = store.reply(ids[1])
+    assert discarded is not None and discarded.state == "discarded"
+    assert "sent by hand" in (discarded.last_error or "")
+
+    assert gateway("outbox", "requeue", "--all-dead", "--config", c) == 0
+    assert [r.id for r in store.dead_letters()] == []
+    assert store.outbox_summary().states == {"pending": 3, "discarded": 1}
+    out(capsys)
+    assert gateway("outbox", "requeue", "--config", c) == 2  # neither ids nor --all-dead
+
+
+def test_awaiting_ack_lists_what_is_unacknowledged(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = store.queue_replies(
+        [
+            ReplyRecord("apprec", "HER:1", "a.eml", b"a", "m-a@x", awaits_ack=True),
+            ReplyRecord("apprec", "HER:1", "b.eml", b"b", "m-b@x", awaits_ack=True),
+        ]
+    )
+    store.record_delivery([a, b])
+    store.record_signal("m-b@x", "acknowledgment", None)
+    c = str(config)
+    assert gateway("outbox", "awaiting-ack", "--config", c) == 0
+    text = out(capsys)
+    assert "m-a@x" in text and "m-b@x" not in text and "1 awaiting" in text
+    past = datetime.now().astimezone() - timedelta(hours=1)
+    store.plan_resend(a, past, past)
+    store.expire()
+    assert gateway("outbox", "awaiting-ack", "--expired", "--config", c) == 0
+    assert "m-a@x" in out(capsys)
+
+
+def test_messages_list_and_show_without_national_ids(
+    config: Path,
+    store: Store,
+    received: tuple[int, list[str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    received_id, patients = received
+    c = str(config)
+    assert gateway("messages", "list", "--config", c) == 0
+    text = out(capsys)
+    assert "1 message(s)" in text and "accepted" in text
+    assert gateway("messages", "list", "--outcome", "rejected", "--config", c) == 0
+    assert "0 message(s)" in out(capsys)
+    assert gateway("messages", "list", "--since", "2999-01-01", "--config", c) == 0
+    assert "0 message(s)" in out(capsys)
+
+    assert gateway("messages", "show", str(received_id), "--config", c) == 0
+    shown = out(capsys)
+    assert "outcome:           accepted" in shown
+    assert "bills:             2" in shown
+    assert "apprec" in shown and "acknowledgment" in shown
+    assert not any(p in shown for p in patients)
+    assert not NATIONAL_ID.search(shown)
+    assert gateway("messages", "show", "424242", "--config", c) == 1
