@@ -55,6 +55,7 @@ bench: install
 	$(BIN)/python -m bench.spool_bench
 	$(BIN)/python -m bench.rules_bench
 	$(BIN)/python -m bench.stats_bench
+	$(BIN)/python -m bench.mail_bench
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis
