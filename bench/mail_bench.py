@@ -60,9 +60,7 @@ from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
-
-import gateway
+from bench.floor import signed_ok_apprec
 from gateway.claims.model import MsgHead
 from gateway.clock import local_naive, utc_now
 from gateway.config import IdentityConfig
@@ -75,7 +73,6 @@ from gateway.ebxml.envelope import (
     serialize,
 )
 from gateway.ebxml.signals import build_acknowledgment
-from gateway.receipts.apprec import AppRec, AppRecStatus, build_apprec, wrap_in_msghead
 from gateway.receipts.signing import Signer
 from gateway.security import cms
 from gateway.security.signatures import sign_ebxml_envelope, verify_ebxml_envelope, verify_msghead
@@ -533,27 +530,7 @@ def measure_floor(
         t5 = time.perf_counter()
         local = local_naive(now).replace(microsecond=0)
         head = claim.head  # known from generation: the floor does not even read the MsgHead
-        apprec = AppRec(
-            id=str(uuid.uuid4()),
-            gen_date=local,
-            sender=us,
-            receiver=head.sender,
-            status=AppRecStatus.OK,
-            errors=(),
-            original_msg_type=head.msg_type,
-            original_issue_date=head.gen_date,
-            original_msg_id=head.msg_id,
-            software_name="gateway",
-            software_version=gateway.__version__,
-        )
-        carrier = wrap_in_msghead(
-            build_apprec(apprec),
-            msg_id=str(uuid.uuid4()),
-            gen_date=local,
-            sender=us,
-            receiver=head.sender,
-        )
-        apprec_bytes = etree.tostring(signer.sign(carrier), xml_declaration=True, encoding="UTF-8")
+        apprec_bytes = signed_ok_apprec(head, us, signer, local)
         t6 = time.perf_counter()
         encrypted = cms.encrypt(apprec_bytes, partner_cert, at=now)
         t7 = time.perf_counter()

@@ -41,7 +41,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,9 +49,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from lxml import etree
-
-import gateway
+from bench.floor import signed_ok_apprec
 from gateway.claims.model import MsgHead
 from gateway.clock import local_naive, utc_now
 from gateway.config import Config, IdentityConfig, SpoolConfig
@@ -64,11 +61,7 @@ from gateway.outbox.files import FileOutbox
 from gateway.pipeline import STAGES, Pipeline, Work
 from gateway.receipts.apprec import (
     APPREC_NS,
-    AppRec,
-    AppRecStatus,
     apprec_from_msghead,
-    build_apprec,
-    wrap_in_msghead,
 )
 from gateway.receipts.keys import generate_dev_credentials
 from gateway.receipts.signing import Signer, load_signer, verify
@@ -460,27 +453,7 @@ def measure_floor(
             raise RuntimeError(f"generated message {sample.name} is not schema-valid: {report}")
         now = local_naive(utc_now()).replace(microsecond=0)
         head = sample.head  # known from generation: the floor does not even read the MsgHead
-        apprec = AppRec(
-            id=str(uuid.uuid4()),
-            gen_date=now,
-            sender=us,
-            receiver=head.sender,
-            status=AppRecStatus.OK,
-            errors=(),
-            original_msg_type=head.msg_type,
-            original_issue_date=head.gen_date,
-            original_msg_id=head.msg_id,
-            software_name="gateway",
-            software_version=gateway.__version__,
-        )
-        carrier = wrap_in_msghead(
-            build_apprec(apprec),
-            msg_id=str(uuid.uuid4()),
-            gen_date=now,
-            sender=us,
-            receiver=head.sender,
-        )
-        etree.tostring(signer.sign(carrier), xml_declaration=True, encoding="UTF-8")
+        signed_ok_apprec(head, us, signer, now)
         t4 = time.perf_counter()
         parts.add("mime.unwrap", t1 - t0)
         parts.add("parse_xml (payload)", t2 - t1)

@@ -21,12 +21,10 @@ import asyncio
 import contextlib
 import hashlib
 import signal
-import sqlite3
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -190,32 +188,14 @@ class Daemon:
             lambda: float(sum(1 for p in self.config.spool.bad.iterdir() if p.is_file())),
             kind="spool",
         )
-        summary = self._outbox_summary
-        m.register_gauge("oldest_pending_reply_age", lambda: summary("oldest_pending_seconds"))
-        m.register_gauge("outstanding_acks", lambda: summary("awaiting_ack"))
-        m.register_gauge("dead_letters", lambda: summary("dead"), kind="reply")
+        summary = self.store.outbox_summary  # under the store's lock: safe from any thread
+        m.register_gauge("oldest_pending_reply_age", lambda: summary().oldest_pending_seconds)
+        m.register_gauge("outstanding_acks", lambda: float(summary().awaiting_ack))
+        m.register_gauge("dead_letters", lambda: float(summary().dead), kind="reply")
         cert = self.config.signing.cert_file
         m.register_gauge(
             "certificate_expiry_days", lambda: days_to_expiry(cert), certificate="signing"
         )
-
-    def _outbox_summary(self, key: str) -> float:
-        # Its own read-only connection: gauges are read in the metrics server's thread.
-        with contextlib.closing(
-            sqlite3.connect(f"file:{self.config.database}?mode=ro", uri=True, timeout=5.0)
-        ) as db:
-            if key == "oldest_pending_seconds":
-                row = db.execute(
-                    "SELECT MIN(created_at) FROM replies WHERE state = 'pending'"
-                ).fetchone()
-                if row is None or row[0] is None:
-                    return 0.0
-                return max(0.0, (utc_now() - datetime.fromisoformat(row[0])).total_seconds())
-            if key == "awaiting_ack":
-                sql = "SELECT COUNT(*) FROM replies WHERE ack_state = 'awaiting'"
-            else:
-                sql = "SELECT COUNT(*) FROM replies WHERE state = 'dead'"
-            return float(db.execute(sql).fetchone()[0])
 
     def reload_partners(self) -> None:
         """SIGHUP: read the CPA directory again; a broken file keeps the registry in force."""
