@@ -618,11 +618,12 @@ class _Session:
         if graceful and not self._lost.is_set() and client.get_state() in ("AUTH", "SELECTED"):
             with contextlib.suppress(*_IMAP_ERRORS):
                 await asyncio.wait_for(client.logout(), 2.0)
-        _abort(client)
+        abort_client(client)
 
 
-def _abort(client: Any) -> None:
-    """Close the transport and cancel the library's helper tasks (no waiting)."""
+def abort_client(client: Any) -> None:
+    """Close an aioimaplib client now: cancel its helper tasks and a connection still being
+    made (it would otherwise open after we gave up, and leak), and close the transport."""
     protocol = client.protocol
     for task in (*client.tasks, *protocol.tasks):
         task.cancel()

@@ -29,6 +29,8 @@ import aioimaplib
 import aiosmtplib
 from cryptography import x509
 
+from gateway.inbox.imap import abort_client
+
 #: How a mailbox or SMTP connection is protected: implicit TLS, STARTTLS, or plain (tests only).
 SECURITY = ("tls", "starttls", "none")
 #: Tables the daemon cannot work without.
@@ -196,7 +198,7 @@ async def check_imap_login(
         return _fail(name, f"{step} failed: {_describe(exc)}")
     finally:
         if client is not None:
-            _imap_close(client)
+            abort_client(client)
     return _ok(name, f"logged in ({security})")
 
 
@@ -223,12 +225,6 @@ def _imap_text(response: Any) -> str:
         for line in getattr(response, "lines", ())
     ]
     return " ".join(lines)[:300] or str(getattr(response, "result", "?"))
-
-
-def _imap_close(client: aioimaplib.IMAP4) -> None:
-    transport = getattr(client.protocol, "transport", None)
-    if transport is not None and not transport.is_closing():
-        transport.close()
 
 
 async def check_smtp(
@@ -271,8 +267,9 @@ async def check_smtp(
     except Exception as exc:
         return _fail(name, f"{step} failed: {_describe(exc)}")
     finally:
-        if smtp.is_connected:
-            smtp.close()
+        # Also when a timeout cancelled connect() half-way (connected, no greeting yet):
+        # ``is_connected`` is still False then, but the transport is open.
+        smtp.close()
     how = f"{security}, logged in as {user}" if user else security
     return _ok(name, f"EHLO answered ({how})")
 
