@@ -56,7 +56,7 @@ from gateway.config import Config, IdentityConfig, SpoolConfig
 from gateway.daemon import BATCH, run_daemon
 from gateway.ebxml import mime
 from gateway.inbox.spool import Spool
-from gateway.logging import configure_logging
+from gateway.logs import configure_logging
 from gateway.outbox.files import FileOutbox
 from gateway.pipeline import STAGES, Pipeline, Work
 from gateway.receipts.apprec import (
@@ -65,9 +65,10 @@ from gateway.receipts.apprec import (
 )
 from gateway.receipts.keys import generate_dev_credentials
 from gateway.receipts.signing import Signer, load_signer, verify
+from gateway.records import Outcome, ReceivedRecord
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
-from gateway.store.sqlite import Outcome, ReceivedRecord, Store
+from gateway.store.sqlite import Store
 from gateway.testing.claims import (
     Practitioner,
     default_receiver,

@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(config_path: Path, *, once: bool) -> int:
     from gateway.daemon import run_daemon
-    from gateway.logging import configure_logging
+    from gateway.logs import configure_logging
 
     config = Config.from_toml(config_path)
     configure_logging(config.logging.level, config.logging.format)

@@ -35,7 +35,7 @@ from gateway.errors import StorageError
 from gateway.inbox.imap import run_mailboxes
 from gateway.inbox.mail_tracking import MailTracker
 from gateway.inbox.spool import Claimed, Spool
-from gateway.logging import get_logger
+from gateway.logs import get_logger
 from gateway.outbox.files import FileOutbox
 from gateway.outbox.reliability import AckTracker
 from gateway.outbox.routing import Routing
@@ -45,13 +45,14 @@ from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline, Work
 from gateway.receipts.signing import load_signer
+from gateway.records import Outcome, ReceivedRecord
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.security.cms import DecryptionKey
 from gateway.service import systemd
 from gateway.service.health import days_to_expiry
 from gateway.service.metrics import Metrics
-from gateway.store.sqlite import Outcome, ReceivedRecord, Store
+from gateway.store.sqlite import Store
 from gateway.tariffs.csv_format import TariffFileError
 from gateway.tariffs.loading import load_book
 from gateway.validation.catalog import SchemaCatalog

@@ -51,25 +51,20 @@ from gateway.errors import (
     UnsupportedMessageType,
     receipt_for,
 )
-from gateway.logging import get_logger
+from gateway.logs import get_logger
 from gateway.outbox.signals import match_signal
 from gateway.partners.checks import Agreement, check_header
 from gateway.partners.registry import PartnerRegistry
 from gateway.receipts.apprec import AppRecError, AppRecStatus
 from gateway.receipts.replies import REPLY_ACTION, OriginalRef, Replier
 from gateway.receipts.signing import Signer
+from gateway.records import MessageRecord, Outcome, ReceivedRecord, ReplyRecord
 from gateway.rules.base import ClaimContext, Severity
 from gateway.rules.engine import Evaluation, RuleEngine
 from gateway.security import cms
 from gateway.security.certificates import Purpose, check_certificate
 from gateway.security.signatures import verify_ebxml_envelope, verify_msghead
-from gateway.store.sqlite import (
-    MessageRecord,
-    Outcome,
-    ReceivedRecord,
-    ReplyRecord,
-    Store,
-)
+from gateway.store.sqlite import Store
 from gateway.tariffs.model import EMPTY_BOOK, TariffBook
 from gateway.validation.catalog import SchemaCatalog
 from gateway.validation.safe_xml import parse_xml

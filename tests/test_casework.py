@@ -30,10 +30,11 @@ from gateway.casework.lookup import kroner, mask_national_id, parse_kroner
 from gateway.casework.ruleset import family_of
 from gateway.claims.model import BehandlerKrav, Enkeltregning, MsgHead
 from gateway.pipeline import Pipeline
+from gateway.records import CaseBill
 from gateway.rules.base import ClaimContext, Facts, Rule, Scope, Severity
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
-from gateway.store.sqlite import CaseBill, Store
+from gateway.store.sqlite import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 

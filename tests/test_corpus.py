@@ -39,7 +39,8 @@ from gateway.errors import MimeProblem
 from gateway.pipeline import Pipeline, Result
 from gateway.receipts.apprec import apprec_from_msghead
 from gateway.receipts.signing import verify
-from gateway.store.sqlite import Outcome, Store, StoredReply
+from gateway.records import Outcome, StoredReply
+from gateway.store.sqlite import Store
 from gateway.testing.claims import fnr_is_valid
 from gateway.validation.catalog import SchemaCatalog
 from gateway.validation.safe_xml import parse_xml

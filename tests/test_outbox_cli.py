@@ -13,7 +13,8 @@ import pytest
 
 from gateway.outbox import cli as outbox_cli
 from gateway.pipeline import Pipeline
-from gateway.store.sqlite import ReplyRecord, Store
+from gateway.records import ReplyRecord
+from gateway.store.sqlite import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 

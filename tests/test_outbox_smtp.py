@@ -13,7 +13,8 @@ import pytest
 
 from gateway.errors import ConfigurationError
 from gateway.outbox.smtp import SmtpConfig, SmtpOutbox
-from gateway.store.sqlite import ReplyRecord, Store
+from gateway.records import ReplyRecord
+from gateway.store.sqlite import Store
 from gateway.testing.smtp_sink import SmtpSink
 
 integration = pytest.mark.integration

@@ -16,7 +16,8 @@ from gateway.ebxml.signals import ErrorDetail, build_acknowledgment, build_messa
 from gateway.outbox.files import FileOutbox
 from gateway.outbox.reliability import AckTracker, RetryPolicy, TickResult
 from gateway.outbox.signals import match_signal
-from gateway.store.sqlite import Outcome, ReceivedRecord, ReplyRecord, Store
+from gateway.records import Outcome, ReceivedRecord, ReplyRecord
+from gateway.store.sqlite import Store
 
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
 US = Party((PartyId("79768", "HER"),), "KontrollUtbetaler")

@@ -20,7 +20,8 @@ from gateway.ebxml import mime
 from gateway.ebxml.namespaces import APPREC_NS
 from gateway.pipeline import Pipeline
 from gateway.receipts.apprec import apprec_from_msghead
-from gateway.store.sqlite import Outcome, Store
+from gateway.records import Outcome
+from gateway.store.sqlite import Store
 from gateway.tariffs.model import TariffBook
 from gateway.testing.claims import (
     default_receiver,

@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway import pipeline as pipeline_module
 from gateway.errors import ConfigurationError, NotXml
 from gateway.pipeline import STAGES, Pipeline
+from gateway.records import Outcome
 from gateway.service.metrics import GAUGES, Metrics
-from gateway.store.sqlite import Outcome
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 

@@ -13,9 +13,10 @@ from datetime import datetime
 from gateway.casework.lookup import CaseworkError
 from gateway.casework.rerun import Environment, rerun_message
 from gateway.clock import local_naive
+from gateway.records import CaseBill, StoredFinding, to_ore
 from gateway.rules.base import Finding, Severity
 from gateway.rules.engine import Trace
-from gateway.store.sqlite import CaseBill, Store, StoredFinding, to_ore
+from gateway.store.sqlite import Store
 
 HISTORY_NOTE = (
     "Regler som ser på historikk (duplikater, tidsoverlapp, årsgrenser) er vurdert mot "

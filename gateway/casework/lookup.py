@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from gateway.errors import GatewayError
-from gateway.store.sqlite import CaseBill, CaseLine, OverrideRecord, Store, StoredFinding
+from gateway.records import CaseBill, CaseLine, OverrideRecord, StoredFinding
+from gateway.store.sqlite import Store
 
 
 class CaseworkError(GatewayError):

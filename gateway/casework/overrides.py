@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from gateway.casework.lookup import CaseworkError, kroner
-from gateway.store.sqlite import CaseBill, OverrideRecord, Store
+from gateway.records import CaseBill, OverrideRecord
+from gateway.store.sqlite import Store
 
 APPROVE = "godkjent"
 REJECT = "avvist"

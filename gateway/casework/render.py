@@ -23,7 +23,7 @@ from gateway.casework.lookup import (
 from gateway.casework.replay import FindingSummary, ReplayChange, ReplayReport
 from gateway.casework.ruleset import SEVERITY_LABELS, RuleInfo, abbreviate, severity_label
 from gateway.clock import local_naive
-from gateway.store.sqlite import CaseBill, OverrideRecord, StoredFinding
+from gateway.records import CaseBill, OverrideRecord, StoredFinding
 
 _KIND_LABELS = {"override": "overstyring", "rebehandling": "rebehandling"}
 

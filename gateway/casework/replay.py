@@ -23,9 +23,10 @@ from datetime import datetime
 from gateway.casework.lookup import CaseworkError, kroner
 from gateway.casework.overrides import MAX_BY, REPLAY_PREFIX
 from gateway.casework.rerun import Environment, rerun_message
+from gateway.records import CaseBill, StoredFinding, to_ore
 from gateway.rules.base import Finding
 from gateway.rules.engine import RuleEngine
-from gateway.store.sqlite import CaseBill, Store, StoredFinding, to_ore
+from gateway.store.sqlite import Store
 
 Progress = Callable[[int, int], None]
 

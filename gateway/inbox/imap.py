@@ -48,7 +48,7 @@ import structlog
 
 from gateway.errors import ConfigurationError, StorageError, TransportError
 from gateway.inbox.mail_tracking import MailTracker
-from gateway.logging import get_logger
+from gateway.logs import get_logger
 
 log = get_logger("imap")
 

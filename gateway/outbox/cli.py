@@ -9,7 +9,7 @@
     gateway messages list [--since T] [--outcome O]
     gateway messages show ID                       a received message, its ids and its replies
 
-Every line printed passes ``gateway.logging.redact``: no national identity number reaches the
+Every line printed passes ``gateway.logs.redact``: no national identity number reaches the
 terminal, whatever a detail text holds. A reply's body (an AppRec or payout decision may name
 patients) is printed only when asked for with ``--body``.
 """
@@ -25,8 +25,9 @@ from pathlib import Path
 
 from gateway.clock import OSLO, utc_now
 from gateway.config import Config
-from gateway.logging import redact
-from gateway.store.sqlite import Outcome, ReceivedSummary, ReplySummary, Store
+from gateway.logs import redact
+from gateway.records import Outcome, ReceivedSummary, ReplySummary
+from gateway.store.sqlite import Store
 
 DEFAULT_CONFIG = Path("config/local.toml")
 STATES = ("pending", "delivered", "dead", "discarded")

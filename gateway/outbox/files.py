@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.files import fsync_dir, write_atomically
-from gateway.store.sqlite import PendingReply, Store
+from gateway.records import PendingReply
+from gateway.store.sqlite import Store
 
 
 class FileOutbox:

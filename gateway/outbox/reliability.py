@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from gateway.clock import utc_now
 from gateway.errors import StorageError
-from gateway.logging import get_logger
+from gateway.logs import get_logger
 from gateway.store.sqlite import Store
 
 log = get_logger("outbox.reliability")

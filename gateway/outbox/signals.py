@@ -14,8 +14,9 @@ from datetime import datetime
 
 from gateway.ebxml.envelope import EbxmlMessage
 from gateway.ebxml.signals import ACTION_ACKNOWLEDGMENT, ACTION_MESSAGE_ERROR
-from gateway.logging import get_logger
-from gateway.store.sqlite import SignalMatch, Store
+from gateway.logs import get_logger
+from gateway.records import SignalMatch
+from gateway.store.sqlite import Store
 
 log = get_logger("outbox.signals")
 

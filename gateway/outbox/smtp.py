@@ -37,8 +37,9 @@ import structlog
 
 from gateway.clock import utc_now
 from gateway.errors import ConfigurationError, StorageError, TransportError
-from gateway.logging import get_logger
-from gateway.store.sqlite import PendingReply, Store
+from gateway.logs import get_logger
+from gateway.records import PendingReply
+from gateway.store.sqlite import Store
 
 log = get_logger("outbox.smtp")
 

@@ -51,7 +51,7 @@ from pathlib import Path
 from apscheduler.triggers.cron import CronTrigger
 
 from gateway.clock import utc_now
-from gateway.logging import get_logger
+from gateway.logs import get_logger
 from gateway.payout import ledger, sending
 from gateway.payout.config import PayoutConfig
 from gateway.payout.payees import hold_for

@@ -49,7 +49,7 @@ from gateway.ebxml.envelope import (
 )
 from gateway.errors import ConfigurationError
 from gateway.files import fsync_dir, write_atomically
-from gateway.logging import get_logger
+from gateway.logs import get_logger
 from gateway.payout import ledger
 from gateway.payout.compose import decisions_for_run, reference_secret
 from gateway.payout.config import PayoutConfig

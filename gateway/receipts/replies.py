@@ -41,9 +41,9 @@ from gateway.receipts.apprec import (
     wrap_in_msghead,
 )
 from gateway.receipts.signing import Signer
+from gateway.records import ReplyRecord
 from gateway.security import cms
 from gateway.security.signatures import sign_ebxml_envelope
-from gateway.store.sqlite import ReplyRecord
 
 UNKNOWN_PARTY = Party(party_ids=(PartyId("unknown"),), role=None)
 REPLY_SERVICE = "BehandlerKrav"

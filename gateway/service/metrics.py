@@ -43,7 +43,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from gateway.errors import ConfigurationError, MessageError
-from gateway.logging import get_logger
+from gateway.logs import get_logger
 
 log = get_logger("metrics")
 

@@ -24,7 +24,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from gateway.logging import get_logger
+from gateway.logs import get_logger
 
 log = get_logger("systemd")
 

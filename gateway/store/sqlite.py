@@ -10,209 +10,42 @@ The connection is used from one worker thread at a time (guarded by a lock).
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 from gateway.claims.persons import birth_date, is_female
 from gateway.errors import StorageError
+from gateway.records import (
+    CaseBill,
+    CaseLine,
+    EffectiveStatus,
+    MessageRecord,
+    OutboxSummary,
+    Outcome,
+    OverrideRecord,
+    PendingReply,
+    PriorMessage,
+    ReceivedRecord,
+    ReceivedSummary,
+    ReplyRecord,
+    ReplySummary,
+    SignalMatch,
+    StoredFinding,
+    StoredReply,
+    from_ore,
+    to_ore,
+)
 from gateway.rules.base import Finding, HistoricBill, StoredBill
 from gateway.rules.engine import BillDecision, BillStatus, Evaluation
 from gateway.store.migrations import SCHEMA_VERSION, migrate
-
-
-class Outcome(enum.Enum):
-    """What became of a received message."""
-
-    ACCEPTED = "accepted"  # AppRec status 1
-    PARTIALLY_ACCEPTED = "partially_accepted"  # AppRec status 3
-    REJECTED = "rejected"  # AppRec status 2
-    EBXML_ERROR = "ebxml_error"  # answered with an ebXML MessageError
-    DUPLICATE = "duplicate"  # answered again with the stored replies
-    SIGNAL = "signal"  # an incoming Acknowledgment/MessageError: recorded, not answered
-    FAILED = "failed"  # our own error; kept for an operator, not answered
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedRecord:
-    received_at: datetime  # UTC
-    source: str
-    source_ref: str
-    raw: bytes
-    sha256: str
-    outcome: Outcome
-    detail: str | None = None
-    duplicate_of: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRecord:
-    cpa_id: str | None = None
-    ebxml_message_id: str | None = None
-    conversation_id: str | None = None
-    from_her: str | None = None
-    to_her: str | None = None
-    service: str | None = None
-    action: str | None = None
-    content_sha256: str | None = None
-    payload_sha256: str | None = None
-    msg_id: str | None = None
-    msg_type: str | None = None
-    sender_her: str | None = None
-    sender_name: str | None = None
-    gen_date: datetime | None = None
-    apprec_status: int | None = None
-    ruleset_version: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyRecord:
-    kind: str
-    recipient: str
-    filename: str
-    body: bytes
-    ebxml_message_id: str | None = None
-    ref_to_message_id: str | None = None
-    #: Sent with ebXML AckRequested: tracked until the partner acknowledges it.
-    awaits_ack: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class PendingReply:
-    """A reply due for delivery."""
-
-    id: int
-    filename: str
-    body: bytes
-    recipient: str = ""  # a mail address, or 'HER:<id>' (resolved by the outbox)
-    kind: str = ""
-    ebxml_message_id: str | None = None
-    attempts: int = 0  # failed delivery attempts since it was (re)queued
-
-
-@dataclass(frozen=True, slots=True)
-class ReplySummary:
-    """A ``replies`` row without its body, for operators, metrics and the resend task."""
-
-    id: int
-    received_id: int | None
-    kind: str
-    ebxml_message_id: str | None
-    ref_to_message_id: str | None
-    recipient: str
-    filename: str
-    created_at: datetime
-    state: str  # pending | delivered | dead | discarded
-    delivered_at: datetime | None
-    attempts: int
-    next_attempt_at: datetime | None
-    last_error: str | None
-    sends: int
-    ack_state: str | None  # awaiting | acknowledged | error | expired
-    ack_received_id: int | None
-    ack_at: datetime | None
-    expires_at: datetime | None
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class SignalMatch:
-    """One of our replies an incoming Acknowledgment/MessageError refers to."""
-
-    reply_id: int
-    reply_kind: str
-    previous_ack_state: str | None
-    ack_state: str
-    changed: bool  # False: an earlier signal had settled it already
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxSummary:
-    """Counts of the outbox for metrics and health checks."""
-
-    states: dict[str, int]
-    ack_states: dict[str, int]  # discarded rows left out
-    oldest_pending_seconds: float  # 0 when nothing is pending
-
-    @property
-    def pending(self) -> int:
-        return self.states.get("pending", 0)
-
-    @property
-    def dead(self) -> int:
-        return self.states.get("dead", 0)
-
-    @property
-    def awaiting_ack(self) -> int:
-        return self.ack_states.get("awaiting", 0)
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedSummary:
-    """A received row with the ids of its message (no bytes, no national ids)."""
-
-    id: int
-    received_at: datetime
-    source: str
-    source_ref: str
-    sha256: str
-    size: int
-    outcome: str
-    detail: str | None
-    duplicate_of: int | None
-    ebxml_message_id: str | None
-    conversation_id: str | None
-    cpa_id: str | None
-    from_her: str | None
-    to_her: str | None
-    service: str | None
-    action: str | None
-    msg_id: str | None
-    msg_type: str | None
-    sender_her: str | None
-    sender_name: str | None
-    apprec_status: int | None
-    bills: int
-
-
-@dataclass(frozen=True, slots=True)
-class PriorMessage:
-    """An earlier message with the same idempotency key."""
-
-    received_id: int
-    content_sha256: str | None
-    payload_sha256: str | None
-    outcome: Outcome
-
-
-@dataclass(frozen=True, slots=True)
-class StoredReply:
-    kind: str
-    recipient: str
-    filename: str
-    body: bytes
-    ebxml_message_id: str | None
-    ref_to_message_id: str | None
-
-
-def to_ore(amount: Decimal) -> int:
-    """Kroner to whole øre, exactly (amounts are validated to two decimals)."""
-    return int((amount * 100).to_integral_value())
-
-
-def from_ore(ore: int) -> Decimal:
-    return (Decimal(ore) / 100).quantize(Decimal("0.01"))
-
 
 #: A bill counts as approved by its latest override (``overrides``), else by the engine's
 #: decision: what history rules and the payout must see. Alias ``b`` for ``bills``.
@@ -1458,47 +1291,6 @@ class Store:
         return self._code_count(patient_id, codes, start, end, from_message_id)
 
 
-# === case work: records ===========================================================================
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class CaseBill:
-    """A stored bill as a case worker sees it: the decision, its message and the effective
-    status (the latest override, else the decision)."""
-
-    id: int
-    message_id: int
-    position: int
-    sender_her: str
-    sender_name: str | None
-    practitioner_id: str
-    guid: str
-    regning_nr: str
-    dato_tid: datetime  # naive Norwegian local time
-    kreditering: bool
-    betalt_egenandel: bool
-    kode_egenandel: str | None
-    patient_id: str  # national identity number: health data, kept out of repr
-    patient_id_type: str
-    sum_refusjon_ore: int
-    status: str  # the engine's decision
-    approved_ore: int  # the engine's decision
-    credited_by: int | None
-    received_id: int
-    received_at: datetime  # UTC
-    ruleset_version: str | None
-    apprec_status: int | None
-    msg_id: str | None
-    effective_status: str  # the latest override, else ``status``
-    effective_ore: int
-    override_id: int | None
-    override_kind: str | None
-
-    def __repr__(self) -> str:
-        return (
-            f"CaseBill(id={self.id}, regning_nr={self.regning_nr!r}, guid={self.guid!r}, "
-            f"status={self.status!r}, effective_status={self.effective_status!r})"
-        )
 
 
 def _case_bill(r: sqlite3.Row) -> CaseBill:
@@ -1533,57 +1325,3 @@ def _case_bill(r: sqlite3.Row) -> CaseBill:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class CaseLine:
-    """One stored line of a bill: a takst (with amount and antall), diagnosis, procedure or
-    tooth."""
-
-    kind: str
-    code: str
-    code_system: str | None
-    amount_ore: int | None
-    antall: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredFinding:
-    """A finding as stored with the original decision."""
-
-    id: int
-    bill_id: int | None  # None: a message rule
-    rule_id: str
-    rule_version: int
-    code: str
-    severity: str
-    text: str
-    facts: dict[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class OverrideRecord:
-    """One audited override (``kind`` 'override' by a case worker, 'rebehandling' by replay)."""
-
-    id: int
-    bill_id: int
-    decision: str
-    amount_ore: int
-    reason: str
-    by: str
-    at: datetime  # UTC
-    previous_status: str
-    previous_ore: int
-    kind: str
-    ruleset_version: str | None
-    details: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class EffectiveStatus:
-    """A bill's status as it stands: the latest override, else the engine's decision."""
-
-    bill_id: int
-    status: str  # 'godkjent' | 'avvist'
-    approved_ore: int
-    overridden: bool
-    override_id: int | None
-    override_kind: str | None

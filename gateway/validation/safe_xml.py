@@ -13,7 +13,7 @@ import threading
 from lxml import etree
 
 from gateway.errors import NotXml
-from gateway.logging import redact
+from gateway.logs import redact
 
 #: Largest XML document accepted (10 MiB); a claim message is typically 10-50 KB.
 DEFAULT_MAX_XML_BYTES = 10 * 1024 * 1024
