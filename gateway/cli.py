@@ -13,6 +13,8 @@
     gateway health --config FILE [--json]    database, mailboxes, SMTP, certificates (exit 0/1)
     gateway outbox list|show|dead|requeue|discard|awaiting-ack ...   replies and dead letters
     gateway messages list|show ...           what was received, and what it was answered
+    gateway users add|disable|enable|roles|password|list ...   web console accounts
+    gateway web --config FILE                the web console and the claim status API
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +34,8 @@ from gateway.outbox import cli as outbox_cli
 from gateway.payout import cli as payout_cli
 from gateway.service import health_cli
 from gateway.stats import cli as stats_cli
+from gateway.users import cli as users_cli
+from gateway.web import cli as web_cli
 
 DEFAULT_CONFIG = Path("config/local.toml")
 
@@ -82,11 +87,23 @@ def _parser() -> argparse.ArgumentParser:
     payout_cli.add_commands(sub)  # payout preview / run / list / show / resend
     health_cli.add_commands(sub)  # health
     outbox_cli.add_commands(sub)  # outbox list/show/dead/requeue/discard/awaiting-ack; messages
+    users_cli.add_commands(sub)  # users add/disable/enable/roles/password/list
+    web_cli.add_commands(sub)  # web: the console and the claim status API
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (``gateway messages list | head``): stop quietly, as cat does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         handled = casework_cli.run(args)
@@ -98,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             handled = health_cli.run(args)
         if handled is None:
             handled = outbox_cli.run(args)
+        if handled is None:
+            handled = users_cli.run(args)
+        if handled is None:
+            handled = web_cli.run(args)
         if handled is not None:
             return handled
         if args.command == "run":

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 #: The schema version ``schema.sql`` describes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
@@ -58,8 +58,16 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE replies_v1")
 
 
+def _v2_to_v3(db: sqlite3.Connection) -> None:
+    """The web console's tables: users, sessions, audit log, login attempts
+    (``gateway.store.users``)."""
+    from gateway.store.users import create_tables
+
+    create_tables(db)
+
+
 #: Migration from version N to N + 1, keyed by N.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(db: sqlite3.Connection, current: int) -> int:
