@@ -194,15 +194,15 @@ class Issuer:
         return jwt.encode(payload, key or self.key, algorithm="RS256", headers={"kid": KID})
 
 
-def web_section(issuer: Issuer | None, *, extra: str = "") -> str:
+def web_section(issuer: Issuer | None, *, extra: str = "", api_extra: str = "") -> str:
     """A ``[web]`` config section for tests: plain http on localhost, tokens from ``issuer``."""
-    text = "[web]\ncookie_secure = false\n" + extra
+    text = "[web]\ncookie_secure = false\n" + extra + "[web.api]\n"
     if issuer is not None:
         text += (
-            f'[web.api]\njwt_issuer = "{ISSUER}"\njwt_audience = "{AUDIENCE}"\n'
+            f'jwt_issuer = "{ISSUER}"\njwt_audience = "{AUDIENCE}"\n'
             f'jwks_file = "{issuer.jwks_file}"\n'
         )
-    return text
+    return text + api_extra
 
 
 # --- a real server -------------------------------------------------------------------------
@@ -243,7 +243,7 @@ class Console:
 
 
 def write_config(directory: Path, database: Path, credentials: tuple[Path, Path],
-                 web: str) -> Path:
+                 web: str, *, extra: str = "") -> Path:
     key, cert = credentials
     path = directory / "gateway.toml"
     path.write_text(
@@ -263,6 +263,7 @@ cert_file = "{cert}"
 [practitioners]
 "{SENDER_A}" = "lege"
 "{SENDER_B}" = "lege"
+{extra}
 {web}
 """,
         encoding="utf-8",
@@ -278,6 +279,8 @@ def console(
     credentials: tuple[Path, Path],
     *,
     web_extra: str = "",
+    api_extra: str = "",
+    config_extra: str = "",
 ) -> Iterator[Console]:
     """Seed ``store`` through ``pipeline`` (built with the bundled tariffs and
     ``PRACTITIONERS``), add the test users and serve the console on it."""
@@ -289,8 +292,10 @@ def console(
     import_bundled_tariffs(store)
     seeded = seed(pipeline, store)
     issuer = Issuer.create(directory)
-    config_path = write_config(directory, store.path, credentials,
-                               web_section(issuer, extra=web_extra))
+    config_path = write_config(
+        directory, store.path, credentials,
+        web_section(issuer, extra=web_extra, api_extra=api_extra), extra=config_extra,
+    )
     config = Config.from_toml(config_path)
     web = WebConfig.from_toml(config_path)
     data = ConsoleData(config, store, policy_of(web))
