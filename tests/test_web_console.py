@@ -14,7 +14,7 @@ import pytest
 from gateway.pipeline import Pipeline
 from gateway.store.sqlite import Store
 from gateway.tariffs.model import TariffBook
-from gateway.web.testing import PASSWORD, PRACTITIONERS, Console, console
+from gateway.web.testing import PASSWORD, PRACTITIONERS, Console, console, csrf_of, log_in
 
 pytestmark = pytest.mark.integration
 
@@ -34,20 +34,6 @@ def web(
 
 def client(web: Console) -> httpx.Client:
     return httpx.Client(base_url=web.base, follow_redirects=False, timeout=30)
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
-
-
-def log_in(http: httpx.Client, user: str, password: str = PASSWORD) -> httpx.Response:
-    page = http.get("/logg-inn")
-    return http.post(
-        "/logg-inn",
-        data={"csrf": csrf_of(page.text), "brukernavn": user, "passord": password, "neste": "/"},
-    )
 
 
 def test_pages_need_a_login(web: Console) -> None:

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -22,6 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -307,3 +309,23 @@ def console(
 
 #: The practitioner registry ``console`` expects its pipeline to be built with.
 PRACTITIONERS = {SENDER_A: "lege", SENDER_B: "lege"}
+
+
+# --- a browser-less user -----------------------------------------------------------------------
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF token of the first form on ``page``."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    if found is None:
+        raise AssertionError("no CSRF field on the page")
+    return found.group(1)
+
+
+def log_in(http: httpx.Client, user: str, password: str = PASSWORD) -> httpx.Response:
+    """Log ``user`` in on ``http`` (its cookies keep the session)."""
+    page = http.get("/logg-inn")
+    return http.post(
+        "/logg-inn",
+        data={"csrf": csrf_of(page.text), "brukernavn": user, "passord": password, "neste": "/"},
+    )
