@@ -58,6 +58,7 @@ def decode_reply(body: bytes) -> DecodedReply:
 
 
 def _from_documents(parts: list[tuple[str, bytes]]) -> DecodedReply:
+    apprecs: list[Document] = []
     documents: list[Document] = []
     summaries: list[str] = []
     for title, data in parts:
@@ -72,9 +73,10 @@ def _from_documents(parts: list[tuple[str, bytes]]) -> DecodedReply:
         for apprec in root.iter(f"{{{APPREC_NS}}}AppRec"):
             if apprec is not root:
                 # The AppRec inside MsgHead/Document/RefDoc/Content, shown on its own first.
-                documents.append(Document("AppRec", _pretty(apprec)))
+                apprecs.append(Document("AppRec", _pretty(apprec)))
         documents.append(Document(title, _pretty(root)))
-    return DecodedReply(" ".join(summaries) or "Ingen kjent melding funnet.", tuple(documents))
+    summary = " ".join(summaries) or "Ingen kjent melding funnet."
+    return DecodedReply(summary, (*apprecs, *documents))
 
 
 def _pretty(element: etree._Element) -> str:
