@@ -91,7 +91,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _common(parser: argparse.ArgumentParser, *, json_output: bool) -> None:
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        help=f"the gateway's config file (default: {DEFAULT_CONFIG})",
+    )
     if json_output:
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
