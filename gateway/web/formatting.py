@@ -47,6 +47,41 @@ def mask_in(text: object, patient_id: str) -> str:
     return redact(masked(str(text), patient_id))
 
 
+#: Norwegian words for the store's state and kind values (the values stay as they are).
+LABELS = {
+    "accepted": "godtatt",
+    "partially_accepted": "delvis godtatt",
+    "rejected": "avvist",
+    "ebxml_error": "ebXML-feil",
+    "duplicate": "duplikat",
+    "signal": "signal (kvittering)",
+    "failed": "feilet hos oss",
+    "pending_replies": "svar som venter",
+    "pending": "venter",
+    "delivered": "levert",
+    "dead": "dødt brev",
+    "discarded": "forkastet",
+    "awaiting": "venter på kvittering",
+    "acknowledged": "kvittert",
+    "error": "feilmelding mottatt",
+    "expired": "utløpt",
+    "apprec": "AppRec",
+    "acknowledgment": "ebXML-kvittering",
+    "message_error": "ebXML-feilmelding",
+    "payout_decision": "utbetalingsvedtak",
+    "recorded": "registrert",
+    "enqueued": "i utboksen",
+    "done": "sendt",
+}
+
+
+def label(value: object) -> str:
+    """The Norwegian word for a stored value; the value itself if there is none."""
+    if value is None:
+        return "–"
+    return LABELS.get(str(value), str(value))
+
+
 def install(env: Environment) -> None:
     env.filters["kr"] = kroner
     env.filters["when"] = when
@@ -55,3 +90,4 @@ def install(env: Environment) -> None:
     env.filters["redact"] = redact
     env.filters["severity"] = severity_label
     env.filters["mask_in"] = mask_in
+    env.filters["nb"] = label

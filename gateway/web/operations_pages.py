@@ -55,7 +55,9 @@ def _spool_depth(request: Request) -> dict[str, int | None]:
     for name, folder in (("innkommende", spool.incoming), ("under arbeid", spool.work),
                          ("parkert (bad)", spool.bad)):
         try:
-            depth[name] = sum(1 for p in folder.iterdir() if p.is_file())
+            depth[name] = (
+                sum(1 for p in folder.iterdir() if p.is_file()) if folder.exists() else 0
+            )
         except OSError:
             depth[name] = None
     return depth

@@ -56,10 +56,11 @@ async def _sender(request: Request) -> str:
     return sender
 
 
-def _paging(request: Request) -> tuple[datetime | None, int, int]:
+def _paging(
+    request: Request, filters: frozenset[str] = frozenset()
+) -> tuple[datetime | None, int, int]:
     q = request.query_params
-    known = {"since", "limit", "etter", "guid", "regningsnummer"}
-    unknown = sorted(set(q) - known)
+    unknown = sorted(set(q) - {"since", "limit", "etter"} - filters)
     if unknown:
         raise ApiProblem(400, "ukjent_parameter", f"Ukjent parameter: {unknown[0]}.")
     since: datetime | None = None
@@ -127,7 +128,7 @@ async def message(request: Request) -> Response:
 
 async def bills(request: Request) -> Response:
     async def handler(request: Request, sender: str) -> dict[str, Any]:
-        since, limit, after = _paging(request)
+        since, limit, after = _paging(request, frozenset({"guid", "regningsnummer"}))
         q = request.query_params
         found = await call(
             ctx(request).data.sender_bills, sender,
