@@ -5,11 +5,11 @@
 
 ``BENCH_MAIL_MESSAGES`` sets the default of ``--messages`` (300).
 
-1. Makes a test CA, our certificate and ``PARTNERS`` partner certificates (``gateway.testing.
+1. Makes a test CA, our certificate and ``PARTNERS`` partner certificates (``tests.support.
    pki``), one CPA per partner (``gateway.testing.cpa``), and N + P claims as the partners' MSHs
    send them: MsgHead signed, gzipped, CMS-encrypted to us, ebXML envelope signed.
-2. Starts a real dovecot (``gateway.testing.dovecot``), an aiosmtpd sink in this process
-   (``gateway.testing.smtp_sink``) and the real daemon as its own process (``python -m gateway
+2. Starts a real dovecot (``tests.support.dovecot``), an aiosmtpd sink in this process
+   (``tests.support.smtp_sink``) and the real daemon as its own process (``python -m gateway
    run --config FILE``, logging at ``info`` as in production), and waits for its IMAP login.
 3. **Burst**: appends the N claims over one IMAP connection as fast as dovecot takes them, and
    waits for every Acknowledgment and AppRec at the sink. Throughput is N over first append →
@@ -84,11 +84,11 @@ from gateway.testing.claims import (
     msghead_with_bkm,
 )
 from gateway.testing.cpa import DEFAULT_PARTNER, DEFAULT_US, CpaSpec, write_cpa
-from gateway.testing.dovecot import MISSING_REASON, DovecotServer, find_dovecot
 from gateway.testing.messages import Route, ebxml_message, open_reply
-from gateway.testing.pki import Credentials, TestPki
-from gateway.testing.smtp_sink import SmtpSink
 from gateway.validation.catalog import SchemaCatalog
+from tests.support.dovecot import MISSING_REASON, DovecotServer, find_dovecot
+from tests.support.pki import Credentials, TestPki
+from tests.support.smtp_sink import SmtpSink
 
 DEFAULT_MESSAGES = 300
 DEFAULT_PACED = 50

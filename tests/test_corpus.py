@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FIXED_NOW
 from lxml import etree
 
 from gateway.clock import local_naive
@@ -44,6 +43,7 @@ from gateway.store.sqlite import Store
 from gateway.testing.claims import fnr_is_valid
 from gateway.validation.catalog import SchemaCatalog
 from gateway.validation.safe_xml import parse_xml
+from tests.conftest import FIXED_NOW
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = PROJECT_ROOT / "fixtures"

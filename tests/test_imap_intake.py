@@ -30,7 +30,7 @@ from gateway.inbox.imap import (
     uid_set,
 )
 from gateway.inbox.mail_tracking import MailTracker
-from gateway.testing.dovecot import MISSING_REASON, DovecotServer, find_dovecot
+from tests.support.dovecot import MISSING_REASON, DovecotServer, find_dovecot
 
 USERS = {"claims": "s3cret-claims", "other": "s3cret-other"}
 

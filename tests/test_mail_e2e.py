@@ -2,10 +2,10 @@
 
 Every test runs ``python -m gateway run --config FILE`` on a config in a temporary directory,
 with a CPA directory, our decryption key and an ``[[imap.mailboxes]]`` entry pointing at a
-dovecot started by the test (``gateway.testing.dovecot``), and ``[outbox] kind = "smtp"``
-pointing at an SMTP sink in this process (``gateway.testing.smtp_sink``). Claims are built as a
+dovecot started by the test (``tests.support.dovecot``), and ``[outbox] kind = "smtp"``
+pointing at an SMTP sink in this process (``tests.support.smtp_sink``). Claims are built as a
 partner's MSH builds them (signed MsgHead, gzipped, CMS-encrypted to us, signed envelope) with
-certificates from a test CA made here (``gateway.testing.pki``), appended to the mailbox over
+certificates from a test CA made here (``tests.support.pki``), appended to the mailbox over
 IMAP, and every reply mailed out is opened as the partner would (``open_reply``: our
 signatures verified, the AppRec decrypted with the partner's key).
 
@@ -42,10 +42,10 @@ from gateway.partners.checks import CPA_ID
 from gateway.receipts.signing import Signer
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.cpa import DEFAULT_PARTNER, DEFAULT_US, CpaPartySpec, CpaSpec, write_cpa
-from gateway.testing.dovecot import MISSING_REASON, PROCESSED_FOLDER, DovecotServer, find_dovecot
 from gateway.testing.messages import OpenedReply, Route, ebxml_message, open_reply
-from gateway.testing.pki import Credentials, TestPki
-from gateway.testing.smtp_sink import SmtpSink
+from tests.support.dovecot import MISSING_REASON, PROCESSED_FOLDER, DovecotServer, find_dovecot
+from tests.support.pki import Credentials, TestPki
+from tests.support.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""The SMTP outbox against a real aiosmtpd server (``gateway.testing.smtp_sink``).
+"""The SMTP outbox against a real aiosmtpd server (``tests.support.smtp_sink``).
 
 Backoffs are made tiny so a server outage of half a second is a handful of retries.
 """
@@ -15,7 +15,7 @@ from gateway.errors import ConfigurationError
 from gateway.outbox.smtp import SmtpConfig, SmtpOutbox
 from gateway.records import ReplyRecord
 from gateway.store.sqlite import Store
-from gateway.testing.smtp_sink import SmtpSink
+from tests.support.smtp_sink import SmtpSink
 
 integration = pytest.mark.integration
 PARTNERS = {"HER:8141253": "lege@example.test", "HER:90001": "lab@example.test"}

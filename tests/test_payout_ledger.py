@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import FIXED_NOW, IDENTITY
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +29,7 @@ from gateway.store.sqlite import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 from gateway.validation.catalog import SchemaCatalog
+from tests.conftest import FIXED_NOW, IDENTITY
 
 START = datetime(2026, 10, 5, 8, 30)
 HER_A, HER_B = "8141253", "8100002"

@@ -17,18 +17,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from test_payout_cli import write_config
-from test_payout_sending import (
-    HELD,
-    REGISTRY,
-    Filled,
-    PowerCut,
-    assert_each_bill_paid_once,
-    fill,
-    make_deps,
-    payout_replies,
-    send_claim,
-)
 
 from gateway.cli import main
 from gateway.clock import OSLO
@@ -40,6 +28,18 @@ from gateway.payout.sending import PayoutDeps
 from gateway.pipeline import Pipeline
 from gateway.receipts.signing import Signer, verify
 from gateway.store.sqlite import Store
+from tests.test_payout_cli import write_config
+from tests.test_payout_sending import (
+    HELD,
+    REGISTRY,
+    Filled,
+    PowerCut,
+    assert_each_bill_paid_once,
+    fill,
+    make_deps,
+    payout_replies,
+    send_claim,
+)
 
 NS = {"v": VEDTAK_NS}
 PROJECT = Path(__file__).resolve().parents[1]

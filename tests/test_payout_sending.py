@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FIXTURES_DIR, IDENTITY
 
 from gateway.claims.model import Enkeltregning
 from gateway.ebxml import mime
@@ -37,6 +36,7 @@ from gateway.testing.claims import (
 )
 from gateway.testing.messages import ebxml_message
 from gateway.validation.catalog import SchemaCatalog
+from tests.conftest import FIXTURES_DIR, IDENTITY
 
 REGISTRY = FIXTURES_DIR / "payout" / "receivers.toml"
 PAYER_ACCOUNT = "86011117947"

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-from conftest import FIXED_NOW, IDENTITY
 from cryptography import x509
 from lxml import etree
 from structlog.testing import capture_logs
@@ -50,8 +49,9 @@ from gateway.testing.messages import (
     ebxml_message,
     open_reply,
 )
-from gateway.testing.pki import Credentials, TestPki
 from gateway.validation.catalog import SchemaCatalog
+from tests.conftest import FIXED_NOW, IDENTITY
+from tests.support.pki import Credentials, TestPki
 
 NOW = FIXED_NOW
 ROUTE = Route()  # CPAId nav:qass:35065, from HER 8141253 to HER 79768

@@ -52,8 +52,8 @@ from gateway.security.signatures import (
     verify_msghead,
 )
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
-from gateway.testing.pki import TestCa, TestPki, Usage
 from gateway.validation.safe_xml import parse_xml
+from tests.support.pki import TestCa, TestPki, Usage
 
 NOW = datetime.now(UTC)
 DS = f"{{{DS_NS}}}"

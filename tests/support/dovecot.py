@@ -32,8 +32,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
-from gateway.testing.net import free_port as free_port  # re-exported: tests import it here
-from gateway.testing.net import localhost_certificate
+from tests.support.net import free_port as free_port  # re-exported: tests import it here
+from tests.support.net import localhost_certificate
 
 DOVECOT_CANDIDATES = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
 MISSING_REASON = (

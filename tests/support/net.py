@@ -1,5 +1,5 @@
 """Network helpers for test servers: a free port on 127.0.0.1 and a self-signed localhost
-certificate (used by ``gateway.testing.dovecot``, ``gateway.testing.smtp_sink`` and tests).
+certificate (used by ``tests.support.dovecot``, ``tests.support.smtp_sink`` and tests).
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, Session
 
-from gateway.testing.net import free_port as free_port  # re-exported
-from gateway.testing.net import localhost_certificate
+from tests.support.net import free_port as free_port  # re-exported
+from tests.support.net import localhost_certificate
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self._sink = sink
 
-    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         failure = self._sink._take_failure()
         if failure is not None:
             return failure

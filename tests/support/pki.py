@@ -1,6 +1,7 @@
 """A throw-away PKI for tests: a test CA, and gateway and partner certificates it issues.
 
-Shipped in the package on purpose (like ``structlog.testing``); nothing here is used by the daemon.
+Part of the tests' own support package (``tests.support``), shared with the benchmarks; the
+daemon makes its development keys with ``gateway keys generate`` (``gateway.receipts.keys``).
 
 RSA-2048 keys are the slow part (~50 ms each), so keys are cached per process by name: asking
 twice for ``"partner"`` gives the same key, with as many certificates for it as you like.
