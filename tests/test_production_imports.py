@@ -87,4 +87,3 @@ def test_every_gateway_module_imports_without_dev_dependencies(tmp_path: Path) -
     modules = set(report["modules"])
     assert {"gateway.cli", "gateway.daemon", "gateway.testing.messages"} <= modules
     assert len(modules) > 50
-
