@@ -6,6 +6,7 @@ Every benchmark is a measurement, not a test: nothing here fails because somethi
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import math
@@ -93,6 +94,27 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return math.nan
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def parser_for(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """``python -m <module>``'s parser, described by the first paragraph of its docstring."""
+    return argparse.ArgumentParser(
+        prog=f"python -m {module}", description=doc.split("\n\n")[0] if doc else ""
+    )
+
+
+def add_seed_and_keep(parser: argparse.ArgumentParser, *, seed: int, kept: str) -> None:
+    """``--seed`` and ``--keep DIR`` (see ``work_directory``); ``kept`` names what stays."""
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        default=None,
+        help=f"work in DIR (new or empty) and keep {kept} afterwards",
+    )
 
 
 # --- the work directory ---------------------------------------------------------------------------

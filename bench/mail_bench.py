@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    add_seed_and_keep,
     cpu_seconds,
     dist,
     floor_results,
@@ -61,6 +62,7 @@ from bench.common import (
     ms,
     own_peak_rss_mib,
     p50_p99,
+    parser_for,
     peak_rss_mib,
     print_bench_json,
     row,
@@ -414,9 +416,7 @@ def _run_in(root: Path, args: argparse.Namespace, wall_started: float) -> int:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.mail_bench", description=__doc__.split("\n\n")[0] if __doc__ else ""
-    )
+    parser = parser_for("bench.mail_bench", __doc__)
     parser.add_argument(
         "--messages",
         type=int,
@@ -439,13 +439,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--bills", type=int, default=DEFAULT_BILLS, help="bills per claim (default %(default)s)"
     )
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument(
-        "--keep",
-        metavar="DIR",
-        default=None,
-        help="work in DIR (new or empty) and keep config, database and daemon log afterwards",
-    )
+    add_seed_and_keep(parser, seed=DEFAULT_SEED, kept="config, database and daemon log")
     return parser.parse_args(argv)
 
 

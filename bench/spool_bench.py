@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    add_seed_and_keep,
     dist,
     floor_results,
     floor_rows,
@@ -43,6 +44,7 @@ from bench.common import (
     ms,
     own_peak_rss_mib,
     p50_p99,
+    parser_for,
     past_claim,
     print_bench_json,
     row,
@@ -354,9 +356,7 @@ def print_table(r: dict[str, Any]) -> None:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.spool_bench", description=__doc__.split("\n\n")[0] if __doc__ else ""
-    )
+    parser = parser_for("bench.spool_bench", __doc__)
     parser.add_argument(
         "--messages",
         type=int,
@@ -375,13 +375,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_SAMPLE,
         help="messages used for the floor and the stage breakdown (default %(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument(
-        "--keep",
-        metavar="DIR",
-        default=None,
-        help="work in DIR (new or empty) and keep spool, outbox and database afterwards",
-    )
+    add_seed_and_keep(parser, seed=DEFAULT_SEED, kept="spool, outbox and database")
     parser.add_argument(
         "--profile",
         action="store_true",

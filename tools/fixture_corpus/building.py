@@ -313,6 +313,18 @@ class Step:
     known_bug: str | None = None
 
 
+def accepted(file: str, data: bytes) -> Step:
+    """A step the pipeline accepts (AppRec status 1), with an acknowledgment."""
+    return Step(file, data, "accepted", 1, acknowledgment=True)
+
+
+def bill_rejected(file: str, data: bytes, status: int, code: str, *ot: str) -> Step:
+    """A step answered with ``code``: status 3 (some bills rejected) or 2 (the message), naming
+    the rejected bills' RegningNr in ``ot``; with an acknowledgment."""
+    outcome = "partially_accepted" if status == 3 else "rejected"
+    return Step(file, data, outcome, status, codes=(code,), ot=ot, acknowledgment=True)
+
+
 @dataclass(frozen=True, slots=True)
 class SequenceSpec:
     name: str

@@ -11,6 +11,8 @@ from fixture_corpus.building import (
     OTHER_HER,
     SequenceSpec,
     Step,
+    accepted,
+    bill_rejected,
     claim,
     new_uuid,
     rng_for,
@@ -42,7 +44,7 @@ def sequences() -> list[SequenceSpec]:
             "same-message-twice",
             "the same ebXML message twice: the stored replies again, byte-identical",
             (
-                Step("01-claim.msg", first_msg, "accepted", 1, acknowledgment=True),
+                accepted("01-claim.msg", first_msg),
                 Step(
                     "02-same-claim-again.msg",
                     first_msg,
@@ -62,7 +64,7 @@ def sequences() -> list[SequenceSpec]:
             "the same MsgHead (sender HER + MsgId) in a new ebXML message: the stored AppRec "
             "again, with a new acknowledgment",
             (
-                Step("01-claim.msg", wrap(c), "accepted", 1, acknowledgment=True),
+                accepted("01-claim.msg", wrap(c)),
                 Step(
                     "02-same-msghead-new-messageid.msg",
                     wrap(c, minutes=30),
@@ -100,14 +102,8 @@ def sequences() -> list[SequenceSpec]:
             "approve-then-credit",
             "two approved bills, then a credit of the first, whole: approved",
             (
-                Step("01-claim.msg", wrap(c), "accepted", 1, acknowledgment=True),
-                Step(
-                    "02-credit-whole-bill.msg",
-                    wrap(credit, minutes=90),
-                    "accepted",
-                    1,
-                    acknowledgment=True,
-                ),
+                accepted("01-claim.msg", wrap(c)),
+                accepted("02-credit-whole-bill.msg", wrap(credit, minutes=90)),
             ),
         )
     )
@@ -124,15 +120,13 @@ def sequences() -> list[SequenceSpec]:
             "credit-unknown-bill",
             "a credit of a bill that was never received: rejected (KREDITERING)",
             (
-                Step("01-claim.msg", wrap(c), "accepted", 1, acknowledgment=True),
-                Step(
+                accepted("01-claim.msg", wrap(c)),
+                bill_rejected(
                     "02-credit-unknown-bill.msg",
                     wrap(credit, minutes=90),
-                    "rejected",
                     2,
-                    codes=("KREDITERING",),
-                    ot=("77001",),
-                    acknowledgment=True,
+                    "KREDITERING",
+                    "77001",
                 ),
             ),
         )
@@ -162,15 +156,13 @@ def sequences() -> list[SequenceSpec]:
             "a credit that changes a takst (not the whole bill) next to a new bill: "
             "status 3, KREDITERING on the credit",
             (
-                Step("01-claim.msg", wrap(c), "accepted", 1, acknowledgment=True),
-                Step(
+                accepted("01-claim.msg", wrap(c)),
+                bill_rejected(
                     "02-partial-credit-and-new-bill.msg",
                     wrap(second, minutes=90),
-                    "partially_accepted",
                     3,
-                    codes=("KREDITERING",),
-                    ot=(original.regning_nr,),
-                    acknowledgment=True,
+                    "KREDITERING",
+                    original.regning_nr,
                 ),
             ),
         )
@@ -192,15 +184,13 @@ def sequences() -> list[SequenceSpec]:
             "an approved bill sent again (same Guid) in a new message with a new bill: "
             "status 3, DUPLIKAT on the resent bill",
             (
-                Step("01-claim.msg", wrap(c), "accepted", 1, acknowledgment=True),
-                Step(
+                accepted("01-claim.msg", wrap(c)),
+                bill_rejected(
                     "02-resent-bill-and-new-bill.msg",
                     wrap(second, minutes=90),
-                    "partially_accepted",
                     3,
-                    codes=("DUPLIKAT",),
-                    ot=(resent.regning_nr,),
-                    acknowledgment=True,
+                    "DUPLIKAT",
+                    resent.regning_nr,
                 ),
             ),
         )
@@ -215,16 +205,14 @@ def sequences() -> list[SequenceSpec]:
             "credit-twice",
             "a bill, its credit, then the same credit in a new message: rejected (KREDITERING)",
             (
-                Step("01-claim.msg", wrap(c), "accepted", 1, acknowledgment=True),
-                Step("02-credit.msg", wrap(credit, minutes=90), "accepted", 1, acknowledgment=True),
-                Step(
+                accepted("01-claim.msg", wrap(c)),
+                accepted("02-credit.msg", wrap(credit, minutes=90)),
+                bill_rejected(
                     "03-credit-again.msg",
                     wrap(again, minutes=180),
-                    "rejected",
                     2,
-                    codes=("KREDITERING",),
-                    ot=(c.krav.regninger[0].regning_nr,),
-                    acknowledgment=True,
+                    "KREDITERING",
+                    c.krav.regninger[0].regning_nr,
                 ),
             ),
         )
@@ -247,7 +235,7 @@ def sequences() -> list[SequenceSpec]:
                     "ebxml_error",
                     ebxml_error="ValueNotRecognized",
                 ),
-                Step("02-corrected.msg", right, "accepted", 1, acknowledgment=True),
+                accepted("02-corrected.msg", right),
             ),
         )
     )
@@ -262,13 +250,7 @@ def sequences() -> list[SequenceSpec]:
             "a second message reusing an accepted message's MessageId with other content: "
             "MessageError Inconsistent",
             (
-                Step(
-                    "01-claim.msg",
-                    wrap(c, message_id=message_id),
-                    "accepted",
-                    1,
-                    acknowledgment=True,
-                ),
+                accepted("01-claim.msg", wrap(c, message_id=message_id)),
                 Step(
                     "02-other-claim-same-messageid.msg",
                     wrap(other, message_id=message_id, minutes=60),
@@ -289,15 +271,9 @@ def sequences() -> list[SequenceSpec]:
             "a bill, its whole credit, then the same bill (same Guid) again: approved, since "
             "the credited original is no longer live",
             (
-                Step("01-claim.msg", wrap(c), "accepted", 1, acknowledgment=True),
-                Step("02-credit.msg", wrap(credit, minutes=90), "accepted", 1, acknowledgment=True),
-                Step(
-                    "03-same-bill-again.msg",
-                    wrap(rebill, minutes=180),
-                    "accepted",
-                    1,
-                    acknowledgment=True,
-                ),
+                accepted("01-claim.msg", wrap(c)),
+                accepted("02-credit.msg", wrap(credit, minutes=90)),
+                accepted("03-same-bill-again.msg", wrap(rebill, minutes=180)),
             ),
         )
     )
@@ -314,22 +290,10 @@ def sequences() -> list[SequenceSpec]:
             "a bill rejected for 766, sent again with the date corrected and the same Guid: "
             "approved (only approved bills count as duplicates)",
             (
-                Step(
-                    "01-claim-one-bill-in-future.msg",
-                    wrap(first_claim),
-                    "partially_accepted",
-                    3,
-                    codes=("766",),
-                    ot=(late.regning_nr,),
-                    acknowledgment=True,
+                bill_rejected(
+                    "01-claim-one-bill-in-future.msg", wrap(first_claim), 3, "766", late.regning_nr
                 ),
-                Step(
-                    "02-corrected-bill.msg",
-                    wrap(second, minutes=90),
-                    "accepted",
-                    1,
-                    acknowledgment=True,
-                ),
+                accepted("02-corrected-bill.msg", wrap(second, minutes=90)),
             ),
         )
     )
@@ -344,15 +308,8 @@ def sequences() -> list[SequenceSpec]:
             "a different claim (other bills) reusing an accepted message's MsgHead MsgId in a "
             "new ebXML message: must be rejected, not answered with the first claim's AppRec",
             (
-                Step("01-claim.msg", wrap(c), "accepted", 1, acknowledgment=True),
-                Step(
-                    "02-other-claim-same-msgid.msg",
-                    wrap(other, minutes=60),
-                    "rejected",
-                    2,
-                    codes=("E10",),
-                    acknowledgment=True,
-                ),
+                accepted("01-claim.msg", wrap(c)),
+                bill_rejected("02-other-claim-same-msgid.msg", wrap(other, minutes=60), 2, "E10"),
             ),
         )
     )
