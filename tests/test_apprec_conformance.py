@@ -301,6 +301,7 @@ def _apprecs(draw: st.DrawFn) -> AppRec:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(apprec=_apprecs())
 def test_any_apprec_validates_officially(standards: Path, apprec: AppRec) -> None:

@@ -180,6 +180,7 @@ def crafted_messages(draw: st.DrawFn) -> bytes:
     return separator.join(out) + separator
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(crafted_messages())
 def test_unwrap_crafted_messages(raw: bytes) -> None:

@@ -321,6 +321,7 @@ def _decisions(draw: st.DrawFn) -> Decision:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(decision=_decisions())
 def test_random_decisions_are_schema_valid(catalog: SchemaCatalog, decision: Decision) -> None:
