@@ -6,9 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from fixture_corpus.building import Fixture, claim, wrap
-from gateway.testing.claims import (
-    Practitioner,
-)
+from gateway.testing.claims import Practitioner
 
 
 def good_fixtures() -> list[Fixture]:
