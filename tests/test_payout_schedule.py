@@ -39,7 +39,7 @@ from gateway.payout.schedule import PayoutScheduler, claimed_fires
 from gateway.payout.sending import PayoutDeps
 from gateway.pipeline import Pipeline
 from gateway.receipts.signing import Signer, verify
-from gateway.store.sqlite import Store
+from gateway.store import Store
 
 NS = {"v": VEDTAK_NS}
 PROJECT = Path(__file__).resolve().parents[1]
