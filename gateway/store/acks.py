@@ -15,7 +15,7 @@ from typing import Literal
 
 from gateway.records import ReplySummary, SignalMatch
 from gateway.store.engine import Engine
-from gateway.store.replies import read_summaries
+from gateway.store.replies import SUMMARY
 from gateway.store.rows import stored_moment
 
 __all__ = ["Acks"]
@@ -30,16 +30,17 @@ class Acks:
     def awaiting_acks(self) -> list[ReplySummary]:
         """Replies sent (or to be sent) with AckRequested whose signal has not come, oldest
         first; discarded ones are not waited for."""
-        return read_summaries(
-            self._engine, "ack_state = 'awaiting' AND state != 'discarded' ORDER BY id"
+        return SUMMARY.fetch(
+            self._engine,
+            "FROM replies WHERE ack_state = 'awaiting' AND state != 'discarded' ORDER BY id",
         )
 
     def unplanned_acks(self) -> list[ReplySummary]:
         """Delivered replies awaiting an ack with no resend time yet (just sent or resent)."""
-        return read_summaries(
+        return SUMMARY.fetch(
             self._engine,
-            "ack_state = 'awaiting' AND state = 'delivered' AND next_attempt_at IS NULL "
-            "ORDER BY id",
+            "FROM replies WHERE ack_state = 'awaiting' AND state = 'delivered' "
+            "AND next_attempt_at IS NULL ORDER BY id",
         )
 
     def plan_resend(self, reply_id: int, resend_at: datetime, expires_at: datetime) -> None:
@@ -54,9 +55,9 @@ class Acks:
     def due_for_resend(self, now: datetime | None = None) -> list[ReplySummary]:
         """Delivered replies still awaiting an ack whose resend time has come, before expiry."""
         at = stored_moment(now)
-        return read_summaries(
+        return SUMMARY.fetch(
             self._engine,
-            "ack_state = 'awaiting' AND state = 'delivered' "
+            "FROM replies WHERE ack_state = 'awaiting' AND state = 'delivered' "
             "AND next_attempt_at IS NOT NULL AND next_attempt_at <= ? "
             "AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
             (at, at),
@@ -81,10 +82,10 @@ class Acks:
         """Stop waiting for the acks whose time is up (``expires_at`` passed): their
         ``ack_state`` becomes 'expired'. Returns those rows, for the operator's log."""
         with self._engine.transaction("could not expire acknowledgments") as tx:
-            expired = read_summaries(
+            expired = SUMMARY.fetch(
                 tx,
-                "ack_state = 'awaiting' AND expires_at IS NOT NULL AND expires_at <= ? "
-                "ORDER BY id",
+                "FROM replies WHERE ack_state = 'awaiting' AND expires_at IS NOT NULL "
+                "AND expires_at <= ? ORDER BY id",
                 (stored_moment(now),),
             )
             # A resend still queued is pointless now: it counts as delivered, not sent.

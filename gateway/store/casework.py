@@ -128,19 +128,14 @@ class CaseWork:
 
     def bill(self, bill_id: int) -> CaseBill | None:
         """One stored bill with its message, receipt and effective status."""
-        found = self._engine.one(
-            f"SELECT {_CASE_BILL.select} {_CASE_BILLS_FROM} WHERE b.id = ?", (bill_id,)
-        )
-        return None if found is None else _CASE_BILL.read(found)
+        return _CASE_BILL.fetch_one(self._engine, _CASE_BILLS_FROM + "WHERE b.id = ?", (bill_id,))
 
     def message_bills(self, message_id: int) -> list[CaseBill]:
         """The stored bills of one message, in message order."""
-        return _CASE_BILL.read_all(
-            self._engine.rows(
-                f"SELECT {_CASE_BILL.select} {_CASE_BILLS_FROM} "
-                "WHERE b.message_id = ? ORDER BY b.position",
-                (message_id,),
-            )
+        return _CASE_BILL.fetch(
+            self._engine,
+            _CASE_BILLS_FROM + "WHERE b.message_id = ? ORDER BY b.position",
+            (message_id,),
         )
 
     def bill_ids(
@@ -163,20 +158,14 @@ class CaseWork:
 
     def bill_lines(self, bill_id: int) -> list[CaseLine]:
         """The takst, diagnosis, procedure and tooth lines of a bill, in stored order."""
-        return _LINE.read_all(
-            self._engine.rows(
-                f"SELECT {_LINE.select} FROM bill_lines WHERE bill_id = ? ORDER BY position",
-                (bill_id,),
-            )
+        return _LINE.fetch(
+            self._engine, "FROM bill_lines WHERE bill_id = ? ORDER BY position", (bill_id,)
         )
 
     def findings(self, message_id: int) -> list[StoredFinding]:
         """Every finding of the original decision on a message (bill_id None: message rules)."""
-        return _FINDING.read_all(
-            self._engine.rows(
-                f"SELECT {_FINDING.select} FROM findings WHERE message_id = ? ORDER BY id",
-                (message_id,),
-            )
+        return _FINDING.fetch(
+            self._engine, "FROM findings WHERE message_id = ? ORDER BY id", (message_id,)
         )
 
     def replay_bills(
@@ -256,21 +245,16 @@ class CaseWork:
 
     def overrides_for(self, bill_id: int) -> list[OverrideRecord]:
         """Every override of a bill, oldest first (the last one is in force)."""
-        return _OVERRIDE.read_all(
-            self._engine.rows(
-                f"SELECT {_OVERRIDE.select} FROM overrides WHERE bill_id = ? ORDER BY id",
-                (bill_id,),
-            )
+        return _OVERRIDE.fetch(
+            self._engine, "FROM overrides WHERE bill_id = ? ORDER BY id", (bill_id,)
         )
 
     def effective_bill_status(self, bill_id: int) -> EffectiveStatus | None:
         """The bill's status and approved amount as they stand: the latest override, else the
         engine's decision (the ``bill_status_effective`` view)."""
-        found = self._engine.one(
-            f"SELECT {_EFFECTIVE.select} FROM bill_status_effective WHERE bill_id = ?",
-            (bill_id,),
+        return _EFFECTIVE.fetch_one(
+            self._engine, "FROM bill_status_effective WHERE bill_id = ?", (bill_id,)
         )
-        return None if found is None else _EFFECTIVE.read(found)
 
     def effective_live_approvals(self, sender_her: str, guid: str) -> list[int]:
         """Ids of original, uncredited bills with this sender and Guid that are effectively

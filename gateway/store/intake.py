@@ -66,11 +66,8 @@ class Intake:
 
     def replies_for(self, received_id: int) -> list[StoredReply]:
         """The replies first sent for a message, in the order they were made."""
-        return STORED.read_all(
-            self._engine.rows(
-                f"SELECT {STORED.select} FROM replies WHERE received_id = ? ORDER BY id",
-                (received_id,),
-            )
+        return STORED.fetch(
+            self._engine, "FROM replies WHERE received_id = ? ORDER BY id", (received_id,)
         )
 
     # --- writing --------------------------------------------------------------------------------

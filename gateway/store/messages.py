@@ -7,9 +7,9 @@ from datetime import datetime
 
 from gateway.errors import StorageError
 from gateway.records import ReceivedSummary, ReplySummary
-from gateway.store.engine import Engine, Params
-from gateway.store.replies import read_summaries
-from gateway.store.rows import Columns, field, moment, opt_int, opt_str, stored_moment
+from gateway.store.engine import Engine
+from gateway.store.replies import SUMMARY
+from gateway.store.rows import Columns, field, filtered, moment, opt_int, opt_str, stored_moment
 
 __all__ = ["ReceivedMessages"]
 
@@ -43,6 +43,9 @@ _RECEIVED = Columns(
 )
 
 
+_RECEIVED_FROM = "FROM received r LEFT JOIN messages m ON m.received_id = r.id "
+
+
 class ReceivedMessages:
     """Reading the ``received`` table with its messages and replies."""
 
@@ -57,39 +60,25 @@ class ReceivedMessages:
         limit: int | None = 200,
     ) -> list[ReceivedSummary]:
         """Received rows with their message ids (no bytes), oldest first."""
-        where: list[str] = []
-        params: list[object] = []
-        if since is not None:
-            where.append("r.received_at >= ?")
-            params.append(stored_moment(since))
-        if outcome is not None:
-            where.append("r.outcome = ?")
-            params.append(outcome)
-        condition = (" AND ".join(where) or "TRUE") + " ORDER BY r.id"
-        if limit is not None:
-            condition += " LIMIT ?"
-            params.append(limit)
-        return self._summaries(condition, params)
+        where, params = filtered(
+            (
+                ("r.received_at >= ?", None if since is None else stored_moment(since)),
+                ("r.outcome = ?", outcome),
+            ),
+            "r.id",
+            limit,
+        )
+        return _RECEIVED.fetch(self._engine, _RECEIVED_FROM + where, params)
 
     def received_summary(self, received_id: int) -> ReceivedSummary | None:
         """One received row with its message ids, or None."""
-        found = self._summaries("r.id = ?", (received_id,))
-        return found[0] if found else None
-
-    def _summaries(self, condition: str, params: Params) -> list[ReceivedSummary]:
-        return _RECEIVED.read_all(
-            self._engine.rows(
-                f"SELECT {_RECEIVED.select} FROM received r "
-                f"LEFT JOIN messages m ON m.received_id = r.id WHERE {condition}",
-                params,
-            )
-        )
+        return _RECEIVED.fetch_one(self._engine, _RECEIVED_FROM + "WHERE r.id = ?", (received_id,))
 
     def replies_of(self, received_id: int) -> list[ReplySummary]:
         """The replies a received message produced, and those a received signal settled."""
-        return read_summaries(
+        return SUMMARY.fetch(
             self._engine,
-            "received_id = ? OR ack_received_id = ? ORDER BY id",
+            "FROM replies WHERE received_id = ? OR ack_received_id = ? ORDER BY id",
             (received_id, received_id),
         )
 

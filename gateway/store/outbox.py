@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from gateway.errors import StorageError
 from gateway.records import OutboxSummary, PendingReply, ReplyRecord, ReplySummary
 from gateway.store.engine import Engine
-from gateway.store.replies import PENDING, read_summaries, write_replies
-from gateway.store.rows import opt_moment, stored_moment
+from gateway.store.replies import PENDING, SUMMARY, write_replies
+from gateway.store.rows import filtered, opt_moment, stored_moment
 
 __all__ = ["Outbox"]
 
@@ -50,12 +50,11 @@ class Outbox:
         self, limit: int = 500, *, now: datetime | None = None
     ) -> list[PendingReply]:
         """Rows due for delivery: pending, and never tried or their retry time has come."""
-        return PENDING.read_all(
-            self._engine.rows(
-                f"SELECT {PENDING.select} FROM replies WHERE state = 'pending' AND "
-                "(next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id LIMIT ?",
-                (stored_moment(now), limit),
-            )
+        return PENDING.fetch(
+            self._engine,
+            "FROM replies WHERE state = 'pending' AND "
+            "(next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id LIMIT ?",
+            (stored_moment(now), limit),
         )
 
     def next_attempt_due(self) -> datetime | None:
@@ -164,22 +163,14 @@ class Outbox:
         limit: int | None = 200,
     ) -> list[ReplySummary]:
         """Replies (no bodies), oldest first, filtered by state, kind and ack state."""
-        where: list[str] = []
-        params: list[object] = []
-        for column, value in (("state", state), ("kind", kind), ("ack_state", ack_state)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        condition = (" AND ".join(where) or "TRUE") + " ORDER BY id"
-        if limit is not None:
-            condition += " LIMIT ?"
-            params.append(limit)
-        return read_summaries(self._engine, condition, params)
+        where, params = filtered(
+            (("state = ?", state), ("kind = ?", kind), ("ack_state = ?", ack_state)), "id", limit
+        )
+        return SUMMARY.fetch(self._engine, "FROM replies " + where, params)
 
     def reply(self, reply_id: int) -> ReplySummary | None:
         """One reply's row without its body."""
-        found = read_summaries(self._engine, "id = ?", (reply_id,))
-        return found[0] if found else None
+        return SUMMARY.fetch_one(self._engine, "FROM replies WHERE id = ?", (reply_id,))
 
     def reply_body(self, reply_id: int) -> bytes:
         """The exact bytes of a reply, as sent (and resent)."""

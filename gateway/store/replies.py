@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from gateway.records import PendingReply, ReplyRecord, ReplySummary, StoredReply
-from gateway.store.engine import Params, Reader, Transaction
+from gateway.store.engine import Transaction
 from gateway.store.rows import Columns, field, moment, opt_int, opt_moment, opt_str, stored_moment
 
-__all__ = ["PENDING", "STORED", "SUMMARY", "read_summaries", "write_replies"]
+__all__ = ["PENDING", "STORED", "SUMMARY", "write_replies"]
 
 
 def write_replies(
@@ -102,11 +102,3 @@ STORED = Columns(
         field("ref_to_message_id", opt_str),
     ),
 )
-
-
-def read_summaries(reader: Reader, condition: str, params: Params = ()) -> list[ReplySummary]:
-    """Rows without their bodies: ``SELECT ... FROM replies WHERE {condition}`` (which may go on
-    with ``ORDER BY`` and ``LIMIT``)."""
-    return SUMMARY.read_all(
-        reader.rows(f"SELECT {SUMMARY.select} FROM replies WHERE {condition}", params)
-    )

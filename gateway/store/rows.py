@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from gateway.store.engine import Row
+from gateway.store.engine import Params, Reader, Row
 
 _R = TypeVar("_R")
 
@@ -80,3 +80,27 @@ class Columns(Generic[_R]):
 
     def read_all(self, rows: Sequence[Row]) -> list[_R]:
         return [self.read(row) for row in rows]
+
+    def fetch(self, reader: Reader, rest: str, params: Params = ()) -> list[_R]:
+        """The records of ``SELECT {select} {rest}`` (``rest``: FROM, WHERE, ORDER BY ...)."""
+        return self.read_all(reader.rows(f"SELECT {self.select} {rest}", params))
+
+    def fetch_one(self, reader: Reader, rest: str, params: Params = ()) -> _R | None:
+        """The record of the first row of ``SELECT {select} {rest}``, or None."""
+        found = reader.one(f"SELECT {self.select} {rest}", params)
+        return None if found is None else self.read(found)
+
+
+def filtered(
+    conditions: Sequence[tuple[str, object | None]], order_by: str, limit: int | None
+) -> tuple[str, list[object]]:
+    """``WHERE ... ORDER BY ... [LIMIT ?]`` and its parameters, from (condition with one ``?``,
+    value) pairs; a pair whose value is None is left out."""
+    chosen = [(condition, value) for condition, value in conditions if value is not None]
+    where = " AND ".join(condition for condition, _ in chosen) or "TRUE"
+    params: list[object] = [value for _, value in chosen]
+    sql = f"WHERE {where} ORDER BY {order_by}"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params
