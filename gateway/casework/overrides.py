@@ -1,7 +1,7 @@
 """``gateway claims override``: a case worker's decision on a bill, as its own audited record.
 
 The engine's decision is never edited: an override is a new row in ``overrides``, and the latest
-row is the bill's effective status (``Store.effective_bill_status``).
+row is the bill's effective status (``store.casework.effective_bill_status``).
 """
 
 from __future__ import annotations

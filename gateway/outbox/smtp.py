@@ -3,7 +3,7 @@
 Rows are committed first (in the transaction of the decision that made them); this sender only
 reads due rows, sends them, and records what happened:
 
-- **sent** (250): delivered; one more send counted (``Store.record_delivery``, one commit per
+- **sent** (250): delivered; one more send counted (``store.outbox.record_delivery``, one commit per
   pass of up to ``BATCH`` rows, so a crash re-sends at most one pass: at-least-once, and ebXML
   receivers drop a repeated MessageId);
 - **transient** (4xx, connection refused or dropped, timeouts): the row is tried again at
