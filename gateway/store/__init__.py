@@ -1,18 +1,21 @@
 """The claims store: every message, bill, line, decision, reply and override (SQLite by default).
 
-``Store`` puts the parts together over one engine; each part owns one concern and its SQL:
+``Store`` puts the parts together over one engine; each part is a module that owns one concern
+and its SQL:
 
-- ``intake``: writing what one received message produced, in one transaction, and the
-  idempotency lookups (``gateway.store.intake``);
-- ``history``: earlier claims as the rules see them, ``ClaimHistory`` (``.history``);
-- ``outbox`` and ``acks``: delivering replies, dead letters, ack tracking and signals
-  (``.outbox``, ``.acks``; the table's one writer is ``.replies.write_replies``);
-- ``messages``: received messages for operators (``.messages``);
-- ``casework``: bills for case workers, overrides, effective status (``.casework``);
-- ``tariff_imports``: imported tariff files (``.tariff_imports``).
+- ``store.intake`` (``intake.py``): what one received message produced, written in one
+  transaction, and the idempotency lookups;
+- ``store.history`` (``history.py``): earlier claims as the rules see them (``ClaimHistory``),
+  also as of a stored message;
+- ``store.outbox`` and ``store.acks`` (``outbox.py``, ``acks.py``): delivering replies, dead
+  letters, acknowledgment tracking and signals; ``replies.py`` is the ``replies`` table's one
+  writer;
+- ``store.messages`` (``messages.py``): received messages for operators;
+- ``store.casework`` (``casework.py``): bills for case workers, overrides, effective status;
+- ``store.tariff_imports`` (``tariff_imports.py``): imported tariff files.
 
-The engine (``gateway.store.sqlite``) is the one module that knows the database is SQLite; the
-parts write portable SQL through ``gateway.store.engine``.
+The parts write portable SQL through ``engine.py``; ``sqlite.py`` is the one engine, and the
+one module of them that knows the database is SQLite (with ``migrations.py`` and ``schema.sql``).
 """
 
 from __future__ import annotations
