@@ -31,7 +31,7 @@ from gateway.receipts.signing import Signer
 from gateway.records import Outcome, ReceivedRecord
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.validation.catalog import SchemaCatalog
 from gateway.validation.safe_xml import parse_xml
 
@@ -151,9 +151,9 @@ def measure_stages(
             for item in batch:
                 parts.add("spool.claim (batched, per message)", per_item)
                 t = time.perf_counter()
-                store.received_by_ref(item.source_ref)
+                store.intake.received_by_ref(item.source_ref)
                 t, t0 = time.perf_counter(), t
-                parts.add("store.received_by_ref", t - t0)
+                parts.add("store.intake.received_by_ref", t - t0)
                 raw = item.path.read_bytes()
                 work = Work(
                     raw=raw,
@@ -176,7 +176,7 @@ def measure_stages(
                 parts.add("pipeline._decide (ack + signed AppRec)", t - t0)
                 if outcome is not Outcome.ACCEPTED:
                     raise RuntimeError(f"{item.original_name}: {outcome}")
-                store.commit_intake(
+                store.intake.commit(
                     ReceivedRecord(
                         received_at=work.received_at,
                         source=work.source,
@@ -190,7 +190,7 @@ def measure_stages(
                     work.replies,
                 )
                 t, t0 = time.perf_counter(), t
-                parts.add("store.commit_intake (SQLite, synchronous=FULL)", t - t0)
+                parts.add("store.intake.commit (SQLite, synchronous=FULL)", t - t0)
                 outbox.flush(store)
                 t, t0 = time.perf_counter(), t
                 parts.add("outbox.flush (2 files + fsyncs, mark_delivered)", t - t0)

@@ -33,7 +33,7 @@ from gateway.daemon import run_daemon
 from gateway.ebxml import mime
 from gateway.receipts.apprec import APPREC_NS, apprec_from_msghead
 from gateway.receipts.signing import Signer, verify
-from gateway.store.sqlite import Store
+from gateway.store import Store
 
 DAEMON_PROGRESS_SECONDS = 5.0
 
@@ -196,7 +196,7 @@ def observe(config: Config, signer: Signer) -> Observed:
 
     store = Store(config.database)
     try:
-        seen.store_counts = store.counts()
+        seen.store_counts = store.messages.counts()
     finally:
         store.close()
 

@@ -184,14 +184,14 @@ def _keys_generate(config_path: Path, *, force: bool, if_missing: bool) -> int:
 
 def _tariffs_import(config_path: Path, files: Sequence[Path]) -> int:
     """Import each file; a running daemon picks the new data up before its next batch."""
-    from gateway.store.sqlite import Store
+    from gateway.store import Store
     from gateway.tariffs.importing import import_files
 
     config = Config.from_toml(config_path)
     store = Store(config.database)
     try:
         # All or nothing: every file is checked before any is recorded.
-        for path, summary in zip(files, import_files(store, files), strict=True):
+        for path, summary in zip(files, import_files(store.tariff_imports, files), strict=True):
             state = "unchanged, already in force" if summary.unchanged else "imported, in force"
             print(f"{path}: {summary.kind}, {summary.rows} rows: {state}")
     finally:
@@ -200,12 +200,12 @@ def _tariffs_import(config_path: Path, files: Sequence[Path]) -> int:
 
 
 def _status(config_path: Path) -> int:
-    from gateway.store.sqlite import Store
+    from gateway.store import Store
 
     config = Config.from_toml(config_path)
     store = Store(config.database)
     try:
-        for name, count in sorted(store.counts().items()):
+        for name, count in sorted(store.messages.counts().items()):
             print(f"{name}: {count}")
     finally:
         store.close()

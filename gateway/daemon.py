@@ -52,7 +52,7 @@ from gateway.security.cms import DecryptionKey
 from gateway.service import systemd
 from gateway.service.health import days_to_expiry
 from gateway.service.metrics import Metrics
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.tariffs.csv_format import TariffFileError
 from gateway.tariffs.loading import load_book
 from gateway.validation.catalog import SchemaCatalog
@@ -189,7 +189,7 @@ class Daemon:
             lambda: float(sum(1 for p in self.config.spool.bad.iterdir() if p.is_file())),
             kind="spool",
         )
-        summary = self.store.outbox_summary  # under the store's lock: safe from any thread
+        summary = self.store.outbox.summary  # under the store's lock: safe from any thread
         m.register_gauge("oldest_pending_reply_age", lambda: summary().oldest_pending_seconds)
         m.register_gauge("outstanding_acks", lambda: float(summary().awaiting_ack))
         m.register_gauge("dead_letters", lambda: float(summary().dead), kind="reply")
@@ -215,11 +215,11 @@ class Daemon:
 
     def reload_tariffs(self) -> None:
         """Load the tariff data in force if a newer import exists (no restart needed)."""
-        version = self.store.tariff_version()
+        version = self.store.tariff_imports.version()
         if version == self._tariff_version:
             return
         try:
-            book = load_book(self.store)
+            book = load_book(self.store.tariff_imports)
         except TariffFileError as exc:
             # Keep deciding with the data in force rather than stop taking claims.
             log.error("tariffs_not_loaded", error=str(exc), kept=self._tariff_version or "none")
@@ -283,7 +283,7 @@ class Daemon:
     def _process_raw_timed(
         self, raw: bytes, *, source: str, source_ref: str, source_name: str
     ) -> Outcome:
-        if self.store.received_by_ref(source_ref) is not None:
+        if self.store.intake.received_by_ref(source_ref) is not None:
             # Committed before a crash; only delivery and the move were left to do.
             self._after_commit()
             log.info("recovered_already_committed")
@@ -319,7 +319,7 @@ class Daemon:
 
     def _record_failure(self, source: str, source_ref: str, raw: bytes, exc: Exception) -> None:
         try:
-            self.store.commit_intake(
+            self.store.intake.commit(
                 ReceivedRecord(
                     received_at=utc_now(),
                     source=source,

@@ -64,7 +64,7 @@ from gateway.rules.engine import Evaluation, RuleEngine
 from gateway.security import cms
 from gateway.security.certificates import Purpose, check_certificate
 from gateway.security.signatures import verify_ebxml_envelope, verify_msghead
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.tariffs.model import EMPTY_BOOK, TariffBook
 from gateway.validation.catalog import SchemaCatalog
 from gateway.validation.safe_xml import parse_xml
@@ -188,7 +188,7 @@ class Pipeline:
         except MessageError as error:
             outcome = self._answer_error(work, error)
             detail = f"{type(error).__name__}: {error.detail}"
-        received_id = self.store.commit_intake(
+        received_id = self.store.intake.commit(
             ReceivedRecord(
                 received_at=work.received_at,
                 source=work.source,
@@ -503,7 +503,7 @@ class Pipeline:
         if work.ebxml is None:
             return
         header = work.ebxml.header
-        prior = self.store.message_by_ebxml_id(header.cpa_id, header.message_id)
+        prior = self.store.intake.message_by_ebxml_id(header.cpa_id, header.message_id)
         if prior is None:
             return
         if prior.content_sha256 and prior.content_sha256 != work.content_sha256:
@@ -692,7 +692,7 @@ class Pipeline:
         head = work.document.head
         if not head.sender.her_id:
             return
-        prior = self.store.message_by_msg_id(head.sender.her_id, head.msg_id)
+        prior = self.store.intake.message_by_msg_id(head.sender.her_id, head.msg_id)
         if prior is None:
             return
         if prior.payload_sha256 and prior.payload_sha256 != work.payload_sha256:
@@ -737,7 +737,7 @@ class Pipeline:
             krav=work.krav,
             sender_her=head.sender.her_id or "",
             received_at=local_naive(work.received_at),
-            history=self.store,
+            history=self.store.history,
             tariffs=self.tariffs,
             practitioner=practitioner_type(head, self.practitioners),
             practitioner_id=practitioner_id(head),
@@ -751,7 +751,7 @@ class Pipeline:
         replier = self._replier(work)
         if ack_again and work.ebxml is not None and work.ebxml.ack_requested:
             work.replies.append(replier.acknowledgment(work.ebxml))
-        for stored in self.store.replies_for(prior_id):
+        for stored in self.store.intake.replies_for(prior_id):
             if ack_again and stored.kind == "acknowledgment":
                 continue  # that ack was for the earlier ebXML message
             work.replies.append(

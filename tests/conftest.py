@@ -20,7 +20,7 @@ from gateway.receipts.keys import generate_dev_credentials
 from gateway.receipts.signing import Signer
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.tariffs.loading import BUNDLED_TARIFFS, load_book_from_dir
 from gateway.tariffs.model import EMPTY_BOOK, TariffBook
 from gateway.validation.catalog import SchemaCatalog

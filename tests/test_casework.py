@@ -34,7 +34,7 @@ from gateway.records import CaseBill
 from gateway.rules.base import ClaimContext, Facts, Rule, Scope, Severity
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 
@@ -71,8 +71,8 @@ def with_bills(krav: BehandlerKrav, bills: list[Enkeltregning]) -> BehandlerKrav
 
 
 def bill_of(store: Store, regning: Enkeltregning, *, credit: bool = False) -> CaseBill:
-    for bill_id in store.case_bill_ids(guid=regning.guid):
-        bill = store.case_bill(bill_id)
+    for bill_id in store.casework.bill_ids(guid=regning.guid):
+        bill = store.casework.bill(bill_id)
         assert bill is not None
         if bill.kreditering == credit:
             return bill
@@ -235,7 +235,7 @@ def test_override_is_an_audited_record_and_sets_the_effective_status(
     approved = bill_of(store, stored.ok[0])
     rejected = bill_of(store, stored.future)
     before = decision_rows(store)
-    status = store.effective_bill_status(approved.id)
+    status = store.casework.effective_bill_status(approved.id)
     assert status is not None and (status.status, status.overridden) == ("godkjent", False)
 
     assert (
@@ -253,7 +253,7 @@ def test_override_is_an_audited_record_and_sets_the_effective_status(
         == 0
     )
     assert "godkjent" in capsys.readouterr().out
-    status = store.effective_bill_status(approved.id)
+    status = store.casework.effective_bill_status(approved.id)
     assert status is not None
     assert (status.status, status.approved_ore, status.overridden) == ("avvist", 0, True)
     assert effective_row(store, approved.id) == ("avvist", 0, 1)
@@ -278,7 +278,7 @@ def test_override_is_an_audited_record_and_sets_the_effective_status(
 
     # The decision and its findings are untouched; the overrides are their own rows.
     assert decision_rows(store) == before
-    (record,) = store.overrides_for(rejected.id)
+    (record,) = store.casework.overrides_for(rejected.id)
     assert (record.decision, record.amount_ore, record.by, record.kind) == (
         "godkjent",
         10050,
@@ -295,7 +295,7 @@ def test_override_is_an_audited_record_and_sets_the_effective_status(
     # The latest record wins.
     override(
         store,
-        store.case_bill(rejected.id) or rejected,
+        store.casework.bill(rejected.id) or rejected,
         decision="avvist",
         reason="Likevel ikke",
         by="Ola",
@@ -342,9 +342,9 @@ def test_override_refusals(
     head, krav = claim(3, bills=1)
     again = dataclasses.replace(krav.regninger[0], guid=stored.ok[0].guid)
     send(pipeline, head, with_bills(krav, [again]), 3)
-    ids = store.case_bill_ids(guid=stored.ok[0].guid)
+    ids = store.casework.bill_ids(guid=stored.ok[0].guid)
     assert len(ids) == 2
-    duplicate = store.case_bill(ids[1])
+    duplicate = store.casework.bill(ids[1])
     assert duplicate is not None and duplicate.status == "avvist"
     with pytest.raises(CaseworkError, match="betalt den to ganger"):
         override(store, duplicate, decision="godkjent", reason="r", by="b")
@@ -360,7 +360,7 @@ def test_override_refusals(
         override(store, credit_bill, decision="avvist", reason="r", by="b")
     with pytest.raises(CaseworkError, match="kreditert"):
         override(store, bill_of(store, original), decision="avvist", reason="r", by="b")
-    assert store.overrides_for(bill.id) == []
+    assert store.casework.overrides_for(bill.id) == []
 
 
 # --- rules list -----------------------------------------------------------------------------------
@@ -512,13 +512,13 @@ def test_replay_after_a_new_rule_shows_and_applies_the_change(
     assert [f.label for f in change.added] == ["TEST-NEW@1 (T99)"]
     assert change.override_id is None
     assert decision_rows(store) == before
-    assert store.overrides_for(change.bill.id) == []
+    assert store.casework.overrides_for(change.bill.id) == []
 
     with pytest.raises(CaseworkError, match="--by"):
         replay(store, since=datetime(2026, 10, 1), engine=engine, apply=True)
     applied = replay(store, since=datetime(2026, 10, 1), engine=engine, apply=True, by="Kari")
     assert len(applied.recorded) == len(hit)
-    (record,) = store.overrides_for(change.bill.id)
+    (record,) = store.casework.overrides_for(change.bill.id)
     assert record.kind == "rebehandling" and record.by == "rebehandling:Kari"
     assert "TEST-NEW@1 (T99)" in record.reason and engine.version in record.reason
     assert json.loads(record.details or "{}")["added"][0]["rule_id"] == "TEST-NEW"
@@ -600,18 +600,18 @@ def test_replay_history_leaves_out_the_bill_itself_and_later_messages(
     assert report.changes[0].added[0].facts == {"tidligere": first.regninger[0].regning_nr}
 
     first_bill = bill_of(store, first.regninger[0])
-    history = HistoryBefore(store, first_bill.message_id)
+    history = HistoryBefore(store.history, first_bill.message_id)
     day = datetime(2026, 10, 7)
     practitioner = first_bill.practitioner_id
     assert history.practitioner_bills_between(practitioner, day, day + timedelta(1)) == []
-    assert store.practitioner_bills_between(practitioner, day, day + timedelta(1))
+    assert store.history.practitioner_bills_between(practitioner, day, day + timedelta(1))
     patient = first_bill.patient_id
     codes = frozenset(t.kode.lower() for t in first.regninger[0].behandling.takster)
     year = (datetime(2026, 1, 1), datetime(2027, 1, 1))
-    assert store.patient_code_count(patient, codes, *year) > 0
+    assert store.history.patient_code_count(patient, codes, *year) > 0
     assert history.patient_code_count(patient, codes, *year) == 0
-    later = HistoryBefore(store, first_bill.message_id + 1)
-    assert later.patient_code_count(patient, codes, *year) == store.patient_code_count(
+    later = HistoryBefore(store.history, first_bill.message_id + 1)
+    assert later.patient_code_count(patient, codes, *year) == store.history.patient_code_count(
         patient, codes, *year
     )
     assert history.approved_bill(first_bill.sender_her, first_bill.guid) is None
@@ -634,7 +634,8 @@ def test_replay_does_not_change_credits_or_credited_bills(
     original_bill = bill_of(store, original)
     assert "kreditering" in (skipped[credit_bill.id] or "")
     assert "kreditert av regning" in (skipped[original_bill.id] or "")
-    assert store.overrides_for(credit_bill.id) == store.overrides_for(original_bill.id) == []
+    overrides = store.casework.overrides_for
+    assert overrides(credit_bill.id) == overrides(original_bill.id) == []
 
 
 def test_progress_on_stderr_for_large_replays(capsys: pytest.CaptureFixture[str]) -> None:

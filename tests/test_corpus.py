@@ -39,7 +39,7 @@ from gateway.pipeline import Pipeline, Result
 from gateway.receipts.apprec import apprec_from_msghead
 from gateway.receipts.signing import verify
 from gateway.records import Outcome, StoredReply
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.testing.claims import fnr_is_valid
 from gateway.validation.catalog import SchemaCatalog
 from gateway.validation.safe_xml import parse_xml
@@ -239,7 +239,7 @@ class Checker:
         assert row is not None, "the intake is not in the store"
         assert bytes(row[0]) == raw, "the stored original differs from the file"
         assert row[1] == result.outcome.value
-        return result, self.store.replies_for(result.received_id)
+        return result, self.store.intake.replies_for(result.received_id)
 
     def check(self, path: Path, expect: Expect, result: Result, replies: list[StoredReply]) -> None:
         detail = f" (detail: {result.detail})" if result.detail else ""

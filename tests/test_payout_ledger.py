@@ -25,7 +25,7 @@ from gateway.receipts.signing import Signer
 from gateway.records import CaseBill
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 from gateway.validation.catalog import SchemaCatalog
@@ -64,8 +64,8 @@ def send(pipeline: Pipeline, head: MsgHead, krav: BehandlerKrav, ref: str) -> No
 
 
 def stored(store: Store, regning: Enkeltregning, *, credit: bool = False) -> CaseBill:
-    for bill_id in store.case_bill_ids(guid=regning.guid):
-        bill = store.case_bill(bill_id)
+    for bill_id in store.casework.bill_ids(guid=regning.guid):
+        bill = store.casework.bill(bill_id)
         assert bill is not None
         if bill.kreditering == credit:
             return bill

@@ -27,7 +27,7 @@ from gateway.payout.schedule import PayoutScheduler, claimed_fires
 from gateway.payout.sending import PayoutDeps
 from gateway.pipeline import Pipeline
 from gateway.receipts.signing import Signer, verify
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from tests.test_payout_cli import write_config
 from tests.test_payout_sending import (
     HELD,

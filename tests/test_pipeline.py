@@ -20,7 +20,7 @@ from gateway.pipeline import Pipeline
 from gateway.receipts.apprec import apprec_from_msghead
 from gateway.receipts.signing import verify
 from gateway.records import Outcome
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import Route, ebxml_message
 
@@ -51,9 +51,9 @@ def apprec_of(body: bytes) -> etree._Element:
 
 
 def handle(pipeline: Pipeline, raw: bytes, ref: str) -> tuple[Outcome, list[bytes]]:
-    before = {r.id for r in pipeline.store.pending_replies()}
+    before = {r.id for r in pipeline.store.outbox.pending_replies()}
     result = pipeline.handle(raw, source="spool", source_ref=ref, source_name=f"{ref}.msg")
-    bodies = [r.body for r in pipeline.store.pending_replies() if r.id not in before]
+    bodies = [r.body for r in pipeline.store.outbox.pending_replies() if r.id not in before]
     return result.outcome, bodies
 
 

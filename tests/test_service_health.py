@@ -20,7 +20,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from gateway.service import health
 from gateway.service.health import Check, Status
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from tests.support.dovecot import DovecotServer, find_dovecot
 from tests.support.net import free_port, localhost_certificate
 

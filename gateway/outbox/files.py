@@ -12,7 +12,7 @@ from pathlib import Path
 
 from gateway.files import fsync_dir, write_atomically
 from gateway.records import PendingReply
-from gateway.store.sqlite import Store
+from gateway.store import Store
 
 
 class FileOutbox:
@@ -39,8 +39,8 @@ class FileOutbox:
         """Deliver everything pending in ``store``; return how many replies were written."""
         total = 0
         while True:
-            pending = store.pending_replies()
+            pending = store.outbox.pending_replies()
             if not pending:
                 return total
-            store.mark_delivered(self.deliver(pending))
+            store.outbox.mark_delivered(self.deliver(pending))
             total += len(pending)

@@ -3,7 +3,7 @@
 Rows are committed first (in the transaction of the decision that made them); this sender only
 reads due rows, sends them, and records what happened:
 
-- **sent** (250): delivered; one more send counted (``Store.record_delivery``, one commit per
+- **sent** (250): delivered; one more send counted (``store.outbox.record_delivery``, one commit per
   pass of up to ``BATCH`` rows, so a crash re-sends at most one pass: at-least-once, and ebXML
   receivers drop a repeated MessageId);
 - **transient** (4xx, connection refused or dropped, timeouts): the row is tried again at
@@ -39,7 +39,7 @@ from gateway.clock import utc_now
 from gateway.errors import ConfigurationError, StorageError, TransportError
 from gateway.logs import get_logger
 from gateway.records import PendingReply
-from gateway.store.sqlite import Store
+from gateway.store import Store
 
 log = get_logger("outbox.smtp")
 
@@ -408,7 +408,7 @@ class SmtpOutbox:
         if self.paused:
             return 0
         rows = await asyncio.to_thread(
-            self.store.pending_replies, BATCH * len(self._connections), now=self.clock()
+            self.store.outbox.pending_replies, BATCH * len(self._connections), now=self.clock()
         )
         if not rows:
             return 0
@@ -433,7 +433,8 @@ class SmtpOutbox:
         finally:
             # Even when cancelled: what was sent is recorded, so it is not sent again.
             if delivered:
-                await asyncio.shield(asyncio.to_thread(self.store.record_delivery, delivered))
+                record = self.store.outbox.record_delivery
+                await asyncio.shield(asyncio.to_thread(record, delivered))
                 self.stats.delivered += len(delivered)
         return tried
 
@@ -454,7 +455,7 @@ class SmtpOutbox:
 
     async def _dead(self, row: PendingReply, reason: str) -> None:
         log.error("reply_dead", error=reason, ebxml_message_id=row.ebxml_message_id)
-        await asyncio.to_thread(self.store.mark_dead, row.id, reason)
+        await asyncio.to_thread(self.store.outbox.mark_dead, row.id, reason)
         self.stats.dead += 1
 
     async def _failed(self, row: PendingReply, failure: SmtpFailure) -> None:
@@ -467,7 +468,7 @@ class SmtpOutbox:
             return
         delay = self._backoff(attempts)
         retry_at = self.clock() + timedelta(seconds=delay)
-        await asyncio.to_thread(self.store.record_failure, row.id, str(failure), retry_at)
+        await asyncio.to_thread(self.store.outbox.record_failure, row.id, str(failure), retry_at)
         self.stats.retried += 1
         log.warning("reply_retry", error=str(failure), attempts=attempts, retry_in=round(delay, 3))
         if failure.connection:
@@ -491,7 +492,7 @@ class SmtpOutbox:
             waits = [stop.wait()]
         else:
             timeout = self.config.poll_interval
-            due = await asyncio.to_thread(self.store.next_attempt_due)
+            due = await asyncio.to_thread(self.store.outbox.next_attempt_due)
             if due is not None:
                 timeout = min(timeout, max(0.0, (due - self.clock()).total_seconds()))
             waits = [stop.wait(), self._wake.wait()]

@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -57,6 +57,9 @@ from gateway.payout.decision import Decision, signed_decision_bytes
 from gateway.payout.pain001 import Payment, PaymentRun, build_pain001
 from gateway.payout.receivers import ReceiverRegistry
 from gateway.receipts.signing import Signer, load_signer
+from gateway.records import ReplyRecord
+from gateway.store.replies import write_replies
+from gateway.store.sqlite import SqliteTransaction
 from gateway.store.transactions import connect, immediate
 
 log = get_logger("payout")
@@ -322,12 +325,15 @@ def _queue(
     if db.execute("SELECT 1 FROM replies WHERE filename = ?", (filename,)).fetchone():
         return 0
     message_id, body = ebxml_message(decision, deps, now)
-    db.execute(
-        "INSERT INTO replies(received_id, kind, ebxml_message_id, ref_to_message_id, recipient, "
-        "filename, body, created_at, state, ack_state) "
-        "VALUES (NULL, ?, ?, NULL, ?, ?, ?, ?, 'pending', 'awaiting')",
-        (KIND, message_id, decision.recipient, filename, body, now.astimezone(UTC).isoformat()),
+    reply = ReplyRecord(
+        kind=KIND,
+        recipient=decision.recipient,
+        filename=filename,
+        body=body,
+        ebxml_message_id=message_id,
+        awaits_ack=True,
     )
+    write_replies(SqliteTransaction(db), [reply], received_id=None, created_at=now)
     return 1
 
 
