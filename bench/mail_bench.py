@@ -73,9 +73,9 @@ from gateway.ebxml.envelope import (
     serialize,
 )
 from gateway.ebxml.signals import build_acknowledgment
-from gateway.receipts.signing import Signer
 from gateway.security import cms
 from gateway.security.signatures import sign_ebxml_envelope, verify_ebxml_envelope, verify_msghead
+from gateway.security.xmldsig import Signer
 from gateway.testing.claims import (
     Practitioner,
     default_receiver,

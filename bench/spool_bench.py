@@ -64,10 +64,10 @@ from gateway.receipts.apprec import (
     apprec_from_msghead,
 )
 from gateway.receipts.keys import generate_dev_credentials
-from gateway.receipts.signing import Signer, load_signer, verify
 from gateway.records import Outcome, ReceivedRecord
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
+from gateway.security.xmldsig import Signer, load_signer, verify
 from gateway.store.sqlite import Store
 from gateway.testing.claims import (
     Practitioner,

@@ -44,11 +44,11 @@ from gateway.partners.registry import PartnerRegistry
 from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline, Work
-from gateway.receipts.signing import load_signer
 from gateway.records import Outcome, ReceivedRecord
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.security.cms import DecryptionKey
+from gateway.security.xmldsig import load_signer
 from gateway.service import systemd
 from gateway.service.health import days_to_expiry
 from gateway.service.metrics import Metrics

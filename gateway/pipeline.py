@@ -57,13 +57,13 @@ from gateway.partners.checks import Agreement, check_header
 from gateway.partners.registry import PartnerRegistry
 from gateway.receipts.apprec import AppRecError, AppRecStatus
 from gateway.receipts.replies import REPLY_ACTION, OriginalRef, Replier
-from gateway.receipts.signing import Signer
 from gateway.records import MessageRecord, Outcome, ReceivedRecord, ReplyRecord
 from gateway.rules.base import ClaimContext, Severity
 from gateway.rules.engine import Evaluation, RuleEngine
 from gateway.security import cms
 from gateway.security.certificates import Purpose, check_certificate
 from gateway.security.signatures import verify_ebxml_envelope, verify_msghead
+from gateway.security.xmldsig import Signer
 from gateway.store.sqlite import Store
 from gateway.tariffs.model import EMPTY_BOOK, TariffBook
 from gateway.validation.catalog import SchemaCatalog

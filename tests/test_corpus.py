@@ -38,8 +38,8 @@ from gateway.ebxml.namespaces import APPREC_NS, BKM_NS, MSGHEAD_NS
 from gateway.errors import MimeProblem
 from gateway.pipeline import Pipeline, Result
 from gateway.receipts.apprec import apprec_from_msghead
-from gateway.receipts.signing import verify
 from gateway.records import Outcome, StoredReply
+from gateway.security.xmldsig import verify
 from gateway.store.sqlite import Store
 from gateway.testing.claims import fnr_is_valid
 from gateway.validation.catalog import SchemaCatalog

@@ -39,7 +39,7 @@ from gateway.clock import local_naive
 from gateway.ebxml import mime
 from gateway.errors import SecurityFailure
 from gateway.partners.checks import CPA_ID
-from gateway.receipts.signing import Signer
+from gateway.security.xmldsig import Signer
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.cpa import DEFAULT_PARTNER, DEFAULT_US, CpaPartySpec, CpaSpec, write_cpa
 from gateway.testing.dovecot import MISSING_REASON, PROCESSED_FOLDER, DovecotServer, find_dovecot

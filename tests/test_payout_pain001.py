@@ -39,7 +39,7 @@ from gateway.payout.receivers import (
 )
 from gateway.payout.sending import PayoutDeps
 from gateway.pipeline import Pipeline
-from gateway.receipts.signing import Signer
+from gateway.security.xmldsig import Signer
 from gateway.store.sqlite import Store
 
 P = {"p": PAIN001_NS}

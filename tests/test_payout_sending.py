@@ -26,7 +26,7 @@ from gateway.payout.payees import hold_for
 from gateway.payout.receivers import ReceiverRegistry
 from gateway.payout.sending import PayoutDeps
 from gateway.pipeline import Pipeline
-from gateway.receipts.signing import Signer, verify
+from gateway.security.xmldsig import Signer, verify
 from gateway.store.sqlite import Store
 from gateway.testing.claims import (
     Practitioner,

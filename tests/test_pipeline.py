@@ -18,8 +18,8 @@ from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.namespaces import APPREC_NS, EB_NS
 from gateway.pipeline import Pipeline
 from gateway.receipts.apprec import apprec_from_msghead
-from gateway.receipts.signing import verify
 from gateway.records import Outcome
+from gateway.security.xmldsig import verify
 from gateway.store.sqlite import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import Route, ebxml_message

@@ -34,12 +34,12 @@ from gateway.errors import SecurityFailure
 from gateway.partners.checks import CPA_ID, FROM_PARTY_ID
 from gateway.partners.registry import PartnerRegistry
 from gateway.pipeline import Pipeline, Result
-from gateway.receipts.signing import Signer, verify
 from gateway.records import Outcome, PendingReply
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.security import cms
 from gateway.security.signatures import sign_ebxml_envelope
+from gateway.security.xmldsig import Signer, verify
 from gateway.store.sqlite import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.cpa import DEFAULT_PARTNER, DEFAULT_US, CpaSpec, write_cpa

@@ -56,7 +56,7 @@ from gateway.payout.config import PayoutConfig
 from gateway.payout.decision import Decision, signed_decision_bytes
 from gateway.payout.pain001 import Payment, PaymentRun, build_pain001
 from gateway.payout.receivers import ReceiverRegistry
-from gateway.receipts.signing import Signer, load_signer
+from gateway.security.xmldsig import Signer, load_signer
 from gateway.store.transactions import connect, immediate
 
 log = get_logger("payout")

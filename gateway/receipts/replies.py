@@ -40,10 +40,10 @@ from gateway.receipts.apprec import (
     build_apprec,
     wrap_in_msghead,
 )
-from gateway.receipts.signing import Signer
 from gateway.records import ReplyRecord
 from gateway.security import cms
 from gateway.security.signatures import sign_ebxml_envelope
+from gateway.security.xmldsig import Signer
 
 UNKNOWN_PARTY = Party(party_ids=(PartyId("unknown"),), role=None)
 REPLY_SERVICE = "BehandlerKrav"

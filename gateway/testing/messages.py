@@ -33,9 +33,9 @@ from gateway.ebxml.envelope import (
     serialize,
 )
 from gateway.receipts.apprec import apprec_from_msghead
-from gateway.receipts.signing import Signer
 from gateway.security import cms
 from gateway.security.signatures import sign_ebxml_envelope, verify_ebxml_envelope, verify_msghead
+from gateway.security.xmldsig import Signer
 from gateway.validation.safe_xml import parse_xml
 
 __all__ = ["ENCRYPTED_CONTENT_TYPE", "OpenedReply", "Route", "ebxml_message", "open_reply"]
