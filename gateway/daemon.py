@@ -43,7 +43,7 @@ from gateway.outbox.smtp import SmtpOutbox
 from gateway.partners.registry import PartnerRegistry
 from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
-from gateway.pipeline import STAGES, Pipeline, Work
+from gateway.pipeline import STAGES, Pipeline
 from gateway.records import Outcome, ReceivedRecord
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
@@ -107,7 +107,7 @@ class Daemon:
                 for pair in config.security.decryption
             ],
             security=config.security,
-            stages=self.metrics.wrap_stages(STAGES, finished=_finished),
+            observe=self.metrics.observe_stages(STAGES),
         )
         self._tariff_version = ""
         self.reload_tariffs()
@@ -497,8 +497,3 @@ def _reload(daemon: Daemon) -> None:
     except Exception:
         log.exception("reload_failed")
     systemd.ready("taking claims")
-
-
-def _finished(work: Work) -> bool:
-    """For stage metrics: a stage that ended the run without an error (duplicate, signal)."""
-    return work.finished is not None
