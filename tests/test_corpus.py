@@ -33,7 +33,8 @@ from lxml import etree
 
 from gateway.clock import local_naive
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import EbxmlMessage, parse_envelope
+from gateway.ebxml.envelope import parse_envelope
+from gateway.ebxml.model import EbxmlMessage
 from gateway.ebxml.namespaces import APPREC_NS, BKM_NS, MSGHEAD_NS
 from gateway.errors import MimeProblem
 from gateway.pipeline import Pipeline, Result

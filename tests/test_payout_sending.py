@@ -18,7 +18,8 @@ from conftest import FIXTURES_DIR, IDENTITY
 
 from gateway.claims.model import Enkeltregning
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import EbxmlMessage, parse_envelope
+from gateway.ebxml.envelope import parse_envelope
+from gateway.ebxml.model import EbxmlMessage
 from gateway.outbox.files import FileOutbox
 from gateway.payout import ledger, sending
 from gateway.payout.decision import VEDTAK_NS

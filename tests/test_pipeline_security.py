@@ -27,7 +27,8 @@ from structlog.testing import capture_logs
 from gateway.claims.model import BehandlerKrav, MsgHead
 from gateway.config import SecurityConfig
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import parse_envelope, serialize
+from gateway.ebxml.compose import serialize
+from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.namespaces import APPREC_NS, DS_NS, MSGHEAD_NS
 from gateway.ebxml.signals import build_acknowledgment
 from gateway.errors import SecurityFailure

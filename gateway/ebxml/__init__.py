@@ -2,19 +2,17 @@
 MessageError). Pure code: bytes in, values out.
 """
 
-from gateway.ebxml.envelope import (
+from gateway.ebxml.compose import build_envelope, reply_header
+from gateway.ebxml.envelope import parse_envelope, peek_message_id
+from gateway.ebxml.mime import MimePackage, MimePart, OutgoingPart, build, unwrap
+from gateway.ebxml.model import (
     EbxmlMessage,
     ErrorDetail,
     ManifestReference,
     MessageHeader,
     Party,
     PartyId,
-    build_envelope,
-    parse_envelope,
-    peek_message_id,
-    reply_header,
 )
-from gateway.ebxml.mime import MimePackage, MimePart, OutgoingPart, build, unwrap
 from gateway.ebxml.signals import build_acknowledgment, build_message_error, error_detail_for
 
 __all__ = [

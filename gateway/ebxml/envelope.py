@@ -2,8 +2,8 @@
 friends).
 
 Signatures are not checked here: the parsed value only says whether a ``ds:Signature`` is
-present. The values live in ``gateway.ebxml.model`` and the writers of our own envelopes in
-``gateway.ebxml.compose``; both are re-exported here, where callers have always found them.
+present. The values it returns are ``gateway.ebxml.model``'s; our own envelopes are written by
+``gateway.ebxml.compose``.
 """
 
 from __future__ import annotations
@@ -15,15 +15,6 @@ from urllib.parse import unquote
 
 from lxml import etree
 
-from gateway.ebxml.compose import (
-    append_party,
-    append_text,
-    build_envelope,
-    envelope_skeleton,
-    format_timestamp,
-    reply_header,
-    serialize,
-)
 from gateway.ebxml.model import (
     EBMS_VERSION,
     EbxmlMessage,
@@ -32,7 +23,6 @@ from gateway.ebxml.model import (
     MessageHeader,
     Party,
     PartyId,
-    Severity,
 )
 from gateway.ebxml.namespaces import (
     ACTOR_NEXT_MSH,
@@ -54,25 +44,7 @@ from gateway.errors import (
 )
 from gateway.validation.safe_xml import parse_xml
 
-__all__ = [
-    "EBMS_VERSION",
-    "EbxmlMessage",
-    "ErrorDetail",
-    "ManifestReference",
-    "MessageHeader",
-    "Party",
-    "PartyId",
-    "Severity",
-    "append_party",
-    "append_text",
-    "build_envelope",
-    "envelope_skeleton",
-    "format_timestamp",
-    "parse_envelope",
-    "peek_message_id",
-    "reply_header",
-    "serialize",
-]
+__all__ = ["parse_envelope", "peek_message_id"]
 
 _MH = "//eb:MessageHeader"
 #: Header blocks we act on; any other with mustUnderstand="1" is refused (SOAP 1.1 §4.2.3).

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from cryptography import x509
 from lxml import etree
 
 from gateway.claims.msghead import MSGHEAD_NS
@@ -40,14 +41,8 @@ def verified_envelope(
     against, and ``message`` comes back as it is. ``required``: an unsigned envelope is refused."""
     if agreement is None:
         return message
-    certificate = agreement.partner.signing_certificate(agreement.sent_as)
+    certificate = _signing_certificate(agreement, required, "og signatur er påkrevd")
     if certificate is None:
-        if required:
-            raise SecurityFailure(
-                "CPA-en har ikke noe signeringssertifikat for avsenderen, og signatur er "
-                "påkrevd.",
-                location="//eb:CPAId",
-            )
         return message
     signed = verify_ebxml_envelope(
         package.envelope.body, _attachments(package), certificate, at, required=required
@@ -63,14 +58,9 @@ def verified_msghead(
     schema stage answers it), as does any document without a CPA to check against."""
     if agreement is None or etree.QName(root).namespace != MSGHEAD_NS:
         return root
-    certificate = agreement.partner.signing_certificate(agreement.sent_as)
+    why = "så signaturen på MsgHead kan ikke kontrolleres"
+    certificate = _signing_certificate(agreement, required, why)
     if certificate is None:
-        if required:
-            raise SecurityFailure(
-                "CPA-en har ikke noe signeringssertifikat for avsenderen, så signaturen på "
-                "MsgHead kan ikke kontrolleres.",
-                location="//eb:CPAId",
-            )
         return root
     return verify_msghead(root, certificate, at, required=required)
 
@@ -113,6 +103,20 @@ def signal_trusted(
         log.warning("signal_untrusted", reason=exc.detail, cpa_id=header.cpa_id)
         return False
     return True
+
+
+def _signing_certificate(
+    agreement: Agreement, required: bool, consequence: str
+) -> x509.Certificate | None:
+    """The partner's signing certificate on the channel it sent by; ``SecurityFailure`` if it
+    has none and a signature is ``required``."""
+    certificate = agreement.partner.signing_certificate(agreement.sent_as)
+    if certificate is None and required:
+        raise SecurityFailure(
+            f"CPA-en har ikke noe signeringssertifikat for avsenderen, {consequence}.",
+            location="//eb:CPAId",
+        )
+    return certificate
 
 
 def _attachments(package: MimePackage) -> Mapping[str, bytes]:

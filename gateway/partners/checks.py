@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from gateway.ebxml.envelope import MessageHeader, Party
+from gateway.ebxml.model import MessageHeader, Party
 from gateway.errors import HeaderInconsistent, HeaderValueNotRecognized
 from gateway.partners.cpa import ActionBinding, Cpa, CpaParty
 from gateway.partners.registry import PartnerRegistry

@@ -40,13 +40,8 @@ from pathlib import Path
 from gateway.clock import local_naive, utc_now
 from gateway.config import Config, IdentityConfig
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import (
-    ManifestReference,
-    MessageHeader,
-    Party,
-    PartyId,
-    build_envelope,
-)
+from gateway.ebxml.compose import build_envelope
+from gateway.ebxml.model import ManifestReference, MessageHeader, Party, PartyId
 from gateway.errors import ConfigurationError
 from gateway.files import fsync_dir, write_atomically
 from gateway.logs import get_logger
