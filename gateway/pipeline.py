@@ -100,7 +100,7 @@ class Pipeline:
         observe: StageObserver | None = None,
     ) -> None:
         self.identity = identity
-        #: Entered around every stage run; the daemon's counts and times each.
+        #: Entered around every stage run (the daemon counts and times each).
         self.observe: StageObserver = observe or unobserved
         #: The CPA registry; replaced by the daemon on SIGHUP. None: no CPA checks (the
         #: embedded default), so no decryption and no signature checks either.
