@@ -1,5 +1,6 @@
-"""ebMS 2.0 over SMTP: the MIME package, the SOAP envelope and the signals (Acknowledgment,
-MessageError). Pure code: bytes in, values out.
+"""ebMS 2.0 over SMTP: what a received file is (``unwrap``), the MIME package, the SOAP envelope
+(read in ``envelope``, its values in ``model``, written by ``compose``), the payload it carries
+(``payload``) and the signals (Acknowledgment, MessageError). Pure code: bytes in, values out.
 """
 
 from gateway.ebxml.compose import build_envelope, reply_header
