@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from bench.common import past_claim
 from gateway.claims.model import MsgHead
 from gateway.clock import local_naive, utc_now
-from gateway.receipts.signing import Signer
+from gateway.security.xmldsig import Signer
 from gateway.testing.claims import default_receiver, default_sender, msghead_with_bkm
 from gateway.testing.cpa import CpaSpec
 from gateway.testing.messages import Route, ebxml_message, open_reply

@@ -18,13 +18,9 @@ from bench.mail_claims import OUR_MAIL, Claim
 from gateway.clock import local_naive
 from gateway.config import IdentityConfig
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import (
-    ManifestReference,
-    build_envelope,
-    parse_envelope,
-    reply_header,
-    serialize,
-)
+from gateway.ebxml.compose import build_envelope, reply_header, serialize
+from gateway.ebxml.envelope import parse_envelope
+from gateway.ebxml.model import ManifestReference
 from gateway.ebxml.signals import build_acknowledgment
 from gateway.security import cms
 from gateway.security.signatures import sign_ebxml_envelope, verify_ebxml_envelope, verify_msghead

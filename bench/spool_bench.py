@@ -63,8 +63,8 @@ from gateway.clock import local_naive, utc_now
 from gateway.config import Config
 from gateway.logs import configure_logging
 from gateway.receipts.keys import generate_dev_credentials
-from gateway.receipts.signing import load_signer
 from gateway.records import Outcome
+from gateway.security.xmldsig import load_signer
 from gateway.testing.claims import default_receiver, default_sender, msghead_with_bkm
 from gateway.testing.messages import Route, ebxml_message
 from gateway.validation.catalog import SchemaCatalog

@@ -4,16 +4,16 @@
   signed AppRec), the floor no gateway can go below.
 - ``measure_handle``: ``Pipeline.handle`` alone, with its SQLite commit, on a fresh store.
 - ``measure_stages``: the daemon's per-message work (``Daemon._process``) one timed step at a
-  time; it unrolls ``Pipeline.handle`` and must be kept in step with gateway/pipeline.py.
+  time, through the pipeline's stage observer.
 - ``measure_fsync``: one durable small-file write on this disk, the outbox's way.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,11 +26,12 @@ from gateway.daemon import BATCH
 from gateway.ebxml import mime
 from gateway.inbox.spool import Spool
 from gateway.outbox.files import FileOutbox
-from gateway.pipeline import STAGES, Pipeline, Work
-from gateway.receipts.signing import Signer
-from gateway.records import Outcome, ReceivedRecord
+from gateway.pipeline import Pipeline
+from gateway.processing import StageRun
+from gateway.records import Outcome
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
+from gateway.security.xmldsig import Signer
 from gateway.store import Store
 from gateway.validation.catalog import SchemaCatalog
 from gateway.validation.safe_xml import parse_xml
@@ -124,8 +125,8 @@ def measure_stages(
     """The daemon's per-message work (``Daemon._process``), one timed step at a time.
 
     Same calls in the same order, on a fresh spool, store and outbox, in this thread (no event
-    loop, no worker handoff). ``Pipeline.handle`` is unrolled here to time each stage; keep it in
-    step with gateway/pipeline.py.
+    loop, no worker handoff). ``Pipeline.handle`` is split into ``process`` (each stage timed
+    through the pipeline's stage observer) and ``commit``.
     """
     spool = Spool(
         SpoolConfig(
@@ -138,6 +139,15 @@ def measure_stages(
     store = Store(directory / "gateway.sqlite3")
     outbox = FileOutbox(directory / "outbox")
     pipeline = _pipeline(config, store, catalog, signer)
+    stage_times: list[tuple[str, float]] = []
+
+    @contextmanager
+    def timed(name: str) -> Iterator[StageRun]:
+        started = time.perf_counter()
+        yield _Run()
+        stage_times.append((name, time.perf_counter() - started))
+
+    pipeline.observe = timed
     for sample in samples:
         (spool.config.incoming / sample.name).write_bytes(sample.raw)
     parts = Timings()
@@ -155,40 +165,20 @@ def measure_stages(
                 t, t0 = time.perf_counter(), t
                 parts.add("store.intake.received_by_ref", t - t0)
                 raw = item.path.read_bytes()
-                work = Work(
-                    raw=raw,
-                    source="spool",
-                    source_ref=item.source_ref,
-                    source_name=item.original_name,
-                    received_at=pipeline.clock(),
-                    sha256=hashlib.sha256(raw).hexdigest(),
+                t, t0 = time.perf_counter(), t
+                parts.add("read file", t - t0)
+                processed = pipeline.process(
+                    raw, source="spool", source_ref=item.source_ref, source_name=item.original_name
                 )
                 t, t0 = time.perf_counter(), t
-                parts.add("read file + sha256", t - t0)
-                for stage in STAGES:
-                    stage(pipeline, work)
-                    t, t0 = time.perf_counter(), t
-                    parts.add(f"pipeline.{stage.__name__}", t - t0)
-                    if work.finished is not None:
-                        raise RuntimeError(f"{item.original_name}: finished early")
-                outcome = pipeline._decide(work)
-                t, t0 = time.perf_counter(), t
-                parts.add("pipeline._decide (ack + signed AppRec)", t - t0)
-                if outcome is not Outcome.ACCEPTED:
-                    raise RuntimeError(f"{item.original_name}: {outcome}")
-                store.intake.commit(
-                    ReceivedRecord(
-                        received_at=work.received_at,
-                        source=work.source,
-                        source_ref=work.source_ref,
-                        raw=work.raw,
-                        sha256=work.sha256,
-                        outcome=outcome,
-                    ),
-                    pipeline._message_record(work, outcome),
-                    work.evaluation,
-                    work.replies,
-                )
+                for name, seconds in stage_times:
+                    parts.add(f"pipeline.{name}", seconds)
+                answer = (t - t0) - sum(seconds for _, seconds in stage_times)
+                stage_times.clear()
+                parts.add("pipeline: sha256 + answer (ack + signed AppRec)", answer)
+                if processed.answer.outcome is not Outcome.ACCEPTED:
+                    raise RuntimeError(f"{item.original_name}: {processed.answer.outcome}")
+                pipeline.commit(processed)
                 t, t0 = time.perf_counter(), t
                 parts.add("store.intake.commit (SQLite, synchronous=FULL)", t - t0)
                 outbox.flush(store)
@@ -200,6 +190,11 @@ def measure_stages(
     finally:
         store.close()
     return parts
+
+
+class _Run:
+    def finished(self) -> None:
+        raise RuntimeError("a benchmark sample finished early")
 
 
 def measure_fsync(directory: Path) -> list[float]:

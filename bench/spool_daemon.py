@@ -32,7 +32,7 @@ from gateway.config import Config
 from gateway.daemon import run_daemon
 from gateway.ebxml import mime
 from gateway.receipts.apprec import APPREC_NS, apprec_from_msghead
-from gateway.receipts.signing import Signer, verify
+from gateway.security.xmldsig import Signer, verify
 from gateway.store import Store
 
 DAEMON_PROGRESS_SECONDS = 5.0

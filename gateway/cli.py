@@ -131,12 +131,15 @@ def _run(config_path: Path, *, once: bool) -> int:
 
 
 def _validate(files: Sequence[Path], *, as_json: bool, config_path: Path | None) -> int:
-    from gateway.inspect import Inspection, Verdict, inspect_bytes
+    from gateway.validate_files import Inspection, Verdict, inspect_bytes
     from gateway.validation.catalog import SchemaCatalog
+    from gateway.validation.safe_xml import DEFAULT_MAX_XML_BYTES
 
     extra: tuple[Path, ...] = ()
+    max_bytes = DEFAULT_MAX_XML_BYTES
     if config_path is not None:
-        extra = Config.from_toml(config_path).validation.official_schema_dirs
+        validation = Config.from_toml(config_path).validation
+        extra, max_bytes = validation.official_schema_dirs, validation.max_message_bytes
     catalog = SchemaCatalog.default(extra_dirs=extra)
     results: list[Inspection] = []
     for path in files:
@@ -147,7 +150,7 @@ def _validate(files: Sequence[Path], *, as_json: bool, config_path: Path | None)
             failed.worsen(Verdict.UNUSABLE, f"cannot read: {exc.strerror}")
             results.append(failed)
             continue
-        results.append(inspect_bytes(str(path), data, catalog))
+        results.append(inspect_bytes(str(path), data, catalog, max_bytes=max_bytes))
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
     else:

@@ -43,12 +43,12 @@ from gateway.outbox.smtp import SmtpOutbox
 from gateway.partners.registry import PartnerRegistry
 from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
-from gateway.pipeline import STAGES, Pipeline, Work
-from gateway.receipts.signing import load_signer
+from gateway.pipeline import STAGES, Pipeline
 from gateway.records import Outcome, ReceivedRecord
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.security.cms import DecryptionKey
+from gateway.security.xmldsig import load_signer
 from gateway.service import systemd
 from gateway.service.health import days_to_expiry
 from gateway.service.metrics import Metrics
@@ -107,7 +107,7 @@ class Daemon:
                 for pair in config.security.decryption
             ],
             security=config.security,
-            stages=self.metrics.wrap_stages(STAGES, finished=_finished),
+            observe=self.metrics.observe_stages(STAGES),
         )
         self._tariff_version = ""
         self.reload_tariffs()
@@ -497,8 +497,3 @@ def _reload(daemon: Daemon) -> None:
     except Exception:
         log.exception("reload_failed")
     systemd.ready("taking claims")
-
-
-def _finished(work: Work) -> bool:
-    """For stage metrics: a stage that ended the run without an error (duplicate, signal)."""
-    return work.finished is not None

@@ -35,7 +35,7 @@ from gateway.receipts.apprec import (
     wrap_in_msghead,
 )
 from gateway.receipts.keys import generate_dev_credentials
-from gateway.receipts.signing import Signer, serialize, verify
+from gateway.security.xmldsig import Signer, serialize, verify
 from gateway.validation.safe_xml import parse_xml
 
 pytestmark = pytest.mark.conformance

@@ -32,13 +32,14 @@ from lxml import etree
 
 from gateway.clock import local_naive
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import EbxmlMessage, parse_envelope
+from gateway.ebxml.envelope import parse_envelope
+from gateway.ebxml.model import EbxmlMessage
 from gateway.ebxml.namespaces import APPREC_NS, BKM_NS, MSGHEAD_NS
 from gateway.errors import MimeProblem
 from gateway.pipeline import Pipeline, Result
 from gateway.receipts.apprec import apprec_from_msghead
-from gateway.receipts.signing import verify
 from gateway.records import Outcome, StoredReply
+from gateway.security.xmldsig import verify
 from gateway.store import Store
 from gateway.testing.claims import fnr_is_valid
 from gateway.validation.catalog import SchemaCatalog

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import EbxmlMessage, parse_envelope
+from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.mime import MimePackage, OutgoingPart, build, unwrap
+from gateway.ebxml.model import EbxmlMessage
 from gateway.errors import EbxmlError, MimeProblem
 
 SETTINGS = settings(

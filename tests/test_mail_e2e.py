@@ -36,7 +36,7 @@ from gateway.clock import local_naive
 from gateway.ebxml import mime
 from gateway.errors import SecurityFailure
 from gateway.partners.checks import CPA_ID
-from gateway.receipts.signing import Signer
+from gateway.security.xmldsig import Signer
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.cpa import CpaSpec
 from gateway.testing.messages import OpenedReply, Route, ebxml_message, open_reply

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.ebxml.envelope import MessageHeader, Party, PartyId, Severity, parse_envelope
+from gateway.ebxml.envelope import parse_envelope
+from gateway.ebxml.model import MessageHeader, Party, PartyId, Severity
 from gateway.ebxml.signals import ErrorDetail, build_acknowledgment, build_message_error
 from gateway.outbox.files import FileOutbox
 from gateway.outbox.reliability import AckTracker, RetryPolicy, TickResult

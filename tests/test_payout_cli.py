@@ -15,7 +15,7 @@ from lxml import etree
 
 from gateway.cli import main
 from gateway.pipeline import Pipeline
-from gateway.receipts.signing import verify
+from gateway.security.xmldsig import verify
 from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message

@@ -23,7 +23,7 @@ from gateway.payout.decision import (
     patient_reference,
     signed_decision_bytes,
 )
-from gateway.receipts.signing import Signer, serialize, verify
+from gateway.security.xmldsig import Signer, serialize, verify
 from gateway.validation.catalog import SchemaCatalog
 from gateway.validation.safe_xml import parse_xml
 

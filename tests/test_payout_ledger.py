@@ -21,10 +21,10 @@ from gateway.payout import ledger
 from gateway.payout.payees import hold_for
 from gateway.payout.receivers import Receiver, ReceiverRegistry
 from gateway.pipeline import Pipeline
-from gateway.receipts.signing import Signer
 from gateway.records import CaseBill
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
+from gateway.security.xmldsig import Signer
 from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message

@@ -27,7 +27,7 @@ from gateway.payout.receivers import (
 )
 from gateway.payout.sending import PayoutDeps
 from gateway.pipeline import Pipeline
-from gateway.receipts.signing import Signer
+from gateway.security.xmldsig import Signer
 from gateway.store import Store
 from tests.test_payout_ledger import send_credit
 from tests.test_payout_sending import (

@@ -26,7 +26,7 @@ from gateway.payout.decision import VEDTAK_NS
 from gateway.payout.schedule import PayoutScheduler, claimed_fires
 from gateway.payout.sending import PayoutDeps
 from gateway.pipeline import Pipeline
-from gateway.receipts.signing import Signer, verify
+from gateway.security.xmldsig import Signer, verify
 from gateway.store import Store
 from tests.test_payout_cli import write_config
 from tests.test_payout_sending import (
@@ -154,7 +154,7 @@ _WORKER = textwrap.dedent(
     from gateway.payout.receivers import ReceiverRegistry
     from gateway.payout.schedule import PayoutScheduler
     from gateway.payout.sending import PayoutDeps
-    from gateway.receipts.signing import Signer
+    from gateway.security.xmldsig import Signer
 
     db, key, cert, registry, out, now, owner, go = sys.argv[1:]
     deps = PayoutDeps(

@@ -17,7 +17,8 @@ import pytest
 
 from gateway.claims.model import Enkeltregning
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import EbxmlMessage, parse_envelope
+from gateway.ebxml.envelope import parse_envelope
+from gateway.ebxml.model import EbxmlMessage
 from gateway.outbox.files import FileOutbox
 from gateway.payout import ledger, sending
 from gateway.payout.decision import VEDTAK_NS
@@ -25,7 +26,7 @@ from gateway.payout.payees import hold_for
 from gateway.payout.receivers import ReceiverRegistry
 from gateway.payout.sending import PayoutDeps
 from gateway.pipeline import Pipeline
-from gateway.receipts.signing import Signer, verify
+from gateway.security.xmldsig import Signer, verify
 from gateway.store import Store
 from gateway.testing.claims import (
     Practitioner,

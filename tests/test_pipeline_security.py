@@ -26,19 +26,20 @@ from structlog.testing import capture_logs
 from gateway.claims.model import BehandlerKrav, MsgHead
 from gateway.config import SecurityConfig
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import parse_envelope, serialize
+from gateway.ebxml.compose import serialize
+from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.namespaces import APPREC_NS, DS_NS, MSGHEAD_NS
 from gateway.ebxml.signals import build_acknowledgment
 from gateway.errors import SecurityFailure
 from gateway.partners.checks import CPA_ID, FROM_PARTY_ID
 from gateway.partners.registry import PartnerRegistry
 from gateway.pipeline import Pipeline, Result
-from gateway.receipts.signing import Signer, verify
 from gateway.records import Outcome, PendingReply
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.security import cms
 from gateway.security.signatures import sign_ebxml_envelope
+from gateway.security.xmldsig import Signer, verify
 from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.cpa import DEFAULT_PARTNER, DEFAULT_US, CpaSpec, write_cpa

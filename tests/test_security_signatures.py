@@ -21,16 +21,10 @@ from lxml import etree
 from signxml.algorithms import SignatureConstructionMethod
 from signxml.signer import XMLSigner
 
-from gateway.ebxml.envelope import (
-    ManifestReference,
-    MessageHeader,
-    Party,
-    PartyId,
-    build_envelope,
-    parse_envelope,
-    serialize,
-)
+from gateway.ebxml.compose import build_envelope, serialize
+from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.mime import unwrap
+from gateway.ebxml.model import ManifestReference, MessageHeader, Party, PartyId
 from gateway.ebxml.namespaces import (
     ACTOR_NEXT_MSH,
     ACTOR_TO_PARTY_MSH,

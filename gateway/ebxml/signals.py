@@ -12,18 +12,14 @@ from typing import Final
 
 from lxml import etree
 
-from gateway.ebxml.envelope import (
-    EBMS_VERSION,
-    ErrorDetail,
-    MessageHeader,
-    Party,
-    Severity,
+from gateway.ebxml.compose import (
     append_party,
     append_text,
     envelope_skeleton,
     format_timestamp,
     serialize,
 )
+from gateway.ebxml.model import EBMS_VERSION, ErrorDetail, MessageHeader, Party, Severity
 from gateway.ebxml.namespaces import ACTOR_TO_PARTY_MSH, EB_NS, EB_SERVICE_NS, SOAP_NS, XML_NS
 from gateway.errors import EbxmlError, ReplyChannel, receipt_for
 

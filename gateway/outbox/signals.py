@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gateway.ebxml.envelope import EbxmlMessage
+from gateway.ebxml.model import EbxmlMessage
 from gateway.ebxml.signals import ACTION_ACKNOWLEDGMENT, ACTION_MESSAGE_ERROR
 from gateway.logs import get_logger
 from gateway.records import SignalMatch

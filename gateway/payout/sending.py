@@ -40,13 +40,8 @@ from pathlib import Path
 from gateway.clock import local_naive, utc_now
 from gateway.config import Config, IdentityConfig
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import (
-    ManifestReference,
-    MessageHeader,
-    Party,
-    PartyId,
-    build_envelope,
-)
+from gateway.ebxml.compose import build_envelope
+from gateway.ebxml.model import ManifestReference, MessageHeader, Party, PartyId
 from gateway.errors import ConfigurationError
 from gateway.files import fsync_dir, write_atomically
 from gateway.logs import get_logger
@@ -56,8 +51,8 @@ from gateway.payout.config import PayoutConfig
 from gateway.payout.decision import Decision, signed_decision_bytes
 from gateway.payout.pain001 import Payment, PaymentRun, build_pain001
 from gateway.payout.receivers import ReceiverRegistry
-from gateway.receipts.signing import Signer, load_signer
 from gateway.records import ReplyRecord
+from gateway.security.xmldsig import Signer, load_signer
 from gateway.store.replies import write_replies
 from gateway.store.sqlite import SqliteTransaction
 from gateway.store.transactions import connect, immediate

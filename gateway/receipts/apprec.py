@@ -2,7 +2,7 @@
 
 AppRec v1.0 has no place for ``ds:Signature``, so, as on the Norwegian health network, the AppRec
 is sent as ``MsgHead/Document/RefDoc/Content`` of a MsgHead v1.2 whose last child is the enveloped
-signature (see ``gateway.receipts.signing``). Everything built here validates against the
+signature (see ``gateway.security.xmldsig``). Everything built here validates against the
 official AppRec-v1.0.xsd and MsgHead-v1_2.xsd (``tests/test_apprec_conformance.py``).
 
 Texts to senders are Norwegian bokmål. Times are written with seconds precision and no time zone,
@@ -182,7 +182,7 @@ def wrap_in_msghead(
 def apprec_from_msghead(signed_msghead_bytes: bytes | etree._Element) -> etree._Element:
     """Return the AppRec element carried in a MsgHead (bytes or parsed).
 
-    This does not check the signature: give it what ``signing.verify`` returned, or verify first.
+    This does not check the signature: give it what ``xmldsig.verify`` returned, or verify first.
     """
     if isinstance(signed_msghead_bytes, bytes):
         root = parse_xml(signed_msghead_bytes)

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from cryptography.x509.oid import NameOID
 
-from gateway.receipts.signing import Signer
 from gateway.security.cms import DecryptionKey
+from gateway.security.xmldsig import Signer
 
 __all__ = ["Credentials", "TestCa", "TestPki", "Usage", "rsa_key"]
 
