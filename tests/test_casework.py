@@ -182,7 +182,8 @@ def test_show_prints_the_bill_with_the_national_id_masked(
         "override_id": None,
         "override_kind": None,
     }
-    assert [f["code"] for f in data["findings"]] == ["766"]
+    # The sender's practitioner type is not configured: TYPE-001 (manual control) fires too.
+    assert [f["code"] for f in data["findings"]] == ["766", "UKJENT_BEHANDLERTYPE"]
     assert data["findings"][0]["facts"]["dato_tid"] == "2027-01-01 09:00"
     assert len([line for line in data["lines"] if line["kind"] == "takst"]) == len(
         stored.future.behandling.takster
@@ -427,7 +428,7 @@ def test_explain_lists_the_rules_that_ran_and_fired(
     assert not runs["DUP-001"].fired  # the bill is not a duplicate of itself
     assert runs["SUM-001"].on_message and not runs["SUM-001"].fired
     assert explanation.status_now == "avvist" and explanation.same_ruleset
-    assert [f.rule_id for f in explanation.stored_findings] == ["DATE-766"]
+    assert [f.rule_id for f in explanation.stored_findings] == ["DATE-766", "TYPE-001"]
 
     assert gateway(config_file, "rules", "explain", str(bill.id)) == 0
     out = capsys.readouterr().out
@@ -442,8 +443,11 @@ def test_explain_lists_the_rules_that_ran_and_fired(
     assert gateway(config_file, "rules", "explain", str(partner.id), "--json") == 0
     data = json.loads(capsys.readouterr().out)
     assert data["now"]["status"] == "godkjent"
-    # Nothing that refuses fired (DL-004, merknad 458, only warns about late egenandel reports).
-    assert not any(r["fired"] for r in data["now"]["runs"] if r["rule_id"] != "DL-004")
+    # Nothing that refuses fired (DL-004, merknad 458, only warns about late egenandel reports;
+    # TYPE-001 holds the bill for manual control, the sender's type being unknown).
+    fired = {r["rule_id"] for r in data["now"]["runs"] if r["fired"]}
+    assert fired - {"DL-004"} == {"TYPE-001"}
+    assert data["now"]["manual"] is True
     assert {r["on"] for r in data["now"]["runs"]} == {"message", "bill"}
     assert stored.partner.patient.id not in json.dumps(data)
 
@@ -452,9 +456,11 @@ def test_explain_lists_the_rules_that_ran_and_fired(
     env = Environment(engine=RuleEngine((*RULES, _rejects_code(code))))
     now = explain(store, partner, env)
     assert not now.same_ruleset and now.ruleset_then == partner.ruleset_version
-    assert [r.rule_id for r in now.runs if r.fired and r.rule_id != "DL-004"] == ["TEST-NEW"]
+    fired_now = [r.rule_id for r in now.runs if r.fired and r.rule_id != "DL-004"]
+    assert fired_now == ["TYPE-001", "TEST-NEW"]
     assert (now.status_now, now.approved_ore_now) == ("avvist", 0)
-    assert [f.rule_id for f in now.stored_findings] == ["DL-004"]  # the warning at intake
+    # The warning and the manual control at intake.
+    assert [f.rule_id for f in now.stored_findings] == ["TYPE-001", "DL-004"]
 
 
 # --- rules replay ---------------------------------------------------------------------------------
