@@ -397,6 +397,9 @@ def test_rules_in_force_follow_the_date() -> None:
     assert {r.id for r in RULES} <= now
     assert family_of(future) == _never.__module__
     assert {r.family for r in rules_in_force(RULES, date(2026, 6, 1), "generell")} == {"generell"}
+    # A rule missing from the code list is shown as missing, never with a made-up code.
+    (listed,) = [r for r in rules_in_force(rules, date(2030, 6, 1)) if r.id == "TEST-FUTURE"]
+    assert listed.apprec_code is None and listed.shown_code == "T1 (mangler i kodeverket)"
 
 
 def test_rules_list_command(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -404,12 +407,20 @@ def test_rules_list_command(config_file: Path, capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     assert f"{len(RULES)} regler i kraft 2026-11-01" in out
     assert "DATE-766@1  kode 766  avvis regning (regning)" in out
+    # The code an AppRec carries: the number from the code list, or KITH 8221's for a message.
+    assert "DUP-001@1  kode 9001 (DUPLIKAT)  avvis regning (regning)" in out
+    assert "SUM-001@1  kode 8221 X99 (SUMKRAV)  avvis melding (melding)" in out
+    assert "mangler i kodeverket" not in out
     assert "gyldig: 2000-01-01 –" in out and "behandlere: alle" in out
     assert gateway(config_file, "rules", "list", "--at", "1999-12-31", "--json") == 0
     assert json.loads(capsys.readouterr().out) == {"at": "1999-12-31", "rules": []}
     assert gateway(config_file, "rules", "list", "--family", "generell", "--json") == 0
     listed = json.loads(capsys.readouterr().out)["rules"]
     assert {r["family"] for r in listed} == {"generell"}
+    codes = {r["id"]: (r["code"], r["apprec_code"], r["apprec_code_list"]) for r in listed}
+    assert codes["DUP-001"] == ("DUPLIKAT", "9001", "merknader")
+    assert codes["SUM-002"] == ("ANTALLREGNINGER", "X99", "8221")
+    assert codes["TYPE-001"] == ("UKJENT_BEHANDLERTYPE", "9003", "merknader")
     assert gateway(config_file, "rules", "list", "--family", "nope") == 1
     assert "kjente familier" in capsys.readouterr().err
 
