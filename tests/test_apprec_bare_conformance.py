@@ -1,15 +1,13 @@
 """Bare AppRecs (1.0 and 1.1), with errors from real rule findings, against the official XSDs,
 and read back the way an EPJ reads them: ``V`` looked up in the shipped code list.
 
-Schemas come from ``../shared/standards`` (the ``standards`` fixture skips without them); the
-1.1 schema imports ``kith.xsd`` beside it, so it is loaded from its file path.
+Schemas come from ``../shared/standards`` (the ``standards`` fixture skips without them).
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
-from test_apprec_conformance import _apprecs, apprec_schema, make_apprec
+from test_apprec_conformance import _apprecs, _parser, apprec_schema, make_apprec
 
 from gateway.claims.model import Takst
 from gateway.receipts.apprec import AppRec, AppRecStatus, AppRecVersion, serialize_apprec
@@ -32,22 +30,6 @@ pytestmark = pytest.mark.conformance
 
 ROOT = Path(__file__).resolve().parents[1]
 RECEIVED = datetime(2024, 3, 10, 12, 0)
-
-
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(no_network=True, resolve_entities=False)
-
-
-@functools.cache
-def apprec_v11_schema(standards: Path) -> etree.XMLSchema:
-    path = standards / "apprec-v1.1" / "AppRec-v1.1.xsd"
-    return etree.XMLSchema(etree.parse(str(path), parser=_parser()))
-
-
-def schema_for(standards: Path, version: AppRecVersion) -> etree.XMLSchema:
-    if version is AppRecVersion.V1_0:
-        return apprec_schema(standards)
-    return apprec_v11_schema(standards)
 
 
 def assert_valid(schema: etree.XMLSchema, data: bytes) -> etree._Element:
@@ -100,7 +82,7 @@ CASES = {
 def test_the_official_samples_validate_as_loaded(standards: Path, version: AppRecVersion) -> None:
     folder = standards / f"apprec-v{version.value}" / "samples"
     for sample in ("example-ok.xml", "example-avvist.xml", "all-data.xml"):
-        schema_for(standards, version).assertValid(
+        apprec_schema(standards, version).assertValid(
             etree.parse(str(folder / sample), parser=_parser())
         )
 
@@ -110,12 +92,12 @@ def test_each_version_is_refused_by_the_other_schema_and_a_broken_one_by_its_own
     standards: Path, version: AppRecVersion
 ) -> None:
     data = serialize_apprec(dataclasses.replace(make_apprec(AppRecStatus.OK, ()), version=version))
-    assert_valid(schema_for(standards, version), data)
+    assert_valid(apprec_schema(standards, version), data)
     other = AppRecVersion.V1_1 if version is AppRecVersion.V1_0 else AppRecVersion.V1_0
-    assert not schema_for(standards, other).validate(etree.fromstring(data, parser=_parser()))
+    assert not apprec_schema(standards, other).validate(etree.fromstring(data, parser=_parser()))
     broken = etree.fromstring(data, parser=_parser())
     broken.remove(broken.find(f"{{{version.namespace}}}Status"))  # type: ignore[arg-type]
-    assert not schema_for(standards, version).validate(broken)
+    assert not apprec_schema(standards, version).validate(broken)
 
 
 @pytest.mark.parametrize("version", list(AppRecVersion), ids=lambda v: v.value)
@@ -127,7 +109,7 @@ def test_answers_to_real_findings_validate_and_every_error_has_s_v_dn_ot(
     if case == "status-1":
         result = dataclasses.replace(result, bills=result.approved)
     data = serialize_apprec(answer(result, version))
-    root = assert_valid(schema_for(standards, version), data)
+    root = assert_valid(apprec_schema(standards, version), data)
     errors = root.findall(f"{{{version.namespace}}}Error")
     assert bool(errors) == (case != "status-1")
     for error in errors:
@@ -140,7 +122,7 @@ def test_an_epj_reads_the_codes_from_the_published_list(
     standards: Path, version: AppRecVersion
 ) -> None:
     data = serialize_apprec(answer(evaluation(), version))
-    root = assert_valid(schema_for(standards, version), data)
+    root = assert_valid(apprec_schema(standards, version), data)
     ns = {"ar": version.namespace}
     assert root.find("ar:Status", ns).get("V") == "3"  # type: ignore[union-attr]
     with (ROOT / "gateway" / "rules" / "kodeverk" / "merknader.csv").open(encoding="utf-8") as f:
@@ -157,7 +139,7 @@ def test_an_epj_reads_the_codes_from_the_published_list(
 
 def test_a_refused_message_says_what_was_wrong(standards: Path) -> None:
     data = serialize_apprec(answer(evaluation(sums_wrong=True), AppRecVersion.V1_1))
-    root = assert_valid(apprec_v11_schema(standards), data)
+    root = assert_valid(apprec_schema(standards, AppRecVersion.V1_1), data)
     (error,) = root.findall(f"{{{AppRecVersion.V1_1.namespace}}}Error")
     assert (error.get("S"), error.get("V"), error.get("DN")) == (KITH_8221, "X99", "Annen feil")
     assert "AntallRegninger (9)" in (error.get("OT") or "")
@@ -169,4 +151,4 @@ def test_any_bare_apprec_validates_officially(
     standards: Path, apprec: AppRec, version: AppRecVersion
 ) -> None:
     data = serialize_apprec(dataclasses.replace(apprec, version=version))
-    assert_valid(schema_for(standards, version), data)
+    assert_valid(apprec_schema(standards, version), data)
