@@ -30,6 +30,7 @@ from gateway.receipts.apprec import (
     AppRec,
     AppRecError,
     AppRecStatus,
+    AppRecVersion,
     apprec_from_msghead,
     build_apprec,
     wrap_in_msghead,
@@ -49,8 +50,10 @@ def _parser() -> etree.XMLParser:
 
 
 @functools.cache
-def apprec_schema(standards: Path) -> etree.XMLSchema:
-    path = standards / "apprec-v1.0" / "AppRec-v1.0.xsd"
+def apprec_schema(standards: Path, version: AppRecVersion = AppRecVersion.V1_0) -> etree.XMLSchema:
+    """The official AppRec schema of ``version``, loaded from its file (1.1 imports kith.xsd
+    beside it)."""
+    path = standards / f"apprec-v{version.value}" / f"AppRec-v{version.value}.xsd"
     return etree.XMLSchema(etree.parse(str(path), parser=_parser()))
 
 

@@ -182,7 +182,8 @@ def test_show_prints_the_bill_with_the_national_id_masked(
         "override_id": None,
         "override_kind": None,
     }
-    assert [f["code"] for f in data["findings"]] == ["766"]
+    # The sender's practitioner type is not configured: TYPE-001 (manual control) fires too.
+    assert [f["code"] for f in data["findings"]] == ["766", "UKJENT_BEHANDLERTYPE"]
     assert data["findings"][0]["facts"]["dato_tid"] == "2027-01-01 09:00"
     assert len([line for line in data["lines"] if line["kind"] == "takst"]) == len(
         stored.future.behandling.takster
@@ -396,6 +397,9 @@ def test_rules_in_force_follow_the_date() -> None:
     assert {r.id for r in RULES} <= now
     assert family_of(future) == _never.__module__
     assert {r.family for r in rules_in_force(RULES, date(2026, 6, 1), "generell")} == {"generell"}
+    # A rule missing from the code list is shown as missing, never with a made-up code.
+    (listed,) = [r for r in rules_in_force(rules, date(2030, 6, 1)) if r.id == "TEST-FUTURE"]
+    assert listed.apprec_code is None and listed.shown_code == "T1 (mangler i kodeverket)"
 
 
 def test_rules_list_command(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -403,12 +407,20 @@ def test_rules_list_command(config_file: Path, capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     assert f"{len(RULES)} regler i kraft 2026-11-01" in out
     assert "DATE-766@1  kode 766  avvis regning (regning)" in out
+    # The code an AppRec carries: the number from the code list, or KITH 8221's for a message.
+    assert "DUP-001@1  kode 9001 (DUPLIKAT)  avvis regning (regning)" in out
+    assert "SUM-001@1  kode 8221 X99 (SUMKRAV)  avvis melding (melding)" in out
+    assert "mangler i kodeverket" not in out
     assert "gyldig: 2000-01-01 –" in out and "behandlere: alle" in out
     assert gateway(config_file, "rules", "list", "--at", "1999-12-31", "--json") == 0
     assert json.loads(capsys.readouterr().out) == {"at": "1999-12-31", "rules": []}
     assert gateway(config_file, "rules", "list", "--family", "generell", "--json") == 0
     listed = json.loads(capsys.readouterr().out)["rules"]
     assert {r["family"] for r in listed} == {"generell"}
+    codes = {r["id"]: (r["code"], r["apprec_code"], r["apprec_code_list"]) for r in listed}
+    assert codes["DUP-001"] == ("DUPLIKAT", "9001", "merknader")
+    assert codes["SUM-002"] == ("ANTALLREGNINGER", "X99", "8221")
+    assert codes["TYPE-001"] == ("UKJENT_BEHANDLERTYPE", "9003", "merknader")
     assert gateway(config_file, "rules", "list", "--family", "nope") == 1
     assert "kjente familier" in capsys.readouterr().err
 
@@ -427,7 +439,7 @@ def test_explain_lists_the_rules_that_ran_and_fired(
     assert not runs["DUP-001"].fired  # the bill is not a duplicate of itself
     assert runs["SUM-001"].on_message and not runs["SUM-001"].fired
     assert explanation.status_now == "avvist" and explanation.same_ruleset
-    assert [f.rule_id for f in explanation.stored_findings] == ["DATE-766"]
+    assert [f.rule_id for f in explanation.stored_findings] == ["DATE-766", "TYPE-001"]
 
     assert gateway(config_file, "rules", "explain", str(bill.id)) == 0
     out = capsys.readouterr().out
@@ -442,8 +454,11 @@ def test_explain_lists_the_rules_that_ran_and_fired(
     assert gateway(config_file, "rules", "explain", str(partner.id), "--json") == 0
     data = json.loads(capsys.readouterr().out)
     assert data["now"]["status"] == "godkjent"
-    # Nothing that refuses fired (DL-004, merknad 458, only warns about late egenandel reports).
-    assert not any(r["fired"] for r in data["now"]["runs"] if r["rule_id"] != "DL-004")
+    # Nothing that refuses fired (DL-004, merknad 458, only warns about late egenandel reports;
+    # TYPE-001 holds the bill for manual control, the sender's type being unknown).
+    fired = {r["rule_id"] for r in data["now"]["runs"] if r["fired"]}
+    assert fired - {"DL-004"} == {"TYPE-001"}
+    assert data["now"]["manual"] is True
     assert {r["on"] for r in data["now"]["runs"]} == {"message", "bill"}
     assert stored.partner.patient.id not in json.dumps(data)
 
@@ -452,9 +467,11 @@ def test_explain_lists_the_rules_that_ran_and_fired(
     env = Environment(engine=RuleEngine((*RULES, _rejects_code(code))))
     now = explain(store, partner, env)
     assert not now.same_ruleset and now.ruleset_then == partner.ruleset_version
-    assert [r.rule_id for r in now.runs if r.fired and r.rule_id != "DL-004"] == ["TEST-NEW"]
+    fired_now = [r.rule_id for r in now.runs if r.fired and r.rule_id != "DL-004"]
+    assert fired_now == ["TYPE-001", "TEST-NEW"]
     assert (now.status_now, now.approved_ore_now) == ("avvist", 0)
-    assert [f.rule_id for f in now.stored_findings] == ["DL-004"]  # the warning at intake
+    # The warning and the manual control at intake.
+    assert [f.rule_id for f in now.stored_findings] == ["TYPE-001", "DL-004"]
 
 
 # --- rules replay ---------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ from tests.conftest import FIXED_NOW, IDENTITY
 
 START = datetime(2026, 10, 5, 8, 30)
 HER_A, HER_B = "8141253", "8100002"
+#: Both senders are known as lege: a sender of unknown type is held for manual control.
+PRACTITIONERS = {HER_A: "lege", HER_B: "lege"}
 
 
 # --- stored bills through the pipeline ------------------------------------------------------------
@@ -114,7 +116,7 @@ class Setup:
 
 @pytest.fixture
 def setup(make_pipeline: Callable[..., Pipeline]) -> Setup:
-    pipeline = make_pipeline()
+    pipeline = make_pipeline(practitioners=PRACTITIONERS)
     head, krav = claim(1, bills=3, her=HER_A)
     send(pipeline, head, krav, "a")
     head_b, krav_b = claim(2, bills=2, her=HER_B)
@@ -199,7 +201,7 @@ def test_overrides_after_a_payout_are_corrected_in_the_next_run(setup: Setup, st
 def test_an_override_approving_a_rejected_bill_is_paid_in_the_next_run(
     make_pipeline: Callable[..., Pipeline], store: Store
 ) -> None:
-    pipeline = make_pipeline()
+    pipeline = make_pipeline(practitioners=PRACTITIONERS)
     head, krav = claim(4, bills=2)
     bills = list(krav.regninger)
     bills[1] = dataclasses.replace(bills[1], dato_tid=datetime(2027, 1, 1, 9, 0))  # future: avvist
@@ -345,6 +347,7 @@ def _check_stream(
         engine=RuleEngine(RULES),
         max_message_bytes=10 * 1024 * 1024,
         clock=lambda: FIXED_NOW,
+        practitioners=PRACTITIONERS,
     )
     head, krav = claim(1, bills=3, her=HER_A)
     send(pipeline, head, krav, "a")

@@ -79,8 +79,8 @@ class Filled:
 
 
 def fill(make_pipeline: Callable[..., Pipeline], seed: int = 0) -> Filled:
-    """Claims from every sender of ``SENDERS`` (the lab registered as a laboratory)."""
-    pipeline = make_pipeline(practitioners={LAB: "lab"})
+    """Claims from every sender of ``SENDERS``, each registered with its practitioner type."""
+    pipeline = make_pipeline(practitioners={her: kind for her, (kind, _) in SENDERS.items()})
     bills = {
         her: send_claim(pipeline, her, kind, count, seed * 100 + i, day=5 + i)
         for i, (her, (kind, count)) in enumerate(sorted(SENDERS.items()))
