@@ -53,9 +53,9 @@ from bench.floor import signed_ok_apprec
 from gateway.claims.model import MsgHead
 from gateway.clock import local_naive, utc_now
 from gateway.config import Config, IdentityConfig, SpoolConfig
-from gateway.daemon import BATCH, run_daemon
+from gateway.daemon import run_daemon
 from gateway.ebxml import mime
-from gateway.inbox.spool import Spool
+from gateway.inbox.spool import BATCH, Spool
 from gateway.logs import configure_logging
 from gateway.outbox.files import FileOutbox
 from gateway.pipeline import STAGES, Pipeline, Work
@@ -523,7 +523,7 @@ def measure_stages(
         )
     )
     store = Store(directory / "gateway.sqlite3")
-    outbox = FileOutbox(directory / "outbox")
+    outbox = FileOutbox(store, directory / "outbox")
     pipeline = _pipeline(config, store, catalog, signer)
     for sample in samples:
         (spool.config.incoming / sample.name).write_bytes(sample.raw)
@@ -578,7 +578,7 @@ def measure_stages(
                 )
                 t, t0 = time.perf_counter(), t
                 parts.add("store.commit_intake (SQLite, synchronous=FULL)", t - t0)
-                outbox.flush(store)
+                outbox.flush()
                 t, t0 = time.perf_counter(), t
                 parts.add("outbox.flush (2 files + fsyncs, mark_delivered)", t - t0)
                 spool.done(item)

@@ -118,7 +118,7 @@ def test_dead_letter_requeue_and_discard_are_audited(store: Store) -> None:
 
 def test_file_outbox_still_delivers_and_counts_sends(store: Store, tmp_path: Path) -> None:
     (a,) = store.queue_replies([reply(1)])
-    assert FileOutbox(tmp_path / "out").flush(store) == 1
+    assert FileOutbox(store, tmp_path / "out").flush() == 1
     assert (tmp_path / "out" / "r1.eml").read_bytes() == b"body 1"
     assert state(store, a) == ("delivered", None, 1, 0)
 
