@@ -26,8 +26,6 @@ from gateway.inbox.imap import (
     MailTracker,
     check_login,
     mailboxes_from,
-    message_id_of,
-    uid_set,
 )
 from gateway.records import Outcome
 from gateway.settings import Table
@@ -666,16 +664,3 @@ def test_mailboxes_from_wants_unique_names(tmp_path: Path) -> None:
         mailboxes(one)
     with pytest.raises(ConfigurationError, match=r"imap\.mailboxes\[1\]"):
         mailboxes([one, {"name": "x", "host": 3}])
-
-
-def test_uid_set_is_compact() -> None:
-    assert uid_set([3, 1, 2, 7, 9, 10, 10]) == "1:3,7,9:10"
-    assert uid_set([5]) == "5"
-    with pytest.raises(ValueError, match="empty"):
-        uid_set([])
-
-
-def test_message_id_of() -> None:
-    assert message_id_of(mail(1)) == "<mail-1@sender.test>"
-    assert message_id_of(b"Message-Id:\r\n  <folded@x>\r\n\r\nbody") == "<folded@x>"
-    assert message_id_of(b"Subject: none\n\nMessage-ID: <in-body@x>\n") is None

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,6 +126,22 @@ class MailTracker:
             except sqlite3.Error as exc:
                 raise StorageError(f"mail tracker: {exc}") from exc
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the lock; rolled back on any error."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StorageError(f"mail tracker: {exc}") from exc
+
     # --- mailboxes -----------------------------------------------------------------------------
 
     def check_uidvalidity(self, mailbox: str, uidvalidity: int) -> int | None:
@@ -134,28 +151,18 @@ class MailTracker:
         value is meaningless: the poller re-scans the whole folder (it always does), and mails
         it had committed under the old value are caught as duplicates by their bytes.
         """
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    rows = self._db.execute(
-                        "SELECT uidvalidity FROM imap_mailboxes WHERE mailbox = ?", (mailbox,)
-                    ).fetchall()
-                    previous = int(rows[0][0]) if rows else None
-                    if previous != uidvalidity:
-                        self._db.execute(
-                            "INSERT INTO imap_mailboxes (mailbox, uidvalidity, changed_at) "
-                            "VALUES (?, ?, ?) ON CONFLICT (mailbox) DO UPDATE SET "
-                            "uidvalidity = excluded.uidvalidity, changed_at = excluded.changed_at",
-                            (mailbox, uidvalidity, _now()),
-                        )
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise StorageError(f"mail tracker: {exc}") from exc
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT uidvalidity FROM imap_mailboxes WHERE mailbox = ?", (mailbox,)
+            ).fetchall()
+            previous = int(rows[0][0]) if rows else None
+            if previous != uidvalidity:
+                db.execute(
+                    "INSERT INTO imap_mailboxes (mailbox, uidvalidity, changed_at) "
+                    "VALUES (?, ?, ?) ON CONFLICT (mailbox) DO UPDATE SET "
+                    "uidvalidity = excluded.uidvalidity, changed_at = excluded.changed_at",
+                    (mailbox, uidvalidity, _now()),
+                )
         return previous if previous is not None and previous != uidvalidity else None
 
     def uidvalidity(self, mailbox: str) -> int | None:
@@ -227,22 +234,12 @@ class MailTracker:
     def mark_moved(self, ids: Iterable[int]) -> None:
         """These mails are gone from the intake folder (moved, or flagged and expunged)."""
         moved_at = _now()
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._db.executemany(
-                        "UPDATE imap_mails SET state = 'moved', moved_at = ? "
-                        "WHERE id = ? AND state = 'committed'",
-                        [(moved_at, i) for i in ids],
-                    )
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise StorageError(f"mail tracker: {exc}") from exc
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE imap_mails SET state = 'moved', moved_at = ? "
+                "WHERE id = ? AND state = 'committed'",
+                [(moved_at, i) for i in ids],
+            )
 
     def mails(self, mailbox: str | None = None) -> list[TrackedMail]:
         """Every tracked mail (of ``mailbox``), oldest first: for tests and inspection."""
