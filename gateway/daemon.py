@@ -43,10 +43,6 @@ class Daemon:
     def pipeline(self) -> Pipeline:
         return self.parts.pipeline
 
-    def healthy(self) -> bool:
-        """False when the worker hangs on one message (the watchdog then withholds pings)."""
-        return self.parts.intake.healthy()
-
     def reload_partners(self) -> None:
         """SIGHUP: read the CPA directory again; a broken file keeps the registry in force."""
         partners = self.pipeline.partners

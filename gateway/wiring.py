@@ -124,7 +124,7 @@ OUTBOXES: dict[str, Callable[[Context], tuple[Outbox, list[Service]]]] = {
 
 
 @dataclass(slots=True)
-class Gateway:
+class Parts:
     """The parts of one ``gateway run``."""
 
     config: Config
@@ -148,7 +148,7 @@ class Gateway:
                 self.tracker.close()
 
 
-def build(config: Config, *, once: bool = False) -> Gateway:
+def build(config: Config, *, once: bool = False) -> Parts:
     """Every part of ``gateway run`` for ``config`` (``once``: the spool inbox ends when empty)."""
     adapters = Adapters.of(config)
     store = Store(config.database)
@@ -172,7 +172,7 @@ def build(config: Config, *, once: bool = False) -> Gateway:
         )
     services.append(Watchdog(intake.healthy))
     _register_gauges(metrics, config, spool, store)
-    return Gateway(config, store, pipeline, metrics, intake, outbox, spool_inbox, services, tracker)
+    return Parts(config, store, pipeline, metrics, intake, outbox, spool_inbox, services, tracker)
 
 
 def _inboxes(

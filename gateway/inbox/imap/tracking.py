@@ -191,21 +191,16 @@ class MailTracker:
 
     def find_earlier(self, sha256: str, message_id: str | None) -> tuple[TrackedMail, str] | None:
         """The first mail with the same bytes (or else the same Message-ID), and which matched."""
-        rows = self._execute(
-            f"SELECT {_COLUMNS} FROM imap_mails WHERE sha256 = ? "  # noqa: S608
-            "ORDER BY id LIMIT 1",
-            (sha256,),
-        )
-        if rows:
-            return _row(rows[0]), "sha256"
-        if message_id:
+        for column, value in (("sha256", sha256), ("message_id", message_id)):
+            if not value:
+                continue
             rows = self._execute(
-                f"SELECT {_COLUMNS} FROM imap_mails WHERE message_id = ? "  # noqa: S608
+                f"SELECT {_COLUMNS} FROM imap_mails WHERE {column} = ? "  # noqa: S608
                 "ORDER BY id LIMIT 1",
-                (message_id,),
+                (value,),
             )
             if rows:
-                return _row(rows[0]), "message_id"
+                return _row(rows[0]), column
         return None
 
     def record_committed(
