@@ -22,9 +22,8 @@ from bench.floor import signed_ok_apprec
 from gateway.claims.model import MsgHead
 from gateway.clock import local_naive, utc_now
 from gateway.config import Config, IdentityConfig, SpoolConfig
-from gateway.daemon import BATCH
 from gateway.ebxml import mime
-from gateway.inbox.spool import Spool
+from gateway.inbox.spool import BATCH, Spool
 from gateway.outbox.files import FileOutbox
 from gateway.pipeline import Pipeline
 from gateway.processing import StageRun
@@ -137,7 +136,7 @@ def measure_stages(
         )
     )
     store = Store(directory / "gateway.sqlite3")
-    outbox = FileOutbox(directory / "outbox")
+    outbox = FileOutbox(store, directory / "outbox")
     pipeline = _pipeline(config, store, catalog, signer)
     stage_times: list[tuple[str, float]] = []
 
@@ -181,7 +180,7 @@ def measure_stages(
                 pipeline.commit(processed)
                 t, t0 = time.perf_counter(), t
                 parts.add("store.intake.commit (SQLite, synchronous=FULL)", t - t0)
-                outbox.flush(store)
+                outbox.flush()
                 t, t0 = time.perf_counter(), t
                 parts.add("outbox.flush (2 files + fsyncs, mark_delivered)", t - t0)
                 spool.done(item)

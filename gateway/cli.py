@@ -31,6 +31,7 @@ from gateway.outbox import cli as outbox_cli
 from gateway.payout import cli as payout_cli
 from gateway.service import health_cli
 from gateway.stats import cli as stats_cli
+from gateway.wiring import load_config
 
 DEFAULT_CONFIG = Path("config/local.toml")
 
@@ -89,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
     try:
+        # The whole file, every adapter's table too, is checked before any command starts.
+        path: Path | None = getattr(args, "config", None)
+        config = None if path is None else load_config(path)
         handled = casework_cli.run(args)
         if handled is None:
             handled = stats_cli.run(args)
@@ -96,22 +100,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             handled = payout_cli.run(args)
         if handled is None:
             handled = health_cli.run(args)
-        if handled is None:
-            handled = outbox_cli.run(args)
+        if handled is None and config is not None:
+            handled = outbox_cli.run(args, config.database)
         if handled is not None:
             return handled
-        if args.command == "run":
-            return _run(args.config, once=args.once)
         if args.command == "validate":
-            return _validate(args.files, as_json=args.json, config_path=args.config)
+            return _validate(args.files, as_json=args.json, config=config)
+        assert config is not None  # every other command has --config with a default
+        if args.command == "run":
+            return _run(config, once=args.once)
         if args.command == "keys":
-            return _keys_generate(args.config, force=args.force, if_missing=args.if_missing)
+            return _keys_generate(config, force=args.force, if_missing=args.if_missing)
         if args.command == "tariffs":
-            return _tariffs_import(args.config, args.files)
+            return _tariffs_import(config, args.files)
         if args.command == "status":
-            return _status(args.config)
+            return _status(config)
         if args.command == "spool":
-            return _spool_requeue(args.config)
+            return _spool_requeue(config)
     except ConfigurationError as exc:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)
         return 78  # EX_CONFIG: systemd should not restart-loop on this
@@ -121,25 +126,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2  # pragma: no cover - argparse enforces the commands
 
 
-def _run(config_path: Path, *, once: bool) -> int:
+def _run(config: Config, *, once: bool) -> int:
     from gateway.daemon import run_daemon
     from gateway.logs import configure_logging
 
-    config = Config.from_toml(config_path)
     configure_logging(config.logging.level, config.logging.format)
     return asyncio.run(run_daemon(config, once=once))
 
 
-def _validate(files: Sequence[Path], *, as_json: bool, config_path: Path | None) -> int:
+def _validate(files: Sequence[Path], *, as_json: bool, config: Config | None) -> int:
     from gateway.validate_files import Inspection, Verdict, inspect_bytes
     from gateway.validation.catalog import SchemaCatalog
     from gateway.validation.safe_xml import DEFAULT_MAX_XML_BYTES
 
     extra: tuple[Path, ...] = ()
     max_bytes = DEFAULT_MAX_XML_BYTES
-    if config_path is not None:
-        validation = Config.from_toml(config_path).validation
-        extra, max_bytes = validation.official_schema_dirs, validation.max_message_bytes
+    if config is not None:
+        extra = config.validation.official_schema_dirs
+        max_bytes = config.validation.max_message_bytes
     catalog = SchemaCatalog.default(extra_dirs=extra)
     results: list[Inspection] = []
     for path in files:
@@ -158,10 +162,9 @@ def _validate(files: Sequence[Path], *, as_json: bool, config_path: Path | None)
     return int(max(r.verdict for r in results))
 
 
-def _keys_generate(config_path: Path, *, force: bool, if_missing: bool) -> int:
+def _keys_generate(config: Config, *, force: bool, if_missing: bool) -> int:
     from gateway.receipts.keys import certificate_info, generate_dev_credentials
 
-    config = Config.from_toml(config_path)
     key, cert = config.signing.key_file, config.signing.cert_file
     if if_missing and key.exists() and cert.exists():
         return 0
@@ -185,12 +188,11 @@ def _keys_generate(config_path: Path, *, force: bool, if_missing: bool) -> int:
     return 0
 
 
-def _tariffs_import(config_path: Path, files: Sequence[Path]) -> int:
-    """Import each file; a running daemon picks the new data up before its next batch."""
+def _tariffs_import(config: Config, files: Sequence[Path]) -> int:
+    """Import each file; a running daemon picks the new data up before its next message."""
     from gateway.store import Store
     from gateway.tariffs.importing import import_files
 
-    config = Config.from_toml(config_path)
     store = Store(config.database)
     try:
         # All or nothing: every file is checked before any is recorded.
@@ -202,10 +204,9 @@ def _tariffs_import(config_path: Path, files: Sequence[Path]) -> int:
     return 0
 
 
-def _status(config_path: Path) -> int:
+def _status(config: Config) -> int:
     from gateway.store import Store
 
-    config = Config.from_toml(config_path)
     store = Store(config.database)
     try:
         for name, count in sorted(store.messages.counts().items()):
@@ -215,10 +216,9 @@ def _status(config_path: Path) -> int:
     return 0
 
 
-def _spool_requeue(config_path: Path) -> int:
+def _spool_requeue(config: Config) -> int:
     from gateway.inbox.spool import Spool
 
-    config = Config.from_toml(config_path)
     moved = Spool(config.spool).requeue_bad()
     for path in moved:
         print(f"requeued {path.name}")

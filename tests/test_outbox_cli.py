@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
 from collections.abc import Callable
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.outbox import cli as outbox_cli
+from gateway.cli import main
 from gateway.pipeline import Pipeline
 from gateway.records import ReplyRecord
 from gateway.store import Store
@@ -22,13 +21,8 @@ NATIONAL_ID = re.compile(r"(?<!\d)\d{11}(?!\d)")
 
 
 def gateway(*argv: str) -> int:
-    """The commands as ``gateway`` will run them (the lead wires them into gateway/cli.py)."""
-    parser = argparse.ArgumentParser(prog="gateway")
-    sub = parser.add_subparsers(dest="command", required=True)
-    outbox_cli.add_commands(sub)
-    result = outbox_cli.run(parser.parse_args(list(argv)))
-    assert result is not None
-    return result
+    """The commands as ``gateway`` runs them."""
+    return main(list(argv))
 
 
 @pytest.fixture

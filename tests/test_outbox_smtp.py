@@ -143,6 +143,10 @@ async def test_notify_wakes_the_sender_before_the_poll(
     store.outbox.queue_replies([mail(1)])
     running[0].outbox.notify()
     await sink.wait_for_async(1, within=2.0)
+    # The intake commits in its worker thread and notifies from there.
+    store.outbox.queue_replies([mail(2)])
+    await asyncio.to_thread(running[0].outbox.notify)
+    await sink.wait_for_async(2, within=2.0)
 
 
 @integration

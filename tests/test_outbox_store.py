@@ -5,6 +5,7 @@ Everything runs on a real SQLite store with an injected clock.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -119,9 +120,28 @@ def test_dead_letter_requeue_and_discard_are_audited(store: Store) -> None:
 
 def test_file_outbox_still_delivers_and_counts_sends(store: Store, tmp_path: Path) -> None:
     (a,) = store.outbox.queue_replies([reply(1)])
-    assert FileOutbox(tmp_path / "out").flush(store) == 1
+    assert FileOutbox(store, tmp_path / "out").flush() == 1
     assert (tmp_path / "out" / "r1.eml").read_bytes() == b"body 1"
     assert state(store, a) == ("delivered", None, 1, 0)
+
+
+async def test_file_outbox_service_delivers_what_was_left_then_writes_on_notify(
+    store: Store, tmp_path: Path
+) -> None:
+    (a,) = store.outbox.queue_replies([reply(1)])
+    outbox = FileOutbox(store, tmp_path / "out")
+    stop = asyncio.Event()
+    task = asyncio.create_task(outbox.run(stop))
+    for _ in range(200):
+        if state(store, a)[0] == "delivered":
+            break
+        await asyncio.sleep(0.01)
+    assert (tmp_path / "out" / "r1.eml").read_bytes() == b"body 1"
+    (b,) = store.outbox.queue_replies([reply(2)])
+    await asyncio.to_thread(outbox.notify)  # as the intake's worker thread does
+    assert state(store, b)[0] == "delivered"  # written before notify returned
+    stop.set()
+    await asyncio.wait_for(task, 5)
 
 
 # --- acknowledgment tracking -----------------------------------------------------------------

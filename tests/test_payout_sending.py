@@ -249,8 +249,8 @@ def test_the_file_outbox_delivers_the_queued_decisions(
 ) -> None:
     fill(make_pipeline)
     sending.process_run(store.path, record(store, deps).run_id, deps)
-    outbox = FileOutbox(tmp_path / "outbox")
-    assert outbox.flush(store) >= 3
+    outbox = FileOutbox(store, tmp_path / "outbox")
+    assert outbox.flush() >= 3
     delivered = sorted(p.name for p in (tmp_path / "outbox").glob("payout-*.eml"))
     assert len(delivered) == 3
     assert all(r[2] == "delivered" for r in payout_replies(store.path))
@@ -303,7 +303,7 @@ def test_a_crash_then_restart_pays_and_queues_each_bill_once(
         with pytest.raises(PowerCut):
             sending.process_run(store.path, result.run_id, deps)
         monkeypatch.undo()
-        FileOutbox(tmp_path / "outbox").flush(store)
+        FileOutbox(store, tmp_path / "outbox").flush()
         assert len(payout_replies(store.path)) == 3
     state = ledger.run_record(store.path, result.run_id).state  # type: ignore[union-attr]
     assert state == ("enqueued" if point == "after_send" else "recorded")

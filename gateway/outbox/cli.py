@@ -24,7 +24,6 @@ from datetime import datetime
 from pathlib import Path
 
 from gateway.clock import OSLO, utc_now
-from gateway.config import Config
 from gateway.logs import redact
 from gateway.records import Outcome, ReceivedSummary, ReplySummary
 from gateway.store import Store
@@ -70,12 +69,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         command.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
 
 
-def run(args: argparse.Namespace) -> int | None:
-    """Handle an ``outbox`` or ``messages`` command; None when it is neither."""
+def run(args: argparse.Namespace, database: Path) -> int | None:
+    """Handle an ``outbox`` or ``messages`` command on the claims ``database`` (the ``gateway``
+    command reads it from ``--config``); None when the command is neither."""
     command = getattr(args, "command", None)
     if command not in ("outbox", "messages"):
         return None
-    store = Store(Config.from_toml(args.config).database)
+    store = Store(database)
     try:
         if command == "outbox":
             return _outbox(store, args)

@@ -66,6 +66,8 @@ class TickResult:
 class AckTracker:
     """Plans, expires and resends replies awaiting an ebXML Acknowledgment."""
 
+    name = "acks"
+
     def __init__(
         self,
         store: Store,

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import tomllib
 import uuid
 from collections.abc import Callable
 from contextlib import closing
@@ -42,7 +41,6 @@ from gateway.config import Config, IdentityConfig
 from gateway.ebxml import mime
 from gateway.ebxml.compose import build_envelope
 from gateway.ebxml.model import ManifestReference, MessageHeader, Party, PartyId
-from gateway.errors import ConfigurationError
 from gateway.files import fsync_dir, write_atomically
 from gateway.logs import get_logger
 from gateway.payout import ledger
@@ -442,16 +440,8 @@ def _mail_domain(address: str) -> str:
 
 
 def payout_config_of(config: Config) -> PayoutConfig:
-    """The ``[payout]`` settings of ``config`` (``config.payout`` once the lead wires it in;
-    until then read from the same TOML file)."""
-    wired = getattr(config, "payout", None)
-    if isinstance(wired, PayoutConfig):
-        return wired
-    try:
-        data = tomllib.loads(config.path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigurationError(f"{config.path}: cannot read [payout]: {exc}") from exc
-    return PayoutConfig.from_mapping(data.get("payout", {}), config.path.parent)
+    """The ``[payout]`` settings of ``config``."""
+    return PayoutConfig.from_table(config.table("payout"))
 
 
 def deps_from_config(

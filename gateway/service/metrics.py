@@ -20,6 +20,7 @@ Every metric, with its meaning, is listed in ``docs/operations.md``.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -333,6 +334,27 @@ class Metrics:
         thread.join(timeout)
 
 
+class MetricsEndpoint:
+    """``/metrics`` as a service: listening from the daemon's start until it stops."""
+
+    name = "metrics"
+
+    def __init__(self, metrics: Metrics, host: str, port: int) -> None:
+        self.metrics = metrics
+        self.host = host
+        self.port = port
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Listen until ``stop`` is set. A port that cannot be bound raises
+        ``ConfigurationError`` at once (the daemon stops: exit code 78)."""
+        host, port = self.metrics.start_server(self.host, self.port)
+        log.info("metrics_serving", url=f"http://{host}:{port}/metrics")
+        try:
+            await stop.wait()
+        finally:
+            await asyncio.to_thread(self.metrics.stop_server)
+
+
 __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
@@ -344,5 +366,6 @@ __all__ = [
     "STAGE_OUTCOMES",
     "GaugeSpec",
     "Metrics",
+    "MetricsEndpoint",
     "StageRun",
 ]
