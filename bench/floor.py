@@ -14,7 +14,7 @@ from lxml import etree
 import gateway
 from gateway.claims.model import MsgHead, Organisation
 from gateway.receipts.apprec import AppRec, AppRecStatus, build_apprec, wrap_in_msghead
-from gateway.receipts.signing import Signer
+from gateway.security.xmldsig import Signer
 
 
 def signed_ok_apprec(head: MsgHead, us: Organisation, signer: Signer, now: datetime) -> bytes:

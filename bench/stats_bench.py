@@ -31,7 +31,7 @@ from gateway.stats.build import build_table
 from gateway.stats.formats import FORMATS, write_table
 from gateway.stats.model import Table
 from gateway.stats.reference import AGE_GROUP_BOUNDS, import_population, import_residence
-from gateway.store.sqlite import Store
+from gateway.store import Store
 
 #: (kommunenummer, relative size): the biggest, some middle and the smallest municipalities.
 KOMMUNER: tuple[tuple[str, int], ...] = (

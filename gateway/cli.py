@@ -36,6 +36,7 @@ from gateway.service import health_cli
 from gateway.stats import cli as stats_cli
 from gateway.users import cli as users_cli
 from gateway.web import cli as web_cli
+from gateway.wiring import load_config
 
 DEFAULT_CONFIG = Path("config/local.toml")
 
@@ -106,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
+        # The whole file, every adapter's table too, is checked before any command starts.
+        path: Path | None = getattr(args, "config", None)
+        config = None if path is None else load_config(path)
         handled = casework_cli.run(args)
         if handled is None:
             handled = stats_cli.run(args)
@@ -113,26 +117,27 @@ def _main(argv: Sequence[str] | None) -> int:
             handled = payout_cli.run(args)
         if handled is None:
             handled = health_cli.run(args)
-        if handled is None:
-            handled = outbox_cli.run(args)
+        if handled is None and config is not None:
+            handled = outbox_cli.run(args, config.database)
         if handled is None:
             handled = users_cli.run(args)
         if handled is None:
             handled = web_cli.run(args)
         if handled is not None:
             return handled
-        if args.command == "run":
-            return _run(args.config, once=args.once)
         if args.command == "validate":
-            return _validate(args.files, as_json=args.json, config_path=args.config)
+            return _validate(args.files, as_json=args.json, config=config)
+        assert config is not None  # every other command has --config with a default
+        if args.command == "run":
+            return _run(config, once=args.once)
         if args.command == "keys":
-            return _keys_generate(args.config, force=args.force, if_missing=args.if_missing)
+            return _keys_generate(config, force=args.force, if_missing=args.if_missing)
         if args.command == "tariffs":
-            return _tariffs_import(args.config, args.files)
+            return _tariffs_import(config, args.files)
         if args.command == "status":
-            return _status(args.config)
+            return _status(config)
         if args.command == "spool":
-            return _spool_requeue(args.config)
+            return _spool_requeue(config)
     except ConfigurationError as exc:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)
         return 78  # EX_CONFIG: systemd should not restart-loop on this
@@ -142,22 +147,24 @@ def _main(argv: Sequence[str] | None) -> int:
     return 2  # pragma: no cover - argparse enforces the commands
 
 
-def _run(config_path: Path, *, once: bool) -> int:
+def _run(config: Config, *, once: bool) -> int:
     from gateway.daemon import run_daemon
     from gateway.logs import configure_logging
 
-    config = Config.from_toml(config_path)
     configure_logging(config.logging.level, config.logging.format)
     return asyncio.run(run_daemon(config, once=once))
 
 
-def _validate(files: Sequence[Path], *, as_json: bool, config_path: Path | None) -> int:
-    from gateway.inspect import Inspection, Verdict, inspect_bytes
+def _validate(files: Sequence[Path], *, as_json: bool, config: Config | None) -> int:
+    from gateway.validate_files import Inspection, Verdict, inspect_bytes
     from gateway.validation.catalog import SchemaCatalog
+    from gateway.validation.safe_xml import DEFAULT_MAX_XML_BYTES
 
     extra: tuple[Path, ...] = ()
-    if config_path is not None:
-        extra = Config.from_toml(config_path).validation.official_schema_dirs
+    max_bytes = DEFAULT_MAX_XML_BYTES
+    if config is not None:
+        extra = config.validation.official_schema_dirs
+        max_bytes = config.validation.max_message_bytes
     catalog = SchemaCatalog.default(extra_dirs=extra)
     results: list[Inspection] = []
     for path in files:
@@ -168,7 +175,7 @@ def _validate(files: Sequence[Path], *, as_json: bool, config_path: Path | None)
             failed.worsen(Verdict.UNUSABLE, f"cannot read: {exc.strerror}")
             results.append(failed)
             continue
-        results.append(inspect_bytes(str(path), data, catalog))
+        results.append(inspect_bytes(str(path), data, catalog, max_bytes=max_bytes))
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
     else:
@@ -176,10 +183,9 @@ def _validate(files: Sequence[Path], *, as_json: bool, config_path: Path | None)
     return int(max(r.verdict for r in results))
 
 
-def _keys_generate(config_path: Path, *, force: bool, if_missing: bool) -> int:
+def _keys_generate(config: Config, *, force: bool, if_missing: bool) -> int:
     from gateway.receipts.keys import certificate_info, generate_dev_credentials
 
-    config = Config.from_toml(config_path)
     key, cert = config.signing.key_file, config.signing.cert_file
     if if_missing and key.exists() and cert.exists():
         return 0
@@ -203,16 +209,15 @@ def _keys_generate(config_path: Path, *, force: bool, if_missing: bool) -> int:
     return 0
 
 
-def _tariffs_import(config_path: Path, files: Sequence[Path]) -> int:
-    """Import each file; a running daemon picks the new data up before its next batch."""
-    from gateway.store.sqlite import Store
+def _tariffs_import(config: Config, files: Sequence[Path]) -> int:
+    """Import each file; a running daemon picks the new data up before its next message."""
+    from gateway.store import Store
     from gateway.tariffs.importing import import_files
 
-    config = Config.from_toml(config_path)
     store = Store(config.database)
     try:
         # All or nothing: every file is checked before any is recorded.
-        for path, summary in zip(files, import_files(store, files), strict=True):
+        for path, summary in zip(files, import_files(store.tariff_imports, files), strict=True):
             state = "unchanged, already in force" if summary.unchanged else "imported, in force"
             print(f"{path}: {summary.kind}, {summary.rows} rows: {state}")
     finally:
@@ -220,23 +225,21 @@ def _tariffs_import(config_path: Path, files: Sequence[Path]) -> int:
     return 0
 
 
-def _status(config_path: Path) -> int:
-    from gateway.store.sqlite import Store
+def _status(config: Config) -> int:
+    from gateway.store import Store
 
-    config = Config.from_toml(config_path)
     store = Store(config.database)
     try:
-        for name, count in sorted(store.counts().items()):
+        for name, count in sorted(store.messages.counts().items()):
             print(f"{name}: {count}")
     finally:
         store.close()
     return 0
 
 
-def _spool_requeue(config_path: Path) -> int:
+def _spool_requeue(config: Config) -> int:
     from gateway.inbox.spool import Spool
 
-    config = Config.from_toml(config_path)
     moved = Spool(config.spool).requeue_bad()
     for path in moved:
         print(f"requeued {path.name}")

@@ -17,10 +17,10 @@ import pytest
 from gateway.config import IdentityConfig
 from gateway.pipeline import Pipeline
 from gateway.receipts.keys import generate_dev_credentials
-from gateway.receipts.signing import Signer
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
-from gateway.store.sqlite import Store
+from gateway.security.xmldsig import Signer
+from gateway.store import Store
 from gateway.tariffs.loading import BUNDLED_TARIFFS, load_book_from_dir
 from gateway.tariffs.model import EMPTY_BOOK, TariffBook
 from gateway.validation.catalog import SchemaCatalog

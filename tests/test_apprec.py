@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -15,9 +16,11 @@ from gateway.receipts.apprec import (
     AppRec,
     AppRecError,
     AppRecStatus,
+    AppRecVersion,
     apprec_from_msghead,
     build_apprec,
     format_datetime,
+    serialize_apprec,
     wrap_in_msghead,
     xml_safe,
 )
@@ -302,3 +305,60 @@ def test_apprec_from_msghead_refuses_dtds_and_other_documents() -> None:
         apprec_from_msghead(b"<AppRec/>")
     with pytest.raises(ValueError, match="found 0"):
         apprec_from_msghead(b'<MsgHead xmlns="http://www.kith.no/xmlstds/msghead/2006-05-24"/>')
+
+
+# --- bare AppRec, versions 1.0 and 1.1 ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "namespace", "mig"),
+    [
+        (AppRecVersion.V1_0, "http://www.kith.no/xmlstds/apprec/2004-11-21", "1.0 2004-11-21"),
+        (AppRecVersion.V1_1, "http://www.kith.no/xmlstds/apprec/2012-02-15", "v1.1 2012-02-15"),
+    ],
+)
+def test_a_bare_apprec_is_written_in_the_version_asked_for(
+    version: AppRecVersion, namespace: str, mig: str
+) -> None:
+    error = AppRecError("9001", "Duplikat", "2.25.1", "93495")
+    apprec = replace(make_apprec(AppRecStatus.OK_FEIL_I_DELMELDING, (error,)), version=version)
+    data = serialize_apprec(apprec)
+    assert data.startswith(b"<?xml version='1.0' encoding='UTF-8'?>\n<AppRec xmlns=")
+    root = etree.fromstring(data)
+    assert root.tag == f"{{{namespace}}}AppRec" and root.nsmap == {None: namespace}
+    assert root.findtext(f"{{{namespace}}}MIGversion") == mig
+    assert all(e.tag.startswith(f"{{{namespace}}}") for e in root.iter())
+    (element,) = root.findall(f"{{{namespace}}}Error")
+    assert sorted(element.items()) == [
+        ("DN", "Duplikat"),
+        ("OT", "93495"),
+        ("S", "2.25.1"),
+        ("V", "9001"),
+    ]
+    assert AppRecVersion.of_namespace(namespace) is version
+    assert serialize_apprec(build_apprec(apprec)) == data
+
+
+def test_the_default_version_is_1_0_and_unknown_namespaces_are_refused() -> None:
+    assert make_apprec().version is AppRecVersion.V1_0
+    with pytest.raises(ValueError, match="not an AppRec namespace"):
+        AppRecVersion.of_namespace(MSGHEAD_NS)
+    with pytest.raises(ValueError, match="not an AppRec element"):
+        serialize_apprec(etree.Element(f"{{{MSGHEAD_NS}}}MsgHead"))
+
+
+def test_a_1_1_apprec_still_travels_in_the_msghead_carrier_when_a_partner_asks() -> None:
+    apprec = build_apprec(replace(make_apprec(), version=AppRecVersion.V1_1))
+    carrier = wrap_in_msghead(
+        apprec, msg_id="m", gen_date=datetime(2024, 3, 1), sender=HELFO, receiver=SPEARE
+    )
+    carried = apprec_from_msghead(etree.tostring(carrier))
+    assert carried.tag == f"{{{AppRecVersion.V1_1.namespace}}}AppRec"
+
+
+def test_an_error_is_complete_with_code_system_text_and_ot() -> None:
+    assert AppRecError("9001", "Duplikat", "2.25.1", "93495").complete
+    assert not AppRecError("9001", "Duplikat", None, "93495").complete
+    assert not AppRecError("9001", "Duplikat", "2.25.1", None).complete
+    assert not AppRecError("9001", "Duplikat", "2.25.1", " ").complete
+    assert not AppRecError("9001", " ", "2.25.1", "93495").complete

@@ -30,12 +30,13 @@ from gateway.receipts.apprec import (
     AppRec,
     AppRecError,
     AppRecStatus,
+    AppRecVersion,
     apprec_from_msghead,
     build_apprec,
     wrap_in_msghead,
 )
 from gateway.receipts.keys import generate_dev_credentials
-from gateway.receipts.signing import Signer, serialize, verify
+from gateway.security.xmldsig import Signer, serialize, verify
 from gateway.validation.safe_xml import parse_xml
 
 pytestmark = pytest.mark.conformance
@@ -49,8 +50,10 @@ def _parser() -> etree.XMLParser:
 
 
 @functools.cache
-def apprec_schema(standards: Path) -> etree.XMLSchema:
-    path = standards / "apprec-v1.0" / "AppRec-v1.0.xsd"
+def apprec_schema(standards: Path, version: AppRecVersion = AppRecVersion.V1_0) -> etree.XMLSchema:
+    """The official AppRec schema of ``version``, loaded from its file (1.1 imports kith.xsd
+    beside it)."""
+    path = standards / f"apprec-v{version.value}" / f"AppRec-v{version.value}.xsd"
     return etree.XMLSchema(etree.parse(str(path), parser=_parser()))
 
 
@@ -301,6 +304,7 @@ def _apprecs(draw: st.DrawFn) -> AppRec:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(apprec=_apprecs())
 def test_any_apprec_validates_officially(standards: Path, apprec: AppRec) -> None:

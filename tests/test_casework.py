@@ -34,7 +34,7 @@ from gateway.records import CaseBill
 from gateway.rules.base import ClaimContext, Facts, Rule, Scope, Severity
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 
@@ -71,8 +71,8 @@ def with_bills(krav: BehandlerKrav, bills: list[Enkeltregning]) -> BehandlerKrav
 
 
 def bill_of(store: Store, regning: Enkeltregning, *, credit: bool = False) -> CaseBill:
-    for bill_id in store.case_bill_ids(guid=regning.guid):
-        bill = store.case_bill(bill_id)
+    for bill_id in store.casework.bill_ids(guid=regning.guid):
+        bill = store.casework.bill(bill_id)
         assert bill is not None
         if bill.kreditering == credit:
             return bill
@@ -182,7 +182,8 @@ def test_show_prints_the_bill_with_the_national_id_masked(
         "override_id": None,
         "override_kind": None,
     }
-    assert [f["code"] for f in data["findings"]] == ["766"]
+    # The sender's practitioner type is not configured: TYPE-001 (manual control) fires too.
+    assert [f["code"] for f in data["findings"]] == ["766", "UKJENT_BEHANDLERTYPE"]
     assert data["findings"][0]["facts"]["dato_tid"] == "2027-01-01 09:00"
     assert len([line for line in data["lines"] if line["kind"] == "takst"]) == len(
         stored.future.behandling.takster
@@ -235,7 +236,7 @@ def test_override_is_an_audited_record_and_sets_the_effective_status(
     approved = bill_of(store, stored.ok[0])
     rejected = bill_of(store, stored.future)
     before = decision_rows(store)
-    status = store.effective_bill_status(approved.id)
+    status = store.casework.effective_bill_status(approved.id)
     assert status is not None and (status.status, status.overridden) == ("godkjent", False)
 
     assert (
@@ -253,7 +254,7 @@ def test_override_is_an_audited_record_and_sets_the_effective_status(
         == 0
     )
     assert "godkjent" in capsys.readouterr().out
-    status = store.effective_bill_status(approved.id)
+    status = store.casework.effective_bill_status(approved.id)
     assert status is not None
     assert (status.status, status.approved_ore, status.overridden) == ("avvist", 0, True)
     assert effective_row(store, approved.id) == ("avvist", 0, 1)
@@ -278,7 +279,7 @@ def test_override_is_an_audited_record_and_sets_the_effective_status(
 
     # The decision and its findings are untouched; the overrides are their own rows.
     assert decision_rows(store) == before
-    (record,) = store.overrides_for(rejected.id)
+    (record,) = store.casework.overrides_for(rejected.id)
     assert (record.decision, record.amount_ore, record.by, record.kind) == (
         "godkjent",
         10050,
@@ -295,7 +296,7 @@ def test_override_is_an_audited_record_and_sets_the_effective_status(
     # The latest record wins.
     override(
         store,
-        store.case_bill(rejected.id) or rejected,
+        store.casework.bill(rejected.id) or rejected,
         decision="avvist",
         reason="Likevel ikke",
         by="Ola",
@@ -342,9 +343,9 @@ def test_override_refusals(
     head, krav = claim(3, bills=1)
     again = dataclasses.replace(krav.regninger[0], guid=stored.ok[0].guid)
     send(pipeline, head, with_bills(krav, [again]), 3)
-    ids = store.case_bill_ids(guid=stored.ok[0].guid)
+    ids = store.casework.bill_ids(guid=stored.ok[0].guid)
     assert len(ids) == 2
-    duplicate = store.case_bill(ids[1])
+    duplicate = store.casework.bill(ids[1])
     assert duplicate is not None and duplicate.status == "avvist"
     with pytest.raises(CaseworkError, match="betalt den to ganger"):
         override(store, duplicate, decision="godkjent", reason="r", by="b")
@@ -360,7 +361,7 @@ def test_override_refusals(
         override(store, credit_bill, decision="avvist", reason="r", by="b")
     with pytest.raises(CaseworkError, match="kreditert"):
         override(store, bill_of(store, original), decision="avvist", reason="r", by="b")
-    assert store.overrides_for(bill.id) == []
+    assert store.casework.overrides_for(bill.id) == []
 
 
 # --- rules list -----------------------------------------------------------------------------------
@@ -396,6 +397,9 @@ def test_rules_in_force_follow_the_date() -> None:
     assert {r.id for r in RULES} <= now
     assert family_of(future) == _never.__module__
     assert {r.family for r in rules_in_force(RULES, date(2026, 6, 1), "generell")} == {"generell"}
+    # A rule missing from the code list is shown as missing, never with a made-up code.
+    (listed,) = [r for r in rules_in_force(rules, date(2030, 6, 1)) if r.id == "TEST-FUTURE"]
+    assert listed.apprec_code is None and listed.shown_code == "T1 (mangler i kodeverket)"
 
 
 def test_rules_list_command(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -403,12 +407,20 @@ def test_rules_list_command(config_file: Path, capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     assert f"{len(RULES)} regler i kraft 2026-11-01" in out
     assert "DATE-766@1  kode 766  avvis regning (regning)" in out
+    # The code an AppRec carries: the number from the code list, or KITH 8221's for a message.
+    assert "DUP-001@1  kode 9001 (DUPLIKAT)  avvis regning (regning)" in out
+    assert "SUM-001@1  kode 8221 X99 (SUMKRAV)  avvis melding (melding)" in out
+    assert "mangler i kodeverket" not in out
     assert "gyldig: 2000-01-01 –" in out and "behandlere: alle" in out
     assert gateway(config_file, "rules", "list", "--at", "1999-12-31", "--json") == 0
     assert json.loads(capsys.readouterr().out) == {"at": "1999-12-31", "rules": []}
     assert gateway(config_file, "rules", "list", "--family", "generell", "--json") == 0
     listed = json.loads(capsys.readouterr().out)["rules"]
     assert {r["family"] for r in listed} == {"generell"}
+    codes = {r["id"]: (r["code"], r["apprec_code"], r["apprec_code_list"]) for r in listed}
+    assert codes["DUP-001"] == ("DUPLIKAT", "9001", "merknader")
+    assert codes["SUM-002"] == ("ANTALLREGNINGER", "X99", "8221")
+    assert codes["TYPE-001"] == ("UKJENT_BEHANDLERTYPE", "9003", "merknader")
     assert gateway(config_file, "rules", "list", "--family", "nope") == 1
     assert "kjente familier" in capsys.readouterr().err
 
@@ -427,7 +439,7 @@ def test_explain_lists_the_rules_that_ran_and_fired(
     assert not runs["DUP-001"].fired  # the bill is not a duplicate of itself
     assert runs["SUM-001"].on_message and not runs["SUM-001"].fired
     assert explanation.status_now == "avvist" and explanation.same_ruleset
-    assert [f.rule_id for f in explanation.stored_findings] == ["DATE-766"]
+    assert [f.rule_id for f in explanation.stored_findings] == ["DATE-766", "TYPE-001"]
 
     assert gateway(config_file, "rules", "explain", str(bill.id)) == 0
     out = capsys.readouterr().out
@@ -442,8 +454,11 @@ def test_explain_lists_the_rules_that_ran_and_fired(
     assert gateway(config_file, "rules", "explain", str(partner.id), "--json") == 0
     data = json.loads(capsys.readouterr().out)
     assert data["now"]["status"] == "godkjent"
-    # Nothing that refuses fired (DL-004, merknad 458, only warns about late egenandel reports).
-    assert not any(r["fired"] for r in data["now"]["runs"] if r["rule_id"] != "DL-004")
+    # Nothing that refuses fired (DL-004, merknad 458, only warns about late egenandel reports;
+    # TYPE-001 holds the bill for manual control, the sender's type being unknown).
+    fired = {r["rule_id"] for r in data["now"]["runs"] if r["fired"]}
+    assert fired - {"DL-004"} == {"TYPE-001"}
+    assert data["now"]["manual"] is True
     assert {r["on"] for r in data["now"]["runs"]} == {"message", "bill"}
     assert stored.partner.patient.id not in json.dumps(data)
 
@@ -452,9 +467,11 @@ def test_explain_lists_the_rules_that_ran_and_fired(
     env = Environment(engine=RuleEngine((*RULES, _rejects_code(code))))
     now = explain(store, partner, env)
     assert not now.same_ruleset and now.ruleset_then == partner.ruleset_version
-    assert [r.rule_id for r in now.runs if r.fired and r.rule_id != "DL-004"] == ["TEST-NEW"]
+    fired_now = [r.rule_id for r in now.runs if r.fired and r.rule_id != "DL-004"]
+    assert fired_now == ["TYPE-001", "TEST-NEW"]
     assert (now.status_now, now.approved_ore_now) == ("avvist", 0)
-    assert [f.rule_id for f in now.stored_findings] == ["DL-004"]  # the warning at intake
+    # The warning and the manual control at intake.
+    assert [f.rule_id for f in now.stored_findings] == ["TYPE-001", "DL-004"]
 
 
 # --- rules replay ---------------------------------------------------------------------------------
@@ -512,13 +529,13 @@ def test_replay_after_a_new_rule_shows_and_applies_the_change(
     assert [f.label for f in change.added] == ["TEST-NEW@1 (T99)"]
     assert change.override_id is None
     assert decision_rows(store) == before
-    assert store.overrides_for(change.bill.id) == []
+    assert store.casework.overrides_for(change.bill.id) == []
 
     with pytest.raises(CaseworkError, match="--by"):
         replay(store, since=datetime(2026, 10, 1), engine=engine, apply=True)
     applied = replay(store, since=datetime(2026, 10, 1), engine=engine, apply=True, by="Kari")
     assert len(applied.recorded) == len(hit)
-    (record,) = store.overrides_for(change.bill.id)
+    (record,) = store.casework.overrides_for(change.bill.id)
     assert record.kind == "rebehandling" and record.by == "rebehandling:Kari"
     assert "TEST-NEW@1 (T99)" in record.reason and engine.version in record.reason
     assert json.loads(record.details or "{}")["added"][0]["rule_id"] == "TEST-NEW"
@@ -600,18 +617,18 @@ def test_replay_history_leaves_out_the_bill_itself_and_later_messages(
     assert report.changes[0].added[0].facts == {"tidligere": first.regninger[0].regning_nr}
 
     first_bill = bill_of(store, first.regninger[0])
-    history = HistoryBefore(store, first_bill.message_id)
+    history = HistoryBefore(store.history, first_bill.message_id)
     day = datetime(2026, 10, 7)
     practitioner = first_bill.practitioner_id
     assert history.practitioner_bills_between(practitioner, day, day + timedelta(1)) == []
-    assert store.practitioner_bills_between(practitioner, day, day + timedelta(1))
+    assert store.history.practitioner_bills_between(practitioner, day, day + timedelta(1))
     patient = first_bill.patient_id
     codes = frozenset(t.kode.lower() for t in first.regninger[0].behandling.takster)
     year = (datetime(2026, 1, 1), datetime(2027, 1, 1))
-    assert store.patient_code_count(patient, codes, *year) > 0
+    assert store.history.patient_code_count(patient, codes, *year) > 0
     assert history.patient_code_count(patient, codes, *year) == 0
-    later = HistoryBefore(store, first_bill.message_id + 1)
-    assert later.patient_code_count(patient, codes, *year) == store.patient_code_count(
+    later = HistoryBefore(store.history, first_bill.message_id + 1)
+    assert later.patient_code_count(patient, codes, *year) == store.history.patient_code_count(
         patient, codes, *year
     )
     assert history.approved_bill(first_bill.sender_her, first_bill.guid) is None
@@ -634,7 +651,8 @@ def test_replay_does_not_change_credits_or_credited_bills(
     original_bill = bill_of(store, original)
     assert "kreditering" in (skipped[credit_bill.id] or "")
     assert "kreditert av regning" in (skipped[original_bill.id] or "")
-    assert store.overrides_for(credit_bill.id) == store.overrides_for(original_bill.id) == []
+    overrides = store.casework.overrides_for
+    assert overrides(credit_bill.id) == overrides(original_bill.id) == []
 
 
 def test_progress_on_stderr_for_large_replays(capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,11 +16,11 @@ from gateway.testing.claims import default_receiver, default_sender, make_claim,
 from gateway.testing.messages import ebxml_message
 
 
-def claim_xml() -> bytes:
+def claim_xml(bills: int = 2) -> bytes:
     head, krav = make_claim(
         rng=random.Random(5),
         practitioner="tannlege",
-        bills=2,
+        bills=bills,
         sender=default_sender(),
         receiver=default_receiver(),
         start=datetime(2026, 10, 1, 9, 0),
@@ -104,3 +104,41 @@ def test_keys_generate_refuses_to_overwrite(tmp_path: Path) -> None:
     assert main(["keys", "generate", "--config", str(config)]) == 1
     assert main(["keys", "generate", "--config", str(config), "--if-missing"]) == 0
     assert (tmp_path / "var" / "keys" / "signing-cert.pem").exists()
+
+
+def test_validate_refuses_a_gzip_bomb_by_the_pipelines_bound(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The payload is unpacked by the pipeline's own bounded ``inflate``: 11 MiB unpacked is over
+    the default 10 MiB, so the file is unusable, whatever little it weighs packed."""
+    bomb = Path(__file__).resolve().parents[1] / "fixtures" / "bad" / "apprec-2-T01--gzip-bomb.msg"
+    assert bomb.stat().st_size < 100_000
+    assert main(["validate", str(bomb)]) == 2
+    out = capsys.readouterr().out
+    assert "unusable (ebxml)" in out
+    assert "Utpakket nyttelast er større enn 10485760 byte" in out
+
+
+def test_validate_applies_the_configured_message_bound(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With ``--config``, ``validation.max_message_bytes`` bounds the unpacked payload exactly
+    as in the daemon: at the payload's size it passes, a byte less it does not."""
+    xml = claim_xml(bills=40)
+    message = tmp_path / "claim.msg"
+    message.write_bytes(ebxml_message(xml, rng=random.Random(2), compress=True))
+    assert message.stat().st_size < len(xml)  # only the unpacked payload meets the bound
+    project = Path(__file__).resolve().parents[1]
+    text = (project / "config" / "local.toml").read_text(encoding="utf-8")
+
+    def validate_with_bound(bound: int) -> int:
+        config = tmp_path / f"bound-{bound}.toml"
+        config.write_text(
+            text.replace("max_message_bytes = 10485760", f"max_message_bytes = {bound}"),
+            encoding="utf-8",
+        )
+        return main(["validate", "--config", str(config), str(message)])
+
+    assert validate_with_bound(len(xml)) == 0
+    assert validate_with_bound(len(xml) - 1) == 2
+    assert f"Utpakket nyttelast er større enn {len(xml) - 1} byte" in capsys.readouterr().out

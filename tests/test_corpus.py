@@ -28,22 +28,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FIXED_NOW
 from lxml import etree
 
 from gateway.clock import local_naive
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import EbxmlMessage, parse_envelope
+from gateway.ebxml.envelope import parse_envelope
+from gateway.ebxml.model import EbxmlMessage
 from gateway.ebxml.namespaces import APPREC_NS, BKM_NS, MSGHEAD_NS
 from gateway.errors import MimeProblem
 from gateway.pipeline import Pipeline, Result
 from gateway.receipts.apprec import apprec_from_msghead
-from gateway.receipts.signing import verify
 from gateway.records import Outcome, StoredReply
-from gateway.store.sqlite import Store
+from gateway.security.xmldsig import verify
+from gateway.store import Store
 from gateway.testing.claims import fnr_is_valid
 from gateway.validation.catalog import SchemaCatalog
 from gateway.validation.safe_xml import parse_xml
+from tests.conftest import FIXED_NOW
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = PROJECT_ROOT / "fixtures"
@@ -239,7 +240,7 @@ class Checker:
         assert row is not None, "the intake is not in the store"
         assert bytes(row[0]) == raw, "the stored original differs from the file"
         assert row[1] == result.outcome.value
-        return result, self.store.replies_for(result.received_id)
+        return result, self.store.intake.replies_for(result.received_id)
 
     def check(self, path: Path, expect: Expect, result: Result, replies: list[StoredReply]) -> None:
         detail = f" (detail: {result.detail})" if result.detail else ""

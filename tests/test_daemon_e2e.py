@@ -25,7 +25,7 @@ from gateway.ebxml import mime
 from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.namespaces import APPREC_NS
 from gateway.receipts.apprec import apprec_from_msghead
-from gateway.receipts.signing import verify
+from gateway.security.xmldsig import verify
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 

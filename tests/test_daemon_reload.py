@@ -84,7 +84,8 @@ async def test_sighup_reaches_the_reload_in_a_running_daemon(tmp_path: Path) -> 
 
     def spy(self: Daemon) -> None:
         original(self)
-        if self.partners is not None and self.partners.by_cpa_id("test:cpa:9") is not None:
+        partners = self.pipeline.partners
+        if partners is not None and partners.by_cpa_id("test:cpa:9") is not None:
             reloaded.set()
 
     Daemon.reload_partners = spy  # type: ignore[method-assign]

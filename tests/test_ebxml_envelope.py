@@ -12,19 +12,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from gateway.ebxml.envelope import (
-    EbxmlMessage,
-    ManifestReference,
-    MessageHeader,
-    Party,
-    PartyId,
-    build_envelope,
-    format_timestamp,
-    parse_envelope,
-    peek_message_id,
-    reply_header,
-)
+from gateway.ebxml.compose import build_envelope, format_timestamp, reply_header
+from gateway.ebxml.envelope import parse_envelope, peek_message_id
 from gateway.ebxml.mime import unwrap
+from gateway.ebxml.model import EbxmlMessage, ManifestReference, MessageHeader, Party, PartyId
 from gateway.ebxml.namespaces import ACTOR_TO_PARTY_MSH, DS_NS, EB_NS, SOAP_NS
 from gateway.errors import (
     EbxmlError,

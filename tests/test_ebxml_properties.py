@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import EbxmlMessage, parse_envelope
+from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.mime import MimePackage, OutgoingPart, build, unwrap
+from gateway.ebxml.model import EbxmlMessage
 from gateway.errors import EbxmlError, MimeProblem
 
 SETTINGS = settings(
@@ -180,6 +181,7 @@ def crafted_messages(draw: st.DrawFn) -> bytes:
     return separator.join(out) + separator
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(crafted_messages())
 def test_unwrap_crafted_messages(raw: bytes) -> None:

@@ -15,15 +15,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from gateway.ebxml.envelope import (
-    ManifestReference,
-    MessageHeader,
-    Party,
-    PartyId,
-    build_envelope,
-    parse_envelope,
-    reply_header,
-)
+from gateway.ebxml.compose import build_envelope, reply_header
+from gateway.ebxml.envelope import parse_envelope
+from gateway.ebxml.model import ManifestReference, MessageHeader, Party, PartyId
 from gateway.ebxml.namespaces import ACTOR_TO_PARTY_MSH, EB_NS, EB_SERVICE_NS, SOAP_NS, XML_NS
 from gateway.ebxml.signals import (
     ErrorDetail,

@@ -24,13 +24,12 @@ from gateway.inbox.imap import (
     MailboxConfig,
     MailboxPoller,
     check_login,
-    load_mailboxes,
-    message_id_of,
-    run_mailboxes,
-    uid_set,
+    mailboxes_from,
 )
-from gateway.inbox.mail_tracking import MailTracker
-from gateway.testing.dovecot import MISSING_REASON, DovecotServer, find_dovecot
+from gateway.inbox.imap.tracking import MailTracker
+from gateway.records import Outcome
+from gateway.settings import Table
+from tests.support.dovecot import MISSING_REASON, DovecotServer, find_dovecot
 
 USERS = {"claims": "s3cret-claims", "other": "s3cret-other"}
 
@@ -123,7 +122,9 @@ class FakeIntake:
         #: Called after committing, before returning.
         self.after: Callable[[bytes, str], Awaitable[None]] | None = None
 
-    async def __call__(self, raw: bytes, *, source: str, source_ref: str, source_name: str) -> None:
+    async def __call__(
+        self, raw: bytes, *, source: str, source_ref: str, source_name: str
+    ) -> Outcome:
         self.calls.append(source_ref)
         if self.before is not None:
             await self.before(raw, source_ref)
@@ -134,6 +135,7 @@ class FakeIntake:
         self.db.commit()
         if self.after is not None:
             await self.after(raw, source_ref)
+        return Outcome.ACCEPTED
 
     def committed(self) -> dict[str, bytes]:
         return {r: bytes(b) for r, b in self.db.execute("SELECT source_ref, raw FROM received")}
@@ -160,6 +162,13 @@ async def wait_until(condition: Callable[[], bool], within: float = 15.0) -> Non
 async def stop_poller(stop: asyncio.Event, task: asyncio.Task[None]) -> None:
     stop.set()
     await asyncio.wait_for(task, 10)
+
+
+async def run_all(pollers: list[MailboxPoller], stop: asyncio.Event) -> None:
+    """Several mailboxes side by side, as the daemon runs them."""
+    async with asyncio.TaskGroup() as group:
+        for poller in pollers:
+            group.create_task(poller.run(stop), name=poller.name)
 
 
 def start(poller: MailboxPoller) -> tuple[asyncio.Event, asyncio.Task[None]]:
@@ -387,7 +396,8 @@ async def test_a_mailbox_with_a_wrong_password_does_not_stop_the_others(
     bad = mailbox(dovecot, tmp_path, "other", password_file="wrong.pw")
     stop = asyncio.Event()
     with capture_logs() as logs:
-        task = asyncio.create_task(run_mailboxes([bad, good], intake, tracker, stop, **FAST))
+        pollers = [MailboxPoller(config, intake, tracker, **FAST) for config in (bad, good)]
+        task = asyncio.create_task(run_all(pollers, stop))
         await wait_until(lambda: len(intake.committed()) == 1)
         await wait_until(lambda: sum(e["event"] == "imap_mailbox_failed" for e in logs) >= 3)
         await asyncio.to_thread(dovecot.append, "claims", mail(3))
@@ -601,7 +611,7 @@ def test_password_from_the_environment(tmp_path: Path, monkeypatch: pytest.Monke
     ("overrides", "message"),
     [
         ({"name": "bad name"}, r"imap\.mailboxes\.name"),
-        ({"host": None}, r"\['claims'\]: missing required key 'host'"),
+        ({"host": None}, r"missing required key 'imap\.mailboxes\['claims'\]\.host'"),
         ({"host": ""}, r"\['claims'\]\.host must be a non-empty string"),
         ({"security": "ssl"}, r"\.security must be one of 'tls', 'starttls', 'none'"),
         ({"port": 0}, r"\.port must be an integer from 1 to 65535"),
@@ -618,7 +628,7 @@ def test_password_from_the_environment(tmp_path: Path, monkeypatch: pytest.Monke
         ({"password_file": None}, r"exactly one of password_file and password_env"),
         ({"password_file": "missing.pw"}, r"\.password_file: .*cannot read password_file"),
         ({"ca_file": "missing.pem"}, r"\.ca_file: no such file"),
-        ({"pasword_file": "x"}, r"unknown key\(s\) pasword_file"),
+        ({"pasword_file": "x"}, r"unknown key\(s\) imap\.mailboxes\['claims'\]\.pasword_file"),
     ],
 )
 def test_config_errors_name_the_key(
@@ -640,26 +650,17 @@ def test_an_empty_password_file_is_refused(tmp_path: Path) -> None:
         MailboxConfig.from_mapping(valid(tmp_path, password_file="empty.pw"), tmp_path)
 
 
-def test_load_mailboxes_wants_unique_names(tmp_path: Path) -> None:
+def test_mailboxes_from_wants_unique_names(tmp_path: Path) -> None:
+    def mailboxes(value: object) -> tuple[MailboxConfig, ...]:
+        imap = Table({} if value is None else {"mailboxes": value}, base=tmp_path, where="imap")
+        return mailboxes_from(imap)
+
     one = valid(tmp_path)
-    assert load_mailboxes(None, tmp_path) == ()
-    assert [c.name for c in load_mailboxes([one], tmp_path)] == ["claims"]
+    assert mailboxes(None) == ()
+    assert [c.name for c in mailboxes([one])] == ["claims"]
     with pytest.raises(ConfigurationError, match="used twice: claims"):
-        load_mailboxes([one, dict(one)], tmp_path)
+        mailboxes([one, dict(one)])
     with pytest.raises(ConfigurationError, match=r"imap\.mailboxes must be an array"):
-        load_mailboxes(one, tmp_path)
+        mailboxes(one)
     with pytest.raises(ConfigurationError, match=r"imap\.mailboxes\[1\]"):
-        load_mailboxes([one, {"name": "x", "host": 3}], tmp_path)
-
-
-def test_uid_set_is_compact() -> None:
-    assert uid_set([3, 1, 2, 7, 9, 10, 10]) == "1:3,7,9:10"
-    assert uid_set([5]) == "5"
-    with pytest.raises(ValueError, match="empty"):
-        uid_set([])
-
-
-def test_message_id_of() -> None:
-    assert message_id_of(mail(1)) == "<mail-1@sender.test>"
-    assert message_id_of(b"Message-Id:\r\n  <folded@x>\r\n\r\nbody") == "<folded@x>"
-    assert message_id_of(b"Subject: none\n\nMessage-ID: <in-body@x>\n") is None
+        mailboxes([one, {"name": "x", "host": 3}])

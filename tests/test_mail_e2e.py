@@ -2,10 +2,10 @@
 
 Every test runs ``python -m gateway run --config FILE`` on a config in a temporary directory,
 with a CPA directory, our decryption key and an ``[[imap.mailboxes]]`` entry pointing at a
-dovecot started by the test (``gateway.testing.dovecot``), and ``[outbox] kind = "smtp"``
-pointing at an SMTP sink in this process (``gateway.testing.smtp_sink``). Claims are built as a
+dovecot started by the test (``tests.support.dovecot``), and ``[outbox] kind = "smtp"``
+pointing at an SMTP sink in this process (``tests.support.smtp_sink``). Claims are built as a
 partner's MSH builds them (signed MsgHead, gzipped, CMS-encrypted to us, signed envelope) with
-certificates from a test CA made here (``gateway.testing.pki``), appended to the mailbox over
+certificates from a test CA made here (``tests.support.pki``), appended to the mailbox over
 IMAP, and every reply mailed out is opened as the partner would (``open_reply``: our
 signatures verified, the AppRec decrypted with the partner's key).
 
@@ -19,10 +19,7 @@ import base64
 import dataclasses
 import os
 import random
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -39,13 +36,15 @@ from gateway.clock import local_naive
 from gateway.ebxml import mime
 from gateway.errors import SecurityFailure
 from gateway.partners.checks import CPA_ID
-from gateway.receipts.signing import Signer
+from gateway.security.xmldsig import Signer
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
-from gateway.testing.cpa import DEFAULT_PARTNER, DEFAULT_US, CpaPartySpec, CpaSpec, write_cpa
-from gateway.testing.dovecot import MISSING_REASON, PROCESSED_FOLDER, DovecotServer, find_dovecot
+from gateway.testing.cpa import CpaSpec
 from gateway.testing.messages import OpenedReply, Route, ebxml_message, open_reply
-from gateway.testing.pki import Credentials, TestPki
-from gateway.testing.smtp_sink import SmtpSink
+from tests.support import mail_site
+from tests.support.dovecot import MISSING_REASON, PROCESSED_FOLDER, DovecotServer, find_dovecot
+from tests.support.mail_site import SiteSettings, partner_cpa
+from tests.support.pki import Credentials, TestPki
+from tests.support.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.integration
 
@@ -60,68 +59,16 @@ EXPIRED_ROUTE = Route(
 EXPIRED_PARTNER_MAIL = "kuhr@gammel-lege.test"
 OUR_MAIL = "mottak@kuhr.test"
 
-CONFIG = """
-[identity]
-name = "HELFO mail e2e"
-her_id = "79768"
-enh_id = "889640782"
-mail_address = "{our_mail}"
-
-[database]
-path = "var/gateway.sqlite3"
-
-[spool]
-directory = "var/spool"
-poll_interval = 0.5
-settle_seconds = 0
-
-[outbox]
-kind = "smtp"
-directory = "var/outbox"
-
-[outbox.smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-from_address = "{our_mail}"
-timeout = 5
-backoff_base = 0.2
-backoff_max = 1.0
-poll_interval = 0.5
-
-[signing]
-key_file = "keys/gateway.key.pem"
-cert_file = "keys/gateway.cert.pem"
-
-[partners]
-directory = "partners"
-
-[security]
-decryption_key_file = "keys/gateway.key.pem"
-decryption_cert_file = "keys/gateway.cert.pem"
-
-[[imap.mailboxes]]
-name = "kuhr"
-host = "127.0.0.1"
-port = {imap_port}
-security = "none"
-user = "{imap_user}"
-password_file = "imap-password"
-poll_interval = 0.5
-idle_timeout = 10
-connect_timeout = 5
-command_timeout = 20
-
-[payout]
-enabled = false
-
-[logging]
-level = "info"
-format = "json"
-
-[daemon]
-drain_seconds = 20
-"""
+SETTINGS = SiteSettings(
+    name="HELFO mail e2e",
+    mail_address=OUR_MAIL,
+    imap_user=IMAP_USER,
+    imap_password=IMAP_PASSWORD,
+    spool={"poll_interval": 0.5},
+    smtp={"timeout": 5, "backoff_base": 0.2, "backoff_max": 1.0, "poll_interval": 0.5},
+    imap={"poll_interval": 0.5, "idle_timeout": 10, "connect_timeout": 5, "command_timeout": 20},
+    daemon={"drain_seconds": 20},
+)
 
 
 # --- the site: dovecot, the sink, the daemon's directory ------------------------------------------
@@ -139,77 +86,17 @@ class Reply:
     data: bytes
 
 
-class MailSite:
-    """The daemon's directory, config, keys and CPAs, with dovecot and the sink beside it."""
+class MailSite(mail_site.MailSite):
+    """The shared site (``tests.support.mail_site``) with our two partners' CPAs, and what the
+    tests look at: the mailbox, the mails sent, the database."""
 
     def __init__(self, root: Path, pki: TestPki, dovecot: DovecotServer, sink: SmtpSink) -> None:
-        self.root = root
+        cpas = [
+            cpa_spec(pki.gateway, pki.partner),
+            expired_cpa_spec(pki.gateway, expired_partner(pki)),
+        ]
+        super().__init__(root, pki.gateway, dovecot, sink, SETTINGS, cpas=cpas)
         self.pki = pki
-        self.dovecot = dovecot
-        self.sink = sink
-        self.daemon: subprocess.Popen[bytes] | None = None
-        self.log_path = root / "var" / "daemon.log"
-        self.log_path.parent.mkdir(parents=True)
-        pki.gateway.write(root / "keys", "gateway")
-        (root / "imap-password").write_text(IMAP_PASSWORD + "\n", encoding="utf-8")
-        partners = root / "partners"
-        partners.mkdir()
-        write_cpa(partners, cpa_spec(pki.gateway, pki.partner))
-        write_cpa(partners, expired_cpa_spec(pki.gateway, expired_partner(pki)))
-        (root / "gateway.toml").write_text(
-            CONFIG.format(
-                our_mail=OUR_MAIL,
-                smtp_port=sink.port,
-                imap_port=dovecot.port,
-                imap_user=IMAP_USER,
-            ),
-            encoding="utf-8",
-        )
-
-    # --- the daemon process ---
-
-    def start(self) -> None:
-        """Start ``gateway run``; its log (stderr) goes to var/daemon.log, never to a pipe."""
-        assert self.daemon is None or self.daemon.poll() is not None
-        with self.log_path.open("ab") as log:
-            self.daemon = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "run", "--config", "gateway.toml"],
-                cwd=self.root,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-
-    def kill(self) -> None:
-        """SIGKILL: no drain, no clean-up, whatever was in hand."""
-        assert self.daemon is not None
-        self.daemon.send_signal(signal.SIGKILL)
-        self.daemon.wait(timeout=30)
-        assert self.daemon.returncode == -signal.SIGKILL
-
-    def stop(self) -> int:
-        """SIGTERM and wait: the exit code."""
-        assert self.daemon is not None
-        self.daemon.send_signal(signal.SIGTERM)
-        try:
-            return self.daemon.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            self.daemon.kill()
-            self.daemon.wait()
-            raise
-
-    def close(self) -> None:
-        if self.daemon is not None and self.daemon.poll() is None:
-            self.daemon.kill()
-            self.daemon.wait()
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
-
-    def log_events(self, event: str) -> int:
-        """How many log lines have this event name."""
-        needle = f'"event": "{event}"'
-        return self.log_path.read_text(encoding="utf-8", errors="replace").count(needle)
 
     # --- mail in ---
 
@@ -265,13 +152,12 @@ class MailSite:
     # --- the database ---
 
     def query(self, sql: str) -> list[tuple[object, ...]]:
-        path = self.root / "var" / "gateway.sqlite3"
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+        with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=10) as db:
             return [tuple(row) for row in db.execute(sql).fetchall()]
 
     def committed(self) -> int:
         """Received rows committed so far (0 before the database has its schema)."""
-        if not (self.root / "var" / "gateway.sqlite3").exists():
+        if not self.database.exists():
             return 0
         try:
             return int(str(self.query("SELECT COUNT(*) FROM received")[0][0]))
@@ -309,21 +195,7 @@ def site(dovecot_installed: None, pki: TestPki, tmp_path: Path) -> Iterator[Mail
 
 def cpa_spec(us: Credentials, partner: Credentials) -> CpaSpec:
     """Our CPA with the partner: encrypted, gzipped requests; both sides' certificates."""
-    return CpaSpec(
-        cpa_id=ROUTE.cpa_id,
-        us=dataclasses.replace(
-            DEFAULT_US,
-            mail_address=OUR_MAIL,
-            signing_certificate=us.certificate,
-            encryption_certificate=us.certificate,
-        ),
-        partner=dataclasses.replace(
-            DEFAULT_PARTNER,
-            mail_address=PARTNER_MAIL,
-            signing_certificate=partner.certificate,
-            encryption_certificate=partner.certificate,
-        ),
-    )
+    return partner_cpa(ROUTE.cpa_id, us, partner, our_mail=OUR_MAIL, partner_mail=PARTNER_MAIL)
 
 
 def expired_partner(pki: TestPki) -> Credentials:
@@ -339,18 +211,14 @@ def expired_partner(pki: TestPki) -> Credentials:
 
 
 def expired_cpa_spec(us: Credentials, partner: Credentials) -> CpaSpec:
-    spec = cpa_spec(us, partner)
-    return dataclasses.replace(
-        spec,
-        cpa_id=EXPIRED_ROUTE.cpa_id,
-        partner=CpaPartySpec(
-            her_id=EXPIRED_ROUTE.from_her,
-            name="Gammel lege",
-            mail_address=EXPIRED_PARTNER_MAIL,
-            role=DEFAULT_PARTNER.role,
-            signing_certificate=partner.certificate,
-            encryption_certificate=partner.certificate,
-        ),
+    return partner_cpa(
+        EXPIRED_ROUTE.cpa_id,
+        us,
+        partner,
+        our_mail=OUR_MAIL,
+        partner_mail=EXPIRED_PARTNER_MAIL,
+        partner_her=EXPIRED_ROUTE.from_her,
+        partner_name="Gammel lege",
     )
 
 

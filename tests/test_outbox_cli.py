@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
 from collections.abc import Callable
@@ -11,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.outbox import cli as outbox_cli
+from gateway.cli import main
 from gateway.pipeline import Pipeline
 from gateway.records import ReplyRecord
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 
@@ -22,13 +21,8 @@ NATIONAL_ID = re.compile(r"(?<!\d)\d{11}(?!\d)")
 
 
 def gateway(*argv: str) -> int:
-    """The commands as ``gateway`` will run them (the lead wires them into gateway/cli.py)."""
-    parser = argparse.ArgumentParser(prog="gateway")
-    sub = parser.add_subparsers(dest="command", required=True)
-    outbox_cli.add_commands(sub)
-    result = outbox_cli.run(parser.parse_args(list(argv)))
-    assert result is not None
-    return result
+    """The commands as ``gateway`` runs them."""
+    return main(list(argv))
 
 
 @pytest.fixture
@@ -82,7 +76,7 @@ def test_list_show_and_body(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     received_id, patients = received
-    replies = store.replies_of(received_id)
+    replies = store.messages.replies_of(received_id)
     kinds = {r.kind: r for r in replies}
     assert set(kinds) == {"acknowledgment", "apprec"}
     c = str(config)
@@ -102,7 +96,7 @@ def test_list_show_and_body(
     assert "ack state:         awaiting" in shown
     assert "Content-Type" not in shown, "no body without --body"
     assert gateway("outbox", "show", str(apprec.id), "--body", "--config", c) == 0
-    assert out(capsys).encode() == store.reply_body(apprec.id)
+    assert out(capsys).encode() == store.outbox.reply_body(apprec.id)
     assert gateway("outbox", "show", "9999", "--config", c) == 1
 
     for text in (listing, shown):
@@ -112,11 +106,11 @@ def test_list_show_and_body(
 def test_dead_requeue_discard(
     config: Path, store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ids = store.queue_replies(
+    ids = store.outbox.queue_replies(
         [ReplyRecord("payout_decision", "HER:8100001", f"p{n}.xml", b"<x/>") for n in range(4)]
     )
     for reply_id in ids[:3]:
-        store.mark_dead(reply_id, "SMTP 550 5.1.1 mailbox unavailable")
+        store.outbox.mark_dead(reply_id, "SMTP 550 5.1.1 mailbox unavailable")
     c = str(config)
 
     assert gateway("outbox", "dead", "--config", c) == 0
@@ -127,18 +121,18 @@ def test_dead_requeue_discard(
     assert gateway(*requeue) == 1
     text = out(capsys)
     assert f"requeued {ids[0]}" in text and f"not a dead letter (left alone): {ids[3]}" in text
-    summary = store.reply(ids[0])
+    summary = store.outbox.reply(ids[0])
     assert summary is not None and summary.state == "pending"
     assert (summary.last_error or "").startswith("requeued by kari")
 
     assert gateway("outbox", "discard", str(ids[1]), "--reason", "sent by hand", "--config", c) == 0
-    discarded = store.reply(ids[1])
+    discarded = store.outbox.reply(ids[1])
     assert discarded is not None and discarded.state == "discarded"
     assert "sent by hand" in (discarded.last_error or "")
 
     assert gateway("outbox", "requeue", "--all-dead", "--config", c) == 0
-    assert [r.id for r in store.dead_letters()] == []
-    assert store.outbox_summary().states == {"pending": 3, "discarded": 1}
+    assert [r.id for r in store.outbox.dead_letters()] == []
+    assert store.outbox.summary().states == {"pending": 3, "discarded": 1}
     out(capsys)
     assert gateway("outbox", "requeue", "--config", c) == 2  # neither ids nor --all-dead
 
@@ -146,21 +140,21 @@ def test_dead_requeue_discard(
 def test_awaiting_ack_lists_what_is_unacknowledged(
     config: Path, store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    a, b = store.queue_replies(
+    a, b = store.outbox.queue_replies(
         [
             ReplyRecord("apprec", "HER:1", "a.eml", b"a", "m-a@x", awaits_ack=True),
             ReplyRecord("apprec", "HER:1", "b.eml", b"b", "m-b@x", awaits_ack=True),
         ]
     )
-    store.record_delivery([a, b])
-    store.record_signal("m-b@x", "acknowledgment", None)
+    store.outbox.record_delivery([a, b])
+    store.acks.record_signal("m-b@x", "acknowledgment", None)
     c = str(config)
     assert gateway("outbox", "awaiting-ack", "--config", c) == 0
     text = out(capsys)
     assert "m-a@x" in text and "m-b@x" not in text and "1 awaiting" in text
     past = datetime.now().astimezone() - timedelta(hours=1)
-    store.plan_resend(a, past, past)
-    store.expire()
+    store.acks.plan_resend(a, past, past)
+    store.acks.expire()
     assert gateway("outbox", "awaiting-ack", "--expired", "--config", c) == 0
     assert "m-a@x" in out(capsys)
 

@@ -1,4 +1,4 @@
-"""The SMTP outbox against a real aiosmtpd server (``gateway.testing.smtp_sink``).
+"""The SMTP outbox against a real aiosmtpd server (``tests.support.smtp_sink``).
 
 Backoffs are made tiny so a server outage of half a second is a handful of retries.
 """
@@ -14,8 +14,8 @@ import pytest
 from gateway.errors import ConfigurationError
 from gateway.outbox.smtp import SmtpConfig, SmtpOutbox
 from gateway.records import ReplyRecord
-from gateway.store.sqlite import Store
-from gateway.testing.smtp_sink import SmtpSink
+from gateway.store import Store
+from tests.support.smtp_sink import SmtpSink
 
 integration = pytest.mark.integration
 PARTNERS = {"HER:8141253": "lege@example.test", "HER:90001": "lab@example.test"}
@@ -108,7 +108,7 @@ async def until(condition: object, within: float = 10.0) -> None:
 
 
 def states(store: Store) -> dict[str, int]:
-    return store.outbox_summary().states
+    return store.outbox.summary().states
 
 
 # --- delivery ----------------------------------------------------------------------------------
@@ -118,7 +118,9 @@ def states(store: Store) -> dict[str, int]:
 async def test_rows_are_delivered_over_one_reused_connection(
     store: Store, sink: SmtpSink, running: list[Running]
 ) -> None:
-    ids = store.queue_replies([mail(n) for n in range(30)] + [mail(99, "kontor@example.test")])
+    ids = store.outbox.queue_replies(
+        [mail(n) for n in range(30)] + [mail(99, "kontor@example.test")]
+    )
     r = start(running, store, config(sink))
     got = await sink.wait_for_async(31)
     await until(lambda: states(store) == {"delivered": 31})
@@ -128,7 +130,7 @@ async def test_rows_are_delivered_over_one_reused_connection(
     assert got[0].recipients == ("lege@example.test",)
     assert got[-1].recipients == ("kontor@example.test",)
     assert got[0].data == mail(0).body, "the stored bytes, exactly"
-    sent = [store.reply(i) for i in ids]
+    sent = [store.outbox.reply(i) for i in ids]
     assert all(s is not None and s.sends == 1 and s.attempts == 0 for s in sent)
 
 
@@ -138,23 +140,27 @@ async def test_notify_wakes_the_sender_before_the_poll(
 ) -> None:
     start(running, store, config(sink, poll_interval=30.0))
     await asyncio.sleep(0.2)  # idle, waiting for a poll 30 s away
-    store.queue_replies([mail(1)])
+    store.outbox.queue_replies([mail(1)])
     running[0].outbox.notify()
     await sink.wait_for_async(1, within=2.0)
+    # The intake commits in its worker thread and notifies from there.
+    store.outbox.queue_replies([mail(2)])
+    await asyncio.to_thread(running[0].outbox.notify)
+    await sink.wait_for_async(2, within=2.0)
 
 
 @integration
 async def test_server_down_then_back_everything_delivered_once(
     store: Store, sink: SmtpSink, running: list[Running]
 ) -> None:
-    store.queue_replies([mail(n) for n in range(10)])
+    store.outbox.queue_replies([mail(n) for n in range(10)])
     r = start(running, store, config(sink))
     await sink.wait_for_async(10)
     sink.stop()  # drops the reused connection too
-    store.queue_replies([mail(n) for n in range(10, 40)])
+    store.outbox.queue_replies([mail(n) for n in range(10, 40)])
     r.outbox.notify()
     await until(lambda: r.outbox.stats.pauses >= 3)
-    waiting = store.list_replies(state="pending")
+    waiting = store.outbox.list_replies(state="pending")
     assert len(waiting) == 30
     assert any(w.attempts >= 1 and w.last_error for w in waiting)
     assert r.outbox.paused or r.outbox.stats.pauses >= 3
@@ -171,12 +177,12 @@ async def test_4xx_is_retried_without_a_dead_letter(
     store: Store, sink: SmtpSink, running: list[Running]
 ) -> None:
     sink.fail_with("451 4.3.0 Try again later", times=2)
-    (a,) = store.queue_replies([mail(1)])
+    (a,) = store.outbox.queue_replies([mail(1)])
     start(running, store, config(sink))
     await sink.wait_for_async(1)
     await until(lambda: states(store) == {"delivered": 1})
     assert sink.failures_answered == 2
-    row = store.reply(a)
+    row = store.outbox.reply(a)
     assert row is not None and row.sends == 1 and "451" in (row.last_error or "")
 
 
@@ -185,14 +191,14 @@ async def test_5xx_is_dead_until_requeued(
     store: Store, sink: SmtpSink, running: list[Running]
 ) -> None:
     sink.fail_with("554 5.7.1 Message rejected", times=1)
-    a, _ = store.queue_replies([mail(1), mail(2)])
+    a, _ = store.outbox.queue_replies([mail(1), mail(2)])
     r = start(running, store, config(sink))
     await until(lambda: states(store) == {"dead": 1, "delivered": 1})
-    dead = store.dead_letters()
+    dead = store.outbox.dead_letters()
     assert [d.id for d in dead] == [a]
     assert "554" in (dead[0].last_error or "") and "rejected" in (dead[0].last_error or "")
     assert len(sink.messages) == 1
-    assert store.requeue([a], by="test") == [a]
+    assert store.outbox.requeue([a], by="test") == [a]
     r.outbox.notify()
     await sink.wait_for_async(2)
     await until(lambda: states(store) == {"delivered": 2})
@@ -202,10 +208,10 @@ async def test_5xx_is_dead_until_requeued(
 async def test_unresolvable_recipient_is_dead_with_the_reason(
     store: Store, sink: SmtpSink, running: list[Running]
 ) -> None:
-    a, _ = store.queue_replies([mail(1, "HER:404"), mail(2)])
+    a, _ = store.outbox.queue_replies([mail(1, "HER:404"), mail(2)])
     start(running, store, config(sink))
     await until(lambda: states(store) == {"dead": 1, "delivered": 1})
-    row = store.reply(a)
+    row = store.outbox.reply(a)
     assert row is not None
     assert row.last_error == "no mail address for recipient 'HER:404' (not in any CPA)"
 
@@ -214,7 +220,7 @@ async def test_unresolvable_recipient_is_dead_with_the_reason(
 async def test_stop_mid_delivery_leaves_the_rest_pending_and_sends_nothing_twice(
     store: Store, sink: SmtpSink, running: list[Running]
 ) -> None:
-    store.queue_replies([mail(n) for n in range(400)])
+    store.outbox.queue_replies([mail(n) for n in range(400)])
     r = start(running, store, config(sink, connections=2))
     await sink.wait_for_async(40)
     await r.stop()
@@ -237,7 +243,7 @@ async def test_auth_from_the_environment(
 ) -> None:
     monkeypatch.setenv("TEST_SMTP_PASSWORD", "s3cret")
     with SmtpSink(users={"gateway": "s3cret"}) as sink:
-        store.queue_replies([mail(1)])
+        store.outbox.queue_replies([mail(1)])
         r = start(
             running, store, config(sink, user="gateway", password_env="TEST_SMTP_PASSWORD")
         )
@@ -246,14 +252,14 @@ async def test_auth_from_the_environment(
         await r.stop()
         # A wrong password is the config's fault, not the message's: pause, keep it pending.
         monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
-        (b,) = store.queue_replies([mail(2)])
+        (b,) = store.outbox.queue_replies([mail(2)])
         r = start(
             running,
             store,
             config(sink, user="gateway", password_env="TEST_SMTP_PASSWORD", timeout=1.0),
         )
         await until(lambda: r.outbox.stats.pauses >= 1)
-        row = store.reply(b)
+        row = store.outbox.reply(b)
         assert row is not None and row.state == "pending" and row.last_error
         assert r.outbox.stats.dead == 0 and len(sink.messages) == 1
         await r.stop()
@@ -265,7 +271,7 @@ async def test_starttls_with_a_private_ca(
 ) -> None:
     with SmtpSink(tls_dir=tmp_path / "tls") as sink:
         assert sink.cert_file is not None
-        store.queue_replies([mail(1)])
+        store.outbox.queue_replies([mail(1)])
         # Without STARTTLS the server refuses to take mail: never sent in the clear.
         plain = start(running, store, config(sink))
         await until(lambda: plain.outbox.stats.retried >= 1)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.ebxml.envelope import MessageHeader, Party, PartyId, parse_envelope
+from gateway.ebxml.envelope import parse_envelope
+from gateway.ebxml.model import MessageHeader, Party, PartyId
 from gateway.errors import HeaderInconsistent, HeaderValueNotRecognized, receipt_for
 from gateway.partners.checks import (
     ACTION,

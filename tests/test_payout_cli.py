@@ -15,8 +15,8 @@ from lxml import etree
 
 from gateway.cli import main
 from gateway.pipeline import Pipeline
-from gateway.receipts.signing import verify
-from gateway.store.sqlite import Store
+from gateway.security.xmldsig import verify
+from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 from gateway.validation.catalog import SchemaCatalog
@@ -61,6 +61,10 @@ def config(tmp_path: Path, store: Store, credentials: tuple[Path, Path]) -> Path
     return write_config(tmp_path, store, credentials)
 
 
+#: The senders ``fill`` and the tests use, known as psykolog (an unknown type is held).
+PSYKOLOGER = dict.fromkeys(("8100001", "8100002", "8141253"), "psykolog")
+
+
 def fill(pipeline: Pipeline) -> list[str]:
     patients: list[str] = []
     for i, her in enumerate(("8100001", "8100002", "8100001")):
@@ -86,7 +90,7 @@ def test_run_pays_each_approved_bill_once_in_signed_valid_decisions(
     catalog: SchemaCatalog,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    patients = fill(make_pipeline())
+    patients = fill(make_pipeline(practitioners=PSYKOLOGER))
     assert main(["payout", "preview", "--config", str(config)]) == 0
     assert "to 2 receiver(s)" in capsys.readouterr().out
 
@@ -139,7 +143,7 @@ def test_preview_shows_held_receivers_with_the_reason(
     config: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    pipeline = make_pipeline()
+    pipeline = make_pipeline(practitioners=PSYKOLOGER)
     fill(pipeline)
     head, krav = make_claim(
         rng=random.Random(7),

@@ -23,7 +23,7 @@ from gateway.payout.decision import (
     patient_reference,
     signed_decision_bytes,
 )
-from gateway.receipts.signing import Signer, serialize, verify
+from gateway.security.xmldsig import Signer, serialize, verify
 from gateway.validation.catalog import SchemaCatalog
 from gateway.validation.safe_xml import parse_xml
 
@@ -321,6 +321,7 @@ def _decisions(draw: st.DrawFn) -> Decision:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(decision=_decisions())
 def test_random_decisions_are_schema_valid(catalog: SchemaCatalog, decision: Decision) -> None:

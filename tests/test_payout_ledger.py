@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import FIXED_NOW, IDENTITY
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -22,17 +21,20 @@ from gateway.payout import ledger
 from gateway.payout.payees import hold_for
 from gateway.payout.receivers import Receiver, ReceiverRegistry
 from gateway.pipeline import Pipeline
-from gateway.receipts.signing import Signer
 from gateway.records import CaseBill
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
-from gateway.store.sqlite import Store
+from gateway.security.xmldsig import Signer
+from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 from gateway.validation.catalog import SchemaCatalog
+from tests.conftest import FIXED_NOW, IDENTITY
 
 START = datetime(2026, 10, 5, 8, 30)
 HER_A, HER_B = "8141253", "8100002"
+#: Both senders are known as lege: a sender of unknown type is held for manual control.
+PRACTITIONERS = {HER_A: "lege", HER_B: "lege"}
 
 
 # --- stored bills through the pipeline ------------------------------------------------------------
@@ -64,8 +66,8 @@ def send(pipeline: Pipeline, head: MsgHead, krav: BehandlerKrav, ref: str) -> No
 
 
 def stored(store: Store, regning: Enkeltregning, *, credit: bool = False) -> CaseBill:
-    for bill_id in store.case_bill_ids(guid=regning.guid):
-        bill = store.case_bill(bill_id)
+    for bill_id in store.casework.bill_ids(guid=regning.guid):
+        bill = store.casework.bill(bill_id)
         assert bill is not None
         if bill.kreditering == credit:
             return bill
@@ -114,7 +116,7 @@ class Setup:
 
 @pytest.fixture
 def setup(make_pipeline: Callable[..., Pipeline]) -> Setup:
-    pipeline = make_pipeline()
+    pipeline = make_pipeline(practitioners=PRACTITIONERS)
     head, krav = claim(1, bills=3, her=HER_A)
     send(pipeline, head, krav, "a")
     head_b, krav_b = claim(2, bills=2, her=HER_B)
@@ -199,7 +201,7 @@ def test_overrides_after_a_payout_are_corrected_in_the_next_run(setup: Setup, st
 def test_an_override_approving_a_rejected_bill_is_paid_in_the_next_run(
     make_pipeline: Callable[..., Pipeline], store: Store
 ) -> None:
-    pipeline = make_pipeline()
+    pipeline = make_pipeline(practitioners=PRACTITIONERS)
     head, krav = claim(4, bills=2)
     bills = list(krav.regninger)
     bills[1] = dataclasses.replace(bills[1], dato_tid=datetime(2027, 1, 1, 9, 0))  # future: avvist
@@ -345,6 +347,7 @@ def _check_stream(
         engine=RuleEngine(RULES),
         max_message_bytes=10 * 1024 * 1024,
         clock=lambda: FIXED_NOW,
+        practitioners=PRACTITIONERS,
     )
     head, krav = claim(1, bills=3, her=HER_A)
     send(pipeline, head, krav, "a")

@@ -12,18 +12,6 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from test_payout_ledger import send_credit
-from test_payout_sending import (
-    HELD,
-    LAB,
-    PAYER_ACCOUNT,
-    REGISTRY,
-    RHF,
-    fill,
-    make_deps,
-    record,
-    send_claim,
-)
 
 from gateway.errors import ConfigurationError
 from gateway.payout import ledger, sending
@@ -39,8 +27,20 @@ from gateway.payout.receivers import (
 )
 from gateway.payout.sending import PayoutDeps
 from gateway.pipeline import Pipeline
-from gateway.receipts.signing import Signer
-from gateway.store.sqlite import Store
+from gateway.security.xmldsig import Signer
+from gateway.store import Store
+from tests.test_payout_ledger import send_credit
+from tests.test_payout_sending import (
+    HELD,
+    LAB,
+    PAYER_ACCOUNT,
+    REGISTRY,
+    RHF,
+    fill,
+    make_deps,
+    record,
+    send_claim,
+)
 
 P = {"p": PAIN001_NS}
 

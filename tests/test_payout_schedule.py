@@ -17,8 +17,19 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from test_payout_cli import write_config
-from test_payout_sending import (
+
+from gateway.cli import main
+from gateway.clock import OSLO
+from gateway.payout import ledger, sending
+from gateway.payout.config import PayoutConfig
+from gateway.payout.decision import VEDTAK_NS
+from gateway.payout.schedule import PayoutScheduler, claimed_fires
+from gateway.payout.sending import PayoutDeps
+from gateway.pipeline import Pipeline
+from gateway.security.xmldsig import Signer, verify
+from gateway.store import Store
+from tests.test_payout_cli import write_config
+from tests.test_payout_sending import (
     HELD,
     REGISTRY,
     Filled,
@@ -29,17 +40,6 @@ from test_payout_sending import (
     payout_replies,
     send_claim,
 )
-
-from gateway.cli import main
-from gateway.clock import OSLO
-from gateway.payout import ledger, sending
-from gateway.payout.config import PayoutConfig
-from gateway.payout.decision import VEDTAK_NS
-from gateway.payout.schedule import PayoutScheduler, claimed_fires
-from gateway.payout.sending import PayoutDeps
-from gateway.pipeline import Pipeline
-from gateway.receipts.signing import Signer, verify
-from gateway.store.sqlite import Store
 
 NS = {"v": VEDTAK_NS}
 PROJECT = Path(__file__).resolve().parents[1]
@@ -154,7 +154,7 @@ _WORKER = textwrap.dedent(
     from gateway.payout.receivers import ReceiverRegistry
     from gateway.payout.schedule import PayoutScheduler
     from gateway.payout.sending import PayoutDeps
-    from gateway.receipts.signing import Signer
+    from gateway.security.xmldsig import Signer
 
     db, key, cert, registry, out, now, owner, go = sys.argv[1:]
     deps = PayoutDeps(

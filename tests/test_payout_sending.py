@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FIXTURES_DIR, IDENTITY
 
 from gateway.claims.model import Enkeltregning
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import EbxmlMessage, parse_envelope
+from gateway.ebxml.envelope import parse_envelope
+from gateway.ebxml.model import EbxmlMessage
 from gateway.outbox.files import FileOutbox
 from gateway.payout import ledger, sending
 from gateway.payout.decision import VEDTAK_NS
@@ -26,8 +26,8 @@ from gateway.payout.payees import hold_for
 from gateway.payout.receivers import ReceiverRegistry
 from gateway.payout.sending import PayoutDeps
 from gateway.pipeline import Pipeline
-from gateway.receipts.signing import Signer, verify
-from gateway.store.sqlite import Store
+from gateway.security.xmldsig import Signer, verify
+from gateway.store import Store
 from gateway.testing.claims import (
     Practitioner,
     default_receiver,
@@ -37,6 +37,7 @@ from gateway.testing.claims import (
 )
 from gateway.testing.messages import ebxml_message
 from gateway.validation.catalog import SchemaCatalog
+from tests.conftest import FIXTURES_DIR, IDENTITY
 
 REGISTRY = FIXTURES_DIR / "payout" / "receivers.toml"
 PAYER_ACCOUNT = "86011117947"
@@ -78,8 +79,8 @@ class Filled:
 
 
 def fill(make_pipeline: Callable[..., Pipeline], seed: int = 0) -> Filled:
-    """Claims from every sender of ``SENDERS`` (the lab registered as a laboratory)."""
-    pipeline = make_pipeline(practitioners={LAB: "lab"})
+    """Claims from every sender of ``SENDERS``, each registered with its practitioner type."""
+    pipeline = make_pipeline(practitioners={her: kind for her, (kind, _) in SENDERS.items()})
     bills = {
         her: send_claim(pipeline, her, kind, count, seed * 100 + i, day=5 + i)
         for i, (her, (kind, count)) in enumerate(sorted(SENDERS.items()))
@@ -248,8 +249,8 @@ def test_the_file_outbox_delivers_the_queued_decisions(
 ) -> None:
     fill(make_pipeline)
     sending.process_run(store.path, record(store, deps).run_id, deps)
-    outbox = FileOutbox(tmp_path / "outbox")
-    assert outbox.flush(store) >= 3
+    outbox = FileOutbox(store, tmp_path / "outbox")
+    assert outbox.flush() >= 3
     delivered = sorted(p.name for p in (tmp_path / "outbox").glob("payout-*.eml"))
     assert len(delivered) == 3
     assert all(r[2] == "delivered" for r in payout_replies(store.path))
@@ -302,7 +303,7 @@ def test_a_crash_then_restart_pays_and_queues_each_bill_once(
         with pytest.raises(PowerCut):
             sending.process_run(store.path, result.run_id, deps)
         monkeypatch.undo()
-        FileOutbox(tmp_path / "outbox").flush(store)
+        FileOutbox(store, tmp_path / "outbox").flush()
         assert len(payout_replies(store.path)) == 3
     state = ledger.run_record(store.path, result.run_id).state  # type: ignore[union-attr]
     assert state == ("enqueued" if point == "after_send" else "recorded")

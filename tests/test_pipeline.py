@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import random
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,11 +17,11 @@ from gateway.claims.model import BehandlerKrav, MsgHead
 from gateway.ebxml import mime
 from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.namespaces import APPREC_NS, EB_NS
-from gateway.pipeline import Pipeline
+from gateway.pipeline import STAGES, Pipeline
 from gateway.receipts.apprec import apprec_from_msghead
-from gateway.receipts.signing import verify
 from gateway.records import Outcome
-from gateway.store.sqlite import Store
+from gateway.security.xmldsig import verify
+from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import Route, ebxml_message
 
@@ -51,9 +52,9 @@ def apprec_of(body: bytes) -> etree._Element:
 
 
 def handle(pipeline: Pipeline, raw: bytes, ref: str) -> tuple[Outcome, list[bytes]]:
-    before = {r.id for r in pipeline.store.pending_replies()}
+    before = {r.id for r in pipeline.store.outbox.pending_replies()}
     result = pipeline.handle(raw, source="spool", source_ref=ref, source_name=f"{ref}.msg")
-    bodies = [r.body for r in pipeline.store.pending_replies() if r.id not in before]
+    bodies = [r.body for r in pipeline.store.outbox.pending_replies() if r.id not in before]
     return result.outcome, bodies
 
 
@@ -241,3 +242,66 @@ def test_received_time_is_stored_in_utc(
     with sqlite3.connect(store.path) as db:
         (received_at,) = db.execute("SELECT received_at FROM received").fetchone()
     assert received_at.startswith("2026-11-23T23:30:00")
+
+
+def _codes(body: bytes) -> list[str | None]:
+    return [e.get("V") for e in apprec_of(body).findall("ar:Error", AR)]
+
+
+def test_a_schema_invalid_claim_sent_again_is_answered_from_the_store(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    """Invalid, but its MsgHead is readable: the same claim in a new ebXML message is a duplicate
+    (its stored T02 AppRec again, a new acknowledgment), not a second T02 decision."""
+    pipeline = make_pipeline()
+    head, krav = claim(14)
+    invalid = msghead_with_bkm(head, krav).replace(b"<Antall>", b"<Antall>x", 1)
+    outcome, first = handle(pipeline, ebxml_message(invalid, rng=random.Random(14)), "r14a")
+    assert outcome is Outcome.REJECTED
+    assert _codes(first[-1]) == ["T02"]
+    outcome, again = handle(pipeline, ebxml_message(invalid, rng=random.Random(15)), "r14b")
+    assert outcome is Outcome.DUPLICATE
+    assert again[-1] == first[-1]
+    assert again[0] != first[0]  # acknowledged anew
+
+
+def test_a_schema_invalid_claim_reusing_a_known_msgid_is_e10(
+    make_pipeline: Callable[..., Pipeline], store: Store
+) -> None:
+    pipeline = make_pipeline()
+    head, krav = claim(16)
+    assert handle(pipeline, as_message(head, krav, 16), "r16a")[0] is Outcome.ACCEPTED
+    _, other_krav = claim(17)
+    invalid = msghead_with_bkm(head, other_krav).replace(b"<Antall>", b"<Antall>x", 1)
+    outcome, replies = handle(pipeline, ebxml_message(invalid, rng=random.Random(17)), "r16b")
+    assert outcome is Outcome.REJECTED
+    assert _codes(replies[-1]) == ["E10"]
+    with sqlite3.connect(store.path) as db:
+        msg_ids = [r[0] for r in db.execute("SELECT msg_id FROM messages ORDER BY id")]
+    assert msg_ids == [head.msg_id, None]  # the MsgId stays the first message's
+
+
+def test_the_stages_run_in_the_order_stages_declares(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    ran: list[str] = []
+
+    class Run:
+        def finished(self) -> None:
+            pass
+
+    @contextmanager
+    def observe(name: str) -> Iterator[Run]:
+        ran.append(name)
+        yield Run()
+
+    pipeline = make_pipeline()
+    pipeline.observe = observe
+    head, krav = claim(18)
+    assert handle(pipeline, as_message(head, krav, 18), "r18a")[0] is Outcome.ACCEPTED
+    assert tuple(ran) == STAGES
+    ran.clear()
+    invalid = msghead_with_bkm(head, krav).replace(b"<Antall>", b"<Antall>x", 1)
+    handle(pipeline, ebxml_message(invalid, rng=random.Random(19)), "r18b")
+    # Schema-invalid with a readable MsgHead: the MsgId check runs before T02 is answered.
+    assert ran[-2:] == ["validate", "check_msghead_duplicate"]

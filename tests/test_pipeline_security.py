@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-from conftest import FIXED_NOW, IDENTITY
 from cryptography import x509
 from lxml import etree
 from structlog.testing import capture_logs
@@ -27,20 +26,21 @@ from structlog.testing import capture_logs
 from gateway.claims.model import BehandlerKrav, MsgHead
 from gateway.config import SecurityConfig
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import parse_envelope, serialize
+from gateway.ebxml.compose import serialize
+from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.namespaces import APPREC_NS, DS_NS, MSGHEAD_NS
 from gateway.ebxml.signals import build_acknowledgment
 from gateway.errors import SecurityFailure
 from gateway.partners.checks import CPA_ID, FROM_PARTY_ID
 from gateway.partners.registry import PartnerRegistry
 from gateway.pipeline import Pipeline, Result
-from gateway.receipts.signing import Signer, verify
 from gateway.records import Outcome, PendingReply
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.security import cms
 from gateway.security.signatures import sign_ebxml_envelope
-from gateway.store.sqlite import Store
+from gateway.security.xmldsig import Signer, verify
+from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.cpa import DEFAULT_PARTNER, DEFAULT_US, CpaSpec, write_cpa
 from gateway.testing.messages import (
@@ -50,8 +50,9 @@ from gateway.testing.messages import (
     ebxml_message,
     open_reply,
 )
-from gateway.testing.pki import Credentials, TestPki
 from gateway.validation.catalog import SchemaCatalog
+from tests.conftest import FIXED_NOW, IDENTITY
+from tests.support.pki import Credentials, TestPki
 
 NOW = FIXED_NOW
 ROUTE = Route()  # CPAId nav:qass:35065, from HER 8141253 to HER 79768
@@ -177,9 +178,9 @@ def message(
 
 def handle(pipeline: Pipeline, raw: bytes, ref: str) -> tuple[Result, list[PendingReply]]:
     """Process ``raw``; the result and the replies it queued."""
-    before = {r.id for r in pipeline.store.pending_replies()}
+    before = {r.id for r in pipeline.store.outbox.pending_replies()}
     result = pipeline.handle(raw, source="spool", source_ref=ref, source_name=f"{ref}.msg")
-    return result, [r for r in pipeline.store.pending_replies() if r.id not in before]
+    return result, [r for r in pipeline.store.outbox.pending_replies() if r.id not in before]
 
 
 def bill_count(store: Store) -> int:
@@ -679,7 +680,7 @@ def test_the_partners_acknowledgment_settles_our_apprec(
     _, _, payload = claim(19)
     _, (_, apprec_mail) = handle(pipeline, message(payload, pki, 19), "to-ack")
     assert apprec_mail.ebxml_message_id is not None
-    row = store.reply(apprec_mail.id)
+    row = store.outbox.reply(apprec_mail.id)
     assert row is not None and row.ack_state == "awaiting"
 
     ours = opened(apprec_mail, pki).envelope.header
@@ -700,7 +701,7 @@ def test_the_partners_acknowledgment_settles_our_apprec(
     result, replies = handle(pipeline, raw, "ack")
     assert result.outcome is Outcome.SIGNAL, result.detail
     assert replies == []  # a signal is never answered
-    row = store.reply(apprec_mail.id)
+    row = store.outbox.reply(apprec_mail.id)
     assert row is not None
     assert row.ack_state == "acknowledged"
     assert row.ack_received_id == result.received_id
@@ -741,7 +742,7 @@ def test_a_forged_acknowledgment_settles_nothing(
     result, replies = handle(pipeline, raw, f"forged-{forgery}")
     assert result.outcome is Outcome.SIGNAL
     assert replies == []
-    row = store.reply(apprec_mail.id)
+    row = store.outbox.reply(apprec_mail.id)
     assert row is not None and row.ack_state == "awaiting"  # still waiting: resends go on
 
 

@@ -88,7 +88,7 @@ def test_every_reply_validates_officially(
     pipeline = make_pipeline()
     for name, raw in messages():
         pipeline.handle(raw, source="spool", source_ref=name, source_name=f"{name}.msg")
-    replies = pipeline.store.pending_replies()
+    replies = pipeline.store.outbox.pending_replies()
     kinds = {r.filename.split(".")[-3] for r in replies}
     assert kinds == {"acknowledgment", "message_error", "apprec"}
     for reply in replies:

@@ -54,14 +54,15 @@ def codes(evaluation: Evaluation) -> list[str]:
 
 
 def test_458_warns_when_an_egenandel_is_reported_after_14_days_without_refusing() -> None:
-    late = evaluate(bill(datetime(2026, 11, 1, 9, 0)))
+    late = evaluate(bill(datetime(2026, 11, 1, 9, 0)), practitioner="psykolog")
     assert codes(late) == ["458"]
     (finding,) = late.bills[0].findings
     assert finding.severity is Severity.WARNING and "22 dager" in finding.text
     assert late.bills[0].status is BillStatus.GODKJENT
-    assert codes(evaluate(bill(datetime(2026, 11, 9, 9, 0)))) == []
-    assert codes(evaluate(bill(datetime(2026, 11, 1, 9, 0), paid=False))) == []
-    assert codes(evaluate(bill(datetime(2026, 11, 1, 9, 0), kode=Code("F")))) == []
+    psykolog = "psykolog"
+    assert codes(evaluate(bill(datetime(2026, 11, 9, 9, 0)), psykolog)) == []
+    assert codes(evaluate(bill(datetime(2026, 11, 1, 9, 0), paid=False), psykolog)) == []
+    assert codes(evaluate(bill(datetime(2026, 11, 1, 9, 0), kode=Code("F")), psykolog)) == []
 
 
 def test_1bd_at_2359_goes_to_manual_control_and_is_still_approved() -> None:

@@ -21,7 +21,7 @@ from gateway.ebxml.namespaces import APPREC_NS
 from gateway.pipeline import Pipeline
 from gateway.receipts.apprec import apprec_from_msghead
 from gateway.records import Outcome
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.tariffs.model import TariffBook
 from gateway.testing.claims import (
     default_receiver,
@@ -52,7 +52,7 @@ def claim(kind: str, seed: int, bills: int) -> tuple[MsgHead, BehandlerKrav]:
 def send(pipeline: Pipeline, head: MsgHead, krav: BehandlerKrav, ref: str) -> etree._Element:
     raw = ebxml_message(msghead_with_bkm(head, krav), rng=random.Random(hash(ref) & 0xFFFF))
     pipeline.handle(raw, source="spool", source_ref=ref, source_name=f"{ref}.msg")
-    reply = [r for r in pipeline.store.pending_replies() if ".apprec." in r.filename][-1]
+    reply = [r for r in pipeline.store.outbox.pending_replies() if ".apprec." in r.filename][-1]
     (part,) = mime.unwrap(reply.body).attachments
     return apprec_from_msghead(part.body)
 
@@ -180,7 +180,7 @@ def test_outcome_is_stored_with_ruleset_version_and_inputs(
         ).fetchone()
     assert version == pipeline.engine.version
     assert finding[1] == "MANGLER_DIAGNOSE" and finding[2].startswith("{")
-    assert pipeline.store.counts()[Outcome.PARTIALLY_ACCEPTED.value] == 1
+    assert pipeline.store.messages.counts()[Outcome.PARTIALLY_ACCEPTED.value] == 1
 
 
 def test_a_bill_sent_to_manual_control_is_stored_as_such(

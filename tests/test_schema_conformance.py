@@ -287,6 +287,7 @@ def _assert_agree(
     )
 
 
+@pytest.mark.slow
 def test_systematic_mutants_agree(
     valid_roots: list[tuple[str, etree._Element]],
     project: SchemaCatalog,

@@ -27,7 +27,7 @@ from gateway.security.certificates import (
     load_certificate,
     load_certificate_file,
 )
-from gateway.testing.pki import TestCa, TestPki, Usage, rsa_key
+from tests.support.pki import TestCa, TestPki, Usage, rsa_key
 
 NOW = datetime.now(UTC)
 SAMPLE = "ebxml-ebms2/samples/2023_08_29T12_56_58_328.msg"

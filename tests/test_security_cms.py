@@ -15,7 +15,7 @@ from gateway.ebxml.mime import unwrap
 from gateway.errors import ConfigurationError, MimeProblem, SecurityFailure
 from gateway.security.certificates import trim_der
 from gateway.security.cms import DecryptionKey, decrypt, encrypt, gunzip, to_der
-from gateway.testing.pki import TestPki, Usage
+from tests.support.pki import TestPki, Usage
 
 NOW = datetime.now(UTC)
 SAMPLE = "ebxml-ebms2/samples/2023_08_29T12_56_58_328"

@@ -21,16 +21,10 @@ from lxml import etree
 from signxml.algorithms import SignatureConstructionMethod
 from signxml.signer import XMLSigner
 
-from gateway.ebxml.envelope import (
-    ManifestReference,
-    MessageHeader,
-    Party,
-    PartyId,
-    build_envelope,
-    parse_envelope,
-    serialize,
-)
+from gateway.ebxml.compose import build_envelope, serialize
+from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.mime import unwrap
+from gateway.ebxml.model import ManifestReference, MessageHeader, Party, PartyId
 from gateway.ebxml.namespaces import (
     ACTOR_NEXT_MSH,
     ACTOR_TO_PARTY_MSH,
@@ -52,8 +46,8 @@ from gateway.security.signatures import (
     verify_msghead,
 )
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
-from gateway.testing.pki import TestCa, TestPki, Usage
 from gateway.validation.safe_xml import parse_xml
+from tests.support.pki import TestCa, TestPki, Usage
 
 NOW = datetime.now(UTC)
 DS = f"{{{DS_NS}}}"

@@ -20,9 +20,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from gateway.service import health
 from gateway.service.health import Check, Status
-from gateway.store.sqlite import Store
-from gateway.testing.dovecot import DovecotServer, find_dovecot
-from gateway.testing.net import free_port, localhost_certificate
+from gateway.store import Store
+from tests.support.dovecot import DovecotServer, find_dovecot
+from tests.support.net import free_port, localhost_certificate
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 SECRET = "hemmelig-passord-42"

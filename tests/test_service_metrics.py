@@ -7,13 +7,11 @@ import socket
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway import pipeline as pipeline_module
 from gateway.errors import ConfigurationError, NotXml
 from gateway.pipeline import STAGES, Pipeline
 from gateway.records import Outcome
@@ -99,40 +97,18 @@ def test_registries_are_isolated(served: tuple[Metrics, str]) -> None:
 # --- stages and messages -----------------------------------------------------------------------
 
 
-@dataclass
-class FakeWork:
-    finished: str | None = None
-
-
-class FakeOwner:
-    def accept(self, work: FakeWork) -> None:
-        pass
-
-    def finish(self, work: FakeWork) -> None:
-        work.finished = "duplicate"
-
-    def reject(self, work: FakeWork) -> None:
-        raise NotXml("ikke XML")
-
-    def crash(self, work: FakeWork) -> None:
-        raise RuntimeError("bug")
-
-
-def test_wrapped_stages_count_outcomes_and_time(served: tuple[Metrics, str]) -> None:
+def test_observed_stages_count_outcomes_and_time(served: tuple[Metrics, str]) -> None:
     metrics, url = served
-    accept, finish, reject, crash = metrics.wrap_stages(
-        (FakeOwner.accept, FakeOwner.finish, FakeOwner.reject, FakeOwner.crash),
-        finished=lambda work: work.finished is not None,
-    )
-    owner = FakeOwner()
+    observe = metrics.observe_stages(("accept", "finish", "reject", "crash", "never"))
     for _ in range(3):
-        accept(owner, FakeWork())
-    finish(owner, FakeWork())
-    with pytest.raises(NotXml):
-        reject(owner, FakeWork())
-    with pytest.raises(RuntimeError):
-        crash(owner, FakeWork())
-    assert accept.__name__ == "accept"  # functools.wraps: logs and tracebacks keep the name
+        with observe("accept"):
+            pass
+    with observe("finish") as run:
+        run.finished()
+    with pytest.raises(NotXml), observe("reject"):
+        raise NotXml("ikke XML")
+    with pytest.raises(RuntimeError), observe("crash"):
+        raise RuntimeError("bug")
 
     samples = scrape(url)
     runs = "gateway_stage_runs_total"
@@ -141,6 +117,7 @@ def test_wrapped_stages_count_outcomes_and_time(served: tuple[Metrics, str]) -> 
     assert value(samples, runs, stage="finish", outcome="finished") == 1
     assert value(samples, runs, stage="reject", outcome="rejected") == 1
     assert value(samples, runs, stage="crash", outcome="error") == 1
+    assert value(samples, runs, stage="never", outcome="ok") == 0  # declared, never run
     assert value(samples, "gateway_stage_duration_seconds_count", stage="accept") == 3
     assert value(samples, "gateway_stage_duration_seconds_count", stage="crash") == 1
     assert value(samples, "gateway_stage_duration_seconds_bucket", stage="accept", le="+Inf") == 3
@@ -169,16 +146,11 @@ def test_stage_context_manager_and_message_histogram(served: tuple[Metrics, str]
 def test_real_pipeline_stages_are_measured(
     served: tuple[Metrics, str],
     make_pipeline: Callable[..., Pipeline],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Wrapping STAGES is all it takes: no stage is edited."""
+    """Observing STAGES is all it takes: the pipeline enters the observer around each stage."""
     metrics, url = served
-    monkeypatch.setattr(
-        pipeline_module,
-        "STAGES",
-        metrics.wrap_stages(STAGES, finished=lambda work: work.finished is not None),
-    )
     pipeline = make_pipeline()
+    pipeline.observe = metrics.observe_stages(STAGES)
     head, krav = make_claim(
         rng=random.Random(7),
         practitioner="lege",
@@ -197,14 +169,13 @@ def test_real_pipeline_stages_are_measured(
 
     samples = scrape(url)
     runs = "gateway_stage_runs_total"
-    names = [stage.__name__ for stage in STAGES]
     assert value(samples, runs, stage="run_rules", outcome="ok") == 1
     assert value(samples, runs, stage="unwrap", outcome="ok") == 3
     assert value(samples, runs, stage="check_ebxml_duplicate", outcome="finished") == 1
     assert value(samples, runs, stage="parse_payload", outcome="rejected") == 1
-    for name in names:
+    for name in STAGES:
         assert ("gateway_stage_duration_seconds_count", frozenset({("stage", name)})) in samples
-    total_errors = sum(value(samples, runs, stage=n, outcome="error") for n in names)
+    total_errors = sum(value(samples, runs, stage=n, outcome="error") for n in STAGES)
     assert total_errors == 0
 
 

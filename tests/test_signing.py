@@ -39,7 +39,7 @@ from gateway.receipts.apprec import (
     wrap_in_msghead,
 )
 from gateway.receipts.keys import certificate_info, generate_dev_credentials
-from gateway.receipts.signing import Signer, load_signer, serialize, verify
+from gateway.security.xmldsig import Signer, load_signer, serialize, verify
 
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
 AR = f"{{{APPREC_NS}}}"

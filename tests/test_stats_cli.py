@@ -19,7 +19,7 @@ from gateway.stats import cli as stats_cli
 from gateway.stats.formats import read_table
 from gateway.stats.model import TOTAL, Cell, Suppression, Table
 from gateway.stats.periods import StatsError
-from gateway.store.sqlite import Store
+from gateway.store import Store
 
 PROJECT = Path(__file__).resolve().parents[1]
 

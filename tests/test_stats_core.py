@@ -40,7 +40,7 @@ from gateway.stats.model import TOTAL, Cell, Suppression
 from gateway.stats.periods import parse_period
 from gateway.stats.query import aggregate
 from gateway.stats.reference import connect, import_population, import_residence
-from gateway.store.sqlite import Store
+from gateway.store import Store
 
 T = TOTAL
 P = Suppression.PRIMARY
@@ -143,10 +143,12 @@ def db_path(tmp_path: Path) -> Iterator[Path]:
     d.db.execute("UPDATE bills SET credited_by = ? WHERE id = ?", (credit, original))
     overridden_out = d.bill(9, "lege", when, 15000, (1,))
     d.db.close()
-    store.record_override(
+    store.casework.record_override(
         overridden_in, decision="godkjent", amount_ore=12345, reason="ok likevel", by="kari"
     )
-    store.record_override(overridden_out, decision="avvist", amount_ore=0, reason="nei", by="kari")
+    store.casework.record_override(
+        overridden_out, decision="avvist", amount_ore=0, reason="nei", by="kari"
+    )
     store.close()
     residence = path.parent / "residence.csv"
     residence.write_text(

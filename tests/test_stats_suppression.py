@@ -8,6 +8,7 @@ import itertools
 from decimal import Decimal
 from fractions import Fraction
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -105,6 +106,7 @@ def tables(draw: st.DrawFn) -> list[Cell]:
     return cells
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tables())
 def test_nothing_small_is_published_or_recomputable(cells: list[Cell]) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import StorageError
+from gateway.store import Store
 from gateway.store.migrations import SCHEMA_VERSION
-from gateway.store.sqlite import Store
 
 # The v1 tables a migration touches or references, as gateway 0.1 (schema 1) made them.
 V1 = """
@@ -50,19 +50,19 @@ def test_v1_database_is_migrated_with_its_replies(tmp_path: Path) -> None:
     _v1_database(path)
     store = Store(path)
     try:
-        assert [r.id for r in store.pending_replies()] == [2]
-        rows = store._query(
+        assert [r.id for r in store.outbox.pending_replies()] == [2]
+        rows = store.engine.rows(
             "SELECT id, state, sends, ack_state, received_id FROM replies ORDER BY id"
         )
         assert [tuple(r) for r in rows] == [
             (1, "delivered", 1, None, 1),
             (2, "pending", 0, None, 1),
         ]
-        version = store._query("SELECT version FROM schema_version")
+        version = store.engine.rows("SELECT version FROM schema_version")
         assert [tuple(r) for r in version] == [(SCHEMA_VERSION,)]
         # The new shape: a reply without a received message (a payout decision) is allowed.
-        with store._transaction() as db:
-            db.execute(
+        with store.engine.transaction("payout reply") as tx:
+            tx.execute(
                 "INSERT INTO replies(received_id, kind, recipient, filename, body, created_at, "
                 "state) VALUES (NULL, 'payout_decision', 'HER:1', 'p.eml', X'03', 'now', 'dead')"
             )

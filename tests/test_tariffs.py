@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.tariffs.csv_format import (
     TariffFileError,
     detect_kind,
@@ -349,38 +349,39 @@ def write(directory: Path, name: str, content: bytes) -> Path:
 
 def test_import_same_file_twice_records_one_import(store: Store, tmp_path: Path) -> None:
     path = write(tmp_path, "takster.csv", takster(takst_row(), takst_row(code="2ak")))
-    first = import_file(store, path)
+    first = import_file(store.tariff_imports, path)
     assert (first.kind, first.rows, first.unchanged) == ("takster", 2, False)
-    again = import_file(store, write(tmp_path, "copy.csv", path.read_bytes()))
+    again = import_file(store.tariff_imports, write(tmp_path, "copy.csv", path.read_bytes()))
     assert again.unchanged and again.import_id == first.import_id and again.rows == 2
-    current = store.current_tariff_imports()
+    current = store.tariff_imports.current()
     assert list(current) == ["takster"]
-    assert current["takster"][1] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert store.tariff_version() == f"takster:{first.import_id}"
+    assert current["takster"].sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert store.tariff_imports.version() == f"takster:{first.import_id}"
 
 
 def test_a_bad_file_records_nothing(store: Store, tmp_path: Path) -> None:
-    good = import_file(store, write(tmp_path, "a.csv", takster(takst_row())))
+    good = import_file(store.tariff_imports, write(tmp_path, "a.csv", takster(takst_row())))
     bad = write(tmp_path, "b.csv", takster(takst_row(code="2ak"), takst_row(honorar="x")))
     with pytest.raises(TariffFileError, match=r"b\.csv, line 3, column 'honorar'"):
-        import_file(store, bad)
-    assert store.current_tariff_imports()["takster"][0] == good.import_id
+        import_file(store.tariff_imports, bad)
+    assert store.tariff_imports.current()["takster"].id == good.import_id
     with pytest.raises(TariffFileError, match="no such file"):
-        import_file(store, tmp_path / "missing.csv")
+        import_file(store.tariff_imports, tmp_path / "missing.csv")
     with pytest.raises(TariffFileError, match="directory"):
-        import_file(store, tmp_path)
+        import_file(store.tariff_imports, tmp_path)
 
 
 def test_import_files_is_all_or_nothing(store: Store, tmp_path: Path) -> None:
     codes = write(tmp_path, "codes.csv", nlk("NPU1,KF,KF1,false,2018-01-01,,,,,,,"))
     bad = write(tmp_path, "rates.csv", rates("KF1,2022,11,89,PO,,"))
     with pytest.raises(TariffFileError, match=r"rates\.csv, line 2"):
-        import_files(store, [codes, bad])
-    assert store.current_tariff_imports() == {}
+        import_files(store.tariff_imports, [codes, bad])
+    assert store.tariff_imports.current() == {}
     same_kind = write(tmp_path, "codes2.csv", nlk("NPU2,KF,KF1,false,2018-01-01,,,,,,,"))
     with pytest.raises(TariffFileError, match="one file per kind"):
-        import_files(store, [codes, same_kind])
-    summaries = import_files(store, [codes, write(tmp_path, "r.csv", rates("KF1,2022,11.89,,,"))])
+        import_files(store.tariff_imports, [codes, same_kind])
+    new_rates = write(tmp_path, "r.csv", rates("KF1,2022,11.89,,,"))
+    summaries = import_files(store.tariff_imports, [codes, new_rates])
     assert [(s.kind, s.rows, s.unchanged) for s in summaries] == [
         ("nlk_codes", 1, False),
         ("nlk_rates", 1, False),
@@ -388,14 +389,14 @@ def test_import_files_is_all_or_nothing(store: Store, tmp_path: Path) -> None:
 
 
 def test_load_book_picks_up_a_new_version(store: Store, tmp_path: Path) -> None:
-    empty = load_book(store)
-    assert empty.version == "none" == store.tariff_version()
+    empty = load_book(store.tariff_imports)
+    assert empty.version == "none" == store.tariff_imports.version()
     assert not empty.takster and not empty.nlk_codes and not empty.nlk_rates
 
-    import_file(store, write(tmp_path, "t1.csv", takster(takst_row())))
-    import_file(store, write(tmp_path, "r.csv", rates("KF1,2022,11.89,PO,,")))
-    first = load_book(store)
-    assert first.version == store.tariff_version()
+    import_file(store.tariff_imports, write(tmp_path, "t1.csv", takster(takst_row())))
+    import_file(store.tariff_imports, write(tmp_path, "r.csv", rates("KF1,2022,11.89,PO,,")))
+    first = load_book(store.tariff_imports)
+    assert first.version == store.tariff_imports.version()
     entry = first.takst("2AD", "lege", date(2026, 10, 1))
     assert entry is not None and entry.honorar == Decimal("175")
     assert first.nlk_rate("KF1", 2022) is not None
@@ -404,16 +405,16 @@ def test_load_book_picks_up_a_new_version(store: Store, tmp_path: Path) -> None:
         takst_row(),
         takst_row(valid_from="2026-07-01", honorar="179", refusjon="0", egenandel="179"),
     )
-    import_file(store, write(tmp_path, "t2.csv", newer))
-    second = load_book(store)
-    assert second.version == store.tariff_version() != first.version
+    import_file(store.tariff_imports, write(tmp_path, "t2.csv", newer))
+    second = load_book(store.tariff_imports)
+    assert second.version == store.tariff_imports.version() != first.version
     entry = second.takst("2ad", "lege", date(2026, 10, 1))
     assert entry is not None and entry.honorar == Decimal("179")
     assert second.nlk_rate("KF1", 2022) is not None  # other kinds stay in force
 
     # Importing the older file again makes it the one in force (a rollback is an import).
-    assert not import_file(store, tmp_path / "t1.csv").unchanged
-    entry = load_book(store).takst("2ad", "lege", date(2026, 10, 1))
+    assert not import_file(store.tariff_imports, tmp_path / "t1.csv").unchanged
+    entry = load_book(store.tariff_imports).takst("2ad", "lege", date(2026, 10, 1))
     assert entry is not None and entry.honorar == Decimal("175")
 
 
@@ -430,11 +431,11 @@ def test_load_book_from_dir(tmp_path: Path) -> None:
 
 def test_bundled_files_import_and_load_like_the_directory(store: Store) -> None:
     paths = [BUNDLED_TARIFFS / name for name in FILE_NAMES.values()]
-    summaries = import_files(store, paths)
+    summaries = import_files(store.tariff_imports, paths)
     assert {s.kind for s in summaries} == set(FILE_NAMES)
     assert all(not s.unchanged for s in summaries)
-    assert all(s.unchanged for s in import_files(store, paths))
-    from_store, from_dir = load_book(store), load_book_from_dir(BUNDLED_TARIFFS)
+    assert all(s.unchanged for s in import_files(store.tariff_imports, paths))
+    from_store, from_dir = load_book(store.tariff_imports), load_book_from_dir(BUNDLED_TARIFFS)
     assert from_store.takster == from_dir.takster
     assert from_store.nlk_codes == from_dir.nlk_codes
     assert from_store.nlk_rates == from_dir.nlk_rates

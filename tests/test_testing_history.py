@@ -12,7 +12,7 @@ from gateway.claims.model import BehandlerKrav, Enkeltregning, Ident, MsgHead, T
 from gateway.claims.practitioner import practitioner_id
 from gateway.pipeline import Pipeline
 from gateway.rules.base import HistoricBill, StoredBill
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.testing.claims import (
     default_receiver,
     default_sender,
@@ -145,7 +145,7 @@ def test_memory_history_answers_as_the_store_for_the_same_bills(
         start=DAY + timedelta(days=4),
     )
     _send(pipeline, head, behandlerkrav(dataclasses.replace(credited, kreditering=True)), 9)
-    assert store.counts() == {"accepted": 4, "pending_replies": 8}
+    assert store.messages.counts() == {"accepted": 4, "pending_replies": 8}
 
     history = MemoryHistory(
         *(
@@ -185,22 +185,23 @@ def test_memory_history_answers_as_the_store_for_the_same_bills(
         for hpr in practitioners:
             assert history.practitioner_bills_between(
                 hpr, start, end
-            ) == store.practitioner_bills_between(hpr, start, end)
+            ) == store.history.practitioner_bills_between(hpr, start, end)
         for _, b in sent:
             assert history.patient_bills_between(
                 b.patient.id, start, end
-            ) == store.patient_bills_between(b.patient.id, start, end)
+            ) == store.history.patient_bills_between(b.patient.id, start, end)
             for chosen in code_sets:
                 assert history.patient_code_count(
                     b.patient.id, chosen, start, end
-                ) == store.patient_code_count(b.patient.id, chosen, start, end)
+                ) == store.history.patient_code_count(b.patient.id, chosen, start, end)
     # Not trivially equal: the shared patient's live bills, the credited one left out.
-    shared_bills = store.patient_bills_between(patient.id, *windows[0])
+    shared_bills = store.history.patient_bills_between(patient.id, *windows[0])
     assert [b.guid for b in shared_bills] == [sent[0][1].guid, sent[6][1].guid]
-    assert store.patient_code_count(patient.id, frozenset(codes), *windows[0]) > 0
+    assert store.history.patient_code_count(patient.id, frozenset(codes), *windows[0]) > 0
     for h, b in sent:
         sender = h.sender.her_id or ""
-        assert history.approved_bill(sender, b.guid) == store.approved_bill(sender, b.guid)
-        assert history.approved_bill("999", b.guid) == store.approved_bill("999", b.guid) is None
-    stored_credited = store.approved_bill(sent[3][0].sender.her_id or "", credited.guid)
+        assert history.approved_bill(sender, b.guid) == store.history.approved_bill(sender, b.guid)
+        assert history.approved_bill("999", b.guid) is None
+        assert store.history.approved_bill("999", b.guid) is None
+    stored_credited = store.history.approved_bill(sent[3][0].sender.her_id or "", credited.guid)
     assert stored_credited is not None and stored_credited.credited

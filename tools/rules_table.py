@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from gateway.rules.base import Rule
+from gateway.rules.codes import KITH_8221_LIST, shipped_code_list
 from gateway.rules.registry import RULES
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -37,17 +38,24 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _apprec_code(rule: Rule) -> str:
+    """The code an AppRec ``Error/@V`` carries: the number, or ``X99`` of KITH 8221."""
+    code = shipped_code_list().code_of(rule)
+    return f"8221 `{code.value}`" if code.code_list == KITH_8221_LIST else f"`{code.value}`"
+
+
 def table() -> str:
     lines = [
         BEGIN,
-        "| id | family | code | practitioners | outcome | in force | basis |",
-        "|---|---|---|---|---|---|---|",
+        "| id | family | AppRec code | mnemonic | practitioners | outcome | in force | basis |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for rule in RULES:
         practitioners = ", ".join(sorted(rule.practitioners)) if rule.practitioners else "all"
         until = f" – {rule.valid_to}" if rule.valid_to else ""
         lines.append(
-            f"| {rule.id} | {_family(rule)} | `{rule.code}` | {practitioners} | "
+            f"| {rule.id} | {_family(rule)} | {_apprec_code(rule)} | `{rule.code}` | "
+            f"{practitioners} | "
             f"{_SEVERITY[rule.severity.value]} | from {rule.valid_from}{until} | "
             f"{_cell(rule.basis) or '(project rule)'} |"
         )

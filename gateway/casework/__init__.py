@@ -18,7 +18,7 @@ Decisions made here:
 - The engine's decision (``bills``, ``findings``) is never edited. A case worker's override and
   a rebehandling are audited rows in ``overrides`` (kind ``override`` / ``rebehandling``, by
   ``rebehandling:<name>``); the latest row is the bill's effective status
-  (``Store.effective_bill_status``, view ``bill_status_effective``).
+  (``store.casework.effective_bill_status``, view ``bill_status_effective``).
 - Overrides are refused without a reason and a name, for unknown bills, for credits
   (kreditering) and for bills already credited (the credit, not an override, reverses them),
   and when an approval would leave two effectively approved originals with the same sender and

@@ -25,7 +25,7 @@ from gateway.clock import OSLO
 from gateway.config import Config
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.tariffs.loading import load_book
 
 DEFAULT_CONFIG = Path("config/local.toml")
@@ -138,7 +138,9 @@ def environment(config: Config, store: Store) -> Environment:
     """What explain and replay evaluate with, as the daemon would now: the registry's rules,
     the tariff data in force (the newest imports) and the config's practitioner registry."""
     return Environment(
-        engine=RuleEngine(RULES), tariffs=load_book(store), practitioners=config.practitioners
+        engine=RuleEngine(RULES),
+        tariffs=load_book(store.tariff_imports),
+        practitioners=config.practitioners,
     )
 
 

@@ -16,7 +16,7 @@ from gateway.clock import local_naive
 from gateway.records import CaseBill, StoredFinding, to_ore
 from gateway.rules.base import Finding, Severity
 from gateway.rules.engine import Trace
-from gateway.store.sqlite import Store
+from gateway.store import Store
 
 HISTORY_NOTE = (
     "Regler som ser på historikk (duplikater, tidsoverlapp, årsgrenser) er vurdert mot "
@@ -116,7 +116,7 @@ def explain(store: Store, bill: CaseBill, env: Environment | None = None) -> Exp
         for r in env.engine.rules_for(decision.bill, rerun.context.practitioner)
         if not r.in_force(treated_on)
     )
-    stored = store.case_findings(bill.message_id)
+    stored = store.casework.findings(bill.message_id)
     return Explanation(
         bill=bill,
         stored_findings=tuple(f for f in stored if f.bill_id == bill.id),

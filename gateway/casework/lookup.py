@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 
 from gateway.errors import GatewayError
 from gateway.records import CaseBill, CaseLine, OverrideRecord, StoredFinding
-from gateway.store.sqlite import Store
+from gateway.store import Store
 
 
 class CaseworkError(GatewayError):
@@ -26,33 +26,33 @@ def resolve_bill(store: Store, ref: str) -> CaseBill:
     sender's HER id and the bill's RegningNr; ``HER:`` in front is allowed)."""
     ref = ref.strip()
     if ref.isdigit():
-        bill = store.case_bill(int(ref))
+        bill = store.casework.bill(int(ref))
         if bill is None:
             raise CaseworkError(f"Fant ingen regning med id {ref}.")
         return bill
     match = _HER_REF.match(ref)
     if match:
-        ids = store.case_bill_ids(sender_her=match["her"], regning_nr=match["nr"])
+        ids = store.casework.bill_ids(sender_her=match["her"], regning_nr=match["nr"])
         what = f"RegningNr {match['nr']} fra HER-id {match['her']}"
     elif ":" in ref:
         raise CaseworkError(
             f"Forstår ikke {ref!r}: skriv <HER-id>:<RegningNr>, f.eks. 8141253:1001."
         )
     else:
-        ids = store.case_bill_ids(guid=ref)
+        ids = store.casework.bill_ids(guid=ref)
         what = f"Guid {ref}"
     if not ids:
         raise CaseworkError(f"Fant ingen regning med {what}.")
     if len(ids) > 1:
         listed = ", ".join(_describe(store, i) for i in ids)
         raise CaseworkError(f"Flere regninger har {what}: {listed}. Oppgi regningens id i stedet.")
-    bill = store.case_bill(ids[0])
+    bill = store.casework.bill(ids[0])
     assert bill is not None
     return bill
 
 
 def _describe(store: Store, bill_id: int) -> str:
-    bill = store.case_bill(bill_id)
+    bill = store.casework.bill(bill_id)
     if bill is None:  # pragma: no cover - the id came from the store
         return f"id {bill_id}"
     credit = ", kreditering" if bill.kreditering else ""
@@ -122,11 +122,11 @@ class BillDetails:
 
 def bill_details(store: Store, bill: CaseBill) -> BillDetails:
     """Load the lines, findings and overrides of a bill."""
-    stored = store.case_findings(bill.message_id)
+    stored = store.casework.findings(bill.message_id)
     return BillDetails(
         bill=bill,
-        lines=tuple(store.case_bill_lines(bill.id)),
+        lines=tuple(store.casework.bill_lines(bill.id)),
         findings=tuple(f for f in stored if f.bill_id == bill.id),
         message_findings=tuple(f for f in stored if f.bill_id is None),
-        overrides=tuple(store.overrides_for(bill.id)),
+        overrides=tuple(store.casework.overrides_for(bill.id)),
     )

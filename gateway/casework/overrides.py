@@ -1,7 +1,7 @@
 """``gateway claims override``: a case worker's decision on a bill, as its own audited record.
 
 The engine's decision is never edited: an override is a new row in ``overrides``, and the latest
-row is the bill's effective status (``Store.effective_bill_status``).
+row is the bill's effective status (``store.casework.effective_bill_status``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import datetime
 
 from gateway.casework.lookup import CaseworkError, kroner
 from gateway.records import CaseBill, OverrideRecord
-from gateway.store.sqlite import Store
+from gateway.store import Store
 
 APPROVE = "godkjent"
 REJECT = "avvist"
@@ -55,7 +55,7 @@ def override(
     else:
         amount = approve_amount(bill, amount_ore)
         check_single_approval(store, bill)
-    return store.record_override(
+    return store.casework.record_override(
         bill.id, decision=decision, amount_ore=amount, reason=reason, by=by, at=at
     )
 
@@ -92,7 +92,8 @@ def approve_amount(bill: CaseBill, amount_ore: int | None) -> int:
 
 def check_single_approval(store: Store, bill: CaseBill) -> None:
     """Refuse an approval that would leave two approved originals with one Guid (paid twice)."""
-    others = [i for i in store.effective_live_approvals(bill.sender_her, bill.guid) if i != bill.id]
+    approvals = store.casework.effective_live_approvals(bill.sender_her, bill.guid)
+    others = [i for i in approvals if i != bill.id]
     if others:
         raise CaseworkError(
             f"Regning {others[0]} med samme Guid fra samme avsender er allerede godkjent; "

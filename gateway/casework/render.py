@@ -244,7 +244,7 @@ def rules_text(rules: Sequence[RuleInfo], on: date, family: str | None) -> str:
         who = "alle" if r.practitioners is None else ", ".join(r.practitioners)
         on_what = "melding" if r.scope.value == "message" else "regning"
         label = SEVERITY_LABELS[r.severity]
-        out.append(f"  {r.id}@{r.version}  kode {r.code}  {label} ({on_what})")
+        out.append(f"  {r.id}@{r.version}  kode {r.shown_code}  {label} ({on_what})")
         out.append(f"      behandlere: {who};  takster/koder: {abbreviate(r.codes)}")
         out.append(f"      gyldig: {_validity(r.valid_from, r.valid_to)}")
         if r.basis:
@@ -262,6 +262,8 @@ def rules_json(rules: Sequence[RuleInfo], on: date) -> dict[str, Any]:
                 "version": r.version,
                 "family": r.family,
                 "code": r.code,
+                "apprec_code": r.apprec_code.value if r.apprec_code else None,
+                "apprec_code_list": r.apprec_code.code_list if r.apprec_code else None,
                 "severity": r.severity.value,
                 "scope": r.scope.value,
                 "practitioners": None if r.practitioners is None else list(r.practitioners),

@@ -26,7 +26,7 @@ from gateway.casework.rerun import Environment, rerun_message
 from gateway.records import CaseBill, StoredFinding, to_ore
 from gateway.rules.base import Finding
 from gateway.rules.engine import RuleEngine
-from gateway.store.sqlite import Store
+from gateway.store import Store
 
 Progress = Callable[[int, int], None]
 
@@ -132,7 +132,7 @@ def replay(
         by_received=by_received,
         applied=apply,
     )
-    selected = store.case_replay_bills(since, until, by_received=by_received)
+    selected = store.casework.replay_bills(since, until, by_received=by_received)
     by_message: dict[int, list[int]] = {}
     for bill_id, message_id in selected:
         by_message.setdefault(message_id, []).append(bill_id)
@@ -155,7 +155,7 @@ def _replay_message(
     apply_as: str | None,
     at: datetime | None,
 ) -> None:
-    bills = {b.id: b for b in store.case_message_bills(message_id)}
+    bills = {b.id: b for b in store.casework.message_bills(message_id)}
     first = bills[bill_ids[0]]
     try:
         rerun = rerun_message(
@@ -168,7 +168,7 @@ def _replay_message(
     except CaseworkError as exc:
         report.errors.append((message_id, str(exc)))
         return
-    stored = store.case_findings(message_id)
+    stored = store.casework.findings(message_id)
     message_findings = [FindingSummary.of_new(f) for f in rerun.evaluation.message_findings]
     for bill_id in bill_ids:
         bill = bills[bill_id]
@@ -204,7 +204,7 @@ def _replay_message(
         if skipped is not None:
             change = replace(change, skipped=skipped)
         elif apply_as is not None:
-            record = store.record_override(
+            record = store.casework.record_override(
                 bill.id,
                 decision=change.after_status,
                 amount_ore=change.after_ore,
@@ -228,9 +228,8 @@ def _why_not(store: Store, change: ReplayChange) -> str | None:
     if bill.override_kind == "override":
         return f"overstyrt av saksbehandler (overstyring {bill.override_id}): endres ikke"
     if change.after_status == "godkjent":
-        others = [
-            i for i in store.effective_live_approvals(bill.sender_her, bill.guid) if i != bill.id
-        ]
+        approvals = store.casework.effective_live_approvals(bill.sender_her, bill.guid)
+        others = [i for i in approvals if i != bill.id]
         if others:
             return f"regning {others[0]} med samme Guid er allerede godkjent"
     return None

@@ -23,7 +23,8 @@ from gateway.errors import GatewayError
 from gateway.rules.base import ClaimContext, HistoricBill, StoredBill
 from gateway.rules.engine import Evaluation, RuleEngine, Trace
 from gateway.rules.registry import RULES
-from gateway.store.sqlite import Store
+from gateway.store import Store
+from gateway.store.history import History
 from gateway.tariffs.model import EMPTY_BOOK, TariffBook
 from gateway.validation.safe_xml import parse_xml
 
@@ -93,37 +94,41 @@ class HistoryBefore:
     One difference remains: a bill credited after this message no longer counts here, except
     in ``approved_bill`` (so a credit re-run still finds its original uncredited)."""
 
-    def __init__(self, store: Store, message_id: int) -> None:
-        self._store = store
+    def __init__(self, history: History, message_id: int) -> None:
+        self._history = history
         self._message_id = message_id
 
     def approved_bill(self, sender_her: str, guid: str) -> StoredBill | None:
-        return self._store.approved_bill_before(sender_her, guid, self._message_id)
+        return self._history.approved_bill_before(sender_her, guid, self._message_id)
 
     def practitioner_bills_between(
         self, practitioner_id: str, start: datetime, end: datetime
     ) -> Sequence[HistoricBill]:
-        return self._earlier(self._store.practitioner_bills_between(practitioner_id, start, end))
+        bills = self._history.practitioner_bills_between(practitioner_id, start, end)
+        return self._earlier(bills)
 
     def patient_bills_between(
         self, patient_id: str, start: datetime, end: datetime
     ) -> Sequence[HistoricBill]:
-        return self._earlier(self._store.patient_bills_between(patient_id, start, end))
+        return self._earlier(self._history.patient_bills_between(patient_id, start, end))
 
     def patient_code_count(
         self, patient_id: str, codes: frozenset[str], start: datetime, end: datetime
     ) -> int:
-        total = self._store.patient_code_count(patient_id, codes, start, end)
+        total = self._history.patient_code_count(patient_id, codes, start, end)
         if total == 0:
             return 0
-        later = self._store.patient_code_count_from(patient_id, codes, start, end, self._message_id)
+        later = self._history.patient_code_count_from(
+            patient_id, codes, start, end, self._message_id
+        )
         return total - later
 
     def _earlier(self, bills: Sequence[HistoricBill]) -> list[HistoricBill]:
         if not bills:
             return []
         # History bills are live approved originals: (sender, Guid) names exactly one row.
-        arrived = self._store.live_approved_message_ids([(b.sender_her, b.guid) for b in bills])
+        keys = [(b.sender_her, b.guid) for b in bills]
+        arrived = self._history.live_approved_message_ids(keys)
         return [
             b
             for b in bills
@@ -150,14 +155,14 @@ def rerun_message(
     trace: Trace | None = None,
 ) -> Rerun:
     """Evaluate a stored message again with ``env``, as received at ``received_at`` (UTC)."""
-    rebuilt = rebuild_message(store.received_raw(received_id))
+    rebuilt = rebuild_message(store.messages.received_raw(received_id))
     head = rebuilt.head
     context = ClaimContext(
         head=head,
         krav=rebuilt.krav,
         sender_her=head.sender.her_id or "",
         received_at=local_naive(received_at),
-        history=HistoryBefore(store, message_id),
+        history=HistoryBefore(store.history, message_id),
         tariffs=env.tariffs,
         practitioner=practitioner_type(head, env.practitioners),
         practitioner_id=practitioner_id(head),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from gateway.rules.base import Rule, Scope, Severity
+from gateway.rules.codes import MERKNADER_LIST, CodeList, RuleCode, shipped_code_list
 
 #: Norwegian names of what a fired rule does.
 SEVERITY_LABELS = {
@@ -55,9 +56,20 @@ class RuleInfo:
     basis: str
     text: str
     guidance: str
+    #: The code an AppRec ``Error`` carries for the rule (None: not in the code list).
+    apprec_code: RuleCode | None = None
+
+    @property
+    def shown_code(self) -> str:
+        """``766``, ``9001 (DUPLIKAT)``, ``8221 X99 (SUMKRAV)``; flagged when not listed."""
+        code = self.apprec_code
+        if code is None:
+            return f"{self.code} (mangler i kodeverket)"
+        value = code.value if code.code_list == MERKNADER_LIST else f"{code.code_list} {code.value}"
+        return value if value == self.code else f"{value} ({self.code})"
 
     @classmethod
-    def of(cls, rule: Rule) -> RuleInfo:
+    def of(cls, rule: Rule, codes: CodeList | None = None) -> RuleInfo:
         return cls(
             id=rule.id,
             version=rule.version,
@@ -72,7 +84,15 @@ class RuleInfo:
             basis=rule.basis,
             text=rule.text,
             guidance=rule.guidance,
+            apprec_code=_apprec_code(rule, codes or shipped_code_list()),
         )
+
+
+def _apprec_code(rule: Rule, codes: CodeList) -> RuleCode | None:
+    try:
+        return codes.code_of(rule)
+    except LookupError:
+        return None  # shown as missing; the daemon refuses to start with such a rule
 
 
 def families(rules: Sequence[Rule]) -> list[str]:

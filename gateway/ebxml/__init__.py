@@ -1,20 +1,19 @@
-"""ebMS 2.0 over SMTP: the MIME package, the SOAP envelope and the signals (Acknowledgment,
-MessageError). Pure code: bytes in, values out.
+"""ebMS 2.0 over SMTP: what a received file is (``unwrap``), the MIME package, the SOAP envelope
+(read in ``envelope``, its values in ``model``, written by ``compose``), the payload it carries
+(``payload``) and the signals (Acknowledgment, MessageError). Pure code: bytes in, values out.
 """
 
-from gateway.ebxml.envelope import (
+from gateway.ebxml.compose import build_envelope, reply_header
+from gateway.ebxml.envelope import parse_envelope, peek_message_id
+from gateway.ebxml.mime import MimePackage, MimePart, OutgoingPart, build, unwrap
+from gateway.ebxml.model import (
     EbxmlMessage,
     ErrorDetail,
     ManifestReference,
     MessageHeader,
     Party,
     PartyId,
-    build_envelope,
-    parse_envelope,
-    peek_message_id,
-    reply_header,
 )
-from gateway.ebxml.mime import MimePackage, MimePart, OutgoingPart, build, unwrap
 from gateway.ebxml.signals import build_acknowledgment, build_message_error, error_detail_for
 
 __all__ = [

@@ -11,10 +11,16 @@ A claimed file gets a unique name; that name is the intake's ``source_ref`` in t
 a crash, files left in ``work/`` are recovered on start with a counter (kept beside the file):
 if the database already has the intake the file is simply finished, otherwise it is processed
 again; after ``max_recoveries`` it goes to ``bad/`` for a person to look at.
+
+``SpoolInbox`` is the spool's ``Inbox`` service: it claims files in small batches, hands each to
+the intake, and moves it to ``processed/`` once committed (or to ``bad/`` when processing failed).
+On stop, files claimed but not started go back to ``incoming/``; the one in hand is finished.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import time
 import uuid
@@ -23,7 +29,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.config import SpoolConfig
+from gateway.errors import StorageError
 from gateway.files import fsync_dir, write_atomically
+from gateway.logs import get_logger
+from gateway.records import Outcome
+from gateway.transports import Intake
+
+log = get_logger("spool")
+
+# Files claimed per look into incoming/: small, because a claimed file waits for the ones
+# claimed before it (latency), while claiming again costs only ~0.1 ms per file.
+BATCH = 10
+#: The longest wait between tries while the database refuses commits.
+MAX_STORAGE_BACKOFF = 60.0
 
 _RECOVERIES_SUFFIX = ".recoveries"
 _REASON_SUFFIX = ".reason"
@@ -147,3 +165,68 @@ class Spool:
             path.with_name(path.name + _REASON_SUFFIX).unlink(missing_ok=True)
             moved.append(target)
         return moved
+
+
+class SpoolInbox:
+    """Takes files from the spool into the intake until stopped (``once``: until it is empty)."""
+
+    name = "spool"
+
+    def __init__(self, spool: Spool, intake: Intake, *, once: bool = False) -> None:
+        self.spool = spool
+        self.intake = intake
+        self.once = once
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Recover ``work/``, then claim and hand on files until ``stop`` is set."""
+        spool = self.spool
+        again, parked = spool.recover()
+        for path in parked:
+            log.error("spool_file_parked", file=path.name, where=str(path.parent))
+        if again:
+            log.warning("spool_recovering", files=len(again))
+        for item in again:
+            await self._take(item, stop)
+        while not stop.is_set():
+            batch = spool.claim(BATCH)
+            for position, item in enumerate(batch):
+                if stop.is_set():
+                    # Claimed but not started: back to incoming/, untouched.
+                    for unstarted in batch[position:]:
+                        spool.release(unstarted)
+                    break
+                await self._take(item, stop)
+            if stop.is_set() or (self.once and not batch):
+                return
+            if not batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=spool.config.poll_interval)
+
+    async def _take(self, item: Claimed, stop: asyncio.Event) -> None:
+        """One file: commit it through the intake, then move it to ``processed/`` (or park it).
+
+        While the database refuses commits, try again with backoff; on stop the file stays in
+        ``work/`` and is recovered on the next start."""
+        backoff = 1.0
+        raw = item.path.read_bytes()
+        while True:
+            try:
+                outcome = await self.intake(
+                    raw,
+                    source="spool",
+                    source_ref=item.source_ref,
+                    source_name=item.original_name,
+                )
+            except StorageError:
+                log.exception("storage_error_retrying", retry_in=backoff)
+                if stop.is_set():
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_STORAGE_BACKOFF)
+                continue
+            if outcome is Outcome.FAILED:
+                reason = "processing failed; the raw bytes are in the database"
+                await asyncio.to_thread(self.spool.park, item, reason)
+            else:
+                await asyncio.to_thread(self.spool.done, item)
+            return

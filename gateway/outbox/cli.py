@@ -24,10 +24,9 @@ from datetime import datetime
 from pathlib import Path
 
 from gateway.clock import OSLO, utc_now
-from gateway.config import Config
 from gateway.logs import redact
 from gateway.records import Outcome, ReceivedSummary, ReplySummary
-from gateway.store.sqlite import Store
+from gateway.store import Store
 
 DEFAULT_CONFIG = Path("config/local.toml")
 STATES = ("pending", "delivered", "dead", "discarded")
@@ -70,12 +69,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         command.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
 
 
-def run(args: argparse.Namespace) -> int | None:
-    """Handle an ``outbox`` or ``messages`` command; None when it is neither."""
+def run(args: argparse.Namespace, database: Path) -> int | None:
+    """Handle an ``outbox`` or ``messages`` command on the claims ``database`` (the ``gateway``
+    command reads it from ``--config``); None when the command is neither."""
     command = getattr(args, "command", None)
     if command not in ("outbox", "messages"):
         return None
-    store = Store(Config.from_toml(args.config).database)
+    store = Store(database)
     try:
         if command == "outbox":
             return _outbox(store, args)
@@ -90,23 +90,23 @@ def run(args: argparse.Namespace) -> int | None:
 def _outbox(store: Store, args: argparse.Namespace) -> int:
     command = args.outbox_command
     if command == "list":
-        rows = store.list_replies(state=args.state, kind=args.kind, limit=args.limit)
+        rows = store.outbox.list_replies(state=args.state, kind=args.kind, limit=args.limit)
         _table(rows)
         return 0
     if command == "show":
-        reply = store.reply(args.reply_id)
+        reply = store.outbox.reply(args.reply_id)
         if reply is None:
             _out(f"no reply {args.reply_id}")
             return 1
         if args.body:
             sys.stdout.flush()
-            sys.stdout.buffer.write(store.reply_body(reply.id))
+            sys.stdout.buffer.write(store.outbox.reply_body(reply.id))
             sys.stdout.buffer.flush()
             return 0
         _details(reply)
         return 0
     if command == "dead":
-        rows = store.dead_letters()
+        rows = store.outbox.dead_letters()
         for r in rows:
             _out(
                 f"{r.id:>7}  {r.kind:<15} {r.recipient:<28} attempts {r.attempts:<3} "
@@ -117,19 +117,19 @@ def _outbox(store: Store, args: argparse.Namespace) -> int:
     if command == "requeue":
         if args.all_dead == bool(args.reply_ids):
             return _usage("give reply ids or --all-dead (not both)")
-        ids = [r.id for r in store.dead_letters()] if args.all_dead else args.reply_ids
-        changed = store.requeue(ids, by=args.by)
+        ids = [r.id for r in store.outbox.dead_letters()] if args.all_dead else args.reply_ids
+        changed = store.outbox.requeue(ids, by=args.by)
         return _report("requeued", ids, changed)
     if command == "discard":
         if not args.reason.strip():
             return _usage("--reason must not be empty")
-        changed = store.discard(args.reply_ids, args.reason.strip(), by=args.by)
+        changed = store.outbox.discard(args.reply_ids, args.reason.strip(), by=args.by)
         return _report("discarded", args.reply_ids, changed)
     if command == "awaiting-ack":
         rows = (
-            store.list_replies(ack_state="expired", limit=None)
+            store.outbox.list_replies(ack_state="expired", limit=None)
             if args.expired
-            else store.awaiting_acks()
+            else store.acks.awaiting_acks()
         )
         now = utc_now()
         for r in rows:
@@ -199,7 +199,9 @@ def _details(r: ReplySummary) -> None:
 
 def _messages(store: Store, args: argparse.Namespace) -> int:
     if args.messages_command == "list":
-        rows = store.list_received(since=args.since, outcome=args.outcome, limit=args.limit)
+        rows = store.messages.list_received(
+            since=args.since, outcome=args.outcome, limit=args.limit
+        )
         for m in rows:
             _out(
                 f"{m.id:>7}  {m.received_at.isoformat(timespec='seconds')}  {m.outcome:<18} "
@@ -209,12 +211,12 @@ def _messages(store: Store, args: argparse.Namespace) -> int:
         _out(f"{len(rows)} message(s)")
         return 0
     if args.messages_command == "show":
-        found = store.received_summary(args.received_id)
+        found = store.messages.received_summary(args.received_id)
         if found is None:
             _out(f"no received message {args.received_id}")
             return 1
         _message(found)
-        replies = store.replies_of(found.id)
+        replies = store.messages.replies_of(found.id)
         _out("replies:" if replies else "replies: none")
         for r in replies:
             role = "settled by this signal" if r.ack_received_id == found.id else r.kind

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from gateway.clock import utc_now
 from gateway.errors import StorageError
 from gateway.logs import get_logger
-from gateway.store.sqlite import Store
+from gateway.store import Store
 
 log = get_logger("outbox.reliability")
 
@@ -66,6 +66,8 @@ class TickResult:
 class AckTracker:
     """Plans, expires and resends replies awaiting an ebXML Acknowledgment."""
 
+    name = "acks"
+
     def __init__(
         self,
         store: Store,
@@ -85,7 +87,7 @@ class AckTracker:
         """Plan, expire and resend once (blocking: the store is synchronous)."""
         now = self.clock()
         planned = self._plan()
-        expired = self.store.expire(now)
+        expired = self.store.acks.expire(now)
         for reply in expired:
             log.error(
                 "ack_expired",
@@ -96,8 +98,8 @@ class AckTracker:
                 sends=reply.sends,
                 hint="no Acknowledgment from the partner: see `gateway outbox awaiting-ack`",
             )
-        due = self.store.due_for_resend(now)
-        resent = self.store.schedule_resend([r.id for r in due])
+        due = self.store.acks.due_for_resend(now)
+        resent = self.store.acks.schedule_resend([r.id for r in due])
         for reply in due:
             if reply.id in resent:
                 log.warning(
@@ -113,7 +115,7 @@ class AckTracker:
 
     def _plan(self) -> list[int]:
         planned: list[int] = []
-        for reply in self.store.unplanned_acks():
+        for reply in self.store.acks.unplanned_acks():
             policy = self.policy_for(reply.recipient)
             last_send = reply.delivered_at or reply.created_at
             resend_at = last_send + policy.interval
@@ -121,7 +123,7 @@ class AckTracker:
             if reply.sends > policy.retries:
                 # The first send and every resend are used up: wait one more interval.
                 expires_at = min(expires_at, resend_at)
-            self.store.plan_resend(reply.id, resend_at, expires_at)
+            self.store.acks.plan_resend(reply.id, resend_at, expires_at)
             planned.append(reply.id)
         return planned
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gateway.ebxml.envelope import EbxmlMessage
+from gateway.ebxml.model import EbxmlMessage
 from gateway.ebxml.signals import ACTION_ACKNOWLEDGMENT, ACTION_MESSAGE_ERROR
 from gateway.logs import get_logger
 from gateway.records import SignalMatch
-from gateway.store.sqlite import Store
+from gateway.store import Store
 
 log = get_logger("outbox.signals")
 
@@ -50,7 +50,7 @@ def match_signal(
     if not ref:
         log.warning("signal_without_reference", action=header.action, received_id=received_id)
         return []
-    matches = store.record_signal(
+    matches = store.acks.record_signal(
         ref,
         "acknowledgment" if kind == "acknowledgment" else "message_error",
         received_id,

@@ -3,6 +3,9 @@
 - ``gateway.partners.cpa``: parse one CPA file into frozen values (``Cpa``, ``CpaParty``, ...).
 - ``gateway.partners.registry``: every CPA in a directory, looked up by CPAId or by HER ids.
 - ``gateway.partners.checks``: check a received ``eb:MessageHeader`` against the registry.
+- ``gateway.partners.addressing``: is a message for us, from whom it may come, of a type we
+  take (ebXML header with or without a CPA; the MsgHead's sender and receiver).
+- ``gateway.partners.authentication``: its signatures against the partner's certificates.
 """
 
 from gateway.partners.checks import Agreement, check_header

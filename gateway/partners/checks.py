@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from gateway.ebxml.envelope import MessageHeader, Party
+from gateway.ebxml.model import MessageHeader, Party
 from gateway.errors import HeaderInconsistent, HeaderValueNotRecognized
 from gateway.partners.cpa import ActionBinding, Cpa, CpaParty
 from gateway.partners.registry import PartnerRegistry
@@ -37,6 +37,7 @@ __all__ = [
     "TO_ROLE",
     "Agreement",
     "check_header",
+    "check_service_action",
 ]
 
 _MH: Final = "//eb:MessageHeader"
@@ -101,17 +102,7 @@ def check_header(
     us = _check_to(header.to_party, cpa, our_her)
     partner = _check_from(header.from_party, cpa, us)
 
-    if header.service != service:
-        raise HeaderValueNotRecognized(
-            f"Tjenesten {header.service!r} tas ikke imot her; forventet {service!r}.",
-            location=SERVICE,
-        )
-    if header.action != action:
-        raise HeaderValueNotRecognized(
-            f"Handlingen {header.action!r} tas ikke imot for tjenesten {service}; "
-            f"forventet {action!r}.",
-            location=ACTION,
-        )
+    check_service_action(header, service=service, action=action)
     sent_as = partner.can_send(service, action)
     if sent_as is None:
         where = ACTION if partner.offers_service(service) else SERVICE
@@ -151,6 +142,22 @@ def check_header(
             location=TO_ROLE,
         )
     return Agreement(cpa=cpa, us=us, partner=partner, sent_as=sent_as, received_as=received_as)
+
+
+def check_service_action(header: MessageHeader, *, service: str, action: str) -> None:
+    """The header's Service and Action are the ones this gateway takes, or
+    ``HeaderValueNotRecognized`` (with or without a CPA)."""
+    if header.service != service:
+        raise HeaderValueNotRecognized(
+            f"Tjenesten {header.service!r} tas ikke imot her; forventet {service!r}.",
+            location=SERVICE,
+        )
+    if header.action != action:
+        raise HeaderValueNotRecognized(
+            f"Handlingen {header.action!r} tas ikke imot for tjenesten {service}; "
+            f"forventet {action!r}.",
+            location=ACTION,
+        )
 
 
 def _check_to(to_party: Party, cpa: Cpa, our_her: str) -> CpaParty:

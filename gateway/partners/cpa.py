@@ -44,7 +44,7 @@ from typing import Final, Literal
 from cryptography import x509
 from lxml import etree
 
-from gateway.ebxml.envelope import PartyId
+from gateway.ebxml.model import PartyId
 from gateway.errors import ConfigurationError, NotXml
 from gateway.validation.safe_xml import parse_xml
 

@@ -1,7 +1,8 @@
 """The ``[payout]`` section of the config: schedule, payer account, receivers, output folders.
 
 Every key is optional; without a ``[payout]`` table the scheduler is off and the commands use
-the defaults below. ``from_mapping`` raises ``ConfigurationError`` naming the bad key.
+the defaults below. It is read with ``gateway.settings.Table``: ``from_table`` raises
+``ConfigurationError`` naming the bad key.
 
 Keys (all under ``[payout]``):
 
@@ -30,6 +31,8 @@ Keys (all under ``[payout]``):
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,27 +40,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
-from gateway.errors import ConfigurationError
 from gateway.payout.receivers import valid_account
+from gateway.settings import Table
 
 DEFAULT_CRON = "0 16 * * *"
 DEFAULT_TIMEZONE = "Europe/Oslo"
 DEFAULT_CPA_ID = "gateway-payout"
-
-_KEYS = frozenset(
-    {
-        "enabled",
-        "cron",
-        "timezone",
-        "payer_account",
-        "payer_bic",
-        "receivers_file",
-        "payments_directory",
-        "decisions_directory",
-        "cpa_id",
-        "claim_lease_seconds",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,49 +64,40 @@ class PayoutConfig:
     claim_lease_seconds: float = 900.0
 
     @classmethod
-    def from_mapping(cls, data: dict[str, Any], base: Path) -> PayoutConfig:
+    def from_mapping(cls, data: Mapping[str, Any], base: Path) -> PayoutConfig:
         """Read a ``[payout]`` table; relative paths are resolved against ``base``."""
-        if not isinstance(data, dict):
-            raise ConfigurationError("payout must be a table")
-        unknown = sorted(set(data) - _KEYS)
-        if unknown:
-            raise ConfigurationError(f"payout.{unknown[0]} is not a known key")
-        enabled = data.get("enabled", False)
-        if not isinstance(enabled, bool):
-            raise _fail("enabled", "true or false", enabled)
-        cron = _text(data, "cron", DEFAULT_CRON)
-        timezone = _text(data, "timezone", DEFAULT_TIMEZONE)
+        return cls.from_table(Table(data, base=base, where="payout"))
+
+    @classmethod
+    def from_table(cls, t: Table) -> PayoutConfig:
+        """Read a ``[payout]`` table (empty: the defaults)."""
+        t.only(_KEYS)
+        timezone = t.string("timezone", DEFAULT_TIMEZONE)
         try:
             zone = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise _fail("timezone", "an IANA time zone such as 'Europe/Oslo'", timezone) from exc
+            raise t.fail("timezone", "an IANA time zone such as 'Europe/Oslo'") from exc
+        cron = t.string("cron", DEFAULT_CRON)
         try:
             CronTrigger.from_crontab(cron, timezone=zone)
         except ValueError as exc:
-            raise ConfigurationError(
-                f"payout.cron must be a crontab expression, got {cron!r}: {exc}"
+            raise t.error(
+                f"{t.key('cron')} must be a crontab expression, got {cron!r}: {exc}"
             ) from exc
-        payer_account = _optional_text(data, "payer_account")
+        payer_account = t.opt_string("payer_account")
         if payer_account is not None and not valid_account(payer_account):
-            raise _fail(
-                "payer_account",
-                "an 11-digit account number with a valid check digit",
-                payer_account,
-            )
-        lease = data.get("claim_lease_seconds", 900.0)
-        if isinstance(lease, bool) or not isinstance(lease, int | float) or lease <= 0:
-            raise _fail("claim_lease_seconds", "a positive number", lease)
+            raise t.fail("payer_account", "an 11-digit account number with a valid check digit")
         return cls(
-            enabled=enabled,
+            enabled=t.boolean("enabled", False),
             cron=cron,
             timezone=timezone,
             payer_account=payer_account,
-            payer_bic=_optional_text(data, "payer_bic"),
-            receivers_file=_optional_path(data, "receivers_file", base),
-            payments_directory=_optional_path(data, "payments_directory", base),
-            decisions_directory=_optional_path(data, "decisions_directory", base),
-            cpa_id=_text(data, "cpa_id", DEFAULT_CPA_ID),
-            claim_lease_seconds=float(lease),
+            payer_bic=t.opt_string("payer_bic"),
+            receivers_file=t.opt_path("receivers_file"),
+            payments_directory=t.opt_path("payments_directory"),
+            decisions_directory=t.opt_path("decisions_directory"),
+            cpa_id=t.string("cpa_id", DEFAULT_CPA_ID),
+            claim_lease_seconds=t.number("claim_lease_seconds", 900.0, positive=True),
         )
 
     def trigger(self) -> CronTrigger:
@@ -126,26 +105,4 @@ class PayoutConfig:
         return CronTrigger.from_crontab(self.cron, timezone=ZoneInfo(self.timezone))
 
 
-def _fail(key: str, expected: str, value: object) -> ConfigurationError:
-    return ConfigurationError(f"payout.{key} must be {expected}, got {value!r}")
-
-
-def _text(data: dict[str, Any], key: str, default: str) -> str:
-    value = data.get(key, default)
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(key, "a non-empty string", value)
-    return value.strip()
-
-
-def _optional_text(data: dict[str, Any], key: str) -> str | None:
-    if key not in data:
-        return None
-    value = data[key]
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(key, "a non-empty string", value)
-    return value.strip()
-
-
-def _optional_path(data: dict[str, Any], key: str, base: Path) -> Path | None:
-    value = _optional_text(data, key)
-    return None if value is None else (base / value).resolve()
+_KEYS = frozenset(f.name for f in dataclasses.fields(PayoutConfig))

@@ -23,7 +23,7 @@ from lxml import etree
 
 from gateway.claims.model import Organisation
 from gateway.receipts.apprec import format_datetime, xml_safe
-from gateway.receipts.signing import Signer, serialize
+from gateway.security.xmldsig import Signer, serialize
 
 VEDTAK_NS = "http://gateway.kuhr.no/xmlstds/utbetalingsvedtak/v1"
 

@@ -92,6 +92,8 @@ class Fire:
 class PayoutScheduler:
     """Runs payout at the configured cron times; safe with several instances on one database."""
 
+    name = "payout"
+
     def __init__(
         self,
         config: PayoutConfig,

@@ -28,26 +28,19 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import tomllib
 import uuid
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from gateway.clock import local_naive, utc_now
 from gateway.config import Config, IdentityConfig
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import (
-    ManifestReference,
-    MessageHeader,
-    Party,
-    PartyId,
-    build_envelope,
-)
-from gateway.errors import ConfigurationError
+from gateway.ebxml.compose import build_envelope
+from gateway.ebxml.model import ManifestReference, MessageHeader, Party, PartyId
 from gateway.files import fsync_dir, write_atomically
 from gateway.logs import get_logger
 from gateway.payout import ledger
@@ -56,7 +49,10 @@ from gateway.payout.config import PayoutConfig
 from gateway.payout.decision import Decision, signed_decision_bytes
 from gateway.payout.pain001 import Payment, PaymentRun, build_pain001
 from gateway.payout.receivers import ReceiverRegistry
-from gateway.receipts.signing import Signer, load_signer
+from gateway.records import ReplyRecord
+from gateway.security.xmldsig import Signer, load_signer
+from gateway.store.replies import write_replies
+from gateway.store.sqlite import SqliteTransaction
 from gateway.store.transactions import connect, immediate
 
 log = get_logger("payout")
@@ -322,12 +318,15 @@ def _queue(
     if db.execute("SELECT 1 FROM replies WHERE filename = ?", (filename,)).fetchone():
         return 0
     message_id, body = ebxml_message(decision, deps, now)
-    db.execute(
-        "INSERT INTO replies(received_id, kind, ebxml_message_id, ref_to_message_id, recipient, "
-        "filename, body, created_at, state, ack_state) "
-        "VALUES (NULL, ?, ?, NULL, ?, ?, ?, ?, 'pending', 'awaiting')",
-        (KIND, message_id, decision.recipient, filename, body, now.astimezone(UTC).isoformat()),
+    reply = ReplyRecord(
+        kind=KIND,
+        recipient=decision.recipient,
+        filename=filename,
+        body=body,
+        ebxml_message_id=message_id,
+        awaits_ack=True,
     )
+    write_replies(SqliteTransaction(db), [reply], received_id=None, created_at=now)
     return 1
 
 
@@ -441,16 +440,8 @@ def _mail_domain(address: str) -> str:
 
 
 def payout_config_of(config: Config) -> PayoutConfig:
-    """The ``[payout]`` settings of ``config`` (``config.payout`` once the lead wires it in;
-    until then read from the same TOML file)."""
-    wired = getattr(config, "payout", None)
-    if isinstance(wired, PayoutConfig):
-        return wired
-    try:
-        data = tomllib.loads(config.path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigurationError(f"{config.path}: cannot read [payout]: {exc}") from exc
-    return PayoutConfig.from_mapping(data.get("payout", {}), config.path.parent)
+    """The ``[payout]`` settings of ``config``."""
+    return PayoutConfig.from_table(config.table("payout"))
 
 
 def deps_from_config(

@@ -1,4 +1,5 @@
-"""Application receipts: AppRec v1.0 in a signed MsgHead v1.2 carrier, and the signing keys."""
+"""Application receipts: AppRec v1.0 in a signed MsgHead v1.2 carrier, the replies that carry
+them, and development signing keys (the XML-DSig primitive is ``gateway.security.xmldsig``)."""
 
 from gateway.receipts.apprec import (
     AppRec,
@@ -9,19 +10,14 @@ from gateway.receipts.apprec import (
     wrap_in_msghead,
 )
 from gateway.receipts.keys import certificate_info, generate_dev_credentials
-from gateway.receipts.signing import Signer, load_signer, serialize, verify
 
 __all__ = [
     "AppRec",
     "AppRecError",
     "AppRecStatus",
-    "Signer",
     "apprec_from_msghead",
     "build_apprec",
     "certificate_info",
     "generate_dev_credentials",
-    "load_signer",
-    "serialize",
-    "verify",
     "wrap_in_msghead",
 ]

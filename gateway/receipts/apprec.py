@@ -1,9 +1,18 @@
-"""Application receipts (AppRec v1.0) and the MsgHead v1.2 carrier they travel in.
+"""Application receipts (AppRec v1.0 or v1.1), bare or in a MsgHead v1.2 carrier.
 
-AppRec v1.0 has no place for ``ds:Signature``, so, as on the Norwegian health network, the AppRec
-is sent as ``MsgHead/Document/RefDoc/Content`` of a MsgHead v1.2 whose last child is the enveloped
-signature (see ``gateway.receipts.signing``). Everything built here validates against the
-official AppRec-v1.0.xsd and MsgHead-v1_2.xsd (``tests/test_apprec_conformance.py``).
+The health network carries the **bare** ``<AppRec>`` as the payload (the official samples and
+the real NAV CPA's ``NAV_message_apprec_v1p0`` part): ``build_apprec`` and ``serialize_apprec``
+make it, in the version the partner's CPA declares (``AppRecVersion``; 1.1 differs from 1.0 only
+in its namespace and MIGversion). AppRec has no place for ``ds:Signature``: a bare AppRec's
+integrity comes from the signed ebXML envelope (its ``cid:`` reference) or, as a file, from a
+detached CMS signature beside it (``gateway.security.cms_signed``).
+
+``wrap_in_msghead`` keeps the older carrier: the AppRec as ``MsgHead/Document/RefDoc/Content``
+of a MsgHead v1.2 whose last child is the enveloped signature (``gateway.security.xmldsig``);
+an explicit per-partner option, not the default.
+
+Everything built here validates against the official AppRec-v1.0.xsd, AppRec-v1.1.xsd and
+MsgHead-v1_2.xsd (``tests/test_apprec_conformance.py``).
 
 Texts to senders are Norwegian bokmål. Times are written with seconds precision and no time zone,
 as the samples do; aware ``datetime`` values are first converted to Norwegian local time.
@@ -26,10 +35,12 @@ from gateway.claims.model import Code, HealthcareProfessional, Ident, Organisati
 from gateway.validation.safe_xml import parse_xml
 
 APPREC_NS = "http://www.kith.no/xmlstds/apprec/2004-11-21"
+APPREC_V1_1_NS = "http://www.kith.no/xmlstds/apprec/2012-02-15"
 MSGHEAD_NS = "http://www.kith.no/xmlstds/msghead/2006-05-24"
 DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 
 APPREC_MIG_VERSION = "1.0 2004-11-21"
+APPREC_V1_1_MIG_VERSION = "v1.1 2012-02-15"
 MSGHEAD_MIG_VERSION = "v1.2 2006-05-24"
 
 #: KITH code list 9051, identifier types for organisations.
@@ -38,10 +49,8 @@ ORGANISATION_ID_SYSTEM = "2.16.578.1.12.4.1.1.9051"
 PERSON_ID_SYSTEM = "2.16.578.1.12.4.1.1.8116"
 
 # lxml-stubs type nsmap as Mapping[str, str]; lxml itself takes None for the default namespace.
-_APPREC_NSMAP = cast("dict[str, str]", {None: APPREC_NS})
 _MSGHEAD_NSMAP = cast("dict[str, str]", {None: MSGHEAD_NS})
 
-_AR = f"{{{APPREC_NS}}}"
 _MH = f"{{{MSGHEAD_NS}}}"
 
 _ORGANISATION_ID_TEXT = {
@@ -63,6 +72,33 @@ _OID = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 _LOCAL_TZ = "Europe/Oslo"
+
+
+class AppRecVersion(enum.Enum):
+    """The AppRec versions gateway writes; the partner's CPA says which it reads."""
+
+    V1_0 = "1.0"
+    V1_1 = "1.1"
+
+    @property
+    def namespace(self) -> str:
+        return APPREC_NS if self is AppRecVersion.V1_0 else APPREC_V1_1_NS
+
+    @property
+    def mig_version(self) -> str:
+        """``MIGversion`` as the official samples of the version write it."""
+        return APPREC_MIG_VERSION if self is AppRecVersion.V1_0 else APPREC_V1_1_MIG_VERSION
+
+    @classmethod
+    def of_namespace(cls, namespace: str) -> AppRecVersion:
+        """The version whose namespace is ``namespace`` (e.g. from a CPA's SimplePart)."""
+        for version in cls:
+            if version.namespace == namespace:
+                return version
+        raise ValueError(f"not an AppRec namespace gateway writes: {namespace!r}")
+
+
+_APPREC_TAGS = frozenset(f"{{{version.namespace}}}AppRec" for version in AppRecVersion)
 
 
 class AppRecStatus(enum.IntEnum):
@@ -103,10 +139,16 @@ class AppRecError:
         if self.code_system is not None and not _OID.fullmatch(self.code_system):
             raise ValueError(f"AppRec error code system is not an OID: {self.code_system!r}")
 
+    @property
+    def complete(self) -> bool:
+        """Whether it names its code system and what it concerns, with a text (``S``, ``V``,
+        ``DN`` and ``OT``, as KITH's sample of per-bill errors has them)."""
+        return bool(self.code_system and self.text.strip() and self.ot and self.ot.strip())
+
 
 @dataclass(frozen=True, slots=True)
 class AppRec:
-    """Everything an AppRec v1.0 says about one received message."""
+    """Everything an AppRec says about one received message."""
 
     id: str
     gen_date: datetime
@@ -119,6 +161,7 @@ class AppRec:
     original_msg_id: str
     software_name: str | None = "gateway"
     software_version: str | None = None
+    version: AppRecVersion = AppRecVersion.V1_0
 
     def __post_init__(self) -> None:
         # KITH: Error is given exactly when the status is 2 or 3; anything else misleads.
@@ -129,27 +172,38 @@ class AppRec:
 
 
 def build_apprec(apprec: AppRec) -> etree._Element:
-    """Build the AppRec v1.0 element (namespace ``APPREC_NS``) for ``apprec``."""
-    root = etree.Element(_AR + "AppRec", nsmap=_APPREC_NSMAP)
-    _sub(root, _AR + "MsgType", V="APPREC", DN="Applikasjonskvittering")
-    _sub(root, _AR + "MIGversion", text=APPREC_MIG_VERSION)
+    """Build the bare ``<AppRec>`` element for ``apprec``, in its ``version``'s namespace."""
+    namespace = apprec.version.namespace
+    ar = f"{{{namespace}}}"
+    root = etree.Element(ar + "AppRec", nsmap=cast("dict[str, str]", {None: namespace}))
+    _sub(root, ar + "MsgType", V="APPREC", DN="Applikasjonskvittering")
+    _sub(root, ar + "MIGversion", text=apprec.version.mig_version)
     if apprec.software_name is not None:
-        _sub(root, _AR + "SoftwareName", text=apprec.software_name)
+        _sub(root, ar + "SoftwareName", text=apprec.software_name)
     if apprec.software_version is not None:
-        _sub(root, _AR + "SoftwareVersion", text=apprec.software_version)
-    _sub(root, _AR + "GenDate", text=format_datetime(apprec.gen_date))
-    _sub(root, _AR + "Id", text=apprec.id)
-    _party(_sub(root, _AR + "Sender"), apprec.sender)
-    _party(_sub(root, _AR + "Receiver"), apprec.receiver)
-    _sub(root, _AR + "Status", V=str(int(apprec.status)), DN=apprec.status.text)
+        _sub(root, ar + "SoftwareVersion", text=apprec.software_version)
+    _sub(root, ar + "GenDate", text=format_datetime(apprec.gen_date))
+    _sub(root, ar + "Id", text=apprec.id)
+    _party(_sub(root, ar + "Sender"), apprec.sender, ar)
+    _party(_sub(root, ar + "Receiver"), apprec.receiver, ar)
+    _sub(root, ar + "Status", V=str(int(apprec.status)), DN=apprec.status.text)
     for error in apprec.errors:
-        _sub(root, _AR + "Error", V=error.code, S=error.code_system, DN=error.text, OT=error.ot)
-    original = _sub(root, _AR + "OriginalMsgId")
+        _sub(root, ar + "Error", V=error.code, S=error.code_system, DN=error.text, OT=error.ot)
+    original = _sub(root, ar + "OriginalMsgId")
     msg_type = apprec.original_msg_type
-    _sub(original, _AR + "MsgType", V=msg_type.value, DN=msg_type.text)
-    _sub(original, _AR + "IssueDate", text=format_datetime(apprec.original_issue_date))
-    _sub(original, _AR + "Id", text=apprec.original_msg_id)
+    _sub(original, ar + "MsgType", V=msg_type.value, DN=msg_type.text)
+    _sub(original, ar + "IssueDate", text=format_datetime(apprec.original_issue_date))
+    _sub(original, ar + "Id", text=apprec.original_msg_id)
     return root
+
+
+def serialize_apprec(apprec: AppRec | etree._Element) -> bytes:
+    """A bare AppRec as the file or payload part carries it: UTF-8 with an XML declaration,
+    not pretty-printed (a detached signature covers these exact bytes)."""
+    element = build_apprec(apprec) if isinstance(apprec, AppRec) else apprec
+    if element.tag not in _APPREC_TAGS:
+        raise ValueError(f"not an AppRec element: {element.tag!r}")
+    return etree.tostring(element, xml_declaration=True, encoding="UTF-8")
 
 
 def wrap_in_msghead(
@@ -161,8 +215,8 @@ def wrap_in_msghead(
     receiver: Organisation,
 ) -> etree._Element:
     """Put a copy of ``apprec_element`` into an (unsigned) MsgHead v1.2 of type APPREC."""
-    if apprec_element.tag != _AR + "AppRec":
-        raise ValueError(f"not an AppRec v1.0 element: {apprec_element.tag!r}")
+    if apprec_element.tag not in _APPREC_TAGS:
+        raise ValueError(f"not an AppRec element: {apprec_element.tag!r}")
     root = etree.Element(_MH + "MsgHead", nsmap=_MSGHEAD_NSMAP)
     info = _sub(root, _MH + "MsgInfo")
     _sub(info, _MH + "Type", V="APPREC", DN="Applikasjonskvittering")
@@ -182,7 +236,7 @@ def wrap_in_msghead(
 def apprec_from_msghead(signed_msghead_bytes: bytes | etree._Element) -> etree._Element:
     """Return the AppRec element carried in a MsgHead (bytes or parsed).
 
-    This does not check the signature: give it what ``signing.verify`` returned, or verify first.
+    This does not check the signature: give it what ``xmldsig.verify`` returned, or verify first.
     """
     if isinstance(signed_msghead_bytes, bytes):
         root = parse_xml(signed_msghead_bytes)
@@ -190,7 +244,8 @@ def apprec_from_msghead(signed_msghead_bytes: bytes | etree._Element) -> etree._
         root = signed_msghead_bytes
     if root.tag != _MH + "MsgHead":
         raise ValueError(f"not a MsgHead v1.2 document: {root.tag!r}")
-    found = root.findall(f"{_MH}Document/{_MH}RefDoc/{_MH}Content/{_AR}AppRec")
+    contents = root.findall(f"{_MH}Document/{_MH}RefDoc/{_MH}Content/*")
+    found = [element for element in contents if element.tag in _APPREC_TAGS]
     if len(found) != 1:
         raise ValueError(f"expected one AppRec in the MsgHead, found {len(found)}")
     return found[0]
@@ -245,24 +300,25 @@ def _person_name(person: HealthcareProfessional) -> str | None:
     return name or None
 
 
-def _additional_id(parent: etree._Element, ident: Ident, texts: dict[str, str]) -> None:
-    additional = _sub(parent, _AR + "AdditionalId")
-    _sub(additional, _AR + "Id", text=ident.id)
-    _sub(additional, _AR + "Type", V=ident.type, DN=texts.get(ident.type))
+def _additional_id(parent: etree._Element, ident: Ident, texts: dict[str, str], ar: str) -> None:
+    additional = _sub(parent, ar + "AdditionalId")
+    _sub(additional, ar + "Id", text=ident.id)
+    _sub(additional, ar + "Type", V=ident.type, DN=texts.get(ident.type))
 
 
-def _party(parent: etree._Element, organisation: Organisation) -> None:
-    """AppRec ``Sender``/``Receiver`` content: HCP/Inst, with the practitioner as HCPerson."""
-    inst = _sub(_sub(parent, _AR + "HCP"), _AR + "Inst")
-    _sub(inst, _AR + "Name", text=organisation.name)
+def _party(parent: etree._Element, organisation: Organisation, ar: str) -> None:
+    """AppRec ``Sender``/``Receiver`` content: HCP/Inst, with the practitioner as HCPerson.
+    ``ar`` is the ``{namespace}`` prefix of the AppRec version being built."""
+    inst = _sub(_sub(parent, ar + "HCP"), ar + "Inst")
+    _sub(inst, ar + "Name", text=organisation.name)
     primary = _primary_index(organisation.idents)
     if primary is not None:
         ident = organisation.idents[primary]
-        _sub(inst, _AR + "Id", text=ident.id)
-        _sub(inst, _AR + "TypeId", V=ident.type, DN=_ORGANISATION_ID_TEXT.get(ident.type))
+        _sub(inst, ar + "Id", text=ident.id)
+        _sub(inst, ar + "TypeId", V=ident.type, DN=_ORGANISATION_ID_TEXT.get(ident.type))
     for index, ident in enumerate(organisation.idents):
         if index != primary:
-            _additional_id(inst, ident, _ORGANISATION_ID_TEXT)
+            _additional_id(inst, ident, _ORGANISATION_ID_TEXT, ar)
     person = organisation.professional
     if person is None:
         return
@@ -270,14 +326,14 @@ def _party(parent: etree._Element, organisation: Organisation) -> None:
     idents = _shareable_person_idents(person)
     if name is None and not idents:
         return  # an empty HCPerson says nothing
-    person_el = _sub(inst, _AR + "HCPerson")
+    person_el = _sub(inst, ar + "HCPerson")
     if name is not None:
-        _sub(person_el, _AR + "Name", text=name)
+        _sub(person_el, ar + "Name", text=name)
     if idents:
-        _sub(person_el, _AR + "Id", text=idents[0].id)
-        _sub(person_el, _AR + "TypeId", V=idents[0].type, DN=_PERSON_ID_TEXT.get(idents[0].type))
+        _sub(person_el, ar + "Id", text=idents[0].id)
+        _sub(person_el, ar + "TypeId", V=idents[0].type, DN=_PERSON_ID_TEXT.get(idents[0].type))
     for ident in idents[1:]:
-        _additional_id(person_el, ident, _PERSON_ID_TEXT)
+        _additional_id(person_el, ident, _PERSON_ID_TEXT, ar)
 
 
 def _msghead_ident(

@@ -2,8 +2,9 @@
 
 - An ebXML message gets ebXML back: an ``Acknowledgment`` when it asked for one, a
   ``MessageError`` for transport-level problems, and the AppRec (a signed MsgHead carrying the
-  AppRec) wrapped in an ebXML message with Service ``BehandlerKrav``, Action ``Svarmelding``,
-  From/To swapped and ``RefToMessageId`` pointing at the claim.
+  AppRec) wrapped in an ebXML message with the answered type's reply Service and Action (for a
+  BehandlerKrav: ``BehandlerKrav``/``Svarmelding``), From/To swapped and ``RefToMessageId``
+  pointing at the claim.
 - A bare MsgHead dropped in the spool gets a bare signed MsgHead+AppRec back (``.xml``).
 """
 
@@ -22,16 +23,8 @@ from gateway.claims.model import Code, Organisation
 from gateway.clock import local_naive
 from gateway.config import IdentityConfig
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import (
-    EbxmlMessage,
-    ManifestReference,
-    MessageHeader,
-    Party,
-    PartyId,
-    build_envelope,
-    reply_header,
-    serialize,
-)
+from gateway.ebxml.compose import build_envelope, reply_header, serialize
+from gateway.ebxml.model import EbxmlMessage, ManifestReference, MessageHeader, Party, PartyId
 from gateway.ebxml.signals import ErrorDetail, build_acknowledgment, build_message_error
 from gateway.receipts.apprec import (
     AppRec,
@@ -40,14 +33,12 @@ from gateway.receipts.apprec import (
     build_apprec,
     wrap_in_msghead,
 )
-from gateway.receipts.signing import Signer
 from gateway.records import ReplyRecord
 from gateway.security import cms
 from gateway.security.signatures import sign_ebxml_envelope
+from gateway.security.xmldsig import Signer
 
 UNKNOWN_PARTY = Party(party_ids=(PartyId("unknown"),), role=None)
-REPLY_SERVICE = "BehandlerKrav"
-REPLY_ACTION = "Svarmelding"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +59,10 @@ class Replier:
     now: datetime  # UTC, aware
     source_name: str  # the file name the message arrived as, to name the reply files after
     mail_to: str
+    #: The ebXML Service and Action of our AppRec message (the answered type's, see
+    #: ``gateway.claims.message_types``).
+    reply_service: str
+    reply_action: str
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
     #: Sign every ebXML envelope we send (ebMS 2.0 ds:Signature in SOAP:Header).
     sign_envelopes: bool = False
@@ -163,8 +158,8 @@ class Replier:
         content_id = f"apprec-{uuid.uuid4().hex}@{_mail_domain(self.identity.mail_address)}"
         header = reply_header(
             incoming.header,
-            action=REPLY_ACTION,
-            service=REPLY_SERVICE,
+            action=self.reply_action,
+            service=self.reply_service,
             service_type=incoming.header.service_type,
             message_id=message_id,
             timestamp=self.now,

@@ -9,6 +9,7 @@ from gateway.rules.credit_whole_bill import CREDIT_WHOLE_BILL
 from gateway.rules.duplicate_bill import DUPLICATE_BILL
 from gateway.rules.future_date import FUTURE_DATE
 from gateway.rules.sums import ANTALL_REGNINGER, SUM_KRAV_SAMLET
+from gateway.rules.unknown_practitioner import UNKNOWN_PRACTITIONER
 
 GENERAL: tuple[Rule, ...] = (
     SUM_KRAV_SAMLET,
@@ -16,6 +17,7 @@ GENERAL: tuple[Rule, ...] = (
     FUTURE_DATE,
     DUPLICATE_BILL,
     CREDIT_WHOLE_BILL,
+    UNKNOWN_PRACTITIONER,
 )
 
 RULES: tuple[Rule, ...] = (

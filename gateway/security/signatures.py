@@ -59,8 +59,8 @@ from gateway.errors import (
     SecurityFailure,
     SignatureInvalid,
 )
-from gateway.receipts.signing import Signer
 from gateway.security.certificates import Purpose, check_certificate, describe
+from gateway.security.xmldsig import Signer
 from gateway.validation.safe_xml import parse_xml
 
 __all__ = [

@@ -29,7 +29,9 @@ import aioimaplib
 import aiosmtplib
 from cryptography import x509
 
-from gateway.inbox.imap import abort_client
+from gateway.inbox.imap.config import MailboxConfig
+from gateway.inbox.imap.session import LoginRefused, Session
+from gateway.outbox.smtp.session import smtp_client
 
 #: How a mailbox or SMTP connection is protected: implicit TLS, STARTTLS, or plain (tests only).
 SECURITY = ("tls", "starttls", "none")
@@ -87,11 +89,6 @@ def _describe(exc: BaseException) -> str:
         return exc.strerror
     text = str(exc).strip() or type(exc).__name__
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _tls_context(cafile: str | None) -> ssl.SSLContext:
-    # The system trust store, or a private CA file; verification is never switched off.
-    return ssl.create_default_context(cafile=cafile)
 
 
 # --- database ---------------------------------------------------------------------------------
@@ -166,7 +163,7 @@ async def check_imap_login(
     *,
     cafile: str | None = None,
 ) -> Check:
-    """Connect to the IMAP server, log in as ``user`` and log out.
+    """Connect to the IMAP server, log in as ``user`` and log out (the intake's own session).
 
     ``security`` is ``tls`` (implicit TLS, usually port 993), ``starttls`` (port 143, upgraded
     before login) or ``none``. ``cafile`` trusts a private CA besides the system store.
@@ -174,57 +171,29 @@ async def check_imap_login(
     name = f"imap {user}@{host}:{port}"
     if security not in SECURITY:
         return _fail(name, f"unknown security {security!r} (one of {', '.join(SECURITY)})")
-    step = "connect"
-    client: aioimaplib.IMAP4 | None = None
+    mailbox = MailboxConfig(
+        name=user,
+        host=host,
+        port=port,
+        security=security,  # type: ignore[arg-type]  # checked against SECURITY above
+        user=user,
+        password_file=None,
+        password_env=None,
+        connect_timeout=timeout,
+        command_timeout=timeout,
+        ca_file=Path(cafile) if cafile else None,
+    )
+    session = Session(mailbox, password=password)
     try:
         async with asyncio.timeout(timeout):
-            if security == "tls":
-                client = aioimaplib.IMAP4_SSL(
-                    host=host, port=port, timeout=timeout, ssl_context=_tls_context(cafile)
-                )
-            else:
-                client = aioimaplib.IMAP4(host=host, port=port, timeout=timeout)
-            await client.wait_hello_from_server()
-            if security == "starttls":
-                step = "STARTTLS"
-                await _imap_starttls(client, host, _tls_context(cafile))
-            step = "login"
-            response = await client.login(user, password)
-            if response.result != "OK":
-                return _fail(name, f"login refused: {_imap_text(response)}")
-            step = "logout"
-            await client.logout()
+            await session.open()
+    except LoginRefused as exc:
+        return _fail(name, f"login refused: {exc.reply}")
     except Exception as exc:
-        return _fail(name, f"{step} failed: {_describe(exc)}")
+        return _fail(name, f"{session.step} failed: {_describe(exc.__cause__ or exc)}")
     finally:
-        if client is not None:
-            abort_client(client)
+        await session.close(graceful=True)
     return _ok(name, f"logged in ({security})")
-
-
-async def _imap_starttls(client: aioimaplib.IMAP4, host: str, context: ssl.SSLContext) -> None:
-    # aioimaplib 2.0 has no STARTTLS of its own: send the command, then upgrade the transport
-    # under the same protocol object, and ask for the capabilities again (RFC 3501 6.2.1).
-    protocol = client.protocol
-    if "STARTTLS" not in protocol.capabilities:
-        raise ConnectionError("server does not offer STARTTLS")
-    command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
-    response = await protocol.execute(command)
-    if response.result != "OK":
-        raise ConnectionError(f"STARTTLS refused: {_imap_text(response)}")
-    loop = asyncio.get_running_loop()
-    protocol.transport = await loop.start_tls(
-        protocol.transport, protocol, context, server_hostname=host
-    )
-    await protocol.capability()
-
-
-def _imap_text(response: Any) -> str:
-    lines = [
-        line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
-        for line in getattr(response, "lines", ())
-    ]
-    return " ".join(lines)[:300] or str(getattr(response, "result", "?"))
 
 
 async def check_smtp(
@@ -245,14 +214,7 @@ async def check_smtp(
     name = f"smtp {host}:{port}"
     if security not in SECURITY:
         return _fail(name, f"unknown security {security!r} (one of {', '.join(SECURITY)})")
-    smtp = aiosmtplib.SMTP(
-        hostname=host,
-        port=port,
-        timeout=timeout,
-        use_tls=security == "tls",
-        start_tls=security == "starttls",  # False, not None: never upgrade on its own
-        tls_context=_tls_context(cafile) if security != "none" else None,
-    )
+    smtp = smtp_client(host, port, security, timeout=timeout, cafile=cafile)
     step = "connect"
     try:
         async with asyncio.timeout(timeout):

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import Config
+from gateway.inbox.imap.config import mailboxes_from
+from gateway.outbox.smtp.config import SmtpConfig
 from gateway.service import health
 from gateway.store.migrations import SCHEMA_VERSION
 
@@ -44,7 +46,7 @@ def checks_for(config: Config) -> list[Awaitable[health.Check]]:
     ]
     for pair in config.security.decryption:
         checks.append(health.check_certificate(pair.cert_file, warn))
-    for mailbox in config.mailboxes:
+    for mailbox in mailboxes_from(config.table("imap")):
         checks.append(
             health.check_imap_login(
                 mailbox.host,
@@ -56,8 +58,8 @@ def checks_for(config: Config) -> list[Awaitable[health.Check]]:
                 cafile=str(mailbox.ca_file) if mailbox.ca_file else None,
             )
         )
-    smtp = config.outbox.smtp
-    if smtp is not None:
+    if config.outbox.kind == "smtp":
+        smtp = SmtpConfig.from_table(config.table("outbox.smtp"))
         checks.append(
             health.check_smtp(
                 smtp.host,

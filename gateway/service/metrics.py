@@ -3,9 +3,9 @@
 A ``Metrics`` value owns its own ``CollectorRegistry`` (never the process-global one), so two
 daemons in one test process, or two tests, never see each other's numbers.
 
-- **Stages.** ``wrap_stages(STAGES)`` returns the pipeline stages wrapped so that each run is
-  counted by outcome and timed, without touching a stage; ``with metrics.stage("name"):`` times
-  any other block the same way.
+- **Stages.** ``with metrics.stage("name"):`` counts a block by outcome and times it; the
+  pipeline enters it around each of its stages (``observe_stages(STAGES)``), and any other
+  block can be timed the same way.
 - **Messages.** ``record_message(outcome, seconds)`` counts a handled message and its end-to-end
   time (claimed → committed and replies delivered).
 - **Gauges** are read when Prometheus scrapes: the daemon registers a ``Callable[[], float]`` per
@@ -20,13 +20,12 @@ Every metric, with its meaning, is listed in ``docs/operations.md``.
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -100,9 +99,6 @@ GAUGES: Mapping[str, GaugeSpec] = {
         ("certificate",),
     ),
 }
-
-P = TypeVar("P")
-W = TypeVar("W")
 
 
 class StageRun:
@@ -253,38 +249,14 @@ class Metrics:
                 self.stage_seconds.labels(stage=name).observe(time.perf_counter() - started)
                 self.stage_runs.labels(stage=name, outcome=run.outcome).inc()
 
-    def wrap_stage(
-        self,
-        stage: Callable[[P, W], None],
-        *,
-        name: str | None = None,
-        finished: Callable[[W], bool] | None = None,
-    ) -> Callable[[P, W], None]:
-        """``stage`` counted and timed under ``name`` (default: the function's name).
-
-        ``finished(work)`` tells whether the stage ended the run early (for the pipeline:
-        ``lambda work: work.finished is not None``).
-        """
-        label: str = name or str(getattr(stage, "__name__", "stage"))
-        self._prepare(label)
-
-        @functools.wraps(stage)
-        def timed(owner: P, work: W) -> None:
-            with self.stage(label) as run:
-                stage(owner, work)
-                if finished is not None and finished(work):
-                    run.finished()
-
-        return timed
-
-    def wrap_stages(
-        self,
-        stages: Iterable[Callable[[P, W], None]],
-        *,
-        finished: Callable[[W], bool] | None = None,
-    ) -> tuple[Callable[[P, W], None], ...]:
-        """Every stage wrapped by ``wrap_stage``, in the same order."""
-        return tuple(self.wrap_stage(s, finished=finished) for s in stages)
+    def observe_stages(
+        self, names: Iterable[str]
+    ) -> Callable[[str], AbstractContextManager[StageRun]]:
+        """``stage``, to be entered around each pipeline stage run (``Pipeline(observe=...)``),
+        after making a zero-valued series for each of ``names`` (the pipeline's ``STAGES``)."""
+        for name in names:
+            self._prepare(name)
+        return self.stage
 
     def _prepare(self, stage: str) -> None:
         # Zero-valued series from the start, so rates and dashboards have no gaps.
@@ -362,6 +334,27 @@ class Metrics:
         thread.join(timeout)
 
 
+class MetricsEndpoint:
+    """``/metrics`` as a service: listening from the daemon's start until it stops."""
+
+    name = "metrics"
+
+    def __init__(self, metrics: Metrics, host: str, port: int) -> None:
+        self.metrics = metrics
+        self.host = host
+        self.port = port
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Listen until ``stop`` is set. A port that cannot be bound raises
+        ``ConfigurationError`` at once (the daemon stops: exit code 78)."""
+        host, port = self.metrics.start_server(self.host, self.port)
+        log.info("metrics_serving", url=f"http://{host}:{port}/metrics")
+        try:
+            await stop.wait()
+        finally:
+            await asyncio.to_thread(self.metrics.stop_server)
+
+
 __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
@@ -373,5 +366,6 @@ __all__ = [
     "STAGE_OUTCOMES",
     "GaugeSpec",
     "Metrics",
+    "MetricsEndpoint",
     "StageRun",
 ]

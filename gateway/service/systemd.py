@@ -160,7 +160,21 @@ async def watchdog_loop(
             await asyncio.wait_for(stop.wait(), timeout=period)
 
 
+class Watchdog:
+    """The watchdog pings as a service (see ``watchdog_loop``)."""
+
+    name = "watchdog"
+
+    def __init__(self, healthy: Callable[[], bool]) -> None:
+        self.healthy = healthy
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Ping while ``healthy()`` until ``stop`` is set (returns at once outside systemd)."""
+        await watchdog_loop(stop, self.healthy)
+
+
 __all__ = [
+    "Watchdog",
     "notify",
     "ready",
     "reloading",

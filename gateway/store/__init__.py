@@ -1,1 +1,54 @@
-"""The claims store: SQLite by default."""
+"""The claims store: every message, bill, line, decision, reply and override (SQLite by default).
+
+``Store`` puts the parts together over one engine; each part is a module that owns one concern
+and its SQL:
+
+- ``store.intake`` (``intake.py``): what one received message produced, written in one
+  transaction, and the idempotency lookups;
+- ``store.history`` (``history.py``): earlier claims as the rules see them (``ClaimHistory``),
+  also as of a stored message;
+- ``store.outbox`` and ``store.acks`` (``outbox.py``, ``acks.py``): delivering replies, dead
+  letters, acknowledgment tracking and signals; ``replies.py`` is the ``replies`` table's one
+  writer;
+- ``store.messages`` (``messages.py``): received messages for operators;
+- ``store.casework`` (``casework.py``): bills for case workers, overrides, effective status;
+- ``store.tariff_imports`` (``tariff_imports.py``): imported tariff files.
+
+The parts write portable SQL through ``engine.py``; ``sqlite.py`` is the one engine, and the
+one module of them that knows the database is SQLite (with ``migrations.py`` and ``schema.sql``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.store.acks import Acks
+from gateway.store.casework import CaseWork
+from gateway.store.history import History
+from gateway.store.intake import Intake
+from gateway.store.messages import ReceivedMessages
+from gateway.store.outbox import Outbox
+from gateway.store.sqlite import SqliteEngine
+from gateway.store.tariff_imports import StoredTariffImports
+
+__all__ = ["Store"]
+
+
+class Store:
+    """The claims database at ``path``, created or migrated when opened; one part per concern.
+
+    Every part may be used from any thread: the engine serialises its connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.engine = SqliteEngine(path)
+        self.intake = Intake(self.engine)
+        self.history = History(self.engine)
+        self.outbox = Outbox(self.engine)
+        self.acks = Acks(self.engine)
+        self.messages = ReceivedMessages(self.engine)
+        self.casework = CaseWork(self.engine)
+        self.tariff_imports = StoredTariffImports(self.engine)
+
+    def close(self) -> None:
+        self.engine.close()

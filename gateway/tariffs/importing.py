@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.store.sqlite import Store
 from gateway.tariffs.csv_format import (
     TariffFileError,
     detect_kind,
@@ -21,13 +20,14 @@ from gateway.tariffs.csv_format import (
     parse_nlk_rates,
     parse_takster,
 )
+from gateway.tariffs.imports import TariffImports
 
 __all__ = ["ImportSummary", "TariffFile", "import_file", "import_files", "read_tariff_file"]
 
 
 @dataclass(frozen=True, slots=True)
 class ImportSummary:
-    """What importing one file did. ``import_id`` is the store's id of the version in force
+    """What importing one file did. ``import_id`` is the stored id of the version in force
     for this kind: the new one, or the existing one when ``unchanged``."""
 
     kind: str
@@ -76,26 +76,24 @@ def read_tariff_file(path: Path) -> TariffFile:
     return TariffFile(path, kind, content, count_rows(kind, content, source))
 
 
-def _record(store: Store, checked: TariffFile) -> ImportSummary:
-    current = store.current_tariff_imports().get(checked.kind)
-    if current is not None and current[1] == checked.sha256:
-        return ImportSummary(checked.kind, checked.rows, current[0], unchanged=True)
-    import_id = store.record_tariff_import(
-        checked.kind, checked.path.name, checked.content, checked.rows
-    )
+def _record(imports: TariffImports, checked: TariffFile) -> ImportSummary:
+    current = imports.current().get(checked.kind)
+    if current is not None and current.sha256 == checked.sha256:
+        return ImportSummary(checked.kind, checked.rows, current.id, unchanged=True)
+    import_id = imports.record(checked.kind, checked.path.name, checked.content, checked.rows)
     return ImportSummary(checked.kind, checked.rows, import_id, unchanged=False)
 
 
-def import_file(store: Store, path: Path) -> ImportSummary:
+def import_file(imports: TariffImports, path: Path) -> ImportSummary:
     """Import one takster, NLK code or NLK rate file (kind from its header).
 
     Raises ``TariffFileError`` (nothing recorded) when the file cannot be read or has a bad
     row, ``StorageError`` when the store cannot write.
     """
-    return _record(store, read_tariff_file(path))
+    return _record(imports, read_tariff_file(path))
 
 
-def import_files(store: Store, paths: Sequence[Path]) -> list[ImportSummary]:
+def import_files(imports: TariffImports, paths: Sequence[Path]) -> list[ImportSummary]:
     """Import several files, all or none: every file is read and checked before any is
     recorded. Two files of the same kind in one call are refused (which should win?)."""
     checked = [read_tariff_file(path) for path in paths]
@@ -107,4 +105,4 @@ def import_files(store: Store, paths: Sequence[Path]) -> list[ImportSummary]:
                 f"is a {file.kind} file like {by_kind[file.kind]}; import one file per kind",
             )
         by_kind[file.kind] = file.path
-    return [_record(store, file) for file in checked]
+    return [_record(imports, file) for file in checked]

@@ -1,8 +1,8 @@
-"""Build the ``TariffBook`` the rules read: from the store (the daemon) or from a directory.
+"""Build the ``TariffBook`` the rules read: from the stored imports (the daemon) or a directory.
 
-``load_book(store)`` uses the newest import of each kind. Its version string is the store's
-``tariff_version()`` for the same imports, so the daemon can poll ``tariff_version()`` cheaply
-and call ``load_book`` only when it changes. A kind never imported is simply empty in the book.
+``load_book(imports)`` uses the newest import of each kind. Its version string is
+``imports.version()`` for the same imports, so the daemon can poll ``version()`` cheaply and
+call ``load_book`` only when it changes. A kind never imported is simply empty in the book.
 
 ``load_book_from_dir(directory)`` parses ``takster.csv``, ``nlk-codes.csv`` and
 ``nlk-rates.csv`` directly, for tests and tools; ``BUNDLED_TARIFFS`` is the project's own data.
@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Final
 
 import gateway
-from gateway.store.sqlite import Store
 from gateway.tariffs.csv_format import (
     TariffFileError,
     parse_nlk_codes,
     parse_nlk_rates,
     parse_takster,
 )
+from gateway.tariffs.imports import TariffImports, version_of
 from gateway.tariffs.model import NlkEntry, NlkRate, TakstEntry, TariffBook
 
 __all__ = ["BUNDLED_TARIFFS", "FILE_NAMES", "load_book", "load_book_from_dir"]
@@ -53,19 +53,19 @@ def _build(
     return TariffBook.build(version, takster, nlk_codes, nlk_rates)
 
 
-def load_book(store: Store) -> TariffBook:
+def load_book(imports: TariffImports) -> TariffBook:
     """The tariff data in force: the newest import of each kind.
 
     Raises ``TariffFileError`` if a stored import no longer parses (it did when it was
     imported; only a stricter parser can make that happen): keep the book you have.
     """
-    current = store.current_tariff_imports()
-    # One query gives both the content and the ids, so version and content always match;
-    # the string is the one ``Store.tariff_version`` gives for the same imports.
-    version = ",".join(f"{kind}:{current[kind][0]}" for kind in sorted(current)) or "none"
+    current = imports.current()
+    # One read gives both the content and the ids, so version and content always match;
+    # the string is the one ``imports.version()`` gives for the same imports.
+    version = version_of({kind: stored.id for kind, stored in current.items()})
     contents = {
-        kind: (content, f"stored {kind} import #{import_id}")
-        for kind, (import_id, _sha, content) in current.items()
+        kind: (stored.content, f"stored {kind} import #{stored.id}")
+        for kind, stored in current.items()
         if kind in FILE_NAMES
     }
     return _build(version, contents)

@@ -3,7 +3,7 @@
 Shipped in the package on purpose (like ``structlog.testing``); nothing here is used by the daemon.
 
 - ``MemoryHistory``: the whole ``ClaimHistory`` protocol over in-memory data, answering as
-  ``gateway.store.sqlite.Store`` does for the same bills: approved bills by (sender HER id,
+  ``gateway.store.history.History`` does for the same bills: approved bills by (sender HER id,
   Guid), and the window and count queries over a list of live approved ``HistoricBill``.
 - ``msghead``, ``enkeltregning``, ``behandlerkrav`` and ``context``: a MsgHead, a bill, a
   BehandlerKrav whose count and sum match its bills, and a ``ClaimContext`` for a rule engine.

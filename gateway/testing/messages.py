@@ -22,20 +22,13 @@ from cryptography import x509
 from lxml import etree
 
 from gateway.ebxml import mime
-from gateway.ebxml.envelope import (
-    EbxmlMessage,
-    ManifestReference,
-    MessageHeader,
-    Party,
-    PartyId,
-    build_envelope,
-    parse_envelope,
-    serialize,
-)
+from gateway.ebxml.compose import build_envelope, serialize
+from gateway.ebxml.envelope import parse_envelope
+from gateway.ebxml.model import EbxmlMessage, ManifestReference, MessageHeader, Party, PartyId
 from gateway.receipts.apprec import apprec_from_msghead
-from gateway.receipts.signing import Signer
 from gateway.security import cms
 from gateway.security.signatures import sign_ebxml_envelope, verify_ebxml_envelope, verify_msghead
+from gateway.security.xmldsig import Signer
 from gateway.validation.safe_xml import parse_xml
 
 __all__ = ["ENCRYPTED_CONTENT_TYPE", "OpenedReply", "Route", "ebxml_message", "open_reply"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.errors import SchemaInvalid
+
 
 @dataclass(frozen=True, slots=True)
 class SchemaProblem:
@@ -32,6 +34,14 @@ class ValidationReport:
     @property
     def valid(self) -> bool:
         return not self.problems
+
+    def raise_if_invalid(self) -> None:
+        """``SchemaInvalid`` (AppRec T02) naming the first problem's line, reason and path."""
+        if self.valid:
+            return
+        first = self.problems[0]
+        more = f" (og {len(self.problems) - 1} feil til)" if len(self.problems) > 1 else ""
+        raise SchemaInvalid(f"Linje {first.line}: {first.reason}{more}", location=first.path)
 
     def summary(self) -> str:
         """A readable multi-line summary, one problem per line."""

@@ -1,6 +1,7 @@
 """A throw-away PKI for tests: a test CA, and gateway and partner certificates it issues.
 
-Shipped in the package on purpose (like ``structlog.testing``); nothing here is used by the daemon.
+Part of the tests' own support package (``tests.support``), shared with the benchmarks; the
+daemon makes its development keys with ``gateway keys generate`` (``gateway.receipts.keys``).
 
 RSA-2048 keys are the slow part (~50 ms each), so keys are cached per process by name: asking
 twice for ``"partner"`` gives the same key, with as many certificates for it as you like.
@@ -28,8 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from cryptography.x509.oid import NameOID
 
-from gateway.receipts.signing import Signer
 from gateway.security.cms import DecryptionKey
+from gateway.security.xmldsig import Signer
 
 __all__ = ["Credentials", "TestCa", "TestPki", "Usage", "rsa_key"]
 

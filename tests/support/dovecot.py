@@ -30,10 +30,9 @@ import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 
-from gateway.testing.net import free_port as free_port  # re-exported: tests import it here
-from gateway.testing.net import localhost_certificate
+from tests.support.net import LocalServer, localhost_certificate
+from tests.support.net import free_port as free_port  # re-exported: tests import it here
 
 DOVECOT_CANDIDATES = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
 MISSING_REASON = (
@@ -110,7 +109,7 @@ service anvil {{
 """
 
 
-class DovecotServer:
+class DovecotServer(LocalServer):
     """One dovecot instance with its own directory, port(s), users and maildirs."""
 
     def __init__(
@@ -254,18 +253,6 @@ class DovecotServer:
         self.stop()
         if self._own_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> DovecotServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def log_text(self) -> str:
         """dovecot's own log (for failure messages)."""

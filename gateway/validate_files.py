@@ -1,7 +1,9 @@
 """``gateway validate``: what a file is, and whether each XML document in it is valid.
 
 Accepts a MIME ebXML message (``.msg``/``.eml``), a MsgHead document, or a bare BehandlerKrav.
-Pure: bytes in, a report out. The verdict per file:
+Pure: bytes in, a report out. A file is opened as the pipeline opens it (``gateway.ebxml.unwrap``
+and ``gateway.ebxml.payload``), with the same bounds on its size and on an unpacked payload.
+The verdict per file:
 
 - ``valid``: every document in it passes its schema (and a claim parses);
 - ``invalid``: it could be read, but a document fails its schema or the claim cannot be parsed;
@@ -12,7 +14,6 @@ Pure: bytes in, a report out. The verdict per file:
 from __future__ import annotations
 
 import enum
-import gzip
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -22,13 +23,16 @@ from lxml import etree
 from gateway.claims.bkm import parse_behandlerkrav
 from gateway.claims.model import BehandlerKrav
 from gateway.claims.msghead import parse_msghead
-from gateway.ebxml import mime
 from gateway.ebxml.envelope import parse_envelope
+from gateway.ebxml.mime import MimePackage
+from gateway.ebxml.model import ManifestReference
 from gateway.ebxml.namespaces import BKM_NS, MSGHEAD_NS
-from gateway.errors import EbxmlError, MessageError
+from gateway.ebxml.payload import inflate, is_encrypted, manifest_part
+from gateway.ebxml.unwrap import BareDocument, looks_like_xml, unwrap
+from gateway.errors import EbxmlError, HeaderInconsistent, MessageError, NotXml
 from gateway.validation.catalog import SchemaCatalog
 from gateway.validation.report import ValidationReport
-from gateway.validation.safe_xml import parse_xml
+from gateway.validation.safe_xml import DEFAULT_MAX_XML_BYTES, parse_xml
 
 
 class Verdict(enum.IntEnum):
@@ -78,21 +82,25 @@ class Inspection:
         return "\n".join(lines)
 
 
-def inspect_bytes(name: str, data: bytes, catalog: SchemaCatalog) -> Inspection:
-    """Inspect one file's bytes."""
+def inspect_bytes(
+    name: str, data: bytes, catalog: SchemaCatalog, *, max_bytes: int = DEFAULT_MAX_XML_BYTES
+) -> Inspection:
+    """Inspect one file's bytes; ``max_bytes`` bounds the file and any unpacked payload, as
+    ``validation.max_message_bytes`` does in the daemon."""
     result = Inspection(name=name)
-    stripped = data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if stripped.startswith(b"<"):
-        _inspect_xml(result, data, catalog)
-        return result
-    result.kind = "mime"
     try:
-        package = mime.unwrap(data)
+        unwrapped = unwrap(data, max_bytes=max_bytes)
     except MessageError as exc:
-        result.worsen(Verdict.UNUSABLE, f"MIME: {exc.detail}")
+        xml = looks_like_xml(data)  # refused for its size alone
+        result.kind = "unknown" if xml else "mime"
+        result.worsen(Verdict.UNUSABLE, f"{'document' if xml else 'MIME'}: {exc.detail}")
         return result
+    if isinstance(unwrapped, BareDocument):
+        _inspect_xml(result, unwrapped.payload, catalog, max_bytes=max_bytes)
+        return result
+    package = unwrapped.package
     result.kind = "ebxml"
-    _inspect_document(result, "ebXML envelope", package.envelope.body, catalog)
+    _inspect_document(result, "ebXML envelope", package.envelope.body, catalog, max_bytes)
     try:
         message = parse_envelope(package.envelope.body)
     except EbxmlError as exc:
@@ -105,30 +113,43 @@ def inspect_bytes(name: str, data: bytes, catalog: SchemaCatalog) -> Inspection:
         f"{h.service}/{h.action}, MessageId {h.message_id}"
     )
     for reference in message.manifest:
-        part = package.part(reference.content_id or reference.href)
-        if part is None:
-            result.worsen(Verdict.INVALID, f"manifest names {reference.href}, which is missing")
-            continue
-        if part.content_type == "application/pkcs7-mime":
-            result.worsen(
-                Verdict.UNUSABLE, f"payload {reference.href} is CMS-encrypted; cannot validate it"
-            )
-            continue
-        body = part.body
-        if body.startswith(b"\x1f\x8b"):
-            try:
-                body = gzip.decompress(body)
-            except OSError as exc:
-                result.worsen(Verdict.UNUSABLE, f"payload is not valid gzip: {exc}")
-                continue
-        _inspect_xml(result, body, catalog, label=f"payload {reference.href}")
+        _inspect_payload(result, package, reference, catalog, max_bytes)
     return result
 
 
-def _inspect_xml(
-    result: Inspection, data: bytes, catalog: SchemaCatalog, *, label: str | None = None
+def _inspect_payload(
+    result: Inspection,
+    package: MimePackage,
+    reference: ManifestReference,
+    catalog: SchemaCatalog,
+    max_bytes: int,
 ) -> None:
-    root = _inspect_document(result, label or "document", data, catalog)
+    label = f"payload {reference.href}"
+    try:
+        part = manifest_part(package, reference)
+    except HeaderInconsistent:
+        result.worsen(Verdict.INVALID, f"manifest names {reference.href}, which is missing")
+        return
+    if is_encrypted(part):
+        result.worsen(Verdict.UNUSABLE, f"{label} is CMS-encrypted; cannot validate it")
+        return
+    try:
+        body = inflate(part.body, max_bytes=max_bytes)
+    except NotXml as exc:
+        result.worsen(Verdict.UNUSABLE, f"{label}: {exc.detail}")
+        return
+    _inspect_xml(result, body, catalog, label=label, max_bytes=max_bytes)
+
+
+def _inspect_xml(
+    result: Inspection,
+    data: bytes,
+    catalog: SchemaCatalog,
+    *,
+    label: str = "document",
+    max_bytes: int,
+) -> None:
+    root = _inspect_document(result, label, data, catalog, max_bytes)
     if root is None:
         return
     namespace = etree.QName(root).namespace
@@ -149,10 +170,10 @@ def _inspect_xml(
 
 
 def _inspect_document(
-    result: Inspection, label: str, data: bytes, catalog: SchemaCatalog
+    result: Inspection, label: str, data: bytes, catalog: SchemaCatalog, max_bytes: int
 ) -> etree._Element | None:
     try:
-        root = parse_xml(data)
+        root = parse_xml(data, max_bytes=max_bytes)
     except MessageError as exc:
         result.worsen(Verdict.UNUSABLE, f"{label}: {exc.detail}")
         return None

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,6 +126,22 @@ class MailTracker:
             except sqlite3.Error as exc:
                 raise StorageError(f"mail tracker: {exc}") from exc
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the lock; rolled back on any error."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StorageError(f"mail tracker: {exc}") from exc
+
     # --- mailboxes -----------------------------------------------------------------------------
 
     def check_uidvalidity(self, mailbox: str, uidvalidity: int) -> int | None:
@@ -134,28 +151,18 @@ class MailTracker:
         value is meaningless: the poller re-scans the whole folder (it always does), and mails
         it had committed under the old value are caught as duplicates by their bytes.
         """
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    rows = self._db.execute(
-                        "SELECT uidvalidity FROM imap_mailboxes WHERE mailbox = ?", (mailbox,)
-                    ).fetchall()
-                    previous = int(rows[0][0]) if rows else None
-                    if previous != uidvalidity:
-                        self._db.execute(
-                            "INSERT INTO imap_mailboxes (mailbox, uidvalidity, changed_at) "
-                            "VALUES (?, ?, ?) ON CONFLICT (mailbox) DO UPDATE SET "
-                            "uidvalidity = excluded.uidvalidity, changed_at = excluded.changed_at",
-                            (mailbox, uidvalidity, _now()),
-                        )
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise StorageError(f"mail tracker: {exc}") from exc
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT uidvalidity FROM imap_mailboxes WHERE mailbox = ?", (mailbox,)
+            ).fetchall()
+            previous = int(rows[0][0]) if rows else None
+            if previous != uidvalidity:
+                db.execute(
+                    "INSERT INTO imap_mailboxes (mailbox, uidvalidity, changed_at) "
+                    "VALUES (?, ?, ?) ON CONFLICT (mailbox) DO UPDATE SET "
+                    "uidvalidity = excluded.uidvalidity, changed_at = excluded.changed_at",
+                    (mailbox, uidvalidity, _now()),
+                )
         return previous if previous is not None and previous != uidvalidity else None
 
     def uidvalidity(self, mailbox: str) -> int | None:
@@ -184,21 +191,16 @@ class MailTracker:
 
     def find_earlier(self, sha256: str, message_id: str | None) -> tuple[TrackedMail, str] | None:
         """The first mail with the same bytes (or else the same Message-ID), and which matched."""
-        rows = self._execute(
-            f"SELECT {_COLUMNS} FROM imap_mails WHERE sha256 = ? "  # noqa: S608
-            "ORDER BY id LIMIT 1",
-            (sha256,),
-        )
-        if rows:
-            return _row(rows[0]), "sha256"
-        if message_id:
+        for column, value in (("sha256", sha256), ("message_id", message_id)):
+            if not value:
+                continue
             rows = self._execute(
-                f"SELECT {_COLUMNS} FROM imap_mails WHERE message_id = ? "  # noqa: S608
+                f"SELECT {_COLUMNS} FROM imap_mails WHERE {column} = ? "  # noqa: S608
                 "ORDER BY id LIMIT 1",
-                (message_id,),
+                (value,),
             )
             if rows:
-                return _row(rows[0]), "message_id"
+                return _row(rows[0]), column
         return None
 
     def record_committed(
@@ -227,22 +229,12 @@ class MailTracker:
     def mark_moved(self, ids: Iterable[int]) -> None:
         """These mails are gone from the intake folder (moved, or flagged and expunged)."""
         moved_at = _now()
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._db.executemany(
-                        "UPDATE imap_mails SET state = 'moved', moved_at = ? "
-                        "WHERE id = ? AND state = 'committed'",
-                        [(moved_at, i) for i in ids],
-                    )
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise StorageError(f"mail tracker: {exc}") from exc
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE imap_mails SET state = 'moved', moved_at = ? "
+                "WHERE id = ? AND state = 'committed'",
+                [(moved_at, i) for i in ids],
+            )
 
     def mails(self, mailbox: str | None = None) -> list[TrackedMail]:
         """Every tracked mail (of ``mailbox``), oldest first: for tests and inspection."""

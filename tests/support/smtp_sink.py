@@ -26,14 +26,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, Session
 
-from gateway.testing.net import free_port as free_port  # re-exported
-from gateway.testing.net import localhost_certificate
+from tests.support.net import LocalServer, localhost_certificate
+from tests.support.net import free_port as free_port  # re-exported
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +52,7 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self._sink = sink
 
-    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         failure = self._sink._take_failure()
         if failure is not None:
             return failure
@@ -77,7 +76,7 @@ def _login(session: Session) -> str | None:
     return None if login is None else str(login)
 
 
-class SmtpSink:
+class SmtpSink(LocalServer):
     """An in-process aiosmtpd server on 127.0.0.1 that collects messages."""
 
     def __init__(
@@ -140,16 +139,7 @@ class SmtpSink:
     def running(self) -> bool:
         return self._controller is not None
 
-    def __enter__(self) -> SmtpSink:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         self.stop()
 
     # --- behaviour -------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Network helpers for test servers: a free port on 127.0.0.1 and a self-signed localhost
-certificate (used by ``gateway.testing.dovecot``, ``gateway.testing.smtp_sink`` and tests).
+certificate (used by ``tests.support.dovecot``, ``tests.support.smtp_sink`` and tests).
 """
 
 from __future__ import annotations
@@ -7,14 +7,17 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import socket
+from abc import ABC, abstractmethod
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ["free_port", "localhost_certificate"]
+__all__ = ["LocalServer", "free_port", "localhost_certificate"]
 
 
 def free_port() -> int:
@@ -70,3 +73,27 @@ def localhost_certificate(
     )
     key_file.chmod(0o600)
     return cert_file, key_file
+
+
+class LocalServer(ABC):
+    """A server a test starts on 127.0.0.1: ``with Server(...) as server:`` starts it, and
+    closes it on the way out."""
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop the server and clean up what it made."""
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,200 @@
+"""Delivering the outbox (``replies``): due rows, deliveries, failures, dead letters, counts.
+
+The outbox in use (gateway.outbox.files / .smtp) delivers the due rows and reports back here;
+operators list, requeue and discard dead letters (``gateway outbox``). For a *pending* row
+``next_attempt_at`` is when to try delivery again; for a *delivered* row awaiting an ack it is
+when to resend (``gateway.store.acks``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from gateway.errors import StorageError
+from gateway.records import OutboxSummary, PendingReply, ReplyRecord, ReplySummary
+from gateway.store.engine import Engine
+from gateway.store.replies import PENDING, SUMMARY, write_replies
+from gateway.store.rows import filtered, opt_moment, stored_moment
+
+__all__ = ["Outbox"]
+
+#: How much of an error text a row keeps.
+_ERROR_CHARS = 2000
+
+#: Puts the note first in ``last_error`` and keeps what was there after it.
+_NOTE_BEFORE_ERROR = (
+    f"last_error = substr(? || COALESCE('; before: ' || last_error, ''), 1, {_ERROR_CHARS})"
+)
+
+
+class Outbox:
+    """The delivery side of the ``replies`` table."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def queue_replies(
+        self,
+        replies: Sequence[ReplyRecord],
+        *,
+        received_id: int | None = None,
+        now: datetime | None = None,
+    ) -> list[int]:
+        """Queue replies that no intake produced (payout decisions: ``received_id`` None), in
+        one transaction; return their row ids."""
+        with self._engine.transaction("could not queue replies") as tx:
+            return write_replies(tx, replies, received_id=received_id, created_at=now)
+
+    def pending_replies(
+        self, limit: int = 500, *, now: datetime | None = None
+    ) -> list[PendingReply]:
+        """Rows due for delivery: pending, and never tried or their retry time has come."""
+        return PENDING.fetch(
+            self._engine,
+            "FROM replies WHERE state = 'pending' AND "
+            "(next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id LIMIT ?",
+            (stored_moment(now), limit),
+        )
+
+    def next_attempt_due(self) -> datetime | None:
+        """The earliest retry time of a pending row waiting for one (None: none waits)."""
+        found = self._engine.one(
+            "SELECT MIN(next_attempt_at) FROM replies WHERE state = 'pending' "
+            "AND next_attempt_at IS NOT NULL"
+        )
+        return None if found is None else opt_moment(found[0])
+
+    def record_delivery(self, reply_ids: Sequence[int], *, now: datetime | None = None) -> None:
+        """Mark rows delivered (one more send; failed attempts reset). Only pending rows
+        change, so a row requeued or discarded meanwhile is not touched."""
+        if not reply_ids:
+            return
+        at = stored_moment(now)
+        with self._engine.transaction("could not mark replies delivered") as tx:
+            tx.execute_many(
+                "UPDATE replies SET state = 'delivered', delivered_at = ?, "
+                "sends = sends + 1, attempts = 0, next_attempt_at = NULL "
+                "WHERE id = ? AND state = 'pending'",
+                [(at, i) for i in reply_ids],
+            )
+
+    def mark_delivered(self, reply_ids: Sequence[int]) -> None:
+        """``record_delivery`` now (the file outbox's name for it)."""
+        self.record_delivery(reply_ids)
+
+    def record_failure(
+        self, reply_id: int, error: str, retry_at: datetime, *, now: datetime | None = None
+    ) -> int:
+        """A transient delivery failure: count it, keep the error, try again at ``retry_at``.
+        Returns the attempts so far."""
+        del now  # the row keeps only the retry time; accepted for a uniform signature
+        with self._engine.transaction(f"could not record failure of reply {reply_id}") as tx:
+            tx.execute(
+                "UPDATE replies SET attempts = attempts + 1, last_error = ?, "
+                "next_attempt_at = ? WHERE id = ? AND state = 'pending'",
+                (error[:_ERROR_CHARS], stored_moment(retry_at), reply_id),
+            )
+            row = tx.one("SELECT attempts FROM replies WHERE id = ?", (reply_id,))
+        return 0 if row is None else int(row[0])
+
+    def mark_dead(self, reply_id: int, error: str, *, now: datetime | None = None) -> None:
+        """A permanent failure (SMTP 5xx, no address): a dead letter for an operator."""
+        del now
+        with self._engine.transaction(f"could not mark reply {reply_id} dead") as tx:
+            tx.execute(
+                "UPDATE replies SET state = 'dead', attempts = attempts + 1, "
+                "last_error = ?, next_attempt_at = NULL WHERE id = ? AND state = 'pending'",
+                (error[:_ERROR_CHARS], reply_id),
+            )
+
+    # --- dead letters ---------------------------------------------------------------------------
+
+    def requeue(
+        self, reply_ids: Sequence[int], *, by: str = "operator", now: datetime | None = None
+    ) -> list[int]:
+        """Dead letters back to pending, to be sent as soon as possible; the requeue is noted
+        in ``last_error``. Returns the ids that were dead (others are left alone)."""
+        note = f"requeued by {by} at {stored_moment(now)}"
+        return self._from_dead(
+            reply_ids,
+            "state = 'pending', attempts = 0, next_attempt_at = NULL, " + _NOTE_BEFORE_ERROR,
+            note,
+        )
+
+    def discard(
+        self,
+        reply_ids: Sequence[int],
+        reason: str,
+        *,
+        by: str = "operator",
+        now: datetime | None = None,
+    ) -> list[int]:
+        """Give up on dead letters for good (``reason`` is kept in ``last_error``); a row is
+        never deleted. Returns the ids that were dead."""
+        note = f"discarded by {by} at {stored_moment(now)}: {reason}"
+        return self._from_dead(
+            reply_ids, "state = 'discarded', next_attempt_at = NULL, " + _NOTE_BEFORE_ERROR, note
+        )
+
+    def _from_dead(self, reply_ids: Sequence[int], assignments: str, note: str) -> list[int]:
+        with self._engine.transaction("could not change dead letters") as tx:
+            return [
+                reply_id
+                for reply_id in reply_ids
+                if tx.execute(
+                    f"UPDATE replies SET {assignments} WHERE id = ? AND state = 'dead'",
+                    (note, reply_id),
+                )
+            ]
+
+    def dead_letters(self) -> list[ReplySummary]:
+        """Every dead reply, oldest first."""
+        return self.list_replies(state="dead", limit=None)
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def list_replies(
+        self,
+        *,
+        state: str | None = None,
+        kind: str | None = None,
+        ack_state: str | None = None,
+        limit: int | None = 200,
+    ) -> list[ReplySummary]:
+        """Replies (no bodies), oldest first, filtered by state, kind and ack state."""
+        where, params = filtered(
+            (("state = ?", state), ("kind = ?", kind), ("ack_state = ?", ack_state)), "id", limit
+        )
+        return SUMMARY.fetch(self._engine, "FROM replies " + where, params)
+
+    def reply(self, reply_id: int) -> ReplySummary | None:
+        """One reply's row without its body."""
+        return SUMMARY.fetch_one(self._engine, "FROM replies WHERE id = ?", (reply_id,))
+
+    def reply_body(self, reply_id: int) -> bytes:
+        """The exact bytes of a reply, as sent (and resent)."""
+        found = self._engine.one("SELECT body FROM replies WHERE id = ?", (reply_id,))
+        if found is None:
+            raise StorageError(f"no reply {reply_id}")
+        return bytes(found[0])
+
+    def summary(self, now: datetime | None = None) -> OutboxSummary:
+        """Counts per state and ack state and the oldest pending age, for metrics and health."""
+        states = {
+            str(s): int(n)
+            for s, n in self._engine.rows("SELECT state, COUNT(*) FROM replies GROUP BY state")
+        }
+        acks = {
+            str(s): int(n)
+            for s, n in self._engine.rows(
+                "SELECT ack_state, COUNT(*) FROM replies WHERE ack_state IS NOT NULL "
+                "AND state != 'discarded' GROUP BY ack_state"
+            )
+        }
+        found = self._engine.one("SELECT MIN(created_at) FROM replies WHERE state = 'pending'")
+        oldest = None if found is None else opt_moment(found[0])
+        age = 0.0
+        if oldest is not None:
+            age = max(0.0, ((now or datetime.now(UTC)) - oldest).total_seconds())
+        return OutboxSummary(states=states, ack_states=acks, oldest_pending_seconds=age)

@@ -1,0 +1,224 @@
+"""Building ``gateway run`` from its configuration: every part, and the services that run.
+
+``build(config)`` makes the store, the pipeline (schema catalog, signer, rule engine, partners,
+decryption keys, metrics per stage), the intake, the outbox ``outbox.kind`` names, and the list
+of services the daemon runs (``gateway.transports.Service``): the metrics endpoint, the outbox,
+the inboxes (the spool and one poller per IMAP mailbox), the ack tracker, the payout scheduler
+and the systemd watchdog. ``gateway.daemon`` only runs them.
+
+Each adapter reads its own table of the config file, beside its code; ``Adapters.of`` collects
+them, and ``load_config`` reads the core and every adapter's table at once.
+
+Adding a transport: write the adapter beside the others (an inbox in ``gateway/inbox/``
+implementing ``transports.Inbox``, an outbox in ``gateway/outbox/`` implementing
+``transports.Outbox``), its settings type beside it (read with ``gateway.settings.Table``), and
+register it here: its settings in ``Adapters``, an inbox in ``_inboxes``, an outbox in
+``OUTBOXES`` under the name ``outbox.kind`` will use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.config import Config
+from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
+from gateway.inbox.imap.poller import MailboxPoller
+from gateway.inbox.imap.tracking import MailTracker
+from gateway.inbox.spool import Spool, SpoolInbox
+from gateway.intake import PipelineIntake
+from gateway.outbox.files import FileOutbox
+from gateway.outbox.reliability import AckTracker
+from gateway.outbox.routing import Routing
+from gateway.outbox.smtp.config import SmtpConfig
+from gateway.outbox.smtp.sender import SmtpOutbox
+from gateway.partners.registry import PartnerRegistry
+from gateway.payout.config import PayoutConfig
+from gateway.payout.schedule import PayoutScheduler
+from gateway.payout.sending import deps_from_config
+from gateway.pipeline import STAGES, Pipeline
+from gateway.rules.engine import RuleEngine
+from gateway.rules.registry import RULES
+from gateway.security.cms import DecryptionKey
+from gateway.security.xmldsig import load_signer
+from gateway.service.health import days_to_expiry
+from gateway.service.metrics import Metrics, MetricsEndpoint
+from gateway.service.systemd import Watchdog
+from gateway.store import Store
+from gateway.transports import Inbox, Intake, Outbox, Service
+from gateway.validation.catalog import SchemaCatalog
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Adapters:
+    """Each adapter's own settings, read from its table of the config file."""
+
+    mailboxes: tuple[MailboxConfig, ...]
+    smtp: SmtpConfig | None
+    payout: PayoutConfig
+
+    @classmethod
+    def of(cls, config: Config) -> Adapters:
+        """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``) and
+        ``[payout]``; raise ``ConfigurationError`` naming the bad key."""
+        outbox = config.table("outbox")
+        kind = config.outbox.kind
+        if kind not in OUTBOXES:
+            supported = " or ".join(repr(k) for k in OUTBOXES)
+            raise outbox.error(f"outbox.kind = {kind!r} is not supported ({supported})")
+        smtp = None
+        if kind == "smtp":
+            if not isinstance(outbox.raw("smtp"), dict):
+                raise outbox.error("outbox.kind = 'smtp' needs an [outbox.smtp] table")
+            smtp = SmtpConfig.from_table(outbox.table("smtp"))
+        return cls(
+            mailboxes=mailboxes_from(config.table("imap")),
+            smtp=smtp,
+            payout=PayoutConfig.from_table(config.table("payout")),
+        )
+
+
+def load_config(path: Path) -> Config:
+    """Load ``path`` and check every adapter's table too: a bad key anywhere stops a command
+    before it starts (``ConfigurationError``, exit code 78)."""
+    config = Config.from_toml(path)
+    Adapters.of(config)
+    return config
+
+
+# --- the parts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What an adapter is built from."""
+
+    config: Config
+    adapters: Adapters
+    store: Store
+    routing: Routing
+
+
+def _file_outbox(ctx: Context) -> tuple[Outbox, list[Service]]:
+    return FileOutbox(ctx.store, ctx.config.outbox.directory), []
+
+
+def _smtp_outbox(ctx: Context) -> tuple[Outbox, list[Service]]:
+    assert ctx.adapters.smtp is not None  # Adapters.of requires [outbox.smtp]
+    sender = SmtpOutbox(ctx.store, ctx.adapters.smtp, ctx.routing.resolve)
+    # ebMS reliable messaging: resend unacknowledged messages per the partner's CPA.
+    # (A file outbox has no partner on the other end to acknowledge anything.)
+    acks = AckTracker(ctx.store, ctx.routing.policy_for, on_resend=sender.notify)
+    return sender, [acks]
+
+
+#: The outboxes ``outbox.kind`` may name: each builder gives the outbox and the services that
+#: come with it.
+OUTBOXES: dict[str, Callable[[Context], tuple[Outbox, list[Service]]]] = {
+    "file": _file_outbox,
+    "smtp": _smtp_outbox,
+}
+
+
+@dataclass(slots=True)
+class Parts:
+    """The parts of one ``gateway run``."""
+
+    config: Config
+    store: Store
+    pipeline: Pipeline
+    metrics: Metrics
+    intake: PipelineIntake
+    outbox: Outbox
+    spool: SpoolInbox
+    #: Everything the daemon runs, in the order they start.
+    services: list[Service]
+    tracker: MailTracker | None = None
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the worker; with ``wait`` (after the message in hand), close the databases."""
+        self.intake.close(wait=wait)
+        self.metrics.stop_server()
+        if wait:
+            self.store.close()
+            if self.tracker is not None:
+                self.tracker.close()
+
+
+def build(config: Config, *, once: bool = False) -> Parts:
+    """Every part of ``gateway run`` for ``config`` (``once``: the spool inbox ends when empty)."""
+    adapters = Adapters.of(config)
+    store = Store(config.database)
+    metrics = Metrics()
+    pipeline = _pipeline(config, store, metrics)
+    spool = Spool(config.spool)
+    routing = Routing(config.identity.her_id, lambda: pipeline.partners)
+    ctx = Context(config, adapters, store, routing)
+    outbox, outbox_services = OUTBOXES[config.outbox.kind](ctx)
+    intake = PipelineIntake(pipeline, store, outbox, metrics, waiting=spool.incoming_count)
+    spool_inbox = SpoolInbox(spool, intake, once=once)
+    tracker = MailTracker(config.database) if adapters.mailboxes else None
+    services: list[Service] = []
+    if config.metrics.port:
+        services.append(MetricsEndpoint(metrics, config.metrics.host, config.metrics.port))
+    services += [outbox, *outbox_services, *_inboxes(ctx, intake, spool_inbox, tracker)]
+    if adapters.payout.enabled:
+        deps = deps_from_config(config, adapters.payout, signer=pipeline.signer)
+        services.append(
+            PayoutScheduler(adapters.payout, config.database, deps, flush=outbox.notify)
+        )
+    services.append(Watchdog(intake.healthy))
+    _register_gauges(metrics, config, spool, store)
+    return Parts(config, store, pipeline, metrics, intake, outbox, spool_inbox, services, tracker)
+
+
+def _inboxes(
+    ctx: Context, intake: Intake, spool: SpoolInbox, tracker: MailTracker | None
+) -> list[Inbox]:
+    """The spool, then one poller per configured mailbox (sharing one mail tracker)."""
+    inboxes: list[Inbox] = [spool]
+    if tracker is not None:
+        inboxes += [MailboxPoller(m, intake, tracker) for m in ctx.adapters.mailboxes]
+    return inboxes
+
+
+def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
+    partners = None
+    if config.partners.directory is not None:
+        partners = PartnerRegistry.load(config.partners.directory)
+    return Pipeline(
+        identity=config.identity,
+        store=store,
+        catalog=SchemaCatalog.default(extra_dirs=config.validation.official_schema_dirs),
+        signer=load_signer(config.signing.key_file, config.signing.cert_file),
+        engine=RuleEngine(RULES),
+        max_message_bytes=config.validation.max_message_bytes,
+        practitioners=config.practitioners,
+        partners=partners,
+        decryption_keys=[
+            DecryptionKey.from_files(pair.key_file, pair.cert_file)
+            for pair in config.security.decryption
+        ],
+        security=config.security,
+        observe=metrics.observe_stages(STAGES),
+    )
+
+
+def _register_gauges(metrics: Metrics, config: Config, spool: Spool, store: Store) -> None:
+    metrics.register_gauge("inbox_depth", lambda: float(spool.incoming_count()), inbox="spool")
+    metrics.register_gauge(
+        "dead_letters",
+        lambda: float(sum(1 for p in config.spool.bad.iterdir() if p.is_file())),
+        kind="spool",
+    )
+    summary = store.outbox.summary  # under the store's lock: safe from any thread
+    metrics.register_gauge("oldest_pending_reply_age", lambda: summary().oldest_pending_seconds)
+    metrics.register_gauge("outstanding_acks", lambda: float(summary().awaiting_ack))
+    metrics.register_gauge("dead_letters", lambda: float(summary().dead), kind="reply")
+    cert = config.signing.cert_file
+    metrics.register_gauge(
+        "certificate_expiry_days", lambda: days_to_expiry(cert), certificate="signing"
+    )
