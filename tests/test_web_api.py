@@ -17,12 +17,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from gateway.casework.overrides import APPROVE, override
 from gateway.pipeline import Pipeline
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.tariffs.model import TariffBook
 from gateway.testing.cpa import DEFAULT_PARTNER, CpaSpec, write_cpa
-from gateway.testing.net import localhost_certificate
-from gateway.testing.pki import TestPki
-from gateway.web.testing import (
+from tests.support.net import localhost_certificate
+from tests.support.pki import TestPki
+from tests.support.web import (
     AUDIENCE,
     PRACTITIONERS,
     SENDER_A,
@@ -153,7 +153,7 @@ def test_paging_and_since(api: Console) -> None:
 def test_an_override_shows_as_controlled_and_is_found_by_since(api: Console) -> None:
     seeded = api.seeded
     store = api.data.store
-    bill = store.case_bill(seeded.manual_bill_ids[0])
+    bill = store.casework.bill(seeded.manual_bill_ids[0])
     assert bill is not None
     before = datetime.now(UTC)
     with as_sender(api, SENDER_A) as http:

@@ -14,9 +14,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from gateway.pipeline import Pipeline
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.tariffs.model import TariffBook
-from gateway.web.testing import PRACTITIONERS, SENDER_A, Console, console
+from tests.support.web import PRACTITIONERS, SENDER_A, Console, console
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from gateway.pipeline import Pipeline
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.tariffs.model import TariffBook
-from gateway.web.testing import PASSWORD, PRACTITIONERS, Console, console
+from tests.support.web import PASSWORD, PRACTITIONERS, Console, console
 
 pytestmark = pytest.mark.integration
 
@@ -132,7 +132,7 @@ def test_operator_requeues_a_dead_letter(page: Page, web: Console) -> None:
     shot(page, "06-dode-brev")
     page.get_by_role("button", name="Send valgte på nytt").click()
     page.get_by_text("Brevene er satt i kø").wait_for()
-    reply = web.data.store.reply(web.seeded.dead_reply_id)
+    reply = web.data.store.outbox.reply(web.seeded.dead_reply_id)
     assert reply is not None and reply.state == "pending"
     page.goto("/drift/meldinger?fra=2000-01-01T00:00")
     shot(page, "07-meldinger")

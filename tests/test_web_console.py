@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from gateway.pipeline import Pipeline
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.tariffs.model import TariffBook
-from gateway.web.testing import PASSWORD, PRACTITIONERS, Console, console, csrf_of, log_in
+from tests.support.web import PASSWORD, PRACTITIONERS, Console, console, csrf_of, log_in
 
 pytestmark = pytest.mark.integration
 
@@ -151,7 +151,7 @@ def test_override_with_reason_changes_the_status_and_is_audited(web: Console) ->
         assert "Kontakten var ikke reell." in after
         worklist = http.get("/arbeidsliste").text
         assert f"/regninger/{bill_id}\"" not in worklist
-    overrides = web.data.store.overrides_for(bill_id)
+    overrides = web.data.store.casework.overrides_for(bill_id)
     assert [(o.by, o.decision, o.kind) for o in overrides] == [("sara", "avvist", "override")]
     assert web.data.accounts.audit_entries(actor="sara")[0].action == "override"
 
@@ -165,4 +165,4 @@ def test_override_without_csrf_token_is_refused(web: Console) -> None:
             data={"csrf": "x", "vedtak": "avvis", "begrunnelse": "forged"},
         )
         assert answer.status_code == 403
-    assert web.data.store.overrides_for(bill_id) == []
+    assert web.data.store.casework.overrides_for(bill_id) == []

@@ -16,9 +16,9 @@ import pytest
 
 from gateway.pipeline import Pipeline
 from gateway.stats.formats import FORMATS
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.tariffs.model import TariffBook
-from gateway.web.testing import PRACTITIONERS, Console, console, csrf_of, log_in
+from tests.support.web import PRACTITIONERS, Console, console, csrf_of, log_in
 
 pytestmark = pytest.mark.integration
 
@@ -69,10 +69,10 @@ def test_requeue_and_discard_dead_letters(web: Console) -> None:
         )
         assert done.status_code == 303
         assert "satt i kø" in http.get(done.headers["location"]).text
-        reply = store.reply(reply_id)
+        reply = store.outbox.reply(reply_id)
         assert reply is not None and reply.state == "pending"
         assert reply.last_error is not None and reply.last_error.startswith("requeued by dag")
-        store.mark_dead(reply_id, "550 again")
+        store.outbox.mark_dead(reply_id, "550 again")
         page = http.get("/drift/dodbrev").text
         refused = http.post(
             "/drift/dodbrev/forkast", data={"csrf": csrf_of(page), "svar": str(reply_id)}
@@ -82,7 +82,7 @@ def test_requeue_and_discard_dead_letters(web: Console) -> None:
             "/drift/dodbrev/forkast",
             data={"csrf": csrf_of(page), "svar": str(reply_id), "begrunnelse": "feil adresse"},
         )
-    reply = store.reply(reply_id)
+    reply = store.outbox.reply(reply_id)
     assert reply is not None and reply.state == "discarded"
     assert "discarded by dag" in (reply.last_error or "")
     actions = [e.action for e in web.data.accounts.audit_entries(actor="dag")]
@@ -90,7 +90,7 @@ def test_requeue_and_discard_dead_letters(web: Console) -> None:
 
 
 def test_messages_show_replies_decoded(web: Console) -> None:
-    bill = web.data.store.case_bill(web.seeded.rejected_bill_id)
+    bill = web.data.store.casework.bill(web.seeded.rejected_bill_id)
     assert bill is not None
     with session(web, "dag") as http:
         listing = http.get("/drift/meldinger", params={"fra": "2000-01-01T00:00"}).text
@@ -147,8 +147,8 @@ def test_replay_preview_then_apply(web: Console) -> None:
     store = web.data.store
     bill_id = web.seeded.bill_ids_b[0]
     # As if an older rule set had rejected this bill: the current rules approve it.
-    with store._transaction() as db:
-        db.execute("UPDATE bills SET status = 'avvist', approved_ore = 0, live = 0 WHERE id = ?",
+    with store.engine.transaction("test: an older decision") as tx:
+        tx.execute("UPDATE bills SET status = 'avvist', approved_ore = 0, live = 0 WHERE id = ?",
                    (bill_id,))
     with session(web, "sara") as http:
         page = http.get("/rebehandling").text
@@ -157,11 +157,11 @@ def test_replay_preview_then_apply(web: Console) -> None:
         preview = http.get(finish(http, started))
         assert "forhåndsvisning" in preview.text.lower()
         assert f"/regninger/{bill_id}\"" in preview.text
-        assert store.overrides_for(bill_id) == []
+        assert store.casework.overrides_for(bill_id) == []
         applied = http.post(preview.url.path + "/lagre", data={"csrf": csrf_of(preview.text)})
         result = http.get(finish(http, applied)).text
         assert "Rebehandling lagret" in result
-    records = store.overrides_for(bill_id)
+    records = store.casework.overrides_for(bill_id)
     assert [(o.kind, o.by, o.decision) for o in records] == [
         ("rebehandling", "rebehandling:sara", "godkjent")
     ]

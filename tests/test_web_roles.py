@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from gateway.pipeline import Pipeline
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.tariffs.model import TariffBook
-from gateway.web.testing import PRACTITIONERS, Console, console, csrf_of, log_in
+from tests.support.web import PRACTITIONERS, Console, console, csrf_of, log_in
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,7 @@ def web(
 def pages(web: Console) -> dict[str, set[str]]:
     """Page -> the users who may see it."""
     seeded = web.seeded
-    received = web.data.store.case_bill(seeded.rejected_bill_id)
+    received = web.data.store.casework.bill(seeded.rejected_bill_id)
     assert received is not None
     return {
         "/arbeidsliste": CASEWORK,
@@ -66,7 +66,7 @@ def session(web: Console, user: str) -> Iterator[httpx.Client]:
 
 
 def test_each_role_sees_exactly_its_pages_and_no_national_id(web: Console) -> None:
-    guid = web.data.store.case_bill(web.seeded.rejected_bill_id).guid  # type: ignore[union-attr]
+    guid = web.data.store.casework.bill(web.seeded.rejected_bill_id).guid  # type: ignore[union-attr]
     for user in sorted(EVERYONE):
         with session(web, user) as http:
             for path, allowed in pages(web).items():
@@ -108,7 +108,7 @@ def test_only_a_case_worker_overrides(web: Console) -> None:
                 data={"csrf": token, "vedtak": "godkjenn", "begrunnelse": "forsøk"},
             )
             assert answer.status_code == 403, user
-    assert web.data.store.overrides_for(bill_id) == []
+    assert web.data.store.casework.overrides_for(bill_id) == []
     with session(web, "rita") as http:
         assert "Lagre overstyring" not in http.get(f"/regninger/{bill_id}").text
 
@@ -124,7 +124,7 @@ def test_only_an_operator_requeues_or_discards(web: Console) -> None:
                     data={"csrf": token, "svar": str(reply_id), "begrunnelse": "x"},
                 )
                 assert answer.status_code == 403, (user, action)
-    assert [r.id for r in web.data.store.dead_letters()] == [reply_id]
+    assert [r.id for r in web.data.store.outbox.dead_letters()] == [reply_id]
     with session(web, "rita") as http:
         assert "Send valgte på nytt" not in http.get("/drift/dodbrev").text
 
@@ -153,7 +153,7 @@ def test_national_id_search_is_for_case_workers_only_and_audited(web: Console) -
 
 def test_search_by_the_other_fields(web: Console) -> None:
     seeded = web.seeded
-    bill = web.data.store.case_bill(seeded.bill_ids_b[0])
+    bill = web.data.store.casework.bill(seeded.bill_ids_b[0])
     assert bill is not None
     with session(web, "rita") as http:
         token = csrf_of(http.get("/sok").text)

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.testing.net import free_port
-from gateway.web.testing import PASSWORD
+from tests.support.net import free_port
+from tests.support.web import PASSWORD
 
 UNIT = Path(__file__).resolve().parents[1] / "config" / "gateway-web.service"
 

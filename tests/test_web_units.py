@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import ConfigurationError
-from gateway.store.sqlite import Store
-from gateway.store.users import ConsoleTables
+from gateway.store import Store
 from gateway.users import cli as users_cli
 from gateway.users.accounts import AccountError, Accounts, LoginFailed, LoginThrottled, Policy
 from gateway.users.passwords import PasswordRejected, use_low_cost_for_tests
@@ -29,8 +28,9 @@ use_low_cost_for_tests()
 @pytest.mark.parametrize(
     ("table", "problem"),
     [
-        ({"colour": "blue"}, "web.colour is not a known key"),
-        ({"port": 0}, "web.port must be"),
+        ({"colour": "blue"}, r"unknown key\(s\) web.colour "),
+        ({"api": {"issuer": "https://i"}}, r"unknown key\(s\) web.api.issuer "),
+        ({"port": 0}, "web.port must be an integer from 1 to 65535, got 0"),
         ({"cookie_secure": "yes"}, "web.cookie_secure must be true or false"),
         ({"tls_cert_file": "c.pem"}, "give both web.tls_cert_file"),
         ({"api": {"jwt_issuer": "https://i", "jwt_audience": "a"}}, "needs one of jwks_url"),
@@ -40,8 +40,12 @@ use_low_cost_for_tests()
             "must be an https:// URL",
         ),
         ({"api": {"client_cert_header": "X-Cert"}}, "needs trusted_proxies"),
-        ({"api": {"senders": {"client": "not digits"}}}, "HER ids"),
-        ({"root_path": "console/"}, "web.root_path"),
+        (
+            {"api": {"senders": {"client": "not digits"}}},
+            "web.api.senders.client must be a string of digits",
+        ),
+        ({"root_path": "console/"}, "web.root_path must be a path that starts with '/'"),
+        ({"session_idle_minutes": 0}, "web.session_idle_minutes must be a positive number"),
     ],
 )
 def test_bad_web_config_names_the_key(table: dict[str, object], problem: str) -> None:
@@ -74,7 +78,7 @@ def test_roles_grant_what_the_table_says() -> None:
 @pytest.fixture
 def accounts(store: Store) -> Accounts:
     policy = Policy(max_failures=3, max_client_failures=12, window=timedelta(minutes=10))
-    return Accounts(ConsoleTables(store), policy)
+    return Accounts(store.users, policy)
 
 
 def test_accounts_refuse_weak_or_odd_input(accounts: Accounts) -> None:
@@ -95,12 +99,12 @@ def test_password_is_stored_hashed_and_sessions_live_as_long_as_allowed(
     accounts: Accounts, store: Store
 ) -> None:
     accounts.add("kari", "a long enough secret", [Role.DRIFT], by="t")
-    stored = store._query("SELECT password_hash FROM console_users")[0][0]
+    stored = store.engine.rows("SELECT password_hash FROM console_users")[0][0]
     assert str(stored).startswith("$argon2id$") and "a long enough secret" not in str(stored)
     now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
     accounts.clock = lambda: now
     token, session = accounts.login("kari", "a long enough secret", "10.0.0.1")
-    assert store._query("SELECT token_hash FROM console_sessions")[0][0] != token
+    assert store.engine.rows("SELECT token_hash FROM console_sessions")[0][0] != token
     assert accounts.session(token) == session
     for step in range(1, 25):  # active all day: the absolute limit still ends it
         now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC) + timedelta(minutes=29 * step)
@@ -170,7 +174,7 @@ def test_users_command(tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyP
     out = capsys.readouterr()
     assert "unknown role 'sjef'" in out.err
     assert "sara" in out.out and "disabled" in out.out
-    accounts = Accounts(ConsoleTables(store))
+    accounts = Accounts(store.users)
     actions = [e.action for e in accounts.audit_entries()]
     assert actions == ["user_disable", "user_roles", "user_add"]
     assert all(e.actor.startswith("cli:") for e in accounts.audit_entries())
@@ -211,3 +215,18 @@ def test_piping_into_head_is_quiet() -> None:
     )
     assert result.stdout.count("\n") == 1
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+
+
+def test_login_attempts_older_than_a_day_are_removed(store: Store) -> None:
+    start = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    for later in (timedelta(0), timedelta(hours=23), timedelta(hours=24, minutes=1)):
+        store.users.record_login_attempt("kari", "10.0.0.1", False, start + later)
+    kept = store.engine.rows('SELECT "at" FROM login_attempts ORDER BY id')
+    assert [datetime.fromisoformat(r[0]) for r in kept] == [
+        start + timedelta(hours=23),
+        start + timedelta(hours=24, minutes=1),
+    ]
+    assert store.users.failures_since(start, username="kari") == (
+        2,
+        start + timedelta(hours=24, minutes=1),
+    )

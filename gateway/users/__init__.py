@@ -9,5 +9,5 @@ and the audit log.
 
 Roles (``roles.py``): ``saksbehandler`` (case work), ``drift`` (operations), ``revisor``
 (reads everything a case worker and an operator can, changes nothing). The tables live in the
-claims database (``gateway.store.users``).
+claims database (``store.users``, ``gateway.store.users``).
 """

@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 
 from gateway.clock import utc_now
 from gateway.errors import GatewayError, StorageError
-from gateway.store.users import AuditEntry, ConsoleTables, UserRecord
+from gateway.records import AuditEntry, UserRecord
+from gateway.store.users import ConsoleUsers
 from gateway.users.passwords import (
     check_policy,
     hash_password,
@@ -106,7 +107,7 @@ class Accounts:
 
     def __init__(
         self,
-        tables: ConsoleTables,
+        tables: ConsoleUsers,
         policy: Policy | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:

@@ -15,8 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gateway.config import Config
-from gateway.store.sqlite import Store
-from gateway.store.users import ConsoleTables
+from gateway.store import Store
 from gateway.users.accounts import AccountError, Accounts
 from gateway.users.passwords import PasswordRejected
 from gateway.users.roles import ROLE_LABELS, Role, parse_roles
@@ -97,7 +96,7 @@ def run(args: argparse.Namespace, *, ask: Callable[[str], str] = getpass.getpass
 def _accounts(config_path: Path) -> Iterator[Accounts]:
     store = Store(Config.from_toml(config_path).database)
     try:
-        yield Accounts(ConsoleTables(store))
+        yield Accounts(store.users)
     finally:
         store.close()
 

@@ -1,7 +1,7 @@
 """The ASGI application: console pages, the claim status API, static files, error pages and
 the security headers every answer carries.
 
-``create_app`` takes an open ``ConsoleData`` (the store) and the config; ``gateway.web.server``
+``create_app`` takes the config and an open ``ConsoleData`` (the store); ``gateway.web.server``
 serves it with uvicorn.
 """
 
@@ -36,7 +36,6 @@ from gateway.web import (
 )
 from gateway.web.api import routes as api_routes
 from gateway.web.api.auth import SenderAuth
-from gateway.web.config import WebConfig
 from gateway.web.context import (
     Forbidden,
     LoginRequired,
@@ -50,6 +49,7 @@ from gateway.web.context import (
 )
 from gateway.web.data import ConsoleData
 from gateway.web.jobs import JobRunner
+from gateway.wiring import Adapters
 
 #: No script, no frames, nothing from elsewhere: the console needs none of it.
 _CSP = (
@@ -144,9 +144,15 @@ def routes() -> list[BaseRoute]:
 
 
 def create_app(
-    config: Config, web: WebConfig, data: ConsoleData, *, sender_auth: SenderAuth | None = None
+    config: Config,
+    data: ConsoleData,
+    *,
+    adapters: Adapters | None = None,
+    sender_auth: SenderAuth | None = None,
 ) -> Starlette:
-    """The console and API on ``data`` (which the caller closes)."""
+    """The console and API on ``data`` (which the caller closes); ``adapters`` defaults to
+    those ``config`` names."""
+    adapters = adapters or Adapters.of(config)
     jobs = JobRunner()
 
     @asynccontextmanager
@@ -168,7 +174,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = WebContext(
-        config=config, web=web, data=data, jobs=jobs, templates=templates(), started=utc_now()
+        config=config,
+        adapters=adapters,
+        data=data,
+        jobs=jobs,
+        templates=templates(),
+        started=utc_now(),
     )
-    app.state.sender_auth = sender_auth or SenderAuth.from_config(config, web.api)
+    app.state.sender_auth = sender_auth or SenderAuth.from_config(config, adapters.web.api)
     return app

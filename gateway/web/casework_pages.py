@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from gateway.casework.lookup import CaseworkError, parse_kroner
 from gateway.casework.overrides import APPROVE, REJECT
-from gateway.store.console_queries import BillSearch, WorklistFilter
+from gateway.records import BillSearch, WorklistFilter
 from gateway.users.roles import Permission
 from gateway.web.context import (
     NotFound,

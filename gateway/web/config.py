@@ -1,7 +1,8 @@
 """The ``[web]`` and ``[web.api]`` sections of the config file: the console and the status API.
 
-Every key is optional; relative paths are resolved against the config file's directory.
-``WebConfig.from_toml`` raises ``ConfigurationError`` naming the bad key.
+Every key is optional; relative paths are resolved against the config file's directory. Read
+with ``gateway.settings.Table`` like every other table (``WebConfig.from_table``, collected with
+the adapters' settings by ``gateway.wiring.Adapters.of``): an error names the file and the key.
 
 ``[web]``
     ``host`` (``127.0.0.1``), ``port`` (``8480``): where ``gateway web`` listens. Keep it on
@@ -37,46 +38,41 @@ Every key is optional; relative paths are resolved against the config file's dir
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import ConfigurationError
+from gateway.settings import Table
 
 DEFAULT_PORT = 8480
 DEFAULT_ALGORITHMS = ("RS256", "PS256", "ES256")
 
-_WEB_KEYS = frozenset(
-    {
-        "host",
-        "port",
-        "session_idle_minutes",
-        "session_max_hours",
-        "cookie_secure",
-        "login_max_failures",
-        "login_window_minutes",
-        "forwarded_allow_ips",
-        "root_path",
-        "tls_cert_file",
-        "tls_key_file",
-        "api",
-    }
+_WEB_KEYS = (
+    "host",
+    "port",
+    "session_idle_minutes",
+    "session_max_hours",
+    "cookie_secure",
+    "login_max_failures",
+    "login_window_minutes",
+    "forwarded_allow_ips",
+    "root_path",
+    "tls_cert_file",
+    "tls_key_file",
+    "api",
 )
-_API_KEYS = frozenset(
-    {
-        "jwt_issuer",
-        "jwt_audience",
-        "jwt_algorithms",
-        "jwks_url",
-        "jwks_file",
-        "sender_claim",
-        "senders",
-        "mtls",
-        "client_ca_file",
-        "client_cert_header",
-        "trusted_proxies",
-    }
+_API_KEYS = (
+    "jwt_issuer",
+    "jwt_audience",
+    "jwt_algorithms",
+    "jwks_url",
+    "jwks_file",
+    "sender_claim",
+    "senders",
+    "mtls",
+    "client_ca_file",
+    "client_cert_header",
+    "trusted_proxies",
 )
 
 
@@ -119,41 +115,34 @@ class WebConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
 
     @classmethod
-    def from_toml(cls, path: Path) -> WebConfig:
-        """The ``[web]`` table of the config file ``path`` (defaults when there is none)."""
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigurationError(f"config file not found: {path}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
-        try:
-            return cls.from_mapping(data.get("web", {}), path.resolve().parent)
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"{path}: {exc}") from exc
+    def from_mapping(cls, data: dict[str, Any], base: Path) -> WebConfig:
+        """Read a ``[web]`` table; relative paths are resolved against ``base``."""
+        return cls.from_table(Table(data, base=base, where="web"))
 
     @classmethod
-    def from_mapping(cls, data: object, base: Path) -> WebConfig:
-        table = _table(data, "web", _WEB_KEYS)
-        r = _Reader(table, "web", base)
-        cert, key = r.path("tls_cert_file"), r.path("tls_key_file")
+    def from_table(cls, t: Table) -> WebConfig:
+        """Read the ``[web]`` table (empty: the defaults)."""
+        t.only(_WEB_KEYS)
+        cert, key = t.opt_path("tls_cert_file"), t.opt_path("tls_key_file")
         if (cert is None) != (key is None):
-            raise ConfigurationError("give both web.tls_cert_file and web.tls_key_file, or neither")
-        api = _api(table.get("api", {}), base)
+            raise t.error(
+                f"give both {t.key('tls_cert_file')} and {t.key('tls_key_file')}, or neither"
+            )
+        api = _api(t.table("api"))
         if api.client_ca_file is not None and cert is None:
-            raise ConfigurationError("web.api.client_ca_file needs web.tls_cert_file")
-        root = r.text("root_path", "")
+            raise t.error(f"{t.key('api.client_ca_file')} needs {t.key('tls_cert_file')}")
+        root = "" if t.raw("root_path") == "" else t.opt_string("root_path") or ""
         if root and (not root.startswith("/") or root.endswith("/")):
-            raise ConfigurationError("web.root_path must start with '/' and not end with one")
+            raise t.fail("root_path", "a path that starts with '/' and does not end with one")
         return cls(
-            host=r.text("host", "127.0.0.1"),
-            port=r.integer("port", DEFAULT_PORT, low=1, high=65535),
-            session_idle_minutes=r.number("session_idle_minutes", 30.0),
-            session_max_hours=r.number("session_max_hours", 10.0),
-            cookie_secure=r.boolean("cookie_secure", True),
-            login_max_failures=r.integer("login_max_failures", 5, low=1, high=1000),
-            login_window_minutes=r.number("login_window_minutes", 15.0),
-            forwarded_allow_ips=r.texts("forwarded_allow_ips"),
+            host=t.string("host", "127.0.0.1"),
+            port=t.integer("port", DEFAULT_PORT, low=1, high=65535),
+            session_idle_minutes=t.number("session_idle_minutes", 30.0, positive=True),
+            session_max_hours=t.number("session_max_hours", 10.0, positive=True),
+            cookie_secure=t.boolean("cookie_secure", True),
+            login_max_failures=t.integer("login_max_failures", 5, low=1, high=1000),
+            login_window_minutes=t.number("login_window_minutes", 15.0, positive=True),
+            forwarded_allow_ips=_texts(t, "forwarded_allow_ips"),
             root_path=root,
             tls_cert_file=cert,
             tls_key_file=key,
@@ -161,99 +150,42 @@ class WebConfig:
         )
 
 
-def _api(data: object, base: Path) -> ApiConfig:
-    table = _table(data, "web.api", _API_KEYS)
-    r = _Reader(table, "web.api", base)
-    issuer = r.optional_text("jwt_issuer")
-    jwks_url, jwks_file = r.optional_text("jwks_url"), r.path("jwks_file")
+def _api(t: Table) -> ApiConfig:
+    t.only(_API_KEYS)
+    issuer = t.opt_string("jwt_issuer")
+    jwks_url, jwks_file = t.opt_string("jwks_url"), t.opt_path("jwks_file")
     if issuer is not None and (jwks_url is None) == (jwks_file is None):
-        raise ConfigurationError("web.api.jwt_issuer needs one of jwks_url and jwks_file")
+        raise t.error(f"{t.key('jwt_issuer')} needs one of jwks_url and jwks_file")
     if jwks_url is not None and not jwks_url.startswith("https://"):
         # The keys decide who is who: fetch them over TLS only.
-        raise ConfigurationError("web.api.jwks_url must be an https:// URL")
-    audience = r.optional_text("jwt_audience")
+        raise t.fail("jwks_url", "an https:// URL")
+    audience = t.opt_string("jwt_audience")
     if issuer is not None and audience is None:
-        raise ConfigurationError("web.api.jwt_issuer needs jwt_audience (the API's audience)")
-    senders_raw = table.get("senders", {})
-    if not isinstance(senders_raw, dict) or not all(
-        isinstance(v, str) and v.isdigit() for v in senders_raw.values()
-    ):
-        raise ConfigurationError("web.api.senders must map claim values to HER ids (digits)")
-    header = r.optional_text("client_cert_header")
-    proxies = r.texts("trusted_proxies")
+        raise t.error(f"{t.key('jwt_issuer')} needs jwt_audience (the API's audience)")
+    senders = t.table("senders")
+    header = t.opt_string("client_cert_header")
+    proxies = _texts(t, "trusted_proxies")
     if header is not None and not proxies:
-        raise ConfigurationError("web.api.client_cert_header needs trusted_proxies")
+        raise t.error(f"{t.key('client_cert_header')} needs trusted_proxies")
     return ApiConfig(
         jwt_issuer=issuer,
         jwt_audience=audience,
-        jwt_algorithms=r.texts("jwt_algorithms") or DEFAULT_ALGORITHMS,
+        jwt_algorithms=_texts(t, "jwt_algorithms") or DEFAULT_ALGORITHMS,
         jwks_url=jwks_url,
         jwks_file=jwks_file,
-        sender_claim=r.text("sender_claim", "client_id"),
-        senders={str(k): str(v) for k, v in senders_raw.items()},
-        mtls=r.boolean("mtls", False),
-        client_ca_file=r.path("client_ca_file"),
+        sender_claim=t.string("sender_claim", "client_id"),
+        # Claim value = the sender's HER id.
+        senders={str(name): senders.digits(str(name)) for name in senders.data},
+        mtls=t.boolean("mtls", False),
+        client_ca_file=t.opt_path("client_ca_file"),
         client_cert_header=header,
         trusted_proxies=proxies,
     )
 
 
-def _table(data: object, name: str, keys: frozenset[str]) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ConfigurationError(f"[{name}] must be a table")
-    unknown = sorted(set(data) - keys)
-    if unknown:
-        raise ConfigurationError(f"{name}.{unknown[0]} is not a known key")
-    return data
-
-
-class _Reader:
-    def __init__(self, data: dict[str, Any], prefix: str, base: Path) -> None:
-        self.data, self.prefix, self.base = data, prefix, base
-
-    def _fail(self, key: str, expected: str) -> ConfigurationError:
-        return ConfigurationError(
-            f"{self.prefix}.{key} must be {expected}, got {self.data[key]!r}"
-        )
-
-    def text(self, key: str, default: str) -> str:
-        value = self.data.get(key, default)
-        if not isinstance(value, str):
-            raise self._fail(key, "a string")
-        return value.strip()
-
-    def optional_text(self, key: str) -> str | None:
-        if key not in self.data:
-            return None
-        value = self.data[key]
-        if not isinstance(value, str) or not value.strip():
-            raise self._fail(key, "a non-empty string")
-        return value.strip()
-
-    def texts(self, key: str) -> tuple[str, ...]:
-        value = self.data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self._fail(key, "a list of strings")
-        return tuple(value)
-
-    def path(self, key: str) -> Path | None:
-        value = self.optional_text(key)
-        return None if value is None else (self.base / value).resolve()
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.data.get(key, default)
-        if not isinstance(value, bool):
-            raise self._fail(key, "true or false")
-        return value
-
-    def integer(self, key: str, default: int, *, low: int, high: int) -> int:
-        value = self.data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self._fail(key, f"a whole number from {low} to {high}")
-        return value
-
-    def number(self, key: str, default: float) -> float:
-        value = self.data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise self._fail(key, "a positive number")
-        return float(value)
+def _texts(t: Table, name: str) -> tuple[str, ...]:
+    """A list of non-empty strings."""
+    values = t.strings(name)
+    if not all(v.strip() for v in values):
+        raise t.fail(name, "a list of non-empty strings")
+    return tuple(v.strip() for v in values)

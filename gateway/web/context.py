@@ -29,6 +29,7 @@ from gateway.web import formatting
 from gateway.web.config import WebConfig
 from gateway.web.data import ConsoleData
 from gateway.web.jobs import JobRunner
+from gateway.wiring import Adapters
 
 SESSION_COOKIE = "gateway_session"
 LOGIN_COOKIE = "gateway_login"
@@ -68,11 +69,16 @@ class WebContext:
     """Built once per server; pages reach it as ``request.app.state.ctx``."""
 
     config: Config
-    web: WebConfig
+    #: The adapters' settings read from ``config``: ``[web]``, ``[payout]``, the mailboxes.
+    adapters: Adapters
     data: ConsoleData
     jobs: JobRunner
     templates: Environment
     started: datetime
+
+    @property
+    def web(self) -> WebConfig:
+        return self.adapters.web
 
 
 def templates() -> Environment:

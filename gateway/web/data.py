@@ -1,9 +1,10 @@
 """The console's and the status API's one door to the claims store.
 
-Every call on ``Store`` (and on the console's own store modules) made by ``gateway.web`` is in
-this module, so a change of the store's shape is adapted here and nowhere else. Case work goes
-through ``gateway.casework`` (the same code as ``gateway claims``/``gateway rules``), dead
-letters through the same ``Store`` methods as ``gateway outbox requeue|discard``.
+Every call on the ``Store``'s parts made by ``gateway.web`` is in this module, so a change of
+the store's shape is adapted here and nowhere else. Case work goes through ``gateway.casework``
+(the same code as ``gateway claims``/``gateway rules``), dead letters through the same
+``store.outbox`` calls as ``gateway outbox requeue|discard``, a bill's payout status through the
+ledger's own rule (``ledger.bill_target``).
 
 Everything here is synchronous (SQLite); the web layer calls it in a worker thread.
 """
@@ -21,27 +22,23 @@ from gateway.casework.lookup import BillDetails, CaseworkError, bill_details
 from gateway.casework.overrides import override
 from gateway.casework.replay import ReplayReport, replay
 from gateway.config import Config
-from gateway.payout.ledger import _target as payout_target  # the ledger's own rule
+from gateway.payout import ledger
 from gateway.records import (
+    BillFlags,
+    BillSearch,
     CaseBill,
     OutboxSummary,
     OverrideRecord,
+    PayoutLine,
     ReceivedSummary,
     ReplySummary,
-    StoredFinding,
-)
-from gateway.store.console_queries import (
-    BillFlags,
-    BillSearch,
-    ConsoleQueries,
-    PayoutLine,
     SenderMessage,
+    StoredFinding,
     WorkItem,
     WorklistFilter,
     WorklistSummary,
 )
-from gateway.store.sqlite import Store
-from gateway.store.users import ConsoleTables
+from gateway.store import Store
 from gateway.users.accounts import Accounts, Policy
 
 Progress = Callable[[int, int], None]
@@ -84,8 +81,10 @@ class ConsoleData:
     def __init__(self, config: Config, store: Store, policy: Policy | None = None) -> None:
         self.config = config
         self.store = store
-        self.queries = ConsoleQueries(store)
-        self.accounts = Accounts(ConsoleTables(store), policy)
+        self.queries = store.console
+        self.accounts = Accounts(store.users, policy)
+        # The payout tables are the ledger's, made by its first run: the pages read them before.
+        ledger.create_tables(store.path)
 
     @classmethod
     def open(cls, config: Config, policy: Policy | None = None) -> ConsoleData:
@@ -107,14 +106,14 @@ class ConsoleData:
         return items, self.queries.worklist_summary(f)
 
     def search(self, s: BillSearch, *, limit: int = 200) -> list[CaseBill]:
-        bills = (self.store.case_bill(i) for i in self.queries.search_bills(s, limit=limit))
+        bills = (self.store.casework.bill(i) for i in self.queries.search_bills(s, limit=limit))
         return [b for b in bills if b is not None]
 
     def bill(self, bill_id: int) -> CaseBill | None:
-        return self.store.case_bill(bill_id)
+        return self.store.casework.bill(bill_id)
 
     def bill_view(self, bill_id: int, *, with_explanation: bool = True) -> BillView | None:
-        bill = self.store.case_bill(bill_id)
+        bill = self.store.casework.bill(bill_id)
         if bill is None:
             return None
         explanation: Explanation | None = None
@@ -130,7 +129,7 @@ class ConsoleData:
             details=bill_details(self.store, bill),
             flags=flags,
             payout_lines=lines,
-            replies=tuple(self.store.replies_of(bill.received_id)),
+            replies=tuple(self.store.messages.replies_of(bill.received_id)),
             explanation=explanation,
             explain_error=problem,
             target_ore=self._target(bill, flags, lines),
@@ -140,7 +139,7 @@ class ConsoleData:
         self, bill_id: int, *, decision: str, reason: str, by: str, amount_ore: int | None
     ) -> tuple[CaseBill, OverrideRecord]:
         """``gateway claims override`` exactly: the same checks, the same audited record."""
-        bill = self.store.case_bill(bill_id)
+        bill = self.store.casework.bill(bill_id)
         if bill is None:
             raise CaseworkError(f"Fant ingen regning med id {bill_id}.")
         record = override(
@@ -176,7 +175,7 @@ class ConsoleData:
             original = self.queries.credited_original(bill.id)
             if original is not None:
                 original_paid = sum(x.amount_ore for x in self.queries.payout_lines([original]))
-        return payout_target(
+        return ledger.bill_target(
             kreditering=bill.kreditering,
             credited=bill.credited_by is not None,
             manual=flags.manual,
@@ -203,8 +202,8 @@ class ConsoleData:
 
     def claim_message(self, message: SenderMessage) -> ClaimMessage:
         """A message found by ``sender_messages``, with its bills and findings."""
-        findings = self.store.case_findings(message.message_id)
-        bills = self._claim_bills(self.store.case_message_bills(message.message_id), findings)
+        findings = self.store.casework.findings(message.message_id)
+        bills = self._claim_bills(self.store.casework.message_bills(message.message_id), findings)
         return ClaimMessage(
             message, tuple(bills), tuple(f for f in findings if f.bill_id is None)
         )
@@ -224,7 +223,7 @@ class ConsoleData:
         if guid or regning_nr:
             ids = [
                 i
-                for i in self.store.case_bill_ids(
+                for i in self.store.casework.bill_ids(
                     guid=guid or None, sender_her=sender_her, regning_nr=regning_nr or None
                 )
                 if i > after_id
@@ -233,11 +232,11 @@ class ConsoleData:
             ids = self.queries.sender_bill_ids(
                 sender_her, since=since, after_id=after_id, limit=limit
             )
-        bills = [b for b in (self.store.case_bill(i) for i in ids) if b is not None]
+        bills = [b for b in (self.store.casework.bill(i) for i in ids) if b is not None]
         bills = [b for b in bills if b.sender_her == sender_her]  # fail closed
         findings: list[StoredFinding] = []
         for message_id in sorted({b.message_id for b in bills}):
-            findings.extend(self.store.case_findings(message_id))
+            findings.extend(self.store.casework.findings(message_id))
         return self._claim_bills(bills, findings)
 
     def _claim_bills(
@@ -265,36 +264,36 @@ class ConsoleData:
     def received(
         self, *, since: datetime | None, outcome: str | None, limit: int
     ) -> list[ReceivedSummary]:
-        return self.store.list_received(since=since, outcome=outcome, limit=limit)
+        return self.store.messages.list_received(since=since, outcome=outcome, limit=limit)
 
     def received_one(self, received_id: int) -> tuple[ReceivedSummary, list[ReplySummary]] | None:
-        found = self.store.received_summary(received_id)
+        found = self.store.messages.received_summary(received_id)
         if found is None:
             return None
-        return found, self.store.replies_of(found.id)
+        return found, self.store.messages.replies_of(found.id)
 
     def replies(self, *, state: str | None, kind: str | None, limit: int) -> list[ReplySummary]:
-        return self.store.list_replies(state=state, kind=kind, limit=limit)
+        return self.store.outbox.list_replies(state=state, kind=kind, limit=limit)
 
     def reply(self, reply_id: int) -> ReplySummary | None:
-        return self.store.reply(reply_id)
+        return self.store.outbox.reply(reply_id)
 
     def reply_body(self, reply_id: int) -> bytes:
-        return self.store.reply_body(reply_id)
+        return self.store.outbox.reply_body(reply_id)
 
     def dead_letters(self) -> list[ReplySummary]:
-        return self.store.dead_letters()
+        return self.store.outbox.dead_letters()
 
     def requeue(self, reply_ids: Sequence[int], *, by: str) -> list[int]:
         """``gateway outbox requeue`` exactly."""
-        return self.store.requeue(reply_ids, by=by)
+        return self.store.outbox.requeue(reply_ids, by=by)
 
     def discard(self, reply_ids: Sequence[int], reason: str, *, by: str) -> list[int]:
         """``gateway outbox discard`` exactly."""
-        return self.store.discard(reply_ids, reason, by=by)
+        return self.store.outbox.discard(reply_ids, reason, by=by)
 
     def outbox_summary(self) -> OutboxSummary:
-        return self.store.outbox_summary()
+        return self.store.outbox.summary()
 
     def counts(self) -> dict[str, int]:
-        return self.store.counts()
+        return self.store.messages.counts()

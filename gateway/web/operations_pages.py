@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.clock import OSLO, utc_now
+from gateway.clock import OSLO, bound, parse_moment, utc_now
 from gateway.records import Outcome
 from gateway.service.health import days_to_expiry
 from gateway.users.roles import Permission
@@ -71,7 +71,7 @@ async def overview(request: Request) -> Response:
         outbox=await call(data.outbox_summary),
         counts=await call(data.counts),
         spool=await call(_spool_depth, request),
-        mailboxes=ctx(request).config.mailboxes,
+        mailboxes=ctx(request).adapters.mailboxes,
         certificates=await call(_certificates, request),
         warn_days=ctx(request).config.security.certificate_warn_days,
         payout=await call(payout_overview, request) if session.user.can(Permission.PAYOUT_READ)
@@ -80,11 +80,11 @@ async def overview(request: Request) -> Response:
 
 
 def _since(text: str) -> datetime:
+    """The form's "from" (naive: Norwegian time); the last two days when empty or unreadable."""
     try:
-        value = datetime.fromisoformat(text)
+        return bound(parse_moment(text), aware=True)
     except ValueError:
         return utc_now() - timedelta(days=2)
-    return value if value.tzinfo is not None else value.replace(tzinfo=OSLO)
 
 
 async def messages(request: Request) -> Response:

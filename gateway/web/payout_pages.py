@@ -12,8 +12,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.clock import utc_now
-from gateway.config import Config
 from gateway.payout import ledger
+from gateway.payout.config import PayoutConfig
 from gateway.payout.payees import PayeePlan, plan_payees
 from gateway.payout.receivers import ReceiverRegistry
 from gateway.users.roles import Permission
@@ -33,8 +33,7 @@ class PayoutOverview:
         return self.runs[-1] if self.runs else None
 
 
-def _overview(config: Config, database: str) -> PayoutOverview:
-    payout = config.payout
+def _overview(payout: PayoutConfig, database: str) -> PayoutOverview:
     upcoming = None
     if payout.enabled:
         upcoming = payout.trigger().get_next_fire_time(None, utc_now())
@@ -50,11 +49,11 @@ def _overview(config: Config, database: str) -> PayoutOverview:
 def payout_overview(request: Request) -> PayoutOverview:
     """Runs and the schedule (blocking: call it in a worker thread)."""
     context = ctx(request)
-    return _overview(context.config, str(context.data.database))
+    return _overview(context.adapters.payout, str(context.data.database))
 
 
-def _preview(config: Config, database: str) -> list[PayeePlan]:
-    registry = ReceiverRegistry.load(config.payout.receivers_file)
+def _preview(payout: PayoutConfig, database: str) -> list[PayeePlan]:
+    registry = ReceiverRegistry.load(payout.receivers_file)
     return plan_payees(ledger.plan(database), registry)
 
 
@@ -62,8 +61,8 @@ async def payout_page(request: Request) -> Response:
     session = await login(request, Permission.PAYOUT_READ)
     context = ctx(request)
     database = str(context.data.database)
-    overview = await call(_overview, context.config, database)
-    plans = await call(_preview, context.config, database)
+    overview = await call(_overview, context.adapters.payout, database)
+    plans = await call(_preview, context.adapters.payout, database)
     paid = [p for p in plans if not p.held]
     return render(
         request, "payout.html", session, section="utbetaling", overview=overview,

@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.casework.cli import _bound, _moment
 from gateway.casework.lookup import CaseworkError
 from gateway.casework.replay import ReplayReport
+from gateway.clock import bound, parse_moment
 from gateway.users.roles import Permission
 from gateway.web.context import NotFound, call, checked_form, client, ctx, login, redirect, render
 from gateway.web.jobs import Job
@@ -25,11 +25,12 @@ from gateway.web.jobs import Job
 def _parse(form: dict[str, str]) -> dict[str, Any]:
     by_received = form.get("datofelt") == "mottatt"
     try:
-        since = _bound(_moment(form.get("fra", "")), by_received=by_received, end=False)
+        since = bound(parse_moment(form.get("fra", "")), aware=by_received)
         until_text = form.get("til", "")
-        until = _bound(_moment(until_text), by_received=by_received, end=True) if until_text \
-            else None
-    except Exception as exc:
+        until = (
+            bound(parse_moment(until_text), aware=by_received, end=True) if until_text else None
+        )
+    except (ValueError, OverflowError) as exc:  # OverflowError: the day after 9999-12-31
         raise CaseworkError("Skriv datoene som ÅÅÅÅ-MM-DD (eller ÅÅÅÅ-MM-DDTTT:MM).") from exc
     return {"since": since, "until": until, "by_received": by_received, "form": form}
 

@@ -18,12 +18,12 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import Server
 
-from gateway.config import Config
 from gateway.logs import configure_logging, get_logger
 from gateway.users.accounts import Policy
 from gateway.web.app import create_app
 from gateway.web.config import WebConfig
 from gateway.web.data import ConsoleData
+from gateway.wiring import Adapters, load_config
 
 log = get_logger("web")
 
@@ -91,12 +91,13 @@ def uvicorn_config(app: Any, web: WebConfig, *, port: int | None = None) -> uvic
 
 
 def serve(config_path: Path) -> int:
-    config = Config.from_toml(config_path)
-    web = WebConfig.from_toml(config_path)
+    config = load_config(config_path)
+    adapters = Adapters.of(config)
+    web = adapters.web
     configure_logging(config.logging.level, config.logging.format)
     data = ConsoleData.open(config, policy_of(web))
     try:
-        app = create_app(config, web, data)
+        app = create_app(config, data, adapters=adapters)
         log.info("web_starting", host=web.host, port=web.port, tls=web.tls_cert_file is not None)
         Server(uvicorn_config(app, web)).run()
     finally:

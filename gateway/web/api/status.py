@@ -31,9 +31,8 @@ from typing import Any
 from gateway.casework.lookup import masked
 from gateway.clock import OSLO
 from gateway.logs import redact
-from gateway.records import StoredFinding
+from gateway.records import SenderMessage, StoredFinding
 from gateway.rules.base import Severity
-from gateway.store.console_queries import SenderMessage
 from gateway.web.data import ClaimBill, ClaimMessage
 
 

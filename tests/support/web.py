@@ -1,9 +1,9 @@
-"""Test helpers for the console and the status API: a claims database with something in it
+"""Test support for the console and the status API: a claims database with something in it
 (bills in manual control, rejected bills, two senders, a dead letter, a payout run), console
 users of every role, signed tokens for senders, and a real uvicorn server on a free port.
 
-Used by ``tests/test_web_*.py``; shipped in the package so a test of another area can start a
-console too.
+Used by ``tests/test_web_*.py``. It needs httpx (a dev dependency), so it lives with the tests,
+not in the package.
 """
 
 from __future__ import annotations
@@ -29,20 +29,23 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.claims.model import BehandlerKrav, Enkeltregning, Takst
+from gateway.config import Config
 from gateway.payout import ledger
 from gateway.pipeline import Pipeline
-from gateway.store.sqlite import Store
+from gateway.store import Store
 from gateway.tariffs.importing import import_files
 from gateway.tariffs.loading import BUNDLED_TARIFFS, FILE_NAMES
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
-from gateway.testing.net import free_port
 from gateway.users.accounts import Accounts
 from gateway.users.passwords import use_low_cost_for_tests
 from gateway.users.roles import Role
+from gateway.web.app import create_app
 from gateway.web.config import WebConfig
 from gateway.web.data import ConsoleData
-from gateway.web.server import uvicorn_config
+from gateway.web.server import policy_of, uvicorn_config
+from gateway.wiring import Adapters, load_config
+from tests.support.net import free_port
 
 SENDER_A = "8141253"
 SENDER_B = "8142253"
@@ -76,7 +79,7 @@ class Seeded:
 
 
 def import_bundled_tariffs(store: Store) -> None:
-    import_files(store, [BUNDLED_TARIFFS / name for name in FILE_NAMES.values()])
+    import_files(store.tariff_imports, [BUNDLED_TARIFFS / name for name in FILE_NAMES.values()])
 
 
 def _midnight_1bd(bill: Enkeltregning) -> Enkeltregning:
@@ -124,7 +127,7 @@ def seed(pipeline: Pipeline, store: Store) -> Seeded:
         pipeline.handle(raw, source="spool", source_ref=f"web-{number}",
                         source_name=f"web-{number}.msg")
         msg_ids[sender].append(head.msg_id)
-    rows = store._query(
+    rows = store.engine.rows(
         "SELECT b.id, b.sender_her, b.manual, b.guid, b.patient_id, b.status FROM bills b "
         "ORDER BY b.id"
     )
@@ -139,8 +142,8 @@ def seed(pipeline: Pipeline, store: Store) -> Seeded:
             manual[sender].append(int(bill_id))
         if status == "avvist" and sender == SENDER_A:
             rejected = int(bill_id)
-    pending = store.pending_replies()
-    store.mark_dead(pending[0].id, "550 5.1.1 mailbox unavailable")
+    pending = store.outbox.pending_replies()
+    store.outbox.mark_dead(pending[0].id, "550 5.1.1 mailbox unavailable")
     ledger.run(store.path, "2026-11-23T1600")
     return Seeded(
         manual_bill_ids=tuple(manual[SENDER_A]),
@@ -286,10 +289,6 @@ def console(
 ) -> Iterator[Console]:
     """Seed ``store`` through ``pipeline`` (built with the bundled tariffs and
     ``PRACTITIONERS``), add the test users and serve the console on it."""
-    from gateway.config import Config
-    from gateway.web.app import create_app
-    from gateway.web.server import policy_of
-
     use_low_cost_for_tests()
     import_bundled_tariffs(store)
     seeded = seed(pipeline, store)
@@ -298,12 +297,12 @@ def console(
         directory, store.path, credentials,
         web_section(issuer, extra=web_extra, api_extra=api_extra), extra=config_extra,
     )
-    config = Config.from_toml(config_path)
-    web = WebConfig.from_toml(config_path)
-    data = ConsoleData(config, store, policy_of(web))
+    config: Config = load_config(config_path)
+    adapters = Adapters.of(config)
+    data = ConsoleData(config, store, policy_of(adapters.web))
     add_users(data.accounts)
-    app = create_app(config, web, data)
-    with running_server(app, web) as base:
+    app = create_app(config, data, adapters=adapters)
+    with running_server(app, adapters.web) as base:
         yield Console(base, config_path, seeded, data, issuer)
 
 
