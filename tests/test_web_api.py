@@ -7,6 +7,7 @@ import dataclasses
 import json
 import ssl
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,35 +17,18 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gateway.casework.overrides import APPROVE, override
-from gateway.pipeline import Pipeline
-from gateway.store import Store
-from gateway.tariffs.model import TariffBook
 from gateway.testing.cpa import DEFAULT_PARTNER, CpaSpec, write_cpa
 from tests.support.net import localhost_certificate
 from tests.support.pki import TestPki
 from tests.support.web import (
     AUDIENCE,
-    PRACTITIONERS,
     SENDER_A,
     SENDER_B,
     Console,
-    console,
 )
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def api(
-    tmp_path: Path,
-    make_pipeline: Callable[..., Pipeline],
-    bundled_tariffs: TariffBook,
-    store: Store,
-    credentials: tuple[Path, Path],
-) -> Iterator[Console]:
-    pipeline = make_pipeline(tariffs=bundled_tariffs, practitioners=PRACTITIONERS)
-    with console(tmp_path, pipeline, store, credentials) as running:
-        yield running
 
 
 def as_sender(web: Console, sender: str) -> httpx.Client:
@@ -59,8 +43,8 @@ def no_national_ids(web: Console, text: str) -> None:
         assert pid not in text
 
 
-def test_credentials_are_required(api: Console) -> None:
-    with httpx.Client(base_url=api.base + "/api/v1", timeout=30) as http:
+def test_credentials_are_required(web: Console) -> None:
+    with httpx.Client(base_url=web.base + "/api/v1", timeout=30) as http:
         answer = http.get("/meldinger")
         assert answer.status_code == 401
         assert answer.headers["www-authenticate"].startswith("Bearer")
@@ -72,8 +56,8 @@ def test_credentials_are_required(api: Console) -> None:
     "change",
     ["expired", "issuer", "audience", "key", "sender", "scheme"],
 )
-def test_bad_tokens_are_refused(api: Console, change: str) -> None:
-    issuer = api.issuer
+def test_bad_tokens_are_refused(web: Console, change: str) -> None:
+    issuer = web.issuer
     token = {
         "expired": lambda: issuer.token(SENDER_A, lifetime=timedelta(minutes=-5)),
         "issuer": lambda: issuer.token(SENDER_A, issuer="https://evil.test"),
@@ -85,14 +69,14 @@ def test_bad_tokens_are_refused(api: Console, change: str) -> None:
         "scheme": lambda: issuer.token(SENDER_A),
     }[change]()
     scheme = "Basic" if change == "scheme" else "Bearer"
-    with httpx.Client(base_url=api.base + "/api/v1", timeout=30) as http:
+    with httpx.Client(base_url=web.base + "/api/v1", timeout=30) as http:
         answer = http.get("/meldinger", headers={"authorization": f"{scheme} {token}"})
         assert answer.status_code == 401
 
 
-def test_a_sender_sees_its_messages_with_kuhr_statuses(api: Console) -> None:
-    seeded = api.seeded
-    with as_sender(api, SENDER_A) as http:
+def test_a_sender_sees_its_messages_with_kuhr_statuses(web: Console) -> None:
+    seeded = web.seeded
+    with as_sender(web, SENDER_A) as http:
         listing = http.get("/meldinger").json()
         assert [m["msgId"] for m in listing["meldinger"]] == list(seeded.msg_ids_a)
         assert listing["neste"] is None
@@ -107,12 +91,12 @@ def test_a_sender_sees_its_messages_with_kuhr_statuses(api: Console) -> None:
         assert {"nummer": "766"}.items() <= rejected["merknader"][0].items()
         assert rejected["utbetalingsstatus"] == "ingen_utbetaling"
         assert rejected["godkjentBelop"] == 0.0
-        no_national_ids(api, json.dumps(listing) + json.dumps(detail))
+        no_national_ids(web, json.dumps(listing) + json.dumps(detail))
 
 
-def test_other_senders_claims_are_404_never_403(api: Console) -> None:
-    seeded = api.seeded
-    with as_sender(api, SENDER_A) as http:
+def test_other_senders_claims_are_404_never_403(web: Console) -> None:
+    seeded = web.seeded
+    with as_sender(web, SENDER_A) as http:
         for path in (
             f"/meldinger/{seeded.msg_ids_b[0]}",
             f"/regninger/{seeded.guids_b[0]}",
@@ -128,15 +112,15 @@ def test_other_senders_claims_are_404_never_403(api: Console) -> None:
         }
         own = http.get("/regninger").json()["regninger"]
         assert {b["guid"] for b in own} == set(seeded.guids_a)
-    with as_sender(api, SENDER_B) as http:
+    with as_sender(web, SENDER_B) as http:
         assert [m["msgId"] for m in http.get("/meldinger").json()["meldinger"]] == list(
             seeded.msg_ids_b
         )
         assert http.get(f"/regninger/{seeded.guids_b[0]}").status_code == 200
 
 
-def test_paging_and_since(api: Console) -> None:
-    with as_sender(api, SENDER_A) as http:
+def test_paging_and_since(web: Console) -> None:
+    with as_sender(web, SENDER_A) as http:
         page = http.get("/regninger", params={"limit": 2}).json()
         assert len(page["regninger"]) == 2 and page["neste"] is not None
         rest = http.get("/regninger", params={"limit": 2, "etter": page["neste"]}).json()
@@ -150,13 +134,13 @@ def test_paging_and_since(api: Console) -> None:
         assert http.get("/meldinger", params={"hva": "1"}).status_code == 400
 
 
-def test_an_override_shows_as_controlled_and_is_found_by_since(api: Console) -> None:
-    seeded = api.seeded
-    store = api.data.store
+def test_an_override_shows_as_controlled_and_is_found_by_since(web: Console) -> None:
+    seeded = web.seeded
+    store = web.data.store
     bill = store.casework.bill(seeded.manual_bill_ids[0])
     assert bill is not None
     before = datetime.now(UTC)
-    with as_sender(api, SENDER_A) as http:
+    with as_sender(web, SENDER_A) as http:
         assert http.get(f"/regninger/{bill.guid}").json()["kontrollstatus"] == (
             "kontrolleres_manuelt"
         )
@@ -171,8 +155,8 @@ def test_an_override_shows_as_controlled_and_is_found_by_since(api: Console) -> 
         assert [m["msgId"] for m in messages["meldinger"]] == [seeded.msg_ids_a[0]]
 
 
-def test_payout_shows_in_the_status(api: Console) -> None:
-    with as_sender(api, SENDER_A) as http:
+def test_payout_shows_in_the_status(web: Console) -> None:
+    with as_sender(web, SENDER_A) as http:
         bills = http.get("/regninger").json()["regninger"]
     paid = [b for b in bills if b["utbetaling"] is not None]
     assert paid, "the seeded payout run paid sender A's approved bills"
@@ -184,11 +168,7 @@ def test_payout_shows_in_the_status(api: Console) -> None:
 
 @pytest.fixture
 def mtls_api(
-    tmp_path: Path,
-    make_pipeline: Callable[..., Pipeline],
-    bundled_tariffs: TariffBook,
-    store: Store,
-    credentials: tuple[Path, Path],
+    tmp_path: Path, start_console: Callable[..., AbstractContextManager[Console]]
 ) -> Iterator[tuple[Console, TestPki, Path]]:
     pki = TestPki.create()
     partners = tmp_path / "partners"
@@ -203,12 +183,7 @@ def mtls_api(
     server_cert, server_key = localhost_certificate(tmp_path / "tls")
     ca_file = tmp_path / "client-ca.pem"
     ca_file.write_bytes(pki.ca.certificate.public_bytes(Encoding.PEM))
-    pipeline = make_pipeline(tariffs=bundled_tariffs, practitioners=PRACTITIONERS)
-    with console(
-        tmp_path,
-        pipeline,
-        store,
-        credentials,
+    with start_console(
         web_extra=f'tls_cert_file = "{server_cert}"\ntls_key_file = "{server_key}"\n',
         api_extra=f'mtls = true\nclient_ca_file = "{ca_file}"\n',
         config_extra=f'[partners]\ndirectory = "{partners}"\n',
@@ -251,16 +226,9 @@ def test_mutual_tls_with_the_partners_certificate(
 
 
 @pytest.fixture
-def mapped_api(
-    tmp_path: Path,
-    make_pipeline: Callable[..., Pipeline],
-    bundled_tariffs: TariffBook,
-    store: Store,
-    credentials: tuple[Path, Path],
-) -> Iterator[Console]:
-    pipeline = make_pipeline(tariffs=bundled_tariffs, practitioners=PRACTITIONERS)
+def mapped_api(start_console: Callable[..., AbstractContextManager[Console]]) -> Iterator[Console]:
     senders = f'[web.api.senders]\n"epj-klient-1" = "{SENDER_A}"\n'
-    with console(tmp_path, pipeline, store, credentials, api_extra=senders) as running:
+    with start_console(api_extra=senders) as running:
         yield running
 
 

@@ -4,38 +4,21 @@ sender); every answer must be documented, well-formed and match its schema."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from gateway.pipeline import Pipeline
-from gateway.store import Store
-from gateway.tariffs.model import TariffBook
-from tests.support.web import PRACTITIONERS, SENDER_A, Console, console
+from tests.support.web import SENDER_A, Console
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def api(
-    tmp_path: Path,
-    make_pipeline: Callable[..., Pipeline],
-    bundled_tariffs: TariffBook,
-    store: Store,
-    credentials: tuple[Path, Path],
-) -> Iterator[Console]:
-    pipeline = make_pipeline(tariffs=bundled_tariffs, practitioners=PRACTITIONERS)
-    with console(tmp_path, pipeline, store, credentials) as running:
-        yield running
 
-
-def test_the_document_is_served_and_names_every_route(api: Console) -> None:
-    document = httpx.get(f"{api.base}/api/v1/openapi.json", timeout=30).json()
+def test_the_document_is_served_and_names_every_route(web: Console) -> None:
+    document = httpx.get(f"{web.base}/api/v1/openapi.json", timeout=30).json()
     assert document["openapi"].startswith("3.1")
     assert set(document["paths"]) == {
         "/meldinger", "/meldinger/{msgId}", "/regninger", "/regninger/{guid}",
@@ -43,11 +26,11 @@ def test_the_document_is_served_and_names_every_route(api: Console) -> None:
     assert document["servers"] == [{"url": "/api/v1"}]
 
 
-def test_status_api_matches_its_openapi_document(api: Console) -> None:
-    schema = schemathesis.openapi.from_url(f"{api.base}/api/v1/openapi.json")
-    token = api.issuer.token(SENDER_A, lifetime=timedelta(hours=1))
+def test_status_api_matches_its_openapi_document(web: Console) -> None:
+    schema = schemathesis.openapi.from_url(f"{web.base}/api/v1/openapi.json")
+    token = web.issuer.token(SENDER_A, lifetime=timedelta(hours=1))
     headers = {"Authorization": f"Bearer {token}"}
-    base_url = f"{api.base}/api/v1"
+    base_url = f"{web.base}/api/v1"
 
     @settings(
         max_examples=40,
@@ -63,19 +46,19 @@ def test_status_api_matches_its_openapi_document(api: Console) -> None:
     check()
 
 
-def test_documented_examples_of_real_claims_validate(api: Console) -> None:
+def test_documented_examples_of_real_claims_validate(web: Console) -> None:
     # Generated ids almost never exist: also walk the real ones, so the 200 answers with bills,
     # merknader and payouts are checked against the schema too.
-    schema = schemathesis.openapi.from_url(f"{api.base}/api/v1/openapi.json")
-    token = api.issuer.token(SENDER_A, lifetime=timedelta(hours=1))
+    schema = schemathesis.openapi.from_url(f"{web.base}/api/v1/openapi.json")
+    token = web.issuer.token(SENDER_A, lifetime=timedelta(hours=1))
     headers = {"Authorization": f"Bearer {token}"}
-    base_url = f"{api.base}/api/v1"
+    base_url = f"{web.base}/api/v1"
     calls: list[tuple[str, str, dict[str, str]]] = [
         ("/meldinger", "GET", {}),
         ("/regninger", "GET", {}),
     ]
-    calls += [("/meldinger/{msgId}", "GET", {"msgId": m}) for m in api.seeded.msg_ids_a]
-    calls += [("/regninger/{guid}", "GET", {"guid": g}) for g in api.seeded.guids_a]
+    calls += [("/meldinger/{msgId}", "GET", {"msgId": m}) for m in web.seeded.msg_ids_a]
+    calls += [("/regninger/{guid}", "GET", {"guid": g}) for g in web.seeded.guids_a]
     for path, method, params in calls:
         operation = schema[path][method]
         case = operation.Case(path_parameters=params)

@@ -10,16 +10,13 @@ locally and fail in CI (``make deps`` installs it).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from gateway.pipeline import Pipeline
-from gateway.store import Store
-from gateway.tariffs.model import TariffBook
-from tests.support.web import PASSWORD, PRACTITIONERS, Console, console
+from tests.support.web import PASSWORD, Console
 
 pytestmark = pytest.mark.integration
 
@@ -57,18 +54,6 @@ def browser() -> Iterator[Browser]:
         finally:
             chromium.close()
 
-
-@pytest.fixture
-def web(
-    tmp_path: Path,
-    make_pipeline: Callable[..., Pipeline],
-    bundled_tariffs: TariffBook,
-    store: Store,
-    credentials: tuple[Path, Path],
-) -> Iterator[Console]:
-    pipeline = make_pipeline(tariffs=bundled_tariffs, practitioners=PRACTITIONERS)
-    with console(tmp_path, pipeline, store, credentials) as running:
-        yield running
 
 
 @pytest.fixture

@@ -4,32 +4,15 @@ bill page and overrides (through the same code and audit as ``gateway claims ove
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
-from gateway.pipeline import Pipeline
-from gateway.store import Store
-from gateway.tariffs.model import TariffBook
-from tests.support.web import PASSWORD, PRACTITIONERS, Console, console, csrf_of, log_in
+from tests.support.web import PASSWORD, Console, csrf_of, log_in
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def web(
-    tmp_path: Path,
-    make_pipeline: Callable[..., Pipeline],
-    bundled_tariffs: TariffBook,
-    store: Store,
-    credentials: tuple[Path, Path],
-) -> Iterator[Console]:
-    pipeline = make_pipeline(tariffs=bundled_tariffs, practitioners=PRACTITIONERS)
-    with console(tmp_path, pipeline, store, credentials) as running:
-        yield running
 
 
 def client(web: Console) -> httpx.Client:

@@ -7,33 +7,17 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
 
-from gateway.pipeline import Pipeline
 from gateway.stats.formats import FORMATS
-from gateway.store import Store
-from gateway.tariffs.model import TariffBook
-from tests.support.web import PRACTITIONERS, Console, console, csrf_of, log_in
+from tests.support.web import Console, csrf_of, log_in
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def web(
-    tmp_path: Path,
-    make_pipeline: Callable[..., Pipeline],
-    bundled_tariffs: TariffBook,
-    store: Store,
-    credentials: tuple[Path, Path],
-) -> Iterator[Console]:
-    pipeline = make_pipeline(tariffs=bundled_tariffs, practitioners=PRACTITIONERS)
-    with console(tmp_path, pipeline, store, credentials) as running:
-        yield running
 
 
 @contextmanager

@@ -4,17 +4,13 @@ data), what it may not do changes nothing, and no page shows a national id to an
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
 
-from gateway.pipeline import Pipeline
-from gateway.store import Store
-from gateway.tariffs.model import TariffBook
-from tests.support.web import PRACTITIONERS, Console, console, csrf_of, log_in
+from tests.support.web import Console, csrf_of, log_in
 
 pytestmark = pytest.mark.integration
 
@@ -22,18 +18,6 @@ CASEWORK = {"sara", "rita"}
 OPERATIONS = {"dag", "rita"}
 EVERYONE = {"sara", "dag", "rita"}
 
-
-@pytest.fixture
-def web(
-    tmp_path: Path,
-    make_pipeline: Callable[..., Pipeline],
-    bundled_tariffs: TariffBook,
-    store: Store,
-    credentials: tuple[Path, Path],
-) -> Iterator[Console]:
-    pipeline = make_pipeline(tariffs=bundled_tariffs, practitioners=PRACTITIONERS)
-    with console(tmp_path, pipeline, store, credentials) as running:
-        yield running
 
 
 def pages(web: Console) -> dict[str, set[str]]:
