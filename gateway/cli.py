@@ -33,12 +33,11 @@ from gateway.errors import ConfigurationError, GatewayError
 from gateway.outbox import cli as outbox_cli
 from gateway.payout import cli as payout_cli
 from gateway.service import health_cli
+from gateway.settings import add_config_option
 from gateway.stats import cli as stats_cli
 from gateway.users import cli as users_cli
 from gateway.web import cli as web_cli
 from gateway.wiring import load_config
-
-DEFAULT_CONFIG = Path("config/local.toml")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,20 +47,23 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the daemon")
-    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(run)
     run.add_argument("--once", action="store_true", help="exit when the spool is empty")
 
     validate = sub.add_parser("validate", help="validate message files")
     validate.add_argument("files", nargs="+", type=Path)
     validate.add_argument("--json", action="store_true", help="machine-readable output")
     validate.add_argument(
-        "--config", type=Path, help="use this config's official schema directories"
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="use this config's official schema directories and size limit (default: none)",
     )
 
     keys = sub.add_parser("keys", help="signing keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     generate = keys_sub.add_parser("generate", help="generate a development key + certificate")
-    generate.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(generate, "the config naming the key and certificate files")
     generate.add_argument("--force", action="store_true", help="replace existing files")
     generate.add_argument(
         "--if-missing", action="store_true", help="do nothing (exit 0) if both files exist"
@@ -73,15 +75,15 @@ def _parser() -> argparse.ArgumentParser:
         "import", help="import takster / NLK codes / NLK rates CSV files (kind from the header)"
     )
     tariffs_import.add_argument("files", nargs="+", type=Path)
-    tariffs_import.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(tariffs_import)
 
     status = sub.add_parser("status", help="what the store holds")
-    status.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(status)
 
     spool = sub.add_parser("spool", help="spool maintenance")
     spool_sub = spool.add_subparsers(dest="spool_command", required=True)
     requeue = spool_sub.add_parser("requeue", help="move parked files back to incoming/")
-    requeue.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(requeue)
 
     casework_cli.add_commands(sub)  # claims show/override, rules list/explain/replay
     stats_cli.add_commands(sub)  # stats export / import-population / import-residence

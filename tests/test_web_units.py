@@ -20,7 +20,7 @@ from gateway.users.accounts import AccountError, Accounts, LoginFailed, LoginThr
 from gateway.users.passwords import PasswordRejected, use_low_cost_for_tests
 from gateway.users.roles import Permission, Role, allowed, parse_roles
 from gateway.web.config import WebConfig
-from gateway.web.replies import decode_reply
+from gateway.web.replies import readable_reply
 
 use_low_cost_for_tests()
 
@@ -194,14 +194,14 @@ def test_a_plain_apprec_is_made_readable() -> None:
         b"<OriginalMsgId><Id>abc</Id></OriginalMsgId>"
         b"<Note>12345678901</Note></AppRec>"
     )
-    decoded = decode_reply(apprec)
+    decoded = readable_reply(apprec)
     assert decoded.summary == (
         "AppRec status 3 (OK, feil i delmelding): 1 feil – 766 Enkeltregning er datert frem i "
         "tid (RegningNr 1002). Svar på MsgId abc."
     )
     assert "12345678901" not in decoded.documents[0].xml
     assert "\n  <Status" in decoded.documents[0].xml
-    assert decode_reply(b"not mime, not xml").summary.startswith("Kan ikke leses")
+    assert readable_reply(b"not mime, not xml").summary.startswith("Kan ikke leses")
 
 
 def test_piping_into_head_is_quiet() -> None:

@@ -24,10 +24,10 @@ from gateway.clock import OSLO, bound, parse_moment
 from gateway.config import Config
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
+from gateway.settings import add_config_option
 from gateway.store import Store
 from gateway.tariffs.loading import load_book
 
-DEFAULT_CONFIG = Path("config/local.toml")
 #: Replays of at least this many bills report progress on stderr.
 PROGRESS_FROM = 50
 
@@ -71,7 +71,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "replay", help="re-run stored bills against the current rules (rebehandling)"
     )
     again.add_argument(
-        "--since", type=_moment, required=True, help="from this date/time (YYYY-MM-DD[THH:MM])"
+        "--since",
+        type=_moment,
+        required=True,
+        help="from this date or time (YYYY-MM-DD[THH:MM]), Norwegian time unless an offset "
+        "is given",
     )
     again.add_argument(
         "--until", type=_moment, help="up to and including this date (or before this time)"
@@ -90,12 +94,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _common(parser: argparse.ArgumentParser, *, json_output: bool) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG,
-        help=f"the gateway's config file (default: {DEFAULT_CONFIG})",
-    )
+    add_config_option(parser)
     if json_output:
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 

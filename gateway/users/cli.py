@@ -15,12 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gateway.config import Config
+from gateway.settings import add_config_option
 from gateway.store import Store
 from gateway.users.accounts import AccountError, Accounts
 from gateway.users.passwords import PasswordRejected
 from gateway.users.roles import ROLE_LABELS, Role, parse_roles
-
-DEFAULT_CONFIG = Path("config/local.toml")
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,12 +46,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     listing = sub.add_parser("list", help="every user, with roles and state")
     for command in (add, disable, enable, roles, password, listing):
-        command.add_argument(
-            "--config",
-            type=Path,
-            default=DEFAULT_CONFIG,
-            help=f"the gateway's config file (default: {DEFAULT_CONFIG})",
-        )
+        add_config_option(command)
 
 
 def run(args: argparse.Namespace, *, ask: Callable[[str], str] = getpass.getpass) -> int | None:

@@ -29,7 +29,7 @@ from gateway.web.context import (
     redirect,
     render,
 )
-from gateway.web.replies import decode_reply
+from gateway.web.replies import readable_reply
 
 PAGE_SIZE = 50
 _NOTICES = {
@@ -119,7 +119,7 @@ async def bill_page(request: Request) -> Response:
     for reply in view.replies:
         if reply.kind == "apprec" and reply.received_id == view.details.bill.received_id:
             body = await call(ctx(request).data.reply_body, reply.id)
-            apprecs.append((reply, await call(decode_reply, body)))
+            apprecs.append((reply, await call(readable_reply, body)))
     notice = _NOTICES.get(request.query_params.get("melding", ""))
     return render(request, "bill.html", session, section="arbeidsliste", view=view,
                   bill=view.details.bill, apprecs=apprecs, notice=notice,

@@ -4,20 +4,14 @@ web stack is imported only when the command runs, so other commands do not pay f
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-DEFAULT_CONFIG = Path("config/local.toml")
+from gateway.settings import add_config_option
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``web`` to the ``gateway`` parser."""
     web = subparsers.add_parser("web", help="serve the web console and the claim status API")
-    web.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG,
-        help=f"the gateway's config file, with its [web] section (default: {DEFAULT_CONFIG})",
-    )
+    add_config_option(web, "the gateway's config file, with its [web] section")
 
 
 def run(args: argparse.Namespace) -> int | None:

@@ -18,7 +18,7 @@ from gateway.service.health import days_to_expiry
 from gateway.users.roles import Permission
 from gateway.web.context import NotFound, call, checked_form, client, ctx, login, redirect, render
 from gateway.web.payout_pages import payout_overview
-from gateway.web.replies import decode_reply
+from gateway.web.replies import readable_reply
 
 _NOTICES = {
     "sendt": "Brevene er satt i kø og sendes på nytt.",
@@ -108,7 +108,7 @@ async def message(request: Request) -> Response:
     decoded = []
     for reply in replies:
         body = await call(ctx(request).data.reply_body, reply.id)
-        decoded.append((reply, await call(decode_reply, body)))
+        decoded.append((reply, await call(readable_reply, body)))
     return render(request, "message.html", session, section="meldinger", m=summary,
                   replies=decoded)
 
@@ -163,7 +163,7 @@ async def reply(request: Request) -> Response:
         raise NotFound(f"Fant ikke svar {reply_id}.")
     body = await call(ctx(request).data.reply_body, reply_id)
     return render(request, "reply.html", session, section="meldinger", r=found,
-                  decoded=await call(decode_reply, body))
+                  decoded=await call(readable_reply, body))
 
 
 ROUTES = [
