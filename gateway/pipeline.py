@@ -483,14 +483,14 @@ class Pipeline:
         ):
             log.warning("signal_untrusted", reason="no CPA with this sender", cpa_id=header.cpa_id)
             return False
-        certificate = partner.signing_certificate()
-        if certificate is None:
+        certificates = partner.signing_certificates()
+        if not certificates:
             return not self.security.require_signed_ebxml
         try:
             verify_ebxml_envelope(
                 work.package.envelope.body,
                 {p.content_id: p.body for p in work.package.attachments if p.content_id},
-                certificate,
+                certificates,
                 work.received_at,
                 required=self.security.require_signed_ebxml,
             )
@@ -552,8 +552,8 @@ class Pipeline:
         CPA; the header processed from here on is the one that was signed."""
         if work.agreement is None or work.package is None:
             return
-        certificate = work.agreement.partner.signing_certificate(work.agreement.sent_as)
-        if certificate is None:
+        certificates = work.agreement.partner.signing_certificates(work.agreement.sent_as)
+        if not certificates:
             if self.security.require_signed_ebxml:
                 raise SecurityFailure(
                     "CPA-en har ikke noe signeringssertifikat for avsenderen, og signatur er "
@@ -564,7 +564,7 @@ class Pipeline:
         signed = verify_ebxml_envelope(
             work.package.envelope.body,
             {p.content_id: p.body for p in work.package.attachments if p.content_id},
-            certificate,
+            certificates,
             work.received_at,
             required=self.security.require_signed_ebxml,
         )
@@ -630,8 +630,8 @@ class Pipeline:
         assert work.root is not None
         if etree.QName(work.root).namespace != MSGHEAD_NS:
             return  # not a MsgHead: ``validate`` answers it
-        certificate = work.agreement.partner.signing_certificate(work.agreement.sent_as)
-        if certificate is None:
+        certificates = work.agreement.partner.signing_certificates(work.agreement.sent_as)
+        if not certificates:
             if self.security.require_signed_msghead:
                 raise SecurityFailure(
                     "CPA-en har ikke noe signeringssertifikat for avsenderen, så signaturen på "
@@ -641,7 +641,7 @@ class Pipeline:
             return
         work.root = verify_msghead(
             work.root,
-            certificate,
+            certificates,
             work.received_at,
             required=self.security.require_signed_msghead,
         )

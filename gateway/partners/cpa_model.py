@@ -33,6 +33,7 @@ __all__ = [
     "ReliableMessaging",
     "RetryPolicy",
     "mail_address_of",
+    "preferred_certificate",
 ]
 
 CPPA_NS: Final = "http://www.oasis-open.org/committees/ebxml-cppa/schema/cpp-cpa-2_0.xsd"
@@ -162,9 +163,13 @@ class CpaParty:
     name: str
     party_ids: tuple[PartyId, ...]
     roles: tuple[CollaborationRole, ...]
-    certificates: Mapping[str, x509.Certificate]
+    certificates: Mapping[str, tuple[x509.Certificate, ...]]
+    """Per ``certId``: the end-entity certificates of its ``ds:KeyInfo``, in file order."""
     channels: Mapping[str, DeliveryChannel]
     default_channel_id: str
+    rollover_certificates: tuple[x509.Certificate, ...] = ()
+    """Further signing certificates the operator added for this party (a rollover file in the
+    partners directory), accepted beside the CPA's own."""
 
     @property
     def her_id(self) -> str | None:
@@ -222,22 +227,61 @@ class CpaParty:
             return self.channels[binding.channel_ids[0]]
         return self.default_channel
 
-    def encryption_certificate(self, service: str | None = None) -> x509.Certificate | None:
-        """The certificate to encrypt payloads to this party with: the
-        ``ApplicationCertificateRef`` of the role bound to ``service`` (any role without one)."""
+    def encryption_certificates(self, service: str | None = None) -> tuple[x509.Certificate, ...]:
+        """Every certificate to encrypt payloads to this party with (several during a rollover):
+        the ``ApplicationCertificateRef`` of the role bound to ``service`` (any role without
+        one)."""
         roles = [r for r in self.roles if service is None or r.service == service]
         for role in roles or self.roles:
             for cert_id in role.application_cert_ids:
                 return self.certificates[cert_id]
-        return None
+        return ()
 
-    def signing_certificate(self, binding: ActionBinding | None = None) -> x509.Certificate | None:
-        """The certificate this party signs with on ``binding``'s channel (default channel
-        without a binding): ``SenderNonRepudiation/SigningCertificateRef``."""
+    def encryption_certificate(
+        self, service: str | None = None, *, at: datetime | None = None
+    ) -> x509.Certificate | None:
+        """The certificate to encrypt to: of ``encryption_certificates``, the newest one valid
+        at ``at`` (the first in file order without ``at``, or if none is valid then)."""
+        return preferred_certificate(self.encryption_certificates(service), at)
+
+    def signing_certificates(
+        self, binding: ActionBinding | None = None
+    ) -> tuple[x509.Certificate, ...]:
+        """Every certificate this party may sign with on ``binding``'s channel (default channel
+        without a binding): those of ``SenderNonRepudiation/SigningCertificateRef``, then the
+        operator's ``rollover_certificates``. A signature by any of them verifies."""
         sender = self.channel_for(binding).sender
         if sender is None or sender.signing_cert_id is None:
-            return None
-        return self.certificates[sender.signing_cert_id]
+            return ()
+        referenced = self.certificates[sender.signing_cert_id]
+        return referenced + tuple(c for c in self.rollover_certificates if c not in referenced)
+
+    def signing_certificate(self, binding: ActionBinding | None = None) -> x509.Certificate | None:
+        """The first of ``signing_certificates`` (the one the CPA names first), or ``None``."""
+        candidates = self.signing_certificates(binding)
+        return candidates[0] if candidates else None
+
+    @property
+    def all_certificates(self) -> tuple[x509.Certificate, ...]:
+        """Every certificate of this party, each once: for revocation checks and health."""
+        seen: dict[x509.Certificate, None] = {}
+        for group in (*self.certificates.values(), self.rollover_certificates):
+            seen.update(dict.fromkeys(group))
+        return tuple(seen)
+
+
+def preferred_certificate(
+    candidates: tuple[x509.Certificate, ...], at: datetime | None
+) -> x509.Certificate | None:
+    """Of ``candidates``, the newest valid at ``at``; the first if ``at`` is ``None`` or none
+    is valid then (its check then says why); ``None`` for no candidates."""
+    if not candidates:
+        return None
+    if at is not None:
+        valid = [c for c in candidates if c.not_valid_before_utc <= at <= c.not_valid_after_utc]
+        if valid:
+            return max(valid, key=lambda c: c.not_valid_before_utc)
+    return candidates[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ _EBXML_HEADER_NAMESPACES: Final = frozenset(
 #: CPA files are operator-installed and small (the real one is 160 KB).
 _MAX_CPA_BYTES: Final = 16 * 1024 * 1024
 _PER_MESSAGE: Final = frozenset({"always", "never", "perMessage"})
+_Certs = tuple[x509.Certificate, ...]
 
 # --- small parsers ---------------------------------------------------------------------------
 
@@ -237,25 +238,38 @@ class _Reader:
             default_channel_id=default_channel_id,
         )
 
-    def certificate(self, el: etree._Element) -> x509.Certificate:
+    def certificate(self, el: etree._Element) -> _Certs:
+        """Every end-entity certificate in the ``ds:KeyInfo`` (several during a rollover; CA
+        certificates beside them are a chain, not candidates), in file order."""
         cert_id = self.req_attr(el, "certId")
-        encoded = el.find(f".//{{{_DS_NS}}}X509Certificate")
-        if encoded is None:
+        found: list[x509.Certificate] = []
+        for encoded in el.iterfind(f".//{{{_DS_NS}}}X509Certificate"):
+            text = "".join((encoded.text or "").split())
+            try:
+                found.append(x509.load_der_x509_certificate(base64.b64decode(text, validate=True)))
+            except (binascii.Error, ValueError) as exc:
+                raise self.fail(
+                    f"Certificate {cert_id!r} is not a base64 DER X.509 certificate"
+                ) from exc
+        if not found:
             raise self.fail(f"Certificate {cert_id!r} has no ds:X509Certificate")
-        text = "".join((encoded.text or "").split())
+        end_entities = [c for c in found if not self.is_ca(cert_id, c)]
+        return tuple(dict.fromkeys(end_entities or found))
+
+    def is_ca(self, cert_id: str, cert: x509.Certificate) -> bool:
         try:
-            return x509.load_der_x509_certificate(base64.b64decode(text, validate=True))
-        except (binascii.Error, ValueError) as exc:
-            raise self.fail(f"Certificate {cert_id!r} is not a base64 DER X.509 certificate") from (
-                exc
-            )
+            return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+        except x509.ExtensionNotFound:
+            return False
+        except ValueError as exc:  # duplicate or malformed extensions
+            raise self.fail(f"Certificate {cert_id!r} has malformed extensions: {exc}") from exc
 
     def channel(
         self,
         el: etree._Element,
         transports: Mapping[str, etree._Element],
         doc_exchanges: Mapping[str, etree._Element],
-        certificates: Mapping[str, x509.Certificate],
+        certificates: Mapping[str, _Certs],
     ) -> DeliveryChannel:
         channel_id = self.req_attr(el, "channelId")
         transport_id = self.req_attr(el, "transportId")
@@ -304,9 +318,7 @@ class _Reader:
         uris = preferred or [uri for _, uri in endpoints]
         return protocol, (uris[0] if uris else None)
 
-    def exchange(
-        self, el: etree._Element, certificates: Mapping[str, x509.Certificate]
-    ) -> ExchangeBinding:
+    def exchange(self, el: etree._Element, certificates: Mapping[str, _Certs]) -> ExchangeBinding:
         reliable_el = self.opt_child(el, "ReliableMessaging")
         reliable = None
         if reliable_el is not None:
@@ -353,9 +365,7 @@ class _Reader:
         except ValueError as exc:
             raise self.fail(f"{name}: {exc}") from exc
 
-    def cert_ref(
-        self, el: etree._Element, certificates: Mapping[str, x509.Certificate], what: str
-    ) -> str:
+    def cert_ref(self, el: etree._Element, certificates: Mapping[str, _Certs], what: str) -> str:
         cert_id = self.req_attr(el, "certId")
         if cert_id not in certificates:
             raise self.fail(f"{what} names certificate {cert_id!r}, which this party lacks")
@@ -367,7 +377,7 @@ class _Reader:
         party_name: str,
         packagings: Mapping[str, Packaging],
         channels: Mapping[str, DeliveryChannel],
-        certificates: Mapping[str, x509.Certificate],
+        certificates: Mapping[str, _Certs],
     ) -> CollaborationRole:
         process = self.req_attr(self.child(el, "ProcessSpecification"), "name")
         role_name = self.req_attr(self.child(el, "Role"), "name")
