@@ -297,6 +297,7 @@ class RevocationServer:
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
+        self.redirects: dict[str, str] = {}
         self.hits: dict[str, int] = {}
         server = self
 
@@ -310,6 +311,12 @@ class RevocationServer:
 
             def _answer(self, body: bytes) -> None:
                 server.hits[self.path] = server.hits.get(self.path, 0) + 1
+                if self.path in server.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", server.redirects[self.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 route = server.routes.get(self.path)
                 status, data = route(body) if route is not None else (404, b"not here")
                 self.send_response(status)
