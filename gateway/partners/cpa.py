@@ -14,7 +14,9 @@ Only what gateway acts on is read, in the shape NAV/Helfo's real CPAs use it
   ``application/pkcs7-mime`` on the application level); the *signing* certificate is named by
   ``DocExchange/ebXMLSenderBinding/SenderNonRepudiation/SigningCertificateRef`` of the channel a
   binding uses. ``ReceiverDigitalEnvelope`` (ebXML-level encryption) does not occur in the real
-  file and is not read. Of several ``X509Certificate`` in one ``KeyInfo`` the first is used;
+  file and is not read. Several end-entity ``X509Certificate`` in one ``KeyInfo`` are all
+  kept, in file order (a rollover: a signature by any of them verifies; the first is the one
+  ``signing_certificate`` returns); CA certificates beside them are a chain and are skipped;
 - the endpoint of an SMTP channel is a ``mailto:`` URI; NAV writes ``mailto://user@host``, so
   slashes after the scheme are dropped;
 - reliable messaging (``Retries``, ``RetryInterval``, ``PersistDuration``) is read per
