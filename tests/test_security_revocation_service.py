@@ -123,6 +123,17 @@ async def test_the_service_survives_a_responder_that_is_down_keeps_the_crl_and_r
     assert cached is not None and cached.revocation(partner.certificate) is not None
 
 
+def test_a_cache_that_cannot_be_written_is_a_failed_round_not_a_crash(
+    server: RevocationServer, pki: RevocationPki, partner: Issued, tmp_path: Path
+) -> None:
+    config = config_for(pki, tmp_path)
+    config.cache_dir.write_text("a file where the directory should be")
+    cache = CrlCache(config.cache_dir, Issuers.load(config.issuers_dir))
+    server.serve_crl(pki.crl())
+    report = asyncio.run(CrlRefresher(config, cache, lambda: [partner.certificate]).refresh())
+    assert "the cache cannot be written" in report.failed[pki.crl_url]
+
+
 def test_rounds_back_off_after_failures_and_come_early_for_a_next_update(
     pki: RevocationPki, partner: Issued, tmp_path: Path
 ) -> None:

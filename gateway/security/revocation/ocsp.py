@@ -125,10 +125,14 @@ def read_response(
     single = _single_response_for(response, cert, issuer, url)
     _check_signature(response, issuer, now, url)
     _check_freshness(response, single, nonce, now, max_age, url)
-    status: CertStatus = {
-        ocsp.OCSPCertStatus.GOOD: "good",
-        ocsp.OCSPCertStatus.REVOKED: "revoked",
-    }.get(single.certificate_status, "unknown")  # type: ignore[assignment]
+    status: CertStatus
+    match single.certificate_status:
+        case ocsp.OCSPCertStatus.GOOD:
+            status = "good"
+        case ocsp.OCSPCertStatus.REVOKED:
+            status = "revoked"
+        case _:
+            status = "unknown"
     return OcspAnswer(
         status=status,
         this_update=single.this_update_utc,

@@ -5,7 +5,7 @@ asks ``certificates()`` (the partner registry's, so a SIGHUP reload is picked up
 round) for the certificates in use, collects the CRL distribution points of those whose issuer is
 trusted, and fetches each (in a thread: ``urllib`` blocks). A CRL that is fetched and accepted
 replaces the cached one atomically (``CrlCache.store``); a failure (responder down, bad
-signature, an older CRL) is logged and the cached CRL kept.
+signature, an older CRL, a cache that cannot be written) is logged and the cached CRL kept.
 
 Rounds are ``refresh_interval`` apart; sooner if a cached CRL's ``nextUpdate`` comes first. After
 a failed fetch the next round comes after ``retry_interval``, doubling with each failed round up
@@ -91,9 +91,14 @@ class CrlRefresher:
         for url in urls:
             try:
                 await asyncio.to_thread(self._fetch_and_store, url)
-            except RevocationSourceError as exc:
-                failed[url] = str(exc)
-                kept = self.cache.get(url)
+            except (RevocationSourceError, OSError) as exc:
+                # OSError: the cache could not be written (a full disk): retried like a fetch.
+                failed[url] = (
+                    str(exc)
+                    if isinstance(exc, RevocationSourceError)
+                    else f"{url}: the cache cannot be written: {exc}"
+                )
+                kept = await asyncio.to_thread(self.cache.get, url)
                 log.warning(
                     "crl_fetch_failed",
                     url=url,
@@ -112,8 +117,9 @@ class CrlRefresher:
         """Refresh now, then on the schedule (module docstring), until ``stop`` is set."""
         while not stop.is_set():
             await self.refresh()
+            delay = await asyncio.to_thread(self.next_delay)  # reads the cache: off the loop
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.next_delay().total_seconds())
+                await asyncio.wait_for(stop.wait(), delay.total_seconds())
 
     def next_delay(self) -> timedelta:
         """How long until the next round, after the one just done."""
