@@ -17,10 +17,10 @@ signature by any of them verifies; the one whose key matches the ``KeyInfo`` cer
 first, and a signature none of them made is still invalid (S01 / ``SecurityFailure``). With a
 ``revocation`` check, the certificate that verified must not be revoked (AppRec S03, or S99 when
 its status cannot be established; ``SecurityFailure`` on the ebXML level). Both return only the
-tree that was digested: callers must read the message from that
-return value, not from their own parse (signature wrapping). The defences, in order: exactly one
-``ds:Signature`` in the document, at the one allowed place; no ``ds:Object``; exactly one
-Reference to the whole document (``URI=""``), only known transforms; every payload part covered.
+tree that was digested: callers must read the message from that return value, not from their own
+parse (signature wrapping). The defences, in order: exactly one ``ds:Signature`` in the document,
+at the one allowed place; no ``ds:Object``; exactly one Reference to the whole document
+(``URI=""``), only known transforms; every payload part covered.
 
 The ebMS XPath transform is supported in exactly the form ebMS 2.0 prescribes (whitespace and
 the SOAP prefix may differ): it drops every element addressed to ``actor="…:nextMSH"`` or
