@@ -192,9 +192,11 @@ class RevocationPki:
         next_update: datetime | None = None,
         signed_by: PrivateKey | None = None,
     ) -> bytes:
-        """A DER CRL of the intermediate listing ``revoked`` (revoked an hour ago, or when
-        given), from ``this_update`` (a minute ago) to ``next_update`` (a day later)."""
-        this_update = this_update or datetime.now(UTC) - timedelta(minutes=1)
+        """A DER CRL of the intermediate listing ``revoked`` (revoked an hour before
+        ``this_update``, or when given), from ``this_update`` (a minute before the PKI's ``now``)
+        to ``next_update`` (a day later). Times follow ``now``, not the clock, so that a test run
+        late in a long suite sees the same."""
+        this_update = this_update or self.now - timedelta(minutes=1)
         builder = (
             x509.CertificateRevocationListBuilder()
             .issuer_name(self.intermediate.certificate.subject)
@@ -256,7 +258,7 @@ class OcspResponder:
         self.requests += 1
         request = ocsp.load_der_ocsp_request(body)
         status = self.statuses.get(request.serial_number, "good")
-        now = datetime.now(UTC)
+        now = self.pki.now
         this_update = self.this_update or now - timedelta(minutes=1)
         cert_status = {
             "good": ocsp.OCSPCertStatus.GOOD,

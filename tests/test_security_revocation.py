@@ -246,10 +246,16 @@ def test_max_age_makes_a_crl_stale_before_its_next_update(
     server.serve_crl(pki.crl(next_update=NOW + timedelta(days=30)))
     config = config_for(pki, tmp_path, max_age=timedelta(hours=6))
     cache = started(config, partner).checker.cache
-    RevocationChecker(config, cache.issuers, cache, clock=lambda: NOW + timedelta(hours=5)).check(
-        partner.certificate, NOW
+    cached = cache.get(pki.crl_url)
+    assert cached is not None
+    fetched = cached.fetched_at  # the age counts from the last successful fetch
+    five = RevocationChecker(
+        config, cache.issuers, cache, clock=lambda: fetched + timedelta(hours=5)
     )
-    seven = RevocationChecker(config, cache.issuers, cache, clock=lambda: NOW + timedelta(hours=7))
+    five.check(partner.certificate, NOW)
+    seven = RevocationChecker(
+        config, cache.issuers, cache, clock=lambda: fetched + timedelta(hours=7)
+    )
     with pytest.raises(RevocationUnknown, match="utdatert"):
         seven.check(partner.certificate, NOW)
 

@@ -152,7 +152,11 @@ def test_rounds_back_off_after_failures_and_come_early_for_a_next_update(
 
     served = pki.crl(this_update=NOW, next_update=NOW + timedelta(minutes=20))
     refresher = CrlRefresher(
-        config, cache, lambda: [partner.certificate], fetch=lambda *_, **__: served
+        config,
+        cache,
+        lambda: [partner.certificate],
+        fetch=lambda *_, **__: served,
+        clock=lambda: NOW,
     )
     asyncio.run(refresher.refresh())
     assert timedelta(minutes=19) < refresher.next_delay() <= timedelta(minutes=20)
@@ -187,7 +191,9 @@ def test_health_reports_each_crl_and_fails_on_a_stale_one(
 
     server.serve_crl(pki.crl(this_update=NOW - timedelta(minutes=1)))
     asyncio.run(Revocation.start(config, lambda: [partner.certificate]).refresher.refresh())
-    fresh = revocation_health(config, NOW + timedelta(minutes=30), [partner.certificate])
+    fresh = revocation_health(
+        config, datetime.now(UTC) + timedelta(minutes=30), [partner.certificate]
+    )
     assert fresh.status == "ok" and fresh.ok
     (crl,) = fresh.crls
     assert crl.url == pki.crl_url
