@@ -76,7 +76,8 @@ class SenderAuth:
                     her = party.her_id
                     if her is None or her == own_her_id:
                         continue
-                    for certificate in party.certificates.values():
+                    # Every certificate the CPA holds for the party, rollover ones included.
+                    for certificate in party.all_certificates:
                         self._by_fingerprint[fingerprint(certificate)] = (her, certificate)
 
     @classmethod
