@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import html
 import json
 import secrets
 import threading
@@ -64,6 +65,12 @@ class OidcProvider:
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     grants: dict[str, Grant] = field(default_factory=dict)
     token_errors: list[str] = field(default_factory=list)
+    #: The issuer's host name: ``localhost`` makes it another site than the console on
+    #: 127.0.0.1 (what a browser's SameSite rules see), on the same loopback address.
+    host: str = "127.0.0.1"
+    #: Show a page with a link back, as a real provider's login page is (the browser then
+    #: comes back on a navigation the provider's site started), instead of redirecting at once.
+    page: bool = False
 
     def __post_init__(self) -> None:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -71,7 +78,7 @@ class OidcProvider:
 
     @property
     def issuer(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://{self.host}:{self._server.server_address[1]}"
 
     def __enter__(self) -> OidcProvider:
         self._thread.start()
@@ -180,6 +187,14 @@ def _handler(provider: OidcProvider) -> type[BaseHTTPRequestHandler]:
                 self._json(200, provider.discovery())
             elif parts.path == "/jwks":
                 self._json(200, provider.jwks())
+            elif parts.path == "/authorize" and provider.page:
+                back = html.escape(provider.authorize(query))
+                body = f'<!doctype html><title>IdP</title><a href="{back}">Fortsett</a>'.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
             elif parts.path == "/authorize":
                 self.send_response(302)
                 self.send_header("Location", provider.authorize(query))
