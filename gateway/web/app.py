@@ -51,6 +51,7 @@ from gateway.web.data import ConsoleData
 from gateway.web.jobs import JobRunner
 from gateway.web.oidc import pages as oidc_pages
 from gateway.web.oidc.flow import OidcLogin
+from gateway.web.probes import MailboxProbe
 from gateway.wiring import Adapters
 
 #: No script, no frames, nothing from elsewhere: the console needs none of it.
@@ -183,6 +184,7 @@ def create_app(
         jobs=jobs,
         templates=templates(),
         started=utc_now(),
+        mailbox_probe=MailboxProbe(adapters.mailboxes),
         oidc=OidcLogin(adapters.web.oidc) if adapters.web.oidc is not None else None,
     )
     app.state.sender_auth = sender_auth or SenderAuth.from_config(config, adapters.web.api)
