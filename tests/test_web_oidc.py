@@ -251,13 +251,32 @@ def test_the_provider_refusing_the_code_or_the_user_cancelling_is_refused(
         callback = at_provider(to_provider(http))
         provider.grants.clear()  # the provider no longer knows the code
         refused = http.get(callback)
-        assert refused.status_code == 503 and "svarer ikke" in refused.text
+        assert refused.status_code == 401 and "kunne ikke bekreftes" in refused.text
         assert provider.token_errors == ["invalid_grant"]
+    assert any("(invalid_grant)" in (a[2] or "") for a in actions(sso) if a[1] == "login_failed")
     with client(sso) as http:
         started = to_provider(http)
         state = parse_qs(urlsplit(started.headers["location"]).query)["state"][0]
         cancelled = http.get("/oidc/tilbake", params={"error": "access_denied", "state": state})
         assert cancelled.status_code == 401 and "avbrutt" in cancelled.text
+
+
+def test_a_wrong_client_secret_is_refused(sso: Console, provider: OidcProvider) -> None:
+    provider.client_secret = "en annen hemmelighet"
+    with client(sso) as http:
+        assert sso_login(http).status_code == 401
+    assert provider.token_errors == ["invalid_client"]
+
+
+def test_a_provider_gone_during_the_login_is_unavailable_and_not_counted(
+    sso: Console, provider: OidcProvider
+) -> None:
+    with client(sso) as http:
+        callback = at_provider(to_provider(http))
+        provider.__exit__(None, None, None)
+        refused = http.get(callback)
+        assert refused.status_code == 503 and "svarer ikke" in refused.text
+    assert not any(a[1] == "login_failed" for a in actions(sso))
 
 
 def test_failed_callbacks_are_throttled_per_address(sso: Console, provider: OidcProvider) -> None:

@@ -35,7 +35,7 @@ import jwt
 
 from gateway.users.roles import Role
 from gateway.web.oidc.config import OidcConfig
-from gateway.web.oidc.provider import Provider, ProviderError
+from gateway.web.oidc.provider import Provider, ProviderError, ProviderRefused
 
 #: How long a user has at the provider before the login must be started again.
 PENDING_SECONDS = 600.0
@@ -215,6 +215,8 @@ class OidcLogin:
             answer = self.provider.exchange(code, pending.verifier)
             token = answer["id_token"]
             key = self.provider.key_for(token)
+        except ProviderRefused as exc:
+            raise LoginRefused(f"provider refused: {exc}", _UNCONFIRMED, 401) from exc
         except ProviderError as exc:
             raise unavailable(exc) from exc
         except jwt.PyJWTError as exc:

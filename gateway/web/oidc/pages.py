@@ -103,8 +103,10 @@ async def back(request: Request) -> Response:
     except LoginFailed as exc:  # disabled in the console: counted and audited already
         return _forget_flow(request, await login_page(request, problem=str(exc), status=403))
     except LoginRefused as exc:
-        log.info("oidc_login_refused", reason=exc.reason, client=client(request))
-        if exc.status != 503:
+        if exc.status == 503:  # the provider's trouble, not the user's: not counted
+            log.warning("oidc_unavailable", reason=exc.reason)
+        else:
+            log.info("oidc_login_refused", reason=exc.reason, client=client(request))
             await call(
                 accounts.external_failed, exc.username or username, client(request), exc.reason
             )

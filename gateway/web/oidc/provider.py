@@ -40,6 +40,11 @@ class ProviderError(TransportError):
     never holds a code, a token or the client secret)."""
 
 
+class ProviderRefused(ProviderError):
+    """The provider answered, and said no (HTTP 400 or 401: a code it does not know, a client
+    it does not accept)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoints:
     """What the discovery document says, checked."""
@@ -75,7 +80,8 @@ def fetch(request: urllib.request.Request, timeout: float) -> bytes:
         with _opener().open(request, timeout=timeout) as response:
             body: bytes = response.read(MAX_BYTES + 1)
     except urllib.error.HTTPError as exc:
-        raise ProviderError(f"{url}: HTTP {exc.code}{_oauth_error(exc)}") from exc
+        kind = ProviderRefused if exc.code in (400, 401) else ProviderError
+        raise kind(f"{url}: HTTP {exc.code}{_oauth_error(exc)}") from exc
     except urllib.error.URLError as exc:
         raise ProviderError(f"{url}: {exc.reason}") from exc
     except (OSError, http.client.HTTPException, ValueError) as exc:
