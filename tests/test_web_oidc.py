@@ -318,6 +318,18 @@ def config(**changes: Any) -> OidcConfig:
     return found
 
 
+def test_the_user_name_is_the_claim_in_lower_case_and_a_user_without_one_is_refused() -> None:
+    login = OidcLogin(config())
+    found = login.identity(
+        {"sub": "s-1", "preferred_username": "Kari.Nordmann@Helfo.no", "roles": ["g-sb"]}
+    )
+    assert found.username == "oidc:kari.nordmann@helfo.no"
+    assert found.display_name == "Kari.Nordmann@Helfo.no" and found.subject == "s-1"
+    for bad in (None, "", "a\nb", 42, "x" * 201):
+        with pytest.raises(LoginRefused, match="preferred_username"):
+            login.identity({"sub": "s-1", "preferred_username": bad, "roles": ["g-sb"]})
+
+
 def test_roles_come_from_a_nested_claim_a_list_or_one_value() -> None:
     nested = config(roles_claim="realm_access.roles")
     assert roles_of({"realm_access": {"roles": ["g-drift", "x"]}}, nested) == (

@@ -83,7 +83,7 @@ class Pending:
 class Identity:
     """Who the ID token says logged in, as the console knows them."""
 
-    username: str  # USERNAME_PREFIX + the username claim
+    username: str  # USERNAME_PREFIX + the username claim, lower case
     display_name: str
     roles: tuple[Role, ...]
     subject: str
@@ -256,7 +256,8 @@ class OidcLogin:
             raise LoginRefused(
                 f"id token: no usable {config.username_claim!r} claim", _UNCONFIRMED, 401
             )
-        username = USERNAME_PREFIX + name
+        # Lower case, as every user name of the console (``gateway users`` finds it so).
+        username = USERNAME_PREFIX + name.lower()
         roles = roles_of(claims, config)
         if not roles:
             raise LoginRefused(
