@@ -9,6 +9,10 @@ a new password.
 Throttling: after ``max_failures`` failed logins for one user name within ``window`` (counted
 since that name's last success), or ``max_client_failures`` from one address, further attempts
 are refused without checking the password until ``window`` has passed since the latest failure.
+
+A user an identity provider vouches for (OIDC, ``gateway.web.oidc``) logs in with
+``login_external``: an account named ``oidc:<name>`` without a usable password, its roles the
+provider's, and the same sessions, audit lines and throttling (by client address).
 """
 
 from __future__ import annotations

@@ -34,8 +34,15 @@ _START = (
 
 
 def safe_next(path: str) -> str:
-    """Only a path on this console (never another site) after login."""
-    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+    """Only a path on this console (never another site) after login. Control characters are
+    refused too: a browser drops a tab or line break, so "/<tab>/x" would become "//x"."""
+    if (
+        not path.startswith("/")
+        or path.startswith("//")
+        or "\\" in path
+        or not path.isprintable()
+        or " " in path
+    ):
         return "/"
     return path
 
