@@ -12,7 +12,8 @@ and its SQL:
   writer;
 - ``store.messages`` (``messages.py``): received messages for operators;
 - ``store.casework`` (``casework.py``): bills for case workers, overrides, effective status;
-- ``store.tariff_imports`` (``tariff_imports.py``): imported tariff files.
+- ``store.tariff_imports`` (``tariff_imports.py``): imported tariff files;
+- ``store.practices`` (``practices.py``): imported practice registers and their rows.
 
 The parts write portable SQL through ``engine.py``; ``sqlite.py`` is the one engine, and the
 one module of them that knows the database is SQLite (with ``migrations.py`` and ``schema.sql``).
@@ -28,6 +29,7 @@ from gateway.store.history import History
 from gateway.store.intake import Intake
 from gateway.store.messages import ReceivedMessages
 from gateway.store.outbox import Outbox
+from gateway.store.practices import StoredPracticeImports
 from gateway.store.sqlite import SqliteEngine
 from gateway.store.tariff_imports import StoredTariffImports
 
@@ -49,6 +51,7 @@ class Store:
         self.messages = ReceivedMessages(self.engine)
         self.casework = CaseWork(self.engine)
         self.tariff_imports = StoredTariffImports(self.engine)
+        self.practices = StoredPracticeImports(self.engine)
 
     def close(self) -> None:
         self.engine.close()

@@ -1,0 +1,176 @@
+"""The practice register: reading CSV and JSON all or nothing, versions in the store, lookups by
+treatment date, and the SQL view the statistics join on."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from gateway.claims.practitioner import PRACTICE_TYPES, family_of, practice_type
+from gateway.practices.importing import import_file
+from gateway.practices.live import LiveRegister
+from gateway.practices.loading import load_register, register_from_file
+from gateway.practices.model import EMPTY_REGISTER
+from gateway.practices.reading import PracticeFileError, parse_practices
+from gateway.store import Store
+
+SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "practices" / "practices.csv"
+
+HEADER = "her_id,name,practice_type,specialties,valid_from,valid_to,direct_settlement_from"
+
+
+def csv(*rows: str, header: str = HEADER) -> bytes:
+    return ("\n".join((header, *rows)) + "\n").encode()
+
+
+def test_every_sender_kuhr_serves_is_a_practice_type_with_a_rule_family() -> None:
+    senders = {
+        "fastlege", "legevakt", "spesialistlege", "poliklinikk", "privat_laboratorium",
+        "privat_rontgeninstitutt", "psykologspesialist", "fysioterapeut", "kiropraktor",
+        "tannlege", "tannpleier", "helsestasjon", "rehabiliteringsinstitusjon",
+        "behandlingsreiser_utland", "logoped", "audiopedagog", "ortoptist", "pasientreiser",
+        "fritt_behandlingsvalg",
+    }  # fmt: skip
+    assert {t.code for t in PRACTICE_TYPES.values() if t.sends_claims} == senders
+    for code in senders:
+        kind = PRACTICE_TYPES[code]
+        specialties = sorted(kind.specialties)[:1] if kind.specialty_required else []
+        assert family_of(kind, specialties) is not None, code
+    assert PRACTICE_TYPES["fastlege"] != PRACTICE_TYPES["legevakt"]
+    egenandel_only = {c for c, t in PRACTICE_TYPES.items() if t.egenandel_only}
+    assert egenandel_only == {"rehabiliteringsinstitusjon", "behandlingsreiser_utland"}
+
+
+def test_kuhr_praksistype_codes_name_our_types() -> None:
+    assert (found := practice_type("FALE")) is not None and found.code == "fastlege"
+    assert (found := practice_type("LEVA")) is not None and found.code == "legevakt"
+    assert (found := practice_type("OPPT")) is not None and found.egenandel_only
+    assert practice_type("LARO") is None  # private lab or X-ray institute: ambiguous
+
+
+def test_the_sample_register_reads_and_answers_by_date() -> None:
+    register = register_from_file(SAMPLE)
+    moved = "8100001"
+    assert len(register.periods(moved)) == 2
+    before, after = register.on(moved, date(2019, 6, 1)), register.on(moved, date(2020, 6, 1))
+    assert before is not None and before.municipality == "4601"
+    assert after is not None and after.municipality == "4627"
+    assert register.on(moved, date(2009, 12, 31)) is None
+    orthodontist = register.latest("8400007")
+    assert orthodontist is not None and orthodontist.practitioner_type == "kjeveortoped"
+    assert orthodontist.specialties == ("kjeveortopedi",)  # implied by KUHR's TAKJ
+    lab = register.latest("8200010")
+    assert lab is not None and lab.practitioner_type == "lab" and lab.owner_her_id == "8200001"
+    ended = register.latest("8400016")
+    assert ended is not None and ended.direct_settlement_on(date(2022, 12, 31))
+    assert not ended.direct_settlement_on(date(2023, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("rows", "problem"),
+    [
+        (["1,A,fastlege,,2020-01-01,,2020-01-01", "1,A,fastlege,,2021-01-01,,2020-01-01"],
+         "may not overlap"),
+        (["1,A,LARO,,2020-01-01,,"], "ambiguous"),
+        (["1,A,snekker,,2020-01-01,,"], "not a practice type"),
+        (["1,A,poliklinikk,,2020-01-01,,"], "needs its specialties"),
+        (["1,A,fastlege,kjeveortopedi,2020-01-01,,"], "cannot have the specialty"),
+        (["1,A,fastlege,,2020-01-01,2019-01-01,"], "before valid_from"),
+        (["x1,A,fastlege,,2020-01-01,,"], "not digits"),
+        (["1,A,fastlege,,2020-02-30,,"], "not a valid date"),
+    ],
+)  # fmt: skip
+def test_a_bad_row_refuses_the_whole_file(rows: list[str], problem: str) -> None:
+    good = "9,Good,fastlege,,2020-01-01,,2020-01-01"
+    with pytest.raises(PracticeFileError, match=problem):
+        parse_practices(csv(good, *rows), "p.csv")
+
+
+def test_fields_are_checked_and_errors_name_line_and_field() -> None:
+    header = HEADER + ",account,kid,owner_her_id,enh_id,operating_agreement_from"
+    cases = {
+        "1,A,fastlege,,2020-01-01,,,12345678901,,,,": "'account'",
+        "1,A,fastlege,,2020-01-01,,,,12,,,": "a KID needs an account",
+        "1,A,fastlege,,2020-01-01,,,,,7,,": "only a poliklinikk has an owner",
+        "1,A,fastlege,,2020-01-01,,,,,,987654321,": "not an organisation number",
+        "1,A,tannlege,,2020-01-01,,,,,,,2020-01-01": "has no driftsavtale",
+        "1,A,poliklinikk,radiologi,2020-01-01,,,,,7,,": "7 is not in the register",
+    }
+    for row, problem in cases.items():
+        with pytest.raises(PracticeFileError, match=problem) as caught:
+            parse_practices(csv(row, header=header), "p.csv")
+        assert "p.csv, line 2" in str(caught.value)
+
+
+def test_the_header_must_name_the_agreement_and_no_unknown_column() -> None:
+    with pytest.raises(PracticeFileError, match="lacks direct_settlement_from"):
+        parse_practices(b"her_id,name,practice_type,valid_from\n1,A,fastlege,2020-01-01\n", "p")
+    with pytest.raises(PracticeFileError, match="unknown field"):
+        parse_practices(csv("1,A,fastlege,,2020-01-01,,", header=HEADER + ",kommune"), "p")
+    with pytest.raises(PracticeFileError, match="empty register"):
+        parse_practices(csv(), "p")
+
+
+def test_json_carries_the_same_fields() -> None:
+    entries: list[dict[str, object]] = [
+        {
+            "her_id": "8200010",
+            "name": "Lab",
+            "practice_type": "SYKE",
+            "specialties": ["medisinsk_genetikk"],
+            "valid_from": "2020-01-01",
+            "direct_settlement_from": "2020-01-01",
+            "owner_her_id": "8200001",
+        },
+        {"her_id": "8200001", "name": "RHF", "practice_type": "helseforetak",
+         "valid_from": "2020-01-01", "account": None},
+    ]  # fmt: skip
+    practices = parse_practices(json.dumps({"practices": entries}).encode(), "p.json")
+    assert practices[0].practitioner_type == "medisinsk_genetikk"
+    with pytest.raises(PracticeFileError, match=r"entry 1, field 'her_id'"):
+        parse_practices(json.dumps([{**entries[1], "her_id": 8200001}]).encode(), "p.json")
+
+
+def test_imports_are_versions_all_or_nothing(store: Store, tmp_path: Path) -> None:
+    assert load_register(store.practices) is EMPTY_REGISTER
+    live = LiveRegister(store.practices)
+    assert not live.current()
+    first = import_file(store.practices, SAMPLE)
+    assert not first.unchanged and first.rows == 29 and first.practices == 28
+    assert import_file(store.practices, SAMPLE).unchanged
+    register = live.current()
+    assert register.version == f"practices:{first.import_id}" and len(register) == 28
+
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(SAMPLE.read_bytes() + b"1,,,,,,,,,,,,,,,,,\n")
+    with pytest.raises(PracticeFileError):
+        import_file(store.practices, broken)
+    assert store.practices.current() is not None
+    assert live.current() is register  # nothing changed: the same register object
+
+    smaller = tmp_path / "smaller.csv"
+    smaller.write_bytes(csv("8141253,Speare AS,tannlege,,2015-01-01,,2015-01-01"))
+    second = import_file(store.practices, smaller)
+    assert live.current().version == f"practices:{second.import_id}"
+    assert len(live.current()) == 1
+    again = import_file(store.practices, SAMPLE)  # a rollback is an import
+    assert not again.unchanged and len(live.current()) == 28
+
+
+def test_the_statistics_view_joins_a_bill_to_its_practice(store: Store) -> None:
+    import_file(store.practices, SAMPLE)
+    rows = store.engine.rows(
+        "SELECT practice_type, practitioner_type, fagomrade, municipality, "
+        "operating_agreement_from FROM practices_in_force WHERE her_id = ? "
+        "AND ? BETWEEN valid_from AND COALESCE(valid_to, '9999-12-31')",
+        ("8100001", "2021-03-04"),
+    )
+    assert [tuple(r) for r in rows] == [("fastlege", "lege", "allmennmedisin", "4627", None)]
+    physio = store.engine.rows(
+        "SELECT her_id FROM practices_in_force WHERE practice_type = 'fysioterapeut' "
+        "AND operating_agreement_from IS NOT NULL"
+    )
+    assert [r[0] for r in physio] == ["8400003"]
