@@ -30,11 +30,13 @@ deps:
 	fi
 
 # Runs the daemon on the embedded default. It creates a development signing key if there is none,
-# imports the bundled tariff data (a no-op when unchanged) and, the first time, drops the sample
-# claims from fixtures/samples/ into the spool, so there is something to see.
+# imports the bundled tariff data and the sample practice register (no-ops when unchanged) and,
+# the first time, drops the sample claims from fixtures/samples/ into the spool, so there is
+# something to see.
 run: install
 	$(BIN)/gateway keys generate --config $(CONFIG) --if-missing
 	$(BIN)/gateway tariffs import --config $(CONFIG) fixtures/tariffs/takster.csv fixtures/tariffs/nlk-codes.csv fixtures/tariffs/nlk-rates.csv
+	$(BIN)/gateway practices import --config $(CONFIG) fixtures/practices/practices.csv
 	@if [ ! -e var/.seeded ]; then \
 	  mkdir -p var/spool/incoming && cp fixtures/samples/* var/spool/incoming/ && touch var/.seeded && \
 	  echo "seeded var/spool/incoming with the sample claims from fixtures/samples/"; fi

@@ -4,6 +4,7 @@
     gateway validate FILE... [--json]        check files; exit 0 valid, 1 invalid, 2 unusable
     gateway keys generate --config FILE      make a development signing key and certificate
     gateway tariffs import FILE... --config  import tariff/NLK data; in force without a restart
+    gateway practices import|show|convert    the practice register; in force without a restart
     gateway status --config FILE             counts of received messages and pending replies
     gateway spool requeue --config FILE      put parked files (spool bad/) back into incoming/
     gateway claims show|override ...         a bill, its findings; audited overrides
@@ -29,6 +30,7 @@ from gateway.config import Config
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.outbox import cli as outbox_cli
 from gateway.payout import cli as payout_cli
+from gateway.practices import cli as practices_cli
 from gateway.service import health_cli
 from gateway.stats import cli as stats_cli
 from gateway.wiring import load_config
@@ -81,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     casework_cli.add_commands(sub)  # claims show/override, rules list/explain/replay
     stats_cli.add_commands(sub)  # stats export / import-population / import-residence
     payout_cli.add_commands(sub)  # payout preview / run / list / show / resend
+    practices_cli.add_commands(sub)  # practices import / show / convert
     health_cli.add_commands(sub)  # health
     outbox_cli.add_commands(sub)  # outbox list/show/dead/requeue/discard/awaiting-ack; messages
     return parser
@@ -113,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _keys_generate(config, force=args.force, if_missing=args.if_missing)
         if args.command == "tariffs":
             return _tariffs_import(config, args.files)
+        if args.command == "practices":
+            return _practices(config, args)
         if args.command == "status":
             return _status(config)
         if args.command == "spool":
@@ -202,6 +207,22 @@ def _tariffs_import(config: Config, files: Sequence[Path]) -> int:
     finally:
         store.close()
     return 0
+
+
+def _practices(config: Config, args: argparse.Namespace) -> int:
+    """``gateway practices …`` on this config's store; a daemon uses a new import from its
+    next message."""
+    from gateway.payout.sending import payout_config_of
+    from gateway.store import Store
+
+    legacy = practices_cli.Legacy(
+        config.practitioners, payout_config_of(config).receivers_file, config.path
+    )
+    store = Store(config.database)
+    try:
+        return practices_cli.run(args, store.practices, legacy)
+    finally:
+        store.close()
 
 
 def _status(config: Config) -> int:

@@ -38,6 +38,8 @@ from gateway.payout.config import PayoutConfig
 from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline
+from gateway.practices.legacy import migrate_once
+from gateway.practices.live import LiveRegister
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.security.cms import DecryptionKey
@@ -152,6 +154,9 @@ def build(config: Config, *, once: bool = False) -> Parts:
     """Every part of ``gateway run`` for ``config`` (``once``: the spool inbox ends when empty)."""
     adapters = Adapters.of(config)
     store = Store(config.database)
+    # The old [practitioners] table and receivers file: said at start, imported once if no
+    # practice register has been imported yet.
+    migrate_once(store.practices, config.practitioners, adapters.payout.receivers_file, config.path)
     metrics = Metrics()
     pipeline = _pipeline(config, store, metrics)
     spool = Spool(config.spool)
@@ -166,7 +171,9 @@ def build(config: Config, *, once: bool = False) -> Parts:
         services.append(MetricsEndpoint(metrics, config.metrics.host, config.metrics.port))
     services += [outbox, *outbox_services, *_inboxes(ctx, intake, spool_inbox, tracker)]
     if adapters.payout.enabled:
-        deps = deps_from_config(config, adapters.payout, signer=pipeline.signer)
+        deps = deps_from_config(
+            config, adapters.payout, practices=pipeline.practices, signer=pipeline.signer
+        )
         services.append(
             PayoutScheduler(adapters.payout, config.database, deps, flush=outbox.notify)
         )
@@ -196,7 +203,7 @@ def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
         signer=load_signer(config.signing.key_file, config.signing.cert_file),
         engine=RuleEngine(RULES),
         max_message_bytes=config.validation.max_message_bytes,
-        practitioners=config.practitioners,
+        practices=LiveRegister(store.practices),
         partners=partners,
         decryption_keys=[
             DecryptionKey.from_files(pair.key_file, pair.cert_file)

@@ -151,7 +151,8 @@ _WORKER = textwrap.dedent(
     from pathlib import Path
     from gateway.config import IdentityConfig
     from gateway.payout.config import PayoutConfig
-    from gateway.payout.receivers import ReceiverRegistry
+    from gateway.payout.recipients import Recipients
+    from gateway.practices.loading import register_from_file
     from gateway.payout.schedule import PayoutScheduler
     from gateway.payout.sending import PayoutDeps
     from gateway.security.xmldsig import Signer
@@ -162,7 +163,7 @@ _WORKER = textwrap.dedent(
                                 "gateway@kuhr.test"),
         signer=Signer.from_files(Path(key), Path(cert)),
         secret=b"payout-test-secret",
-        registry=ReceiverRegistry.load(Path(registry)),
+        registry=Recipients(register_from_file(Path(registry))),
         decisions_directory=Path(out) / "payout",
         payments_directory=Path(out) / "payments",
         payer_account="86011117947",
