@@ -146,7 +146,7 @@ def evaluate(
 
 
 def test_rules_are_data_for_lab_types_from_2018_and_registered() -> None:
-    assert [r.id for r in lab.RULES] == [f"LAB-00{i}" for i in range(1, 10)]
+    assert [r.id for r in lab.RULES] == [f"LAB-{i:03d}" for i in range(1, 11)]
     for rule in lab.RULES:
         assert rule.valid_from == START
         assert rule.practitioners and rule.practitioners <= LAB_PRACTITIONERS
