@@ -11,6 +11,7 @@ with a negative net, are held and shown with the reason.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int | None:
     store = Store(config.database)
     try:
         practices = store.practices
-        migrate_once(practices, config.practitioners, payout.receivers_file, config.path)
+        migrate_once(practices, config.practitioners, payout.receivers_file, config.path, _warn)
         register = load_register(practices)  # the register in force, for this one command
     finally:
         store.close()
@@ -104,6 +105,10 @@ def _command(
         print(f"run {args.run_id}: {queued} decision(s) queued in the outbox")
         return 0
     return None  # pragma: no cover - argparse enforces the commands
+
+
+def _warn(text: str) -> None:
+    print(f"gateway: {text}", file=sys.stderr)
 
 
 def _preview(db: Path, registry: Recipients, receiver: str | None) -> int:

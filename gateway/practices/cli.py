@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace, imports: PracticeImports, legacy: Legacy) -> i
             f"(import {summary.import_id})"
         )
         return 0
-    migrate_once(imports, legacy.practitioners, legacy.receivers_file, legacy.config)
+    migrate_once(imports, legacy.practitioners, legacy.receivers_file, legacy.config, _warn)
     if args.history:
         for stored in imports.history():
             print(
@@ -110,6 +111,10 @@ def run(args: argparse.Namespace, imports: PracticeImports, legacy: Legacy) -> i
     for practice in rows:
         print(line(practice))
     return 0
+
+
+def _warn(text: str) -> None:
+    print(f"gateway: {text}", file=sys.stderr)
 
 
 def _rows(register: PracticeRegister, day: date | None) -> list[Practice]:
