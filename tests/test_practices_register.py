@@ -4,20 +4,26 @@ treatment date, and the SQL view the statistics join on."""
 from __future__ import annotations
 
 import json
-from datetime import date
+import random
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
+from gateway.claims.model import Code, HealthcareProfessional, Ident, Organisation
 from gateway.claims.practitioner import PRACTICE_TYPES, family_of, practice_type
 from gateway.cli import main
 from gateway.practices.importing import import_file
 from gateway.practices.legacy import announce, convert, migrate_once
 from gateway.practices.live import LiveRegister
 from gateway.practices.loading import load_register, register_from_file
-from gateway.practices.model import EMPTY_REGISTER
+from gateway.practices.model import EMPTY_REGISTER, PracticeRegister
 from gateway.practices.reading import PracticeFileError, parse_practices
+from gateway.practices.senders import sender_of
 from gateway.store import Store
+from gateway.testing.claims import default_receiver, make_claim
+
+PSYCHOLOGIST = HealthcareProfessional(Code("PS"), "Eksempelsen", "Eva", (Ident("9144911", "HPR"),))
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "practices" / "practices.csv"
 
@@ -36,7 +42,9 @@ def test_every_sender_kuhr_serves_is_a_practice_type_with_a_rule_family() -> Non
         "behandlingsreiser_utland", "logoped", "audiopedagog", "ortoptist", "pasientreiser",
         "fritt_behandlingsvalg",
     }  # fmt: skip
-    assert {t.code for t in PRACTICE_TYPES.values() if t.sends_claims} == senders
+    kinds = {t.code for t in PRACTICE_TYPES.values() if t.sends_claims}
+    assert kinds == senders | {"uavklart"}  # the old config's untyped receivers
+    assert family_of(PRACTICE_TYPES["uavklart"], []) is None
     for code in senders:
         kind = PRACTICE_TYPES[code]
         specialties = sorted(kind.specialties)[:1] if kind.specialty_required else []
@@ -194,6 +202,11 @@ owner_her_id = "8200001"
 [[receiver]]
 her_id = "8141253"
 name = "Speare AS"
+
+[[receiver]]
+her_id = "8100002"
+name = "Byen psykologsenter"
+account = "15061200018"
 """
 
 
@@ -213,6 +226,20 @@ def test_the_old_config_converts_to_a_register_that_decides_as_before(tmp_path: 
     )
     assert practices["8200001"].practice_type == "helseforetak"
     assert practices["8300001"].practitioner_type == "psykolog"
+    # a receiver the old table did not type keeps its type from the MsgHead (KITH 9060)
+    untyped = practices["8100002"]
+    assert (untyped.practice_type, untyped.account) == ("uavklart", "15061200018")
+    register = PracticeRegister.build("converted", practices.values())
+    head, _ = make_claim(
+        rng=random.Random(2),
+        practitioner="psykolog",
+        bills=1,
+        sender=Organisation("Byen", (Ident("8100002", "HER"),), PSYCHOLOGIST),
+        receiver=default_receiver(),
+        start=datetime(2026, 10, 5, 9),
+    )
+    found = sender_of(register, head, date(2026, 11, 1))
+    assert found.practice is untyped and found.practitioner_type == "psykolog"
     # every sender keeps being refunded: an agreement from 2000 on, as before the register
     assert all(
         p.direct_settlement_on(date(2001, 1, 1)) for p in practices.values() if p.kind.sends_claims

@@ -8,7 +8,8 @@ conversion by itself when no register has been imported yet, so an upgraded gate
 deciding as before. The old behaviour had no agreements, so the converted rows assume a
 direct-settlement agreement (and a physiotherapist's driftsavtale) from ``ASSUMED_SINCE``:
 importing them changes no decision, and the operator corrects dates, municipalities and
-agreements in a register file of their own.
+agreements in a register file of their own. A receiver the old ``[practitioners]`` table did not
+type becomes ``uavklart``: its bills keep taking their type from the MsgHead.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
-from gateway.claims.practitioner import PRACTICE_TYPES
+from gateway.claims.practitioner import PRACTICE_TYPES, UNRESOLVED
 from gateway.errors import ConfigurationError
 from gateway.logs import get_logger
 from gateway.practices.imports import PracticeImports
@@ -134,7 +135,7 @@ def legacy_practices(
         if her in owners:
             kind, specialty = "helseforetak", None
         else:
-            kind, specialty = _FROM_TYPE.get(types.get(her, ""), ("fastlege", "allmennmedisin"))
+            kind, specialty = _FROM_TYPE.get(types.get(her, ""), (UNRESOLVED, None))
             if owner is not None and kind == "privat_laboratorium":
                 kind = "poliklinikk"  # owned by a health authority: a public laboratory
         practice_kind = PRACTICE_TYPES[kind]
