@@ -28,11 +28,9 @@ from gateway.practices.imports import PracticeImports
 from gateway.practices.legacy import convert, migrate_once
 from gateway.practices.loading import load_register
 from gateway.practices.model import Period, Practice, PracticeRegister
+from gateway.settings import add_config_option
 
 __all__ = ["Legacy", "add_commands", "run"]
-
-DEFAULT_CONFIG = Path("config/local.toml")
-
 
 @dataclass(frozen=True, slots=True)
 class Legacy:
@@ -56,7 +54,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     converted = sub.add_parser("convert", help="the old config as a register file")
     converted.add_argument("--out", type=Path, required=True)
     for command in (imported, show, converted):
-        command.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+        add_config_option(command)
 
 
 def run(args: argparse.Namespace, imports: PracticeImports, legacy: Legacy) -> int:

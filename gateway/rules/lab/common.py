@@ -28,7 +28,7 @@ NLK_START = date(2018, 1, 1)
 #: register's ``list_code`` flag marks them too; either is enough.
 LIST_CODES = frozenset({"NPU21747", "NPU26765", "NPU20200"})
 
-#: Other codes that may repeat, by why (the seeds of issue 14): unspecific codes (one code for
+#: Other codes that may repeat, by why: unspecific codes (one code for
 #: several different analyses), blood-compatibility tests (one per blood unit) and verification
 #: measurements (a result measured again to confirm it). The real NLK codes are not in our
 #: sources; these are the ILLUSTRATIVE codes of fixtures/tariffs/nlk-codes.csv, and an operator

@@ -81,7 +81,7 @@ NLK_DUPLIKAT = Rule(
     practitioners=LAB_PRACTITIONERS,
     basis=(
         "Katalog CORR-001 (S): samme pasient og takst krevd to ganger avvises som duplikat; "
-        "sak 4 familie 2: duplikatkontroll, unntatt listekoder; sak 14: heller ikke "
-        "uspesifikke koder, forlikelighetsprøver per enhet og verifikasjonsmålinger"
+        "duplikatkontroll, unntatt listekoder, uspesifikke koder, forlikelighetsprøver per "
+        "enhet og verifikasjonsmålinger (kodene illustrative, I)"
     ),
 )

@@ -71,8 +71,8 @@ HPV_SCREENING = Rule(
         "Oppfølging av unormale funn utenfor aldersgruppen kontrolleres av Helfo."
     ),
     basis=(
-        "Sak 14 (seeds): HPV analyses only under the screening criteria; the criteria (women "
-        "25-69) from Livmorhalsprogrammet (R); HPV codes ILLUSTRATIVE (I)"
+        "HPV-analyser refunderes bare etter screeningkriteriene i Livmorhalsprogrammet "
+        "(kvinner 25-69 år, R); HPV-kodene er illustrative (I)"
     ),
     severity=Severity.REJECT_BILL,
     scope=Scope.BILL,

@@ -74,7 +74,7 @@ NLK_REPETISJON = Rule(
     practitioners=LAB_PRACTITIONERS,
     basis=(
         "Katalog LAB-006 (R delvis, utfall ADJUST (I)): en kode kan gjentas med begrensninger; "
-        "sak 4 familie 2: listekodene kan gjentas; sak 14: også uspesifikke koder, "
-        "forlikelighetsprøver per enhet og verifikasjonsmålinger"
+        "listekodene kan gjentas, og uspesifikke koder, forlikelighetsprøver per enhet og "
+        "verifikasjonsmålinger (kodene illustrative, I)"
     ),
 )

@@ -51,7 +51,7 @@ NO_DIRECT_SETTLEMENT = Rule(
     basis=(
         "PROV-001 (R): ftrl. § 5-1 fjerde ledd, stønad only with avtale om direkte oppgjør "
         "(from 2021; the register's dates decide); CONT-015 (R): a bill with refusjon 0 only "
-        "reports egenandeler and passes; issue 14"
+        "reports egenandeler and passes"
     ),
     severity=Severity.REJECT_BILL,
     scope=Scope.BILL,

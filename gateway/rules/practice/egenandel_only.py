@@ -34,8 +34,8 @@ EGENANDEL_ONLY_REFUND = Rule(
     ),
     guidance="Send regningene med refusjon 0: bare den betalte egenandelen rapporteres.",
     basis=(
-        "Issue 14: rehabiliteringsinstitusjoner and behandlingsreiser i utlandet report "
-        "egenandeler only and are never paid a refund; CONT-014/CONT-015 (R)"
+        "CONT-014/CONT-015 (R): rehabiliteringsinstitusjoner and behandlingsreiser i utlandet "
+        "report egenandeler only (avdeling, RESH, refusjon 0) and are never paid a refund (I)"
     ),
     severity=Severity.REJECT_BILL,
     scope=Scope.BILL,

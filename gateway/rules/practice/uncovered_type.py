@@ -41,8 +41,8 @@ UNCOVERED_TYPE = Rule(
     ),
     guidance="Ingen endring trengs; Helfo kontrollerer regningen manuelt.",
     basis=(
-        "Issue 12 (fail closed) and issue 14: a known practice type is not 'unknown', but "
-        "no bill is approved unchecked that the tariff and amount rules could not judge"
+        "Fail closed (I): a known practice type is not 'unknown', but no bill is approved "
+        "unchecked that the tariff and amount rules could not judge"
     ),
     severity=Severity.MANUAL,
     scope=Scope.BILL,
