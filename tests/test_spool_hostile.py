@@ -253,7 +253,7 @@ def test_a_second_daemon_on_the_same_spool_is_refused_clearly(tmp_path: Path) ->
     try:
         with pytest.raises(ConfigurationError, match=r"in use by another gateway daemon \(pid"):
             make_spool(tmp_path).lock()
-        with pytest.raises(ConfigurationError, match="without spool[.]shared"):
+        with pytest.raises(ConfigurationError, match=r"without spool\.shared"):
             make_spool(tmp_path, shared=True).lock()
     finally:
         first.unlock()
