@@ -9,6 +9,7 @@ and a file larger than the largest message.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 from collections.abc import Iterator
@@ -202,7 +203,7 @@ async def run_inbox(spool: Spool, until: float) -> Recorder:
 
 async def test_a_file_renamed_in_is_taken_at_once_without_polling(tmp_path: Path) -> None:
     spool = make_spool(tmp_path, settle=30.0)  # a long settle: only the rename can make it ready
-    spool.config = spool.config.__class__(**{**_fields(spool.config), "poll_interval": 60.0})
+    spool.config = dataclasses.replace(spool.config, poll_interval=60.0)
     recorder = Recorder()
     stop = asyncio.Event()
     task = asyncio.create_task(SpoolInbox(spool, recorder).run(stop))
@@ -217,10 +218,6 @@ async def test_a_file_renamed_in_is_taken_at_once_without_polling(tmp_path: Path
     stop.set()
     await asyncio.wait_for(task, 5)
     assert [(raw, name) for raw, _, name in recorder.seen] == [(b"<whole/>", "claim.msg")]
-
-
-def _fields(config: SpoolConfig) -> dict[str, object]:
-    return {f: getattr(config, f) for f in SpoolConfig.__dataclass_fields__}
 
 
 async def test_a_slowly_written_file_is_taken_whole_never_half_written(tmp_path: Path) -> None:
