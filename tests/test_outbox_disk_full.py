@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from gateway import files
 from gateway.outbox.files import FileOutbox, check_space
 from gateway.records import ReplyRecord
 from gateway.store import Store
@@ -46,7 +45,7 @@ class FullDisk:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             real(fd)
 
-        monkeypatch.setattr(files.os, "fsync", fsync)
+        monkeypatch.setattr(os, "fsync", fsync)
 
 
 def test_notify_on_a_full_disk_keeps_the_replies_pending_and_reports_it(
