@@ -121,11 +121,13 @@ def looks_like_xml(raw: bytes) -> bool:
     or without a byte order mark (the encodings XML 1.0 Appendix F detects). The one rule for
     every bare document; the hardened parser then decodes it by its BOM or declaration."""
     head = raw[:256]
-    text = head.decode(_xml_encoding(head), errors="ignore")
+    text = head.decode(_xml_encoding(head), errors="ignore")  # utf-8-sig drops a UTF-8 BOM
     return text.lstrip("\ufeff \t\r\n").startswith("<")
 
 
 def _xml_encoding(head: bytes) -> str:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return "utf-32"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):

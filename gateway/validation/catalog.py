@@ -48,6 +48,8 @@ _CLARK_NAME = re.compile(r"\{([^}]*)\}")
 #: Schema errors reported per document (the rest are counted): the sender needs the first
 #: few, and reporting is then linear however broken a document is.
 MAX_REPORTED = 20
+#: Longest reason quoted per problem.
+_MAX_REASON_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,8 +268,12 @@ def _readable_reason(message: str) -> str:
         prefix = _PREFIXES.get(match.group(1))
         return f"{prefix}:" if prefix else match.group(0)
 
-    # libxml2 quotes offending values verbatim, newlines and indentation included.
-    return redact_identity_numbers(_CLARK_NAME.sub(prefixed, " ".join(message.split())))
+    # libxml2 quotes offending values verbatim, newlines and indentation included, however
+    # long they are: cut first, so an 8 MB value costs nothing to report.
+    text = " ".join(message[: _MAX_REASON_CHARS * 2].split())
+    if len(text) > _MAX_REASON_CHARS:
+        text = text[: _MAX_REASON_CHARS - 1] + "…"
+    return redact_identity_numbers(_CLARK_NAME.sub(prefixed, text))
 
 
 def _problems(target: etree._Element, entries: list[Any]) -> ValidationReport:
