@@ -53,6 +53,7 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench.spool_bench
+	$(BIN)/python -m bench.spool_backlog
 	$(BIN)/python -m bench.rules_bench
 	$(BIN)/python -m bench.stats_bench
 	$(BIN)/python -m bench.mail_bench
