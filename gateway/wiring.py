@@ -212,11 +212,7 @@ def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
 
 def _register_gauges(metrics: Metrics, config: Config, spool: Spool, store: Store) -> None:
     metrics.register_gauge("inbox_depth", lambda: float(spool.incoming_count()), inbox="spool")
-    metrics.register_gauge(
-        "dead_letters",
-        lambda: float(sum(1 for p in config.spool.bad.iterdir() if p.is_file())),
-        kind="spool",
-    )
+    metrics.register_gauge("dead_letters", lambda: float(spool.parked_count()), kind="spool")
     summary = store.outbox.summary  # under the store's lock: safe from any thread
     metrics.register_gauge("oldest_pending_reply_age", lambda: summary().oldest_pending_seconds)
     metrics.register_gauge("outstanding_acks", lambda: float(summary().awaiting_ack))

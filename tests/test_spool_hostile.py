@@ -132,6 +132,7 @@ def test_symlinks_fifos_and_directories_are_parked_with_a_reason_log_and_count(
     assert secret.read_text() == "not for senders"  # the link was moved, never followed
     reasons = sorted(p.read_text() for p in spool.config.bad.glob("*.reason"))
     assert all("not a regular file" in r for r in reasons)
+    assert spool.parked_count() == 3
     assert spool.requeue_bad() == []  # only regular files go back
 
 

@@ -349,6 +349,14 @@ class Spool:
         log.error("spool_file_parked", file=shown, parked_as=target.name, kind=kind, reason=reason)
         self.on_parked(kind)
 
+    def parked_count(self) -> int:
+        """Entries parked in ``bad/`` (any kind; their ``.reason`` notes not counted)."""
+        return sum(
+            1
+            for path in self.config.bad.iterdir()
+            if not path.name.endswith((_REASON_SUFFIX, ".tmp")) and not path.name.startswith(".")
+        )
+
     def requeue_bad(self) -> list[Path]:
         """Put every parked regular file back into ``incoming/`` (the operator's ``unshunt``)."""
         moved: list[Path] = []
