@@ -75,14 +75,16 @@ class Readiness:
         self._entries: dict[str, _Entry] = {}
         self._ready: deque[str] = deque()
         self._due: list[tuple[float, str]] = []  # a heap; stale pairs are skipped lazily
+        self._temporary = 0  # how many entries are temporary names (kept, not counted: the
+        # metrics thread reads ``waiting`` while the event loop changes the entries)
 
     def __len__(self) -> int:
         """Names known in ``incoming/`` (temporary ones included)."""
         return len(self._entries)
 
     def waiting(self) -> int:
-        """Files waiting to be taken (temporary names left out)."""
-        return sum(1 for entry in self._entries.values() if not entry.temporary)
+        """Files waiting to be taken (temporary names left out). Safe from any thread."""
+        return max(0, len(self._entries) - self._temporary)
 
     # --- what the watcher reports ---------------------------------------------------------------
 
@@ -128,7 +130,7 @@ class Readiness:
 
     def gone(self, name: str) -> None:
         """Renamed away or deleted (by a sender, another instance, or our own claim)."""
-        self._entries.pop(name, None)
+        self._drop(name)
 
     # --- what a scan reports ------------------------------------------------------------------
 
@@ -148,7 +150,7 @@ class Readiness:
                 entry.signature, entry.ready = signature, False
                 self._settle(name=item.name, entry=entry)
         for name in [name for name in self._entries if name not in present]:
-            del self._entries[name]
+            self._drop(name)
 
     # --- taking -------------------------------------------------------------------------------
 
@@ -182,7 +184,7 @@ class Readiness:
 
     def forget(self, name: str) -> None:
         """Taken (or parked): no longer in ``incoming/``."""
-        self._entries.pop(name, None)
+        self._drop(name)
 
     def put_back(self, name: str) -> None:
         """A taken name could not be moved this time: offer it again after ``settle``."""
@@ -204,9 +206,16 @@ class Readiness:
     # --- internals ----------------------------------------------------------------------------
 
     def _fresh(self, name: str) -> _Entry:
+        self._drop(name)
         entry = _Entry(temporary=is_temporary(name))
         self._entries[name] = entry
+        self._temporary += entry.temporary
         return entry
+
+    def _drop(self, name: str) -> None:
+        entry = self._entries.pop(name, None)
+        if entry is not None:
+            self._temporary -= entry.temporary
 
     def _settle(
         self,
