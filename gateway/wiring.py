@@ -7,7 +7,8 @@ the inboxes (the spool and one poller per IMAP mailbox), the ack tracker, the pa
 and the systemd watchdog. ``gateway.daemon`` only runs them.
 
 Each adapter reads its own table of the config file, beside its code; ``Adapters.of`` collects
-them, and ``load_config`` reads the core and every adapter's table at once.
+them (and the web console's ``[web]``, which ``gateway web`` serves), and ``load_config`` reads
+the core and every adapter's table at once.
 
 Adding a transport: write the adapter beside the others (an inbox in ``gateway/inbox/``
 implementing ``transports.Inbox``, an outbox in ``gateway/outbox/`` implementing
@@ -49,6 +50,7 @@ from gateway.service.systemd import Watchdog
 from gateway.store import Store
 from gateway.transports import Inbox, Intake, Outbox, Service
 from gateway.validation.catalog import SchemaCatalog
+from gateway.web.config import WebConfig
 
 # --- settings ----------------------------------------------------------------------------------
 
@@ -60,11 +62,13 @@ class Adapters:
     mailboxes: tuple[MailboxConfig, ...]
     smtp: SmtpConfig | None
     payout: PayoutConfig
+    #: The console and the claim status API (``gateway web``; not part of ``gateway run``).
+    web: WebConfig
 
     @classmethod
     def of(cls, config: Config) -> Adapters:
-        """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``) and
-        ``[payout]``; raise ``ConfigurationError`` naming the bad key."""
+        """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``),
+        ``[payout]`` and ``[web]``; raise ``ConfigurationError`` naming the bad key."""
         outbox = config.table("outbox")
         kind = config.outbox.kind
         if kind not in OUTBOXES:
@@ -79,6 +83,7 @@ class Adapters:
             mailboxes=mailboxes_from(config.table("imap")),
             smtp=smtp,
             payout=PayoutConfig.from_table(config.table("payout")),
+            web=WebConfig.from_table(config.table("web")),
         )
 
 
