@@ -27,7 +27,8 @@ from gateway.config import Config
 from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
 from gateway.inbox.imap.poller import MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
-from gateway.inbox.spool import Spool, SpoolInbox
+from gateway.inbox.spool import Spool
+from gateway.inbox.spool_service import SpoolInbox
 from gateway.intake import PipelineIntake
 from gateway.outbox.files import FileOutbox
 from gateway.outbox.reliability import AckTracker
@@ -39,6 +40,8 @@ from gateway.payout.config import PayoutConfig
 from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline
+from gateway.practices.legacy import migrate_once
+from gateway.practices.live import LiveRegister
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.security.cms import DecryptionKey
@@ -157,21 +160,28 @@ def build(config: Config, *, once: bool = False) -> Parts:
     """Every part of ``gateway run`` for ``config`` (``once``: the spool inbox ends when empty)."""
     adapters = Adapters.of(config)
     store = Store(config.database)
+    # The old [practitioners] table and receivers file: said at start, imported once if no
+    # practice register has been imported yet.
+    migrate_once(store.practices, config.practitioners, adapters.payout.receivers_file, config.path)
     metrics = Metrics()
     pipeline = _pipeline(config, store, metrics)
-    spool = Spool(config.spool)
+    spool = Spool(config.spool, on_parked=metrics.spool_parked)
     routing = Routing(config.identity.her_id, lambda: pipeline.partners)
     ctx = Context(config, adapters, store, routing)
     outbox, outbox_services = OUTBOXES[config.outbox.kind](ctx)
     intake = PipelineIntake(pipeline, store, outbox, metrics, waiting=spool.incoming_count)
-    spool_inbox = SpoolInbox(spool, intake, once=once)
+    spool_inbox = SpoolInbox(
+        spool, intake, once=once, max_bytes=config.validation.max_message_bytes
+    )
     tracker = MailTracker(config.database) if adapters.mailboxes else None
     services: list[Service] = []
     if config.metrics.port:
         services.append(MetricsEndpoint(metrics, config.metrics.host, config.metrics.port))
     services += [outbox, *outbox_services, *_inboxes(ctx, intake, spool_inbox, tracker)]
     if adapters.payout.enabled:
-        deps = deps_from_config(config, adapters.payout, signer=pipeline.signer)
+        deps = deps_from_config(
+            config, adapters.payout, practices=pipeline.practices, signer=pipeline.signer
+        )
         services.append(
             PayoutScheduler(adapters.payout, config.database, deps, flush=outbox.notify)
         )
@@ -212,7 +222,7 @@ def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
         signer=load_signer(config.signing.key_file, config.signing.cert_file),
         engine=RuleEngine(RULES),
         max_message_bytes=config.validation.max_message_bytes,
-        practitioners=config.practitioners,
+        practices=LiveRegister(store.practices),
         partners=partners,
         decryption_keys=[
             DecryptionKey.from_files(pair.key_file, pair.cert_file)
@@ -225,11 +235,7 @@ def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
 
 def _register_gauges(metrics: Metrics, config: Config, spool: Spool, store: Store) -> None:
     metrics.register_gauge("inbox_depth", lambda: float(spool.incoming_count()), inbox="spool")
-    metrics.register_gauge(
-        "dead_letters",
-        lambda: float(sum(1 for p in config.spool.bad.iterdir() if p.is_file())),
-        kind="spool",
-    )
+    metrics.register_gauge("dead_letters", lambda: float(spool.parked_count()), kind="spool")
     summary = store.outbox.summary  # under the store's lock: safe from any thread
     metrics.register_gauge("oldest_pending_reply_age", lambda: summary().oldest_pending_seconds)
     metrics.register_gauge("outstanding_acks", lambda: float(summary().awaiting_ack))

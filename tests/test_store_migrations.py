@@ -145,13 +145,47 @@ def test_the_v3_step_makes_the_console_tables_schema_sql_describes(tmp_path: Pat
     db = sqlite3.connect(old, isolation_level=None)
     db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     db.execute("INSERT INTO schema_version VALUES (2)")
-    assert migrate(db, 2) == 3  # the step alone, without schema.sql after it
+    assert migrate(db, 2) == SCHEMA_VERSION  # the steps alone, without schema.sql after them
     db.close()
     # Each console table and index of a new database, exactly: its columns and their types,
     # constraints and defaults.
     console = {
         k: v for k, v in _shape(fresh).items() if k.split()[1].startswith(_CONSOLE_TABLES)
     }
-    made = {k: v for k, v in _shape(old).items() if k != "table schema_version"}
+    made = {k: v for k, v in _shape(old).items() if k.split()[1].startswith(_CONSOLE_TABLES)}
     assert made == console
     assert len(made) == len(_CONSOLE_TABLES) + 4  # and their four indexes
+
+
+_PRACTICE_OBJECTS = ("practice_imports", "practice_periods", "practices_in_force")
+
+
+def test_the_v4_step_makes_the_practice_register_schema_sql_describes(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.sqlite"
+    Store(fresh).close()
+    old = tmp_path / "v3.sqlite"
+    db = sqlite3.connect(old, isolation_level=None)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (3)")
+    assert migrate(db, 3) == 4  # the step alone, without schema.sql after it
+    db.close()
+
+    def practice_shape(path: Path) -> dict[str, list[tuple[object, ...]]]:
+        shape = {
+            k: v for k, v in _shape(path).items() if k.split()[1].startswith(_PRACTICE_OBJECTS)
+        }
+        with sqlite3.connect(path) as view_db:  # a view's columns too, not only its name
+            shape["columns practices_in_force"] = [
+                tuple(c) for c in view_db.execute("PRAGMA table_info(practices_in_force)")
+            ]
+        return shape
+
+    made = practice_shape(old)
+    assert made == practice_shape(fresh)
+    assert set(made) == {
+        "table practice_imports",
+        "table practice_periods",
+        "index practice_periods_her",
+        "view practices_in_force",
+        "columns practices_in_force",
+    }
