@@ -28,6 +28,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.adapters import load_config
 from gateway.casework import cli as casework_cli
 from gateway.config import Config
 from gateway.errors import ConfigurationError, GatewayError
@@ -39,7 +40,6 @@ from gateway.settings import add_config_option
 from gateway.stats import cli as stats_cli
 from gateway.users import cli as users_cli
 from gateway.web import cli as web_cli
-from gateway.wiring import load_config
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ resolved against the directory the config file lives in, so a config works from 
 The adapters read their own tables of the same file, beside their code, with the same reader
 (``gateway.settings.Table``): ``[[imap.mailboxes]]`` (``gateway.inbox.imap.config``),
 ``[outbox.smtp]`` (``gateway.outbox.smtp.config``) and ``[payout]`` (``gateway.payout.config``).
-``Config.table`` hands them their table; ``gateway.wiring.load_config`` reads the core and every
+``Config.table`` hands them their table; ``gateway.adapters.load_config`` reads the core and every
 adapter's table at once, so a bad key anywhere stops a command before it starts.
 """
 
@@ -68,7 +68,7 @@ class SpoolConfig:
 
 @dataclass(frozen=True, slots=True)
 class OutboxConfig:
-    """Where replies go. ``kind`` names the outbox (``gateway.wiring.OUTBOXES``): ``"file"``
+    """Where replies go. ``kind`` names the outbox (``gateway.adapters.OUTBOX_KINDS``): ``"file"``
     writes ``.eml`` files into ``directory``; ``"smtp"`` mails them through ``[outbox.smtp]``
     (``directory`` still holds payout files)."""
 

@@ -6,25 +6,23 @@ of services the daemon runs (``gateway.transports.Service``): the metrics endpoi
 the inboxes (the spool and one poller per IMAP mailbox), the ack tracker, the payout scheduler
 and the systemd watchdog. ``gateway.daemon`` only runs them.
 
-Each adapter reads its own table of the config file, beside its code; ``Adapters.of`` collects
-them (and the web console's ``[web]``, which ``gateway web`` serves), and ``load_config`` reads
-the core and every adapter's table at once.
+Each adapter reads its own table of the config file, beside its code; ``gateway.adapters``
+collects them (``Adapters.of``) and checks them all at load (``load_config``).
 
 Adding a transport: write the adapter beside the others (an inbox in ``gateway/inbox/``
 implementing ``transports.Inbox``, an outbox in ``gateway/outbox/`` implementing
 ``transports.Outbox``), its settings type beside it (read with ``gateway.settings.Table``), and
-register it here: its settings in ``Adapters``, an inbox in ``_inboxes``, an outbox in
-``OUTBOXES`` under the name ``outbox.kind`` will use.
+register it: its settings in ``gateway.adapters.Adapters``, here an inbox in ``_inboxes``, an
+outbox in ``OUTBOXES`` under the name ``outbox.kind`` will use (and in ``OUTBOX_KINDS``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
+from gateway.adapters import Adapters
 from gateway.config import Config
-from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
 from gateway.inbox.imap.poller import MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
 from gateway.inbox.spool import Spool
@@ -33,10 +31,8 @@ from gateway.intake import PipelineIntake
 from gateway.outbox.files import FileOutbox
 from gateway.outbox.reliability import AckTracker
 from gateway.outbox.routing import Routing
-from gateway.outbox.smtp.config import SmtpConfig
 from gateway.outbox.smtp.sender import SmtpOutbox
 from gateway.partners.registry import PartnerRegistry
-from gateway.payout.config import PayoutConfig
 from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline
@@ -52,50 +48,6 @@ from gateway.service.systemd import Watchdog
 from gateway.store import Store
 from gateway.transports import Inbox, Intake, Outbox, Service
 from gateway.validation.catalog import SchemaCatalog
-from gateway.web.config import WebConfig
-
-# --- settings ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Adapters:
-    """Each adapter's own settings, read from its table of the config file."""
-
-    mailboxes: tuple[MailboxConfig, ...]
-    smtp: SmtpConfig | None
-    payout: PayoutConfig
-    #: The console and the claim status API (``gateway web``; in ``gateway run`` if in_daemon).
-    web: WebConfig
-
-    @classmethod
-    def of(cls, config: Config) -> Adapters:
-        """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``),
-        ``[payout]`` and ``[web]``; raise ``ConfigurationError`` naming the bad key."""
-        outbox = config.table("outbox")
-        kind = config.outbox.kind
-        if kind not in OUTBOXES:
-            supported = " or ".join(repr(k) for k in OUTBOXES)
-            raise outbox.error(f"outbox.kind = {kind!r} is not supported ({supported})")
-        smtp = None
-        if kind == "smtp":
-            if not isinstance(outbox.raw("smtp"), dict):
-                raise outbox.error("outbox.kind = 'smtp' needs an [outbox.smtp] table")
-            smtp = SmtpConfig.from_table(outbox.table("smtp"))
-        return cls(
-            mailboxes=mailboxes_from(config.table("imap")),
-            smtp=smtp,
-            payout=PayoutConfig.from_table(config.table("payout")),
-            web=WebConfig.from_table(config.table("web")),
-        )
-
-
-def load_config(path: Path) -> Config:
-    """Load ``path`` and check every adapter's table too: a bad key anywhere stops a command
-    before it starts (``ConfigurationError``, exit code 78)."""
-    config = Config.from_toml(path)
-    Adapters.of(config)
-    return config
-
 
 # --- the parts ---------------------------------------------------------------------------------
 
@@ -204,8 +156,7 @@ def _inboxes(
 
 def _web_service(config: Config, adapters: Adapters) -> Service:
     """``[web] in_daemon = true``: the console and the status API served by the daemon."""
-    # Imported here: the web stack is loaded only when it is served, and gateway.web builds its
-    # application from this module's Adapters.
+    # Imported here: the web stack (Starlette, uvicorn, Jinja2) is loaded only when it is served.
     from gateway.web.service import WebService
 
     return WebService(config, adapters)
