@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.config import Config
 from gateway.inbox.imap.config import mailboxes_from
+from gateway.outbox.files import check_space
 from gateway.outbox.smtp.config import SmtpConfig
 from gateway.service import health
 from gateway.settings import add_config_option
@@ -34,6 +35,14 @@ def run(args: argparse.Namespace) -> int | None:
     return asyncio.run(health.run_checks(checks_for(config), as_json=args.json))
 
 
+async def _outbox_space(config: Config) -> health.Check:
+    """Room for replies in the outbox directory: a full disk holds them in the database (and is
+    retried), which ops must hear about before senders do."""
+    space = await asyncio.to_thread(check_space, config.outbox.directory)
+    status = health.Status.OK if space.ok else health.Status.FAIL
+    return health.Check("outbox free space", status, space.detail)
+
+
 def checks_for(config: Config) -> list[Awaitable[health.Check]]:
     """The checks for ``config``: database, directories, certificates, mailboxes, SMTP."""
     warn = config.security.certificate_warn_days
@@ -42,6 +51,7 @@ def checks_for(config: Config) -> list[Awaitable[health.Check]]:
         health.check_directory_writable(config.database.parent),
         health.check_directory_writable(config.spool.directory),
         health.check_directory_writable(config.outbox.directory),
+        _outbox_space(config),
         health.check_certificate(config.signing.cert_file, warn),
     ]
     for pair in config.security.decryption:
