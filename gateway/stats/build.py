@@ -22,10 +22,13 @@ from contextlib import closing
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+from gateway.stats.cube import aggregate_facts
+from gateway.stats.mirror import mirror_directory, sync
 from gateway.stats.model import AREA_LEVELS, DIMENSIONS, MEASURES, TOTAL, Cell, Table
 from gateway.stats.periods import Period, StatsError, parse_period
-from gateway.stats.query import UNKNOWN, aggregate, measure_value
+from gateway.stats.query import UNKNOWN, check_store, ensure_indexes, measure_value
 from gateway.stats.reference import connect
+from gateway.stats.register import read_register
 from gateway.stats.suppression import legend, suppress
 
 __all__ = ["StatsError", "build_table", "validate_request"]
@@ -77,9 +80,15 @@ def build_table(
     parsed = parse_period(period)
     report = progress or (lambda _message: None)
     with closing(connect(db_path)) as db:
-        aggregates = aggregate(
-            db, dims, parsed, with_takster=measure == "takster", progress=progress
-        )
+        check_store(db)
+        try:
+            ensure_indexes(db)
+            facts = sync(db, mirror_directory(Path(db_path)), progress=progress)
+            register = read_register(db, facts.senders)
+        except sqlite3.Error as exc:
+            raise StatsError(f"statistics query failed: {exc}") from exc
+        report("summerer")
+        aggregates = aggregate_facts(facts, register, dims, parsed)
         population = _population(db, dims, parsed, measure)
     cells = sorted(
         (Cell(a.key, measure_value(measure, a), a.persons) for a in aggregates), key=_cell_order

@@ -11,8 +11,20 @@ from decimal import Decimal
 #: The measures ``gateway stats export --measure`` offers.
 MEASURES = ("takster", "refusjon", "kontakter", "pasienter", "kontakter-per-pasient")
 
-#: Grouping dimensions (``--by``); kommune, fylke and land are the area levels (use one).
-DIMENSIONS = ("fagomrade", "praksistype", "kommune", "fylke", "land", "aldersgruppe", "kjonn")
+#: Grouping dimensions (``--by``); kommune, fylke and land are the area levels of the patient's
+#: residence (use one); praksiskommune is where the practice is.
+DIMENSIONS = (
+    "fagomrade",
+    "praksistype",
+    "praksiskommune",
+    "driftsavtale",
+    "kontakttype",
+    "kommune",
+    "fylke",
+    "land",
+    "aldersgruppe",
+    "kjonn",
+)
 AREA_LEVELS = ("kommune", "fylke", "land")
 
 #: The key value of a total over a dimension ("all values"), in totals cells.
