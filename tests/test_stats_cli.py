@@ -67,8 +67,11 @@ def fake_build(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         by: Sequence[str],
         period: str,
         progress: Callable[[str], None] | None = None,
+        **options: Any,
     ) -> Table:
-        calls.append({"db": db_path, "measure": measure, "by": tuple(by), "period": period})
+        calls.append(
+            {"db": db_path, "measure": measure, "by": tuple(by), "period": period, **options}
+        )
         if period == "1999":
             raise StatsError("no bills in period 1999")
         if progress is not None:
@@ -103,6 +106,9 @@ def test_export_writes_the_table_and_reports_progress(
             "measure": "kontakter",
             "by": ("kommune",),
             "period": "2023",
+            "only": {},
+            "share_of": None,
+            "exclusion": None,
         }
     ]
     back = read_table(out, fmt)

@@ -24,7 +24,7 @@ differ between their rows, so it counts as a contact dimension for that table.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -251,7 +251,7 @@ def aggregate_facts(
     dims: Sequence[str],
     period: Period,
     *,
-    only: Mapping[str, str] | None = None,
+    only: Mapping[str, Collection[str]] | None = None,
     exclusion: Exclusion | None = None,
 ) -> list[Aggregate]:
     """Every cell with a counted bill, interior and totals, for ``period`` (see the module)."""
@@ -262,9 +262,10 @@ def aggregate_facts(
     day = facts.columns["day"]
     selected = facts.columns["counted"] & (day >= first[0]) & (day < first[1])
     rows = _Rows(facts, register, np.flatnonzero(selected))
-    for name, value in (only or {}).items():
+    for name, values in (only or {}).items():
         codes, labels = rows.dimension(name)
-        rows.keep(codes == labels.index(value) if value in labels else np.zeros(len(codes), bool))
+        wanted = [i for i, label in enumerate(labels) if label in set(values)]
+        rows.keep(np.isin(codes, wanted))
     moved = exclusion is not None and "kommune" in dims and _exclude(rows, exclusion)
     patient = {d for d in dims if d in PATIENT_DIMENSIONS and not (moved and d == "kommune")}
     return _cube(rows, list(dims), patient)
