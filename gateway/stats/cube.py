@@ -92,13 +92,15 @@ class _Rows:
 
 
 def _compact(values: Array, labels: Sequence[str]) -> tuple[Array, list[str]]:
-    """Codes renumbered to the labels in use, sorted, "ukjent" last (small dense cubes)."""
+    """Codes renumbered to the distinct labels in use (equal labels merge), sorted, "ukjent"
+    last: small dense cubes."""
     used = np.unique(values)
-    names = [labels[int(u)] for u in used]
-    order = sorted(range(len(names)), key=lambda i: (names[i] == UNKNOWN, names[i]))
+    names = sorted({labels[int(u)] for u in used}, key=lambda v: (v == UNKNOWN, v))
+    position = {name: i for i, name in enumerate(names)}
     remap = np.zeros(len(labels), dtype=np.int64)
-    remap[used[order]] = np.arange(len(order))
-    return remap[values], [names[i] for i in order]
+    for u in used:
+        remap[int(u)] = position[labels[int(u)]]
+    return remap[values], names
 
 
 def _from_labels(per_row: Sequence[str]) -> tuple[Array, list[str]]:
