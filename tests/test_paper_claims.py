@@ -84,3 +84,22 @@ def test_a_decision_names_the_paper_submission_and_validates(tmp_path: Path) -> 
     xml = build_decision(decision)
     etree.XMLSchema(etree.parse(str(SCHEMA))).assertValid(xml)
     assert xml.findtext("{*}Papirinnsending/{*}Utbetalt") == "1250.00"
+
+
+def test_paper_refunds_count_in_refusjon_by_practice_only(tmp_path: Path) -> None:
+    from gateway.stats.build import build_table
+
+    store = Store(tmp_path / "g.sqlite3")
+    store.paper.register(_claim("P-1"), by="kari")
+    store.paper.register(_claim("P-2", 5_000, her="9000001"), by="kari")
+    store.close()
+    db = tmp_path / "g.sqlite3"
+    table = build_table(db, measure="refusjon", by=("praksistype",), period="2023-01")
+    assert {c.key: c.value for c in table.cells} == {
+        ("lege",): Decimal("1300.00"),
+        ("*",): Decimal("1300.00"),
+    }
+    contacts = build_table(db, measure="kontakter", by=("praksistype",), period="2023-01")
+    assert [c.key for c in contacts.cells] == [("*",)]  # paper is no contact
+    by_home = build_table(db, measure="refusjon", by=("kommune",), period="2023-01")
+    assert [c.key for c in by_home.cells] == [("*",)]  # nor has it a residence

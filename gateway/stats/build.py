@@ -26,6 +26,7 @@ from gateway.stats.cube import EXCLUDED_PREFIX, Exclusion, aggregate_facts
 from gateway.stats.exclusions import default_exclusion
 from gateway.stats.mirror import mirror_directory, sync
 from gateway.stats.model import AREA_LEVELS, DIMENSIONS, MEASURES, TOTAL, Cell, Table
+from gateway.stats.paper import add_paper, counts_paper
 from gateway.stats.periods import Period, StatsError, parse_period
 from gateway.stats.query import UNKNOWN, check_store, ensure_indexes, measure_value
 from gateway.stats.reference import connect
@@ -101,6 +102,8 @@ def build_table(
             raise StatsError(f"statistics query failed: {exc}") from exc
         report("summerer")
         aggregates = aggregate_facts(facts, register, dims, parsed, only=only, exclusion=exclusion)
+        if counts_paper(measure, dims, bool(only)):
+            aggregates = add_paper(db, aggregates, register, facts.senders.values, dims, parsed)
         population = _population(db, dims, parsed, measure, exclusion)
     cells = sorted(
         (Cell(a.key, measure_value(measure, a), a.persons) for a in aggregates), key=_cell_order
