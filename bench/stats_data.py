@@ -60,9 +60,19 @@ def fill(db_path: Path, bills: int) -> int:
     with closing(sqlite3.connect(db_path)) as db:
         for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -524288"):
             db.execute(f"PRAGMA {pragma}")
+        # Load without the secondary indexes on bills and lines and build them afterwards, as a
+        # bulk load would: the same schema at the end, several times faster.
+        indexes = db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            "AND tbl_name IN ('bills', 'bill_lines')"
+        ).fetchall()
+        for name, _sql in indexes:
+            db.execute(f'DROP INDEX "{name}"')
         _reference(db, patients)
         _practices(db)
         _bills(db, bills, patients)
+        for _name, sql in indexes:
+            db.execute(sql)
         db.commit()
     return patients
 

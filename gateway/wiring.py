@@ -19,10 +19,12 @@ register it here: its settings in ``Adapters``, an inbox in ``_inboxes``, an out
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.config import Config
+from gateway.deliveries.config import DeliveriesConfig
+from gateway.deliveries.schedule import DeliveryScheduler
 from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
 from gateway.inbox.imap.poller import MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
@@ -61,6 +63,7 @@ class Adapters:
     mailboxes: tuple[MailboxConfig, ...]
     smtp: SmtpConfig | None
     payout: PayoutConfig
+    deliveries: DeliveriesConfig = field(default_factory=DeliveriesConfig)
 
     @classmethod
     def of(cls, config: Config) -> Adapters:
@@ -80,6 +83,7 @@ class Adapters:
             mailboxes=mailboxes_from(config.table("imap")),
             smtp=smtp,
             payout=PayoutConfig.from_table(config.table("payout")),
+            deliveries=DeliveriesConfig.from_table(config.table("deliveries")),
         )
 
 
@@ -177,6 +181,8 @@ def build(config: Config, *, once: bool = False) -> Parts:
         services.append(
             PayoutScheduler(adapters.payout, config.database, deps, flush=outbox.notify)
         )
+    if adapters.deliveries.enabled:
+        services.append(DeliveryScheduler(adapters.deliveries, config.database))
     services.append(Watchdog(intake.healthy))
     _register_gauges(metrics, config, spool, store)
     return Parts(config, store, pipeline, metrics, intake, outbox, spool_inbox, services, tracker)
