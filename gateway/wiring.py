@@ -27,7 +27,8 @@ from gateway.config import Config
 from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
 from gateway.inbox.imap.poller import MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
-from gateway.inbox.spool import Spool, SpoolInbox
+from gateway.inbox.spool import Spool
+from gateway.inbox.spool_service import SpoolInbox
 from gateway.intake import PipelineIntake
 from gateway.outbox.files import FileOutbox
 from gateway.outbox.reliability import AckTracker
@@ -164,12 +165,14 @@ def build(config: Config, *, once: bool = False) -> Parts:
     migrate_once(store.practices, config.practitioners, adapters.payout.receivers_file, config.path)
     metrics = Metrics()
     pipeline = _pipeline(config, store, metrics)
-    spool = Spool(config.spool)
+    spool = Spool(config.spool, on_parked=metrics.spool_parked)
     routing = Routing(config.identity.her_id, lambda: pipeline.partners)
     ctx = Context(config, adapters, store, routing)
     outbox, outbox_services = OUTBOXES[config.outbox.kind](ctx)
     intake = PipelineIntake(pipeline, store, outbox, metrics, waiting=spool.incoming_count)
-    spool_inbox = SpoolInbox(spool, intake, once=once)
+    spool_inbox = SpoolInbox(
+        spool, intake, once=once, max_bytes=config.validation.max_message_bytes
+    )
     tracker = MailTracker(config.database) if adapters.mailboxes else None
     services: list[Service] = []
     if config.metrics.port:
@@ -221,11 +224,7 @@ def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
 
 def _register_gauges(metrics: Metrics, config: Config, spool: Spool, store: Store) -> None:
     metrics.register_gauge("inbox_depth", lambda: float(spool.incoming_count()), inbox="spool")
-    metrics.register_gauge(
-        "dead_letters",
-        lambda: float(sum(1 for p in config.spool.bad.iterdir() if p.is_file())),
-        kind="spool",
-    )
+    metrics.register_gauge("dead_letters", lambda: float(spool.parked_count()), kind="spool")
     summary = store.outbox.summary  # under the store's lock: safe from any thread
     metrics.register_gauge("oldest_pending_reply_age", lambda: summary().oldest_pending_seconds)
     metrics.register_gauge("outstanding_acks", lambda: float(summary().awaiting_ack))
