@@ -7,7 +7,8 @@ the inboxes (the spool and one poller per IMAP mailbox), the ack tracker, the pa
 and the systemd watchdog. ``gateway.daemon`` only runs them.
 
 Each adapter reads its own table of the config file, beside its code; ``Adapters.of`` collects
-them, and ``load_config`` reads the core and every adapter's table at once.
+them (and the web console's ``[web]``, which ``gateway web`` serves), and ``load_config`` reads
+the core and every adapter's table at once.
 
 Adding a transport: write the adapter beside the others (an inbox in ``gateway/inbox/``
 implementing ``transports.Inbox``, an outbox in ``gateway/outbox/`` implementing
@@ -28,7 +29,8 @@ from gateway.deliveries.schedule import DeliveryScheduler
 from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
 from gateway.inbox.imap.poller import MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
-from gateway.inbox.spool import Spool, SpoolInbox
+from gateway.inbox.spool import Spool
+from gateway.inbox.spool_service import SpoolInbox
 from gateway.intake import PipelineIntake
 from gateway.outbox.files import FileOutbox
 from gateway.outbox.reliability import AckTracker
@@ -52,6 +54,7 @@ from gateway.service.systemd import Watchdog
 from gateway.store import Store
 from gateway.transports import Inbox, Intake, Outbox, Service
 from gateway.validation.catalog import SchemaCatalog
+from gateway.web.config import WebConfig
 
 # --- settings ----------------------------------------------------------------------------------
 
@@ -63,12 +66,14 @@ class Adapters:
     mailboxes: tuple[MailboxConfig, ...]
     smtp: SmtpConfig | None
     payout: PayoutConfig
+    #: The console and the claim status API (``gateway web``; not part of ``gateway run``).
+    web: WebConfig
     deliveries: DeliveriesConfig = field(default_factory=DeliveriesConfig)
 
     @classmethod
     def of(cls, config: Config) -> Adapters:
-        """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``) and
-        ``[payout]``; raise ``ConfigurationError`` naming the bad key."""
+        """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``),
+        ``[payout]`` and ``[web]``; raise ``ConfigurationError`` naming the bad key."""
         outbox = config.table("outbox")
         kind = config.outbox.kind
         if kind not in OUTBOXES:
@@ -83,6 +88,7 @@ class Adapters:
             mailboxes=mailboxes_from(config.table("imap")),
             smtp=smtp,
             payout=PayoutConfig.from_table(config.table("payout")),
+            web=WebConfig.from_table(config.table("web")),
             deliveries=DeliveriesConfig.from_table(config.table("deliveries")),
         )
 
@@ -163,12 +169,14 @@ def build(config: Config, *, once: bool = False) -> Parts:
     migrate_once(store.practices, config.practitioners, adapters.payout.receivers_file, config.path)
     metrics = Metrics()
     pipeline = _pipeline(config, store, metrics)
-    spool = Spool(config.spool)
+    spool = Spool(config.spool, on_parked=metrics.spool_parked)
     routing = Routing(config.identity.her_id, lambda: pipeline.partners)
     ctx = Context(config, adapters, store, routing)
     outbox, outbox_services = OUTBOXES[config.outbox.kind](ctx)
     intake = PipelineIntake(pipeline, store, outbox, metrics, waiting=spool.incoming_count)
-    spool_inbox = SpoolInbox(spool, intake, once=once)
+    spool_inbox = SpoolInbox(
+        spool, intake, once=once, max_bytes=config.validation.max_message_bytes
+    )
     tracker = MailTracker(config.database) if adapters.mailboxes else None
     services: list[Service] = []
     if config.metrics.port:
@@ -222,11 +230,7 @@ def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
 
 def _register_gauges(metrics: Metrics, config: Config, spool: Spool, store: Store) -> None:
     metrics.register_gauge("inbox_depth", lambda: float(spool.incoming_count()), inbox="spool")
-    metrics.register_gauge(
-        "dead_letters",
-        lambda: float(sum(1 for p in config.spool.bad.iterdir() if p.is_file())),
-        kind="spool",
-    )
+    metrics.register_gauge("dead_letters", lambda: float(spool.parked_count()), kind="spool")
     summary = store.outbox.summary  # under the store's lock: safe from any thread
     metrics.register_gauge("oldest_pending_reply_age", lambda: summary().oldest_pending_seconds)
     metrics.register_gauge("outstanding_acks", lambda: float(summary().awaiting_ack))

@@ -152,7 +152,7 @@ def test_a_negative_net_is_held_and_carried_to_the_next_run(
     assert outcome.decisions == () and outcome.payment_file is None
 
     # New bills larger than the credit: the next run nets them, and pays the difference.
-    send_claim(filled.pipeline, "8100002", "psykolog", 8, seed=4242, day=20)
+    send_claim(filled.pipeline, "8100002", "lege", 20, seed=4242, day=20)  # as registered
     owed = sum(x.amount_ore for x in ledger.plan(store.path) if x.receiver_her == "8100002")
     assert owed > 0
     third = record(store, deps, "2026-11-25")

@@ -122,7 +122,7 @@ def test_a_missed_schedule_is_caught_up_once(
     assert len(outcome.decisions) == 3
 
     # Bills arriving before today's fire are paid by it, and only they.
-    new = send_claim(filled.pipeline, "8100002", "psykolog", 2, seed=77, day=21)
+    new = send_claim(filled.pipeline, "8100002", "lege", 2, seed=77, day=21)  # as registered
     clock.now = oslo("2026-11-23T16:00:01")
     today = restarted.run_due()
     assert today is not None and today.run_key == "2026-11-23T1600"

@@ -4,18 +4,26 @@ treatment date, and the SQL view the statistics join on."""
 from __future__ import annotations
 
 import json
-from datetime import date
+import random
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
+from gateway.claims.model import Code, HealthcareProfessional, Ident, Organisation
 from gateway.claims.practitioner import PRACTICE_TYPES, family_of, practice_type
+from gateway.cli import main
 from gateway.practices.importing import import_file
+from gateway.practices.legacy import announce, convert, migrate_once
 from gateway.practices.live import LiveRegister
 from gateway.practices.loading import load_register, register_from_file
-from gateway.practices.model import EMPTY_REGISTER
+from gateway.practices.model import EMPTY_REGISTER, PracticeRegister
 from gateway.practices.reading import PracticeFileError, parse_practices
+from gateway.practices.senders import sender_of
 from gateway.store import Store
+from gateway.testing.claims import default_receiver, make_claim
+
+PSYCHOLOGIST = HealthcareProfessional(Code("PS"), "Eksempelsen", "Eva", (Ident("9144911", "HPR"),))
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "practices" / "practices.csv"
 
@@ -34,7 +42,9 @@ def test_every_sender_kuhr_serves_is_a_practice_type_with_a_rule_family() -> Non
         "behandlingsreiser_utland", "logoped", "audiopedagog", "ortoptist", "pasientreiser",
         "fritt_behandlingsvalg",
     }  # fmt: skip
-    assert {t.code for t in PRACTICE_TYPES.values() if t.sends_claims} == senders
+    kinds = {t.code for t in PRACTICE_TYPES.values() if t.sends_claims}
+    assert kinds == senders | {"uavklart"}  # the old config's untyped receivers
+    assert family_of(PRACTICE_TYPES["uavklart"], []) is None
     for code in senders:
         kind = PRACTICE_TYPES[code]
         specialties = sorted(kind.specialties)[:1] if kind.specialty_required else []
@@ -174,3 +184,124 @@ def test_the_statistics_view_joins_a_bill_to_its_practice(store: Store) -> None:
         "AND operating_agreement_from IS NOT NULL"
     )
     assert [r[0] for r in physio] == ["8400003"]
+
+
+# --- the old configuration, and the commands ------------------------------------------------------
+
+RECEIVERS = """
+[[receiver]]
+her_id = "8200001"
+name = "Helse Vest RHF"
+account = "12030000003"
+
+[[receiver]]
+her_id = "8200010"
+name = "Sjukehuslaboratoriet"
+owner_her_id = "8200001"
+
+[[receiver]]
+her_id = "8141253"
+name = "Speare AS"
+
+[[receiver]]
+her_id = "8100002"
+name = "Byen psykologsenter"
+account = "15061200018"
+"""
+
+
+def test_the_old_config_converts_to_a_register_that_decides_as_before(tmp_path: Path) -> None:
+    receivers = tmp_path / "receivers.toml"
+    receivers.write_text(RECEIVERS, encoding="utf-8")
+    types = {"8141253": "tannlege", "8200010": "lab", "8300001": "psykolog"}
+    content = convert(types, receivers)
+    practices = {p.her_id: p for p in parse_practices(content, "converted")}
+    assert practices["8141253"].name == "Speare AS"
+    assert practices["8141253"].practitioner_type == "tannlege"
+    lab = practices["8200010"]
+    assert (lab.practice_type, lab.practitioner_type, lab.owner_her_id) == (
+        "poliklinikk",
+        "lab",
+        "8200001",
+    )
+    assert practices["8200001"].practice_type == "helseforetak"
+    assert practices["8300001"].practitioner_type == "psykolog"
+    # a receiver the old table did not type keeps its type from the MsgHead (KITH 9060)
+    untyped = practices["8100002"]
+    assert (untyped.practice_type, untyped.account) == ("uavklart", "15061200018")
+    register = PracticeRegister.build("converted", practices.values())
+    head, _ = make_claim(
+        rng=random.Random(2),
+        practitioner="psykolog",
+        bills=1,
+        sender=Organisation("Byen", (Ident("8100002", "HER"),), PSYCHOLOGIST),
+        receiver=default_receiver(),
+        start=datetime(2026, 10, 5, 9),
+    )
+    found = sender_of(register, head, date(2026, 11, 1))
+    assert found.practice is untyped and found.practitioner_type == "psykolog"
+    # every sender keeps being refunded: an agreement from 2000 on, as before the register
+    assert all(
+        p.direct_settlement_on(date(2001, 1, 1)) for p in practices.values() if p.kind.sends_claims
+    )
+
+
+def test_the_old_config_is_announced_and_imported_once(store: Store, tmp_path: Path) -> None:
+    types = {"8141253": "tannlege"}
+    assert announce({}, None, "c.toml") == ""
+    first = migrate_once(store.practices, types, None, tmp_path / "c.toml")
+    assert first is not None
+    register = load_register(store.practices)
+    assert register.latest("8141253") is not None
+    assert migrate_once(store.practices, types, None, tmp_path / "c.toml") is None  # once
+    text = announce(types, None, "c.toml")
+    assert "gateway practices convert" in text and "[practitioners]" in text
+    assert migrate_once(store.practices, {}, None, "c.toml") is None  # nothing to migrate
+
+
+def test_the_practices_commands(
+    store: Store, tmp_path: Path, credentials: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "gateway.toml"
+    key, cert = credentials
+    config.write_text(
+        f"""
+[identity]
+name = "HELFO test"
+her_id = "79768"
+[database]
+path = "{store.path}"
+[spool]
+directory = "{tmp_path / "spool"}"
+[outbox]
+directory = "{tmp_path / "outbox"}"
+[signing]
+key_file = "{key}"
+cert_file = "{cert}"
+[practitioners]
+"8141253" = "tannlege"
+""",
+        encoding="utf-8",
+    )
+    c = ["--config", str(config)]
+    assert main(["practices", "show", *c]) == 0  # the old table, imported once at start
+    assert "HER 8141253" in capsys.readouterr().out
+    assert main(["practices", "import", str(SAMPLE), *c]) == 0
+    assert "28 practices: imported, in force" in capsys.readouterr().out
+    assert main(["practices", "import", str(SAMPLE), *c]) == 0
+    assert "unchanged" in capsys.readouterr().out
+    assert main(["practices", "show", "8100001", "--at", "2019-06-01", *c]) == 0
+    shown = capsys.readouterr().out
+    assert "Fjordlegene AS" in shown and "4601" in shown and "4627" not in shown
+    assert main(["practices", "show", "--json", *c]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert len(listed["practices"]) == 28
+    assert main(["practices", "show", "--history", *c]) == 0
+    assert "practices.csv" in capsys.readouterr().out
+    out = tmp_path / "converted.csv"
+    assert main(["practices", "convert", "--out", str(out), *c]) == 0
+    assert parse_practices(out.read_bytes(), str(out))[0].her_id == "8141253"
+    broken = tmp_path / "broken.csv"
+    broken.write_text(HEADER + "\n1,A,snekker,,2020-01-01,,\n", encoding="utf-8")
+    assert main(["practices", "import", str(broken), *c]) == 1
+    assert "not a practice type" in capsys.readouterr().err

@@ -168,8 +168,11 @@ class PracticeType:
     sends_claims: bool = True
 
 
-#: Every practice type, in the order of the issue's list of senders; ``helseforetak`` last (a
-#: payee, the owner of public laboratories, that sends no claims itself).
+#: The practice type of a practice whose type the old configuration did not give.
+UNRESOLVED = "uavklart"
+
+#: Every practice type, in the order of the issue's list of senders; then ``helseforetak`` (a
+#: payee, the owner of public laboratories, that sends no claims itself) and ``uavklart``.
 PRACTICE_TYPES: Mapping[str, PracticeType] = {
     t.code: t
     for t in (
@@ -271,6 +274,9 @@ PRACTICE_TYPES: Mapping[str, PracticeType] = {
             None,
             sends_claims=False,
         ),
+        # A practice converted from the old receivers file, which said nothing of its type: its
+        # bills are typed from the MsgHead (KITH 9060) as before, until the operator says.
+        PracticeType(UNRESOLVED, "Praksistype ikke avklart (fra gammel konfigurasjon)", (), None),
     )
 }
 

@@ -11,10 +11,12 @@ with a negative net, are held and shown with the reason.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 
-from gateway.clock import local_naive, utc_now
+from gateway.clock import local_naive, shown, utc_now
 from gateway.config import Config
 from gateway.payout import ledger, sending
 from gateway.payout.config import PayoutConfig
@@ -23,9 +25,8 @@ from gateway.payout.recipients import Recipients
 from gateway.practices.legacy import migrate_once
 from gateway.practices.loading import load_register
 from gateway.practices.model import PracticeRegister
+from gateway.settings import add_config_option
 from gateway.store import Store
-
-DEFAULT_CONFIG = Path("config/local.toml")
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,7 +45,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     resend.add_argument("run_id", type=int)
     for command in (preview, run, show, resend, sub.choices["list"]):
-        command.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+        add_config_option(command)
 
 
 def run(args: argparse.Namespace) -> int | None:
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int | None:
     store = Store(config.database)
     try:
         practices = store.practices
-        migrate_once(practices, config.practitioners, payout.receivers_file, config.path)
+        migrate_once(practices, config.practitioners, payout.receivers_file, config.path, _warn)
         register = load_register(practices)  # the register in force, for this one command
     finally:
         store.close()
@@ -90,7 +91,7 @@ def _command(
         for r in ledger.runs(db):
             print(
                 f"{r.run_id:>5}  {r.run_key:<16} {r.state:<9} {r.lines:>6} lines  "
-                f"{format_kroner(r.total_ore):>16} kr  (recorded {r.created_at})"
+                f"{format_kroner(r.total_ore):>16} kr  (recorded {_recorded(r.created_at)})"
             )
         return 0
     if command == "show":
@@ -104,6 +105,10 @@ def _command(
         print(f"run {args.run_id}: {queued} decision(s) queued in the outbox")
         return 0
     return None  # pragma: no cover - argparse enforces the commands
+
+
+def _warn(text: str) -> None:
+    print(f"gateway: {text}", file=sys.stderr)
 
 
 def _preview(db: Path, registry: Recipients, receiver: str | None) -> int:
@@ -134,6 +139,11 @@ def _preview(db: Path, registry: Recipients, receiver: str | None) -> int:
     return 0
 
 
+def _recorded(stored: str) -> str:
+    """A run's stored UTC time as every command shows a moment."""
+    return shown(datetime.fromisoformat(stored))
+
+
 def _print_held(plans: list[PayeePlan]) -> None:
     for plan in plans:
         print(
@@ -147,7 +157,10 @@ def _show(db: Path, run_id: int) -> int:
     if record is None:
         print(f"run {run_id} does not exist")
         return 1
-    print(f"run {record.run_id} {record.run_key} ({record.state}), recorded {record.created_at}")
+    print(
+        f"run {record.run_id} {record.run_key} ({record.state}), "
+        f"recorded {_recorded(record.created_at)}"
+    )
     per: dict[str, list[ledger.LineRecord]] = defaultdict(list)
     for line in ledger.run_lines(db, run_id):
         per[line.receiver_her].append(line)

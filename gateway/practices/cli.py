@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -27,11 +28,9 @@ from gateway.practices.imports import PracticeImports
 from gateway.practices.legacy import convert, migrate_once
 from gateway.practices.loading import load_register
 from gateway.practices.model import Period, Practice, PracticeRegister
+from gateway.settings import add_config_option
 
 __all__ = ["Legacy", "add_commands", "run"]
-
-DEFAULT_CONFIG = Path("config/local.toml")
-
 
 @dataclass(frozen=True, slots=True)
 class Legacy:
@@ -55,7 +54,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     converted = sub.add_parser("convert", help="the old config as a register file")
     converted.add_argument("--out", type=Path, required=True)
     for command in (imported, show, converted):
-        command.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+        add_config_option(command)
 
 
 def run(args: argparse.Namespace, imports: PracticeImports, legacy: Legacy) -> int:
@@ -76,7 +75,7 @@ def run(args: argparse.Namespace, imports: PracticeImports, legacy: Legacy) -> i
             f"(import {summary.import_id})"
         )
         return 0
-    migrate_once(imports, legacy.practitioners, legacy.receivers_file, legacy.config)
+    migrate_once(imports, legacy.practitioners, legacy.receivers_file, legacy.config, _warn)
     if args.history:
         for stored in imports.history():
             print(
@@ -110,6 +109,10 @@ def run(args: argparse.Namespace, imports: PracticeImports, legacy: Legacy) -> i
     for practice in rows:
         print(line(practice))
     return 0
+
+
+def _warn(text: str) -> None:
+    print(f"gateway: {text}", file=sys.stderr)
 
 
 def _rows(register: PracticeRegister, day: date | None) -> list[Practice]:

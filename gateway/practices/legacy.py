@@ -8,7 +8,8 @@ conversion by itself when no register has been imported yet, so an upgraded gate
 deciding as before. The old behaviour had no agreements, so the converted rows assume a
 direct-settlement agreement (and a physiotherapist's driftsavtale) from ``ASSUMED_SINCE``:
 importing them changes no decision, and the operator corrects dates, municipalities and
-agreements in a register file of their own.
+agreements in a register file of their own. A receiver the old ``[practitioners]`` table did not
+type becomes ``uavklart``: its bills keep taking their type from the MsgHead.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from __future__ import annotations
 import csv
 import io
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
-from gateway.claims.practitioner import PRACTICE_TYPES
+from gateway.claims.practitioner import PRACTICE_TYPES, UNRESOLVED
 from gateway.errors import ConfigurationError
 from gateway.logs import get_logger
 from gateway.practices.imports import PracticeImports
@@ -134,7 +135,7 @@ def legacy_practices(
         if her in owners:
             kind, specialty = "helseforetak", None
         else:
-            kind, specialty = _FROM_TYPE.get(types.get(her, ""), ("fastlege", "allmennmedisin"))
+            kind, specialty = _FROM_TYPE.get(types.get(her, ""), (UNRESOLVED, None))
             if owner is not None and kind == "privat_laboratorium":
                 kind = "poliklinikk"  # owned by a health authority: a public laboratory
         practice_kind = PRACTICE_TYPES[kind]
@@ -206,8 +207,8 @@ def row_of(p: Practice, *, note: str = "") -> list[str]:
 
 
 def announce(types: Mapping[str, str], receivers_file: Path | None, config: Path | str) -> str:
-    """Log (warning) and return the text that tells an operator with the old config how to
-    move it into the register; empty when neither is configured."""
+    """The text that tells an operator with the old config how to move it into the register;
+    empty when neither is configured."""
     sources = []
     if types:
         sources.append(f"[practitioners] ({len(types)} senders)")
@@ -215,15 +216,17 @@ def announce(types: Mapping[str, str], receivers_file: Path | None, config: Path
         sources.append(f"payout.receivers_file ({receivers_file})")
     if not sources:
         return ""
-    text = (
+    return (
         f"{' and '.join(sources)} in {config} are no longer read: the practice register "
         "replaces them. Write them as a register file with `gateway practices convert "
         f"--config {config} --out practices.csv`, complete it (municipalities, agreements), "
         f"import it with `gateway practices import --config {config} practices.csv`, and "
         "remove them from the config."
     )
+
+
+def _log(text: str) -> None:
     log.warning("legacy_practice_config", hint=text)
-    return text
 
 
 def migrate_once(
@@ -231,20 +234,22 @@ def migrate_once(
     types: Mapping[str, str],
     receivers_file: Path | None,
     config: Path | str,
+    say: Callable[[str], None] = _log,
 ) -> int | None:
-    """At start: with the old config present and no register imported yet, import the old
-    config once as the first register (changing no decision) and say so; with a register
-    already imported, say that the old config is ignored. Returns the new import id, if any."""
+    """At start: with the old config present, ``say`` how to move it into the register (the
+    daemon logs it, a command prints it); if no register has been imported yet, import the old
+    config once as the first register (changing no decision). Returns the new import id."""
     text = announce(types, receivers_file, config)
-    if not text or imports.current() is not None:
+    if not text:
+        return None
+    say(text)
+    if imports.current() is not None:
         return None
     content = convert(types, receivers_file)
     practices = parse_practices(content, "converted old config")
     import_id = imports.record(MIGRATED_SOURCE, "csv", content, practices)
-    log.warning(
-        "legacy_practice_config_imported",
-        import_id=import_id,
-        practices=len({p.her_id for p in practices}),
-        hint="imported once as the first practice register; see `gateway practices show`",
+    say(
+        f"imported it once as the first practice register (import {import_id}, "
+        f"{len({p.her_id for p in practices})} practices); see `gateway practices show`"
     )
     return import_id

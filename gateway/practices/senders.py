@@ -28,11 +28,12 @@ def sender_of(register: PracticeRegister, head: MsgHead, on: date) -> Sender:
     """The sender of ``head`` as of ``on`` (the day of receipt).
 
     The register decides when it knows the sender (its row valid on ``on``, else the nearest
-    one: a practice that closed still sends its last claims); otherwise the MsgHead's
-    HealthcareProfessional (KITH 9060) gives the practitioner type, and the practice is unknown.
+    one: a practice that closed still sends its last claims) and its type gives a rule family;
+    otherwise the MsgHead's HealthcareProfessional (KITH 9060) gives the practitioner type (a
+    sender the register does not know, or one converted from the old configuration whose type
+    is ``uavklart``).
     """
     her = head.sender.her_id or ""
     practice = register.best(her, on) if her else None
-    if practice is not None:
-        return Sender(practice, practice.practitioner_type)
-    return Sender(None, type_from_professional(head))
+    family = practice.practitioner_type if practice is not None else None
+    return Sender(practice, family or type_from_professional(head))

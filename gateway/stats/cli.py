@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from gateway.settings import add_config_option
 from gateway.stats.formats import FORMATS, FormatError, write_table
 from gateway.stats.model import AREA_LEVELS, DIMENSIONS, MEASURES
 from gateway.stats.periods import StatsError
@@ -25,8 +26,6 @@ from gateway.stats.published import PUBLISHED, Published
 
 if TYPE_CHECKING:  # the cube needs numpy: imported only when a table is made
     from gateway.stats.cube import Exclusion
-
-DEFAULT_CONFIG = Path("config/local.toml")
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,7 +82,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "--no-exclusion", action="store_true", help="do not apply the 90+ exclusion"
     )
     export.add_argument("--out", required=True, type=Path, help="the file to write")
-    export.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(export)
     export.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
     population = stats_sub.add_parser(
@@ -91,13 +90,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="import inhabitants per kommune, age group and sex (CSV; replaces that year)",
     )
     population.add_argument("file", type=Path)
-    population.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(population)
 
     residence = stats_sub.add_parser(
         "import-residence", help="import patients' municipality of residence (CSV)"
     )
     residence.add_argument("file", type=Path)
-    residence.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(residence)
 
 
 def run(args: argparse.Namespace) -> int | None:

@@ -13,7 +13,11 @@ and its SQL:
 - ``store.messages`` (``messages.py``): received messages for operators;
 - ``store.casework`` (``casework.py``): bills for case workers, overrides, effective status;
 - ``store.tariff_imports`` (``tariff_imports.py``): imported tariff files;
-- ``store.practices`` (``practices.py``): imported practice registers and their rows.
+- ``store.practices`` (``practices.py``): imported practice registers and their rows;
+- ``store.users`` (``users.py``): the web console's users, sessions, login attempts and audit
+  log;
+- ``store.console`` (``console.py``): what the console and the claim status API read beyond
+  case work and the outbox (worklist, search, payout lines, one sender's claims).
 
 The parts write portable SQL through ``engine.py``; ``sqlite.py`` is the one engine, and the
 one module of them that knows the database is SQLite (with ``migrations.py`` and ``schema.sql``).
@@ -25,6 +29,7 @@ from pathlib import Path
 
 from gateway.store.acks import Acks
 from gateway.store.casework import CaseWork
+from gateway.store.console import ConsoleViews
 from gateway.store.history import History
 from gateway.store.intake import Intake
 from gateway.store.messages import ReceivedMessages
@@ -33,6 +38,7 @@ from gateway.store.paper import StoredPaperClaims
 from gateway.store.practices import StoredPracticeImports
 from gateway.store.sqlite import SqliteEngine
 from gateway.store.tariff_imports import StoredTariffImports
+from gateway.store.users import ConsoleUsers
 
 __all__ = ["Store"]
 
@@ -54,6 +60,8 @@ class Store:
         self.tariff_imports = StoredTariffImports(self.engine)
         self.paper = StoredPaperClaims(self.engine)
         self.practices = StoredPracticeImports(self.engine)
+        self.users = ConsoleUsers(self.engine)
+        self.console = ConsoleViews(self.engine)
 
     def close(self) -> None:
         self.engine.close()

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 #: The schema version ``schema.sql`` describes.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
@@ -59,6 +59,30 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
 
 
 def _v2_to_v3(db: sqlite3.Connection) -> None:
+    """The web console's tables (``gateway.store.users``): users, sessions, the audit log and
+    login attempts. New tables only; no row of an existing one changes."""
+    for statement in (
+        "CREATE TABLE console_users (id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, "
+        "display_name TEXT NOT NULL, password_hash TEXT NOT NULL, roles TEXT NOT NULL, "
+        "disabled INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, "
+        "updated_at TEXT NOT NULL)",
+        "CREATE TABLE console_sessions (token_hash TEXT PRIMARY KEY, "
+        "user_id INTEGER NOT NULL REFERENCES console_users(id), csrf_token TEXT NOT NULL, "
+        "created_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, expires_at TEXT NOT NULL, "
+        "client TEXT)",
+        "CREATE INDEX console_sessions_user ON console_sessions(user_id)",
+        'CREATE TABLE audit_log (id INTEGER PRIMARY KEY, "at" TEXT NOT NULL, '
+        "actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT, detail TEXT, client TEXT)",
+        'CREATE INDEX audit_log_at ON audit_log("at")',
+        'CREATE TABLE login_attempts (id INTEGER PRIMARY KEY, "at" TEXT NOT NULL, '
+        "username TEXT NOT NULL, client TEXT NOT NULL, ok INTEGER NOT NULL)",
+        'CREATE INDEX login_attempts_user ON login_attempts(username, "at")',
+        'CREATE INDEX login_attempts_client ON login_attempts(client, "at")',
+    ):
+        db.execute(statement)
+
+
+def _v3_to_v4(db: sqlite3.Connection) -> None:
     """The practice register: imported files, their rows, the view of the register in force."""
     db.execute(
         """
@@ -110,7 +134,7 @@ def _v2_to_v3(db: sqlite3.Connection) -> None:
     )
 
 
-def _v3_to_v4(db: sqlite3.Connection) -> None:
+def _v4_to_v5(db: sqlite3.Connection) -> None:
     """Paper claims as aggregates (refund per submission, practice and period)."""
     db.execute(
         """
@@ -137,6 +161,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
+    4: _v4_to_v5,
 }
 
 
