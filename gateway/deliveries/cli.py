@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
 from gateway.clock import local_naive, utc_now
-
-DEFAULT_CONFIG = Path("config/local.toml")
+from gateway.settings import add_config_option
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,7 +44,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     register.add_argument("--by", required=True, help="who registers it")
     paper_list = paper_sub.add_parser("list", help="the registered paper claims")
     for command in (listing, run, log, register, paper_list):
-        command.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+        add_config_option(command)
 
 
 def run(args: argparse.Namespace) -> int | None:
