@@ -66,7 +66,7 @@ class Adapters:
     mailboxes: tuple[MailboxConfig, ...]
     smtp: SmtpConfig | None
     payout: PayoutConfig
-    #: The console and the claim status API (``gateway web``; not part of ``gateway run``).
+    #: The console and the claim status API (``gateway web``; in ``gateway run`` if in_daemon).
     web: WebConfig
     deliveries: DeliveriesConfig = field(default_factory=DeliveriesConfig)
 
@@ -191,6 +191,8 @@ def build(config: Config, *, once: bool = False) -> Parts:
         )
     if adapters.deliveries.enabled:
         services.append(DeliveryScheduler(adapters.deliveries, config.database))
+    if adapters.web.in_daemon:
+        services.append(_web_service(config, adapters))
     services.append(Watchdog(intake.healthy))
     _register_gauges(metrics, config, spool, store)
     return Parts(config, store, pipeline, metrics, intake, outbox, spool_inbox, services, tracker)
@@ -204,6 +206,15 @@ def _inboxes(
     if tracker is not None:
         inboxes += [MailboxPoller(m, intake, tracker) for m in ctx.adapters.mailboxes]
     return inboxes
+
+
+def _web_service(config: Config, adapters: Adapters) -> Service:
+    """``[web] in_daemon = true``: the console and the status API served by the daemon."""
+    # Imported here: the web stack is loaded only when it is served, and gateway.web builds its
+    # application from this module's Adapters.
+    from gateway.web.service import WebService
+
+    return WebService(config, adapters)
 
 
 def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
