@@ -6,7 +6,8 @@ when it is made, so running a delivery again (``gateway deliveries run NAME --pe
 byte-identical file, and the log's SHA-256 proves it.
 
 - **surveillance** (public-health institute): counted bills per treatment day, residence
-  municipality and diagnosis code, for the configured diagnoses only; a count under 5 is ``:``.
+  municipality and diagnosis code, for the configured diagnoses only; a group of fewer than 5
+  distinct patients is ``:`` (however many bills).
 - **statistics** (statistics bodies): a published table (``gateway.stats.published``) for the
   period, suppressed as published.
 - **research**: one row per counted bill of the period with only the fields the approval names
@@ -38,7 +39,8 @@ _INDEX = "CREATE INDEX IF NOT EXISTS deliveries_bills_day ON bills(dato_tid)"
 
 # Counted bills (as the statistics count them) of a period [?, ?).
 _SURVEILLANCE = """
-SELECT substr(b.dato_tid, 1, 10), COALESCE(r.kommune, 'ukjent'), l.code, COUNT(DISTINCT b.id)
+SELECT substr(b.dato_tid, 1, 10), COALESCE(r.kommune, 'ukjent'), l.code, COUNT(DISTINCT b.id),
+       COUNT(DISTINCT b.patient_id)
 FROM bills b JOIN bill_status_effective e ON e.bill_id = b.id
 JOIN bill_lines l ON l.bill_id = b.id AND l.kind = 'diagnose'
 LEFT JOIN stats_residence r ON r.patient_id = b.patient_id
@@ -147,8 +149,9 @@ def _surveillance(db: sqlite3.Connection, extract: Extract, span: Period) -> Mad
     ).fetchall()
     return _csv(
         ("dato", "kommune", "diagnose", "antall"),
-        ((d, k, c, n if n >= MIN_PERSONS else ":") for d, k, c, n in rows),
-        _notes(extract, span.text, f"antall under {MIN_PERSONS} er prikket (:)"),
+        # A group of fewer than 5 persons is suppressed, however many bills they have.
+        ((d, k, c, n if persons >= MIN_PERSONS else ":") for d, k, c, n, persons in rows),
+        _notes(extract, span.text, f"grupper med under {MIN_PERSONS} personer er prikket (:)"),
     )
 
 
@@ -167,7 +170,8 @@ def _statistics(db_path: Path, extract: Extract, period: str) -> Made:
         share_of=published.share_of,
     )
     body = to_csv(table)
-    notes = "".join(f"# {n}\n" for n in _notes(extract, period, f"tabell: {published.title}"))
+    # The published CSV as it is (CRLF lines, decimal comma), after our notes in its line ends
+    notes = "".join(f"# {n}\r\n" for n in _notes(extract, period, f"tabell: {published.title}"))
     return Made((notes + body).encode("utf-8"), len(table.cells))
 
 

@@ -6,7 +6,9 @@ claimed with an INSERT into ``delivery_fires`` (primary key delivery + fire time
 delivered, so two daemons never both deliver it. A fire missed while no daemon ran is caught up
 once (the latest missed fire of each delivery); fire times before the scheduler first ran are
 not. The period delivered is the last whole one before the fire's local day
-(``extracts.due_period``).
+(``extracts.due_period``). A fire is delivered at most once: one whose delivery fails (a key file
+gone, a full disk) is logged as ``delivery_failed`` and stays claimed; the operator repeats it
+with ``gateway deliveries run NAME --period P --by WHO``. The other deliveries go on.
 """
 
 from __future__ import annotations
@@ -87,9 +89,13 @@ class DeliveryScheduler:
             if fire is not None:
                 local_day = fire.astimezone(self.config.trigger(extract).timezone).date()
                 period = due_period(extract, local_day)
-                delivered.append(
-                    deliver(self.db_path, self.config, extract, period, by="scheduler")
-                )
+                try:
+                    entry = deliver(self.db_path, self.config, extract, period, by="scheduler")
+                except Exception:
+                    # The fire stays claimed (at most once): the operator repeats it by hand.
+                    log.exception("delivery_failed", delivery=extract.name, period=period)
+                    continue
+                delivered.append(entry)
         return delivered
 
     def _claim(self, extract: Extract) -> datetime | None:
