@@ -62,6 +62,13 @@ class Candidates:
                 usable.append(candidate)
         return cls(used, ordered, tuple(usable), tuple(refused))
 
+    def problem_of(self, certificate: x509.Certificate) -> CertificateInvalid | None:
+        """Why ``certificate`` may not verify a signature at the message's moment, if so."""
+        for candidate, problem in self.refused:
+            if candidate == certificate:
+                return problem
+        return None
+
     def no_match(
         self, error: type[MessageError], certificate_error: type[MessageError]
     ) -> MessageError:
