@@ -16,6 +16,7 @@ from gateway.claims.model import MsgHead
 from gateway.ebxml.model import MessageHeader
 from gateway.errors import HeaderInconsistent, MsgIdReused
 from gateway.records import PriorMessage, ReplyRecord, StoredReply
+from gateway.security.cms_signed import SIGNATURE_SUFFIX
 
 __all__ = ["IntakeLookups", "ebxml_duplicate", "msghead_duplicate", "replies_again"]
 
@@ -67,11 +68,13 @@ def replies_again(
 ) -> list[ReplyRecord]:
     """The stored replies, to be sent again under new file names. ``without_acknowledgments``
     when this is a new ebXML message: the stored ack was for the earlier one."""
+    # One suffix for all: a bare AppRec file and its signature keep matching names.
+    token = uuid.uuid4().hex[:6]
     return [
         ReplyRecord(
             kind=reply.kind,
             recipient=reply.recipient,
-            filename=_again(reply.filename),
+            filename=_again(reply.filename, token),
             body=reply.body,
             ebxml_message_id=reply.ebxml_message_id,
             ref_to_message_id=reply.ref_to_message_id,
@@ -81,7 +84,10 @@ def replies_again(
     ]
 
 
-def _again(filename: str) -> str:
-    """A new, unique name for a stored reply sent again; the kind keeps its place."""
+def _again(filename: str, token: str) -> str:
+    """A new, unique name for a stored reply sent again; the kind keeps its place, and a
+    detached signature (``x.xml.p7s``) stays named after its file (``x-again….xml.p7s``)."""
+    if filename.endswith(SIGNATURE_SUFFIX):
+        return _again(filename.removesuffix(SIGNATURE_SUFFIX), token) + SIGNATURE_SUFFIX
     stem, _, ext = filename.rpartition(".")
-    return f"{stem}-again{uuid.uuid4().hex[:6]}.{ext}"
+    return f"{stem}-again{token}.{ext}"

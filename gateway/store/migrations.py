@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 #: The schema version ``schema.sql`` describes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
@@ -58,8 +58,16 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE replies_v1")
 
 
+def _add_signature_references(db: sqlite3.Connection) -> None:
+    """Signed acknowledgments: the received message's ``ds:Reference`` copies, kept with it."""
+    db.execute("ALTER TABLE received ADD COLUMN signature_references TEXT")
+
+
 #: Migration from version N to N + 1, keyed by N.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _v1_to_v2,
+    2: _add_signature_references,
+}
 
 
 def migrate(db: sqlite3.Connection, current: int) -> int:
