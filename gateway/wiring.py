@@ -1,10 +1,11 @@
 """Building ``gateway run`` from its configuration: every part, and the services that run.
 
 ``build(config)`` makes the store, the pipeline (schema catalog, signer, rule engine, partners,
-decryption keys, metrics per stage), the intake, the outbox ``outbox.kind`` names, and the list
-of services the daemon runs (``gateway.transports.Service``): the metrics endpoint, the outbox,
-the inboxes (the spool and one poller per IMAP mailbox), the ack tracker, the payout scheduler
-and the systemd watchdog. ``gateway.daemon`` only runs them.
+decryption keys, the ``[replies]`` options, the revocation checker, metrics per stage), the
+intake, the outbox ``outbox.kind`` names, and the list of services the daemon runs
+(``gateway.transports.Service``): the metrics endpoint, the outbox, the inboxes (the spool and one
+poller per IMAP mailbox), the ack tracker, the CRL refresher (with ``[revocation]``), the payout
+scheduler and the systemd watchdog. ``gateway.daemon`` only runs them.
 
 Each adapter reads its own table of the config file, beside its code; ``Adapters.of`` collects
 them, and ``load_config`` reads the core and every adapter's table at once.
@@ -22,12 +23,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+
 from gateway.config import Config
+from gateway.errors import ConfigurationError
 from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
 from gateway.inbox.imap.poller import MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
 from gateway.inbox.spool import Spool, SpoolInbox
 from gateway.intake import PipelineIntake
+from gateway.logs import get_logger
 from gateway.outbox.files import FileOutbox
 from gateway.outbox.reliability import AckTracker
 from gateway.outbox.routing import Routing
@@ -38,9 +43,11 @@ from gateway.payout.config import PayoutConfig
 from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline
+from gateway.receipts.options import ReplyOptions
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.security.cms import DecryptionKey
+from gateway.security.revocation import Revocation, RevocationConfig
 from gateway.security.xmldsig import load_signer
 from gateway.service.health import days_to_expiry
 from gateway.service.metrics import Metrics, MetricsEndpoint
@@ -48,6 +55,8 @@ from gateway.service.systemd import Watchdog
 from gateway.store import Store
 from gateway.transports import Inbox, Intake, Outbox, Service
 from gateway.validation.catalog import SchemaCatalog
+
+log = get_logger("wiring")
 
 # --- settings ----------------------------------------------------------------------------------
 
@@ -59,11 +68,14 @@ class Adapters:
     mailboxes: tuple[MailboxConfig, ...]
     smtp: SmtpConfig | None
     payout: PayoutConfig
+    replies: ReplyOptions
+    revocation: RevocationConfig | None
 
     @classmethod
     def of(cls, config: Config) -> Adapters:
-        """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``) and
-        ``[payout]``; raise ``ConfigurationError`` naming the bad key."""
+        """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``),
+        ``[payout]``, ``[replies]`` and ``[revocation]``; raise ``ConfigurationError`` naming
+        the bad key."""
         outbox = config.table("outbox")
         kind = config.outbox.kind
         if kind not in OUTBOXES:
@@ -78,7 +90,21 @@ class Adapters:
             mailboxes=mailboxes_from(config.table("imap")),
             smtp=smtp,
             payout=PayoutConfig.from_table(config.table("payout")),
+            replies=ReplyOptions.from_table(config.table("replies")),
+            revocation=revocation_config(config),
         )
+
+
+def revocation_config(config: Config) -> RevocationConfig | None:
+    """``[revocation]`` (``gateway.security.revocation``); None: revocation is not checked."""
+    document = config.tables.data if config.tables is not None else {}
+    found = RevocationConfig.from_toml(document, base=config.path.parent, source=str(config.path))
+    if found is not None and config.partners.directory is None:
+        raise ConfigurationError(
+            f"{config.path}: [revocation] needs partners.directory: revocation is checked for "
+            "the partner certificates of the CPAs"
+        )
+    return found
 
 
 def load_config(path: Path) -> Config:
@@ -153,7 +179,8 @@ def build(config: Config, *, once: bool = False) -> Parts:
     adapters = Adapters.of(config)
     store = Store(config.database)
     metrics = Metrics()
-    pipeline = _pipeline(config, store, metrics)
+    pipeline = _pipeline(config, adapters, store, metrics)
+    revocation = _revocation(adapters.revocation, pipeline)
     spool = Spool(config.spool)
     routing = Routing(config.identity.her_id, lambda: pipeline.partners)
     ctx = Context(config, adapters, store, routing)
@@ -165,8 +192,12 @@ def build(config: Config, *, once: bool = False) -> Parts:
     if config.metrics.port:
         services.append(MetricsEndpoint(metrics, config.metrics.host, config.metrics.port))
     services += [outbox, *outbox_services, *_inboxes(ctx, intake, spool_inbox, tracker)]
+    if revocation is not None:
+        services.append(revocation.refresher)
     if adapters.payout.enabled:
-        deps = deps_from_config(config, adapters.payout, signer=pipeline.signer)
+        deps = deps_from_config(
+            config, adapters.payout, signer=pipeline.signer, partners=lambda: pipeline.partners
+        )
         services.append(
             PayoutScheduler(adapters.payout, config.database, deps, flush=outbox.notify)
         )
@@ -185,10 +216,17 @@ def _inboxes(
     return inboxes
 
 
-def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
+def _pipeline(config: Config, adapters: Adapters, store: Store, metrics: Metrics) -> Pipeline:
     partners = None
     if config.partners.directory is not None:
         partners = PartnerRegistry.load(config.partners.directory)
+    else:
+        # Fail closed is only possible with partners: say so at every start.
+        log.warning(
+            "claims_not_authenticated",
+            reason="no partners.directory: no CPA, so no sender is checked and no signature "
+            "verified; every claim is taken as it comes",
+        )
     return Pipeline(
         identity=config.identity,
         store=store,
@@ -204,7 +242,24 @@ def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
         ],
         security=config.security,
         observe=metrics.observe_stages(STAGES),
+        replies=adapters.replies,
     )
+
+
+def _revocation(config: RevocationConfig | None, pipeline: Pipeline) -> Revocation | None:
+    """With ``[revocation]``: the checker for the pipeline and the CRL refresher for the daemon,
+    over the partner certificates of the registry in force (reloads included)."""
+    if config is None:
+        return None
+    our_her = pipeline.identity.her_id
+
+    def certificates() -> tuple[x509.Certificate, ...]:
+        registry = pipeline.partners
+        return registry.partner_certificates(our_her) if registry is not None else ()
+
+    revocation = Revocation.start(config, certificates)
+    pipeline.revocation = revocation.checker
+    return revocation
 
 
 def _register_gauges(metrics: Metrics, config: Config, spool: Spool, store: Store) -> None:

@@ -19,10 +19,10 @@ from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.namespaces import APPREC_NS, EB_NS
 from gateway.pipeline import STAGES, Pipeline
 from gateway.receipts.apprec import read_apprec
+from gateway.records import Outcome
 from gateway.rules.codes import DEFAULT_CODE_SYSTEM, shipped_code_list
 from gateway.security import cms_signed
 from gateway.security.certificates import load_certificate_file
-from gateway.records import Outcome
 from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import Route, ebxml_message, open_reply

@@ -13,6 +13,8 @@ party, keyed by HER id::
                                     # institution; its laboratory refunds go to the owner
     mail_address = "post@fjord.no"  # optional: where the decision is mailed (else 'HER:<id>')
     cpa_id = "nav:qass:12345"       # optional: the ebXML CPA with this party
+    ebxml_service = "BehandlerKrav" # optional: the Service/Action its decisions go with (default
+    ebxml_action = "Utbetalingsvedtak"  # these two); its CPA must list them (payout.routing)
 
 Who is paid (the *payee*) for a bill from sender S:
 
@@ -92,6 +94,8 @@ class Receiver:
     owner_her_id: str | None = None
     mail_address: str | None = None
     cpa_id: str | None = None
+    ebxml_service: str | None = None
+    ebxml_action: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +173,18 @@ class ReceiverRegistry:
 
 
 _FIELDS = frozenset(
-    {"her_id", "name", "enh_id", "account", "kid", "owner_her_id", "mail_address", "cpa_id"}
+    {
+        "her_id",
+        "name",
+        "enh_id",
+        "account",
+        "kid",
+        "owner_her_id",
+        "mail_address",
+        "cpa_id",
+        "ebxml_service",
+        "ebxml_action",
+    }
 )
 
 
@@ -219,4 +234,6 @@ def _receiver(entry: Mapping[str, Any], where: str) -> Receiver:
         owner_her_id=digits("owner_her_id"),
         mail_address=text("mail_address"),
         cpa_id=text("cpa_id"),
+        ebxml_service=text("ebxml_service"),
+        ebxml_action=text("ebxml_action"),
     )
