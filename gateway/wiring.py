@@ -43,6 +43,7 @@ from gateway.payout.config import PayoutConfig
 from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline
+from gateway.processing import StageObserver
 from gateway.receipts.options import ReplyOptions
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
@@ -179,8 +180,8 @@ def build(config: Config, *, once: bool = False) -> Parts:
     adapters = Adapters.of(config)
     store = Store(config.database)
     metrics = Metrics()
-    pipeline = _pipeline(config, adapters, store, metrics)
-    revocation = _revocation(adapters.revocation, pipeline)
+    pipeline = build_pipeline(config, store, adapters, observe=metrics.observe_stages(STAGES))
+    revocation = attach_revocation(adapters.revocation, pipeline)
     spool = Spool(config.spool)
     routing = Routing(config.identity.her_id, lambda: pipeline.partners)
     ctx = Context(config, adapters, store, routing)
@@ -216,7 +217,16 @@ def _inboxes(
     return inboxes
 
 
-def _pipeline(config: Config, adapters: Adapters, store: Store, metrics: Metrics) -> Pipeline:
+def build_pipeline(
+    config: Config,
+    store: Store,
+    adapters: Adapters | None = None,
+    *,
+    observe: StageObserver | None = None,
+) -> Pipeline:
+    """The pipeline ``gateway run`` uses, on ``store`` (``gateway validate --decide`` runs the
+    same on a copy of the database); revocation is attached by ``build``."""
+    adapters = adapters or Adapters.of(config)
     partners = None
     if config.partners.directory is not None:
         partners = PartnerRegistry.load(config.partners.directory)
@@ -241,12 +251,12 @@ def _pipeline(config: Config, adapters: Adapters, store: Store, metrics: Metrics
             for pair in config.security.decryption
         ],
         security=config.security,
-        observe=metrics.observe_stages(STAGES),
+        observe=observe,
         replies=adapters.replies,
     )
 
 
-def _revocation(config: RevocationConfig | None, pipeline: Pipeline) -> Revocation | None:
+def attach_revocation(config: RevocationConfig | None, pipeline: Pipeline) -> Revocation | None:
     """With ``[revocation]``: the checker for the pipeline and the CRL refresher for the daemon,
     over the partner certificates of the registry in force (reloads included)."""
     if config is None:
