@@ -15,10 +15,12 @@ import hashlib
 import json
 import random
 import sqlite3
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import structlog
 
 from gateway.cli import main
 from gateway.store import Store
@@ -28,6 +30,14 @@ from tests.support.real_cpa import REAL_CPA
 
 SAMPLE_MSGHEAD = "bkm-2006-12-20/samples/2023_08_29T12_56_58_328.p7m.deenveloped.ungz"
 SAMPLE_MESSAGE = "ebxml-ebms2/samples/2023_08_29T12_56_58_328.msg"
+
+
+@pytest.fixture(autouse=True)
+def logging_restored() -> Iterator[None]:
+    """``--decide`` configures logging to stderr as the daemon does (pytest's captured stream
+    here): put structlog back afterwards, or later tests log into a closed file."""
+    yield
+    structlog.reset_defaults()
 
 
 def write_config(tmp_path: Path) -> Path:
