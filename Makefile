@@ -17,16 +17,19 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # System packages the integration tests need: dovecot (Debian's dovecot-imapd) for the IMAP
-# intake tests. Does nothing when it is installed (no root needed then); installs it when run as
-# root; otherwise says how. Without it the IMAP tests skip locally (and fail in CI).
+# intake tests, and Debian's chromium for the web console's browser tests (driven by Playwright
+# from PyPI; never `playwright install`). Does nothing when both are installed (no root needed
+# then); installs what is missing when run as root; otherwise says how. Without them those tests
+# skip locally (and fail in CI).
+DEB_PACKAGES = $(if $(wildcard /usr/sbin/dovecot),,dovecot-imapd) $(if $(wildcard /usr/bin/chromium),,chromium)
 deps:
-	@if [ -x /usr/sbin/dovecot ]; then :; \
+	@if [ -z "$(strip $(DEB_PACKAGES))" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q dovecot-imapd; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PACKAGES); \
 	else \
-	  echo "dovecot is not installed: run 'sudo make deps' (apt-get install dovecot-imapd);" \
-	    "the IMAP integration tests skip without it"; \
+	  echo "missing: $(DEB_PACKAGES): run 'sudo make deps' (apt-get install $(DEB_PACKAGES));" \
+	    "the IMAP and browser integration tests skip without them"; \
 	fi
 
 # Runs the daemon on the embedded default. It creates a development signing key if there is none,

@@ -1,19 +1,21 @@
 """The ``gateway`` command: the daemon and the operator's tools.
 
-gateway run --config FILE [--once]       run the daemon (``--once``: until the spool is empty)
-gateway validate FILE... [--json] [--decide] [--verify-signatures [--cert|--cpa] [--at]]
-                                         check files; exit 0 valid, 1 invalid, 2 unusable
-gateway keys generate --config FILE      make a development signing key and certificate
-gateway tariffs import FILE... --config  import tariff/NLK data; in force without a restart
-gateway status --config FILE             counts of received messages and pending replies
-gateway spool requeue --config FILE      put parked files (spool bad/) back into incoming/
-gateway claims show|override ...         a bill, its findings; audited overrides
-gateway rules list|explain|replay ...    rules in force; why a bill was decided; rebehandling
-gateway stats export|import-population|import-residence ...   anonymised open data
-gateway payout preview|run|list|show|resend ...   payout decisions, paid exactly once
-gateway health --config FILE [--json]    database, mailboxes, SMTP, certificates (exit 0/1)
-gateway outbox list|show|dead|requeue|discard|awaiting-ack ...   replies and dead letters
-gateway messages list|show ...           what was received, and what it was answered
+    gateway run --config FILE [--once]       run the daemon (``--once``: until the spool is empty)
+    gateway validate FILE... [--json] [--decide] [--verify-signatures [--cert|--cpa] [--at]]
+                                             check files; exit 0 valid, 1 invalid, 2 unusable
+    gateway keys generate --config FILE      make a development signing key and certificate
+    gateway tariffs import FILE... --config  import tariff/NLK data; in force without a restart
+    gateway status --config FILE             counts of received messages and pending replies
+    gateway spool requeue --config FILE      put parked files (spool bad/) back into incoming/
+    gateway claims show|override ...         a bill, its findings; audited overrides
+    gateway rules list|explain|replay ...    rules in force; why a bill was decided; rebehandling
+    gateway stats export|import-population|import-residence ...   anonymised open data
+    gateway payout preview|run|list|show|resend ...   payout decisions, paid exactly once
+    gateway health --config FILE [--json]    database, mailboxes, SMTP, certificates (exit 0/1)
+    gateway outbox list|show|dead|requeue|discard|awaiting-ack ...   replies and dead letters
+    gateway messages list|show ...           what was received, and what it was answered
+    gateway users add|disable|enable|roles|password|list ...   web console accounts
+    gateway web --config FILE                the web console and the claim status API
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,13 +35,14 @@ from gateway.errors import ConfigurationError, GatewayError
 from gateway.outbox import cli as outbox_cli
 from gateway.payout import cli as payout_cli
 from gateway.service import health_cli
+from gateway.settings import add_config_option
 from gateway.stats import cli as stats_cli
+from gateway.users import cli as users_cli
+from gateway.web import cli as web_cli
 from gateway.wiring import load_config
 
 if TYPE_CHECKING:
     from gateway.validate_files import Inspection
-
-DEFAULT_CONFIG = Path("config/local.toml")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the daemon")
-    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(run)
     run.add_argument("--once", action="store_true", help="exit when the spool is empty")
 
     validate = sub.add_parser("validate", help="validate message files")
@@ -57,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--config",
         type=Path,
-        help="use this config's schema directories and limits (and, for --decide, everything)",
+        metavar="FILE",
+        help="use this config's schema directories and limits, and for --decide everything "
+        "(default: none)",
     )
     validate.add_argument(
         "--decide",
@@ -83,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="signing keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     generate = keys_sub.add_parser("generate", help="generate a development key + certificate")
-    generate.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(generate, "the config naming the key and certificate files")
     generate.add_argument("--force", action="store_true", help="replace existing files")
     generate.add_argument(
         "--if-missing", action="store_true", help="do nothing (exit 0) if both files exist"
@@ -95,26 +101,38 @@ def _parser() -> argparse.ArgumentParser:
         "import", help="import takster / NLK codes / NLK rates CSV files (kind from the header)"
     )
     tariffs_import.add_argument("files", nargs="+", type=Path)
-    tariffs_import.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(tariffs_import)
 
     status = sub.add_parser("status", help="what the store holds")
-    status.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(status)
 
     spool = sub.add_parser("spool", help="spool maintenance")
     spool_sub = spool.add_subparsers(dest="spool_command", required=True)
     requeue = spool_sub.add_parser("requeue", help="move parked files back to incoming/")
-    requeue.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(requeue)
 
     casework_cli.add_commands(sub)  # claims show/override, rules list/explain/replay
     stats_cli.add_commands(sub)  # stats export / import-population / import-residence
     payout_cli.add_commands(sub)  # payout preview / run / list / show / resend
     health_cli.add_commands(sub)  # health
     outbox_cli.add_commands(sub)  # outbox list/show/dead/requeue/discard/awaiting-ack; messages
+    users_cli.add_commands(sub)  # users add/disable/enable/roles/password/list
+    web_cli.add_commands(sub)  # web: the console and the claim status API
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (``gateway messages list | head``): stop quietly, as cat does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         # The whole file, every adapter's table too, is checked before any command starts.
@@ -129,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             handled = health_cli.run(args)
         if handled is None and config is not None:
             handled = outbox_cli.run(args, config.database)
+        if handled is None:
+            handled = users_cli.run(args)
+        if handled is None:
+            handled = web_cli.run(args)
         if handled is not None:
             return handled
         if args.command == "validate":

@@ -8,7 +8,8 @@ poller per IMAP mailbox), the ack tracker, the CRL refresher (with ``[revocation
 scheduler and the systemd watchdog. ``gateway.daemon`` only runs them.
 
 Each adapter reads its own table of the config file, beside its code; ``Adapters.of`` collects
-them, and ``load_config`` reads the core and every adapter's table at once.
+them (and the web console's ``[web]``, which ``gateway web`` serves), and ``load_config`` reads
+the core and every adapter's table at once.
 
 Adding a transport: write the adapter beside the others (an inbox in ``gateway/inbox/``
 implementing ``transports.Inbox``, an outbox in ``gateway/outbox/`` implementing
@@ -56,6 +57,7 @@ from gateway.service.systemd import Watchdog
 from gateway.store import Store
 from gateway.transports import Inbox, Intake, Outbox, Service
 from gateway.validation.catalog import SchemaCatalog
+from gateway.web.config import WebConfig
 
 log = get_logger("wiring")
 
@@ -71,12 +73,14 @@ class Adapters:
     payout: PayoutConfig
     replies: ReplyOptions
     revocation: RevocationConfig | None
+    #: The console and the claim status API (``gateway web``; not part of ``gateway run``).
+    web: WebConfig
 
     @classmethod
     def of(cls, config: Config) -> Adapters:
         """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``),
-        ``[payout]``, ``[replies]`` and ``[revocation]``; raise ``ConfigurationError`` naming
-        the bad key."""
+        ``[payout]``, ``[replies]``, ``[revocation]`` and ``[web]``; raise
+        ``ConfigurationError`` naming the bad key."""
         outbox = config.table("outbox")
         kind = config.outbox.kind
         if kind not in OUTBOXES:
@@ -93,6 +97,7 @@ class Adapters:
             payout=PayoutConfig.from_table(config.table("payout")),
             replies=ReplyOptions.from_table(config.table("replies")),
             revocation=revocation_config(config),
+            web=WebConfig.from_table(config.table("web")),
         )
 
 

@@ -7,10 +7,13 @@ skips with a clear reason where they are absent. ``GATEWAY_STANDARDS_DIR`` overr
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,6 +27,9 @@ from gateway.store import Store
 from gateway.tariffs.loading import BUNDLED_TARIFFS, load_book_from_dir
 from gateway.tariffs.model import EMPTY_BOOK, TariffBook
 from gateway.validation.catalog import SchemaCatalog
+
+if TYPE_CHECKING:
+    from tests.support.web import Console
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STANDARDS_DIR = Path(
@@ -118,3 +124,30 @@ def make_pipeline(
 def bundled_tariffs() -> TariffBook:
     """The tariff data shipped in fixtures/tariffs (what `make run` imports)."""
     return load_book_from_dir(BUNDLED_TARIFFS)
+
+
+# --- the web console on a seeded store (tests/test_web_*.py) ----------------------------------
+
+
+@pytest.fixture
+def start_console(
+    tmp_path: Path,
+    make_pipeline: Callable[..., Pipeline],
+    bundled_tariffs: TariffBook,
+    store: Store,
+    credentials: tuple[Path, Path],
+) -> Callable[..., AbstractContextManager[Console]]:
+    """Starts ``tests.support.web.console`` on the test store, seeded through a pipeline with
+    the bundled tariffs; keyword arguments (``web_extra``, ``api_extra``, ``config_extra``) go
+    to ``console``."""
+    from tests.support import web  # the web stack only for the tests that start a console
+
+    pipeline = make_pipeline(tariffs=bundled_tariffs, practitioners=web.PRACTITIONERS)
+    return functools.partial(web.console, tmp_path, pipeline, store, credentials)
+
+
+@pytest.fixture
+def web(start_console: Callable[..., AbstractContextManager[Console]]) -> Iterator[Console]:
+    """A running console with its default configuration."""
+    with start_console() as running:
+        yield running

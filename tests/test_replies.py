@@ -25,6 +25,7 @@ from gateway.ebxml.namespaces import BKM_NS, DS_NS, EB_NS
 from gateway.ebxml.signals import build_ping, build_status_request, signature_references
 from gateway.pipeline import Pipeline
 from gateway.receipts.apprec import APPREC_NS, APPREC_V1_1_NS, AppRecVersion
+from gateway.receipts.decode import DETACHED_SIGNATURE, decode_reply
 from gateway.receipts.options import PartnerReplies, ReplyOptions
 from gateway.records import Outcome
 from gateway.rules.codes import shipped_code_list
@@ -366,3 +367,22 @@ def test_a_bare_msghead_from_a_sender_without_a_cpa_is_refused(
     assert [(e.get("V"), e.get("S")) for e in errors] == [("X99", "2.16.578.1.12.4.1.1.8221")]
     assert "9999999" in (errors[0].get("OT") or "")
     assert bill_count(pipeline.store) == 0
+
+
+def test_the_reply_decoder_reads_bare_apprecs_of_either_version_and_names_the_signature(
+    secured: PipelineFactory, pki: TestPki
+) -> None:
+    pipeline = secured()
+    pipeline.replies = ReplyOptions(
+        partners={"8141253": PartnerReplies(apprec_version=AppRecVersion.V1_1)}
+    )
+    _, _, payload = claim(13)
+    signed = serialize(pki.partner.signer().sign(etree.fromstring(payload)))
+    _, (apprec_file, signature) = handle(pipeline, signed, "decoded")
+    decoded = decode_reply(apprec_file.body)
+    (said,) = decoded.said
+    assert (said.kind, said.code) == ("apprec", "1")
+    assert decoded.documents[0].part == "apprec"
+    assert f'xmlns="{APPREC_V1_1_NS}"' in decoded.documents[0].xml
+    (document,) = decode_reply(signature.body).documents
+    assert document.xml == DETACHED_SIGNATURE

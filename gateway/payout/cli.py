@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 
-from gateway.clock import local_naive, utc_now
+from gateway.clock import local_naive, shown, utc_now
 from gateway.config import Config
 from gateway.payout import ledger, sending
 from gateway.payout.payees import PayeePlan, format_kroner, hold_for, plan_payees
 from gateway.payout.receivers import ReceiverRegistry
-
-DEFAULT_CONFIG = Path("config/local.toml")
+from gateway.settings import add_config_option
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,7 +39,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     resend.add_argument("run_id", type=int)
     for command in (preview, run, show, resend, sub.choices["list"]):
-        command.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+        add_config_option(command)
 
 
 def run(args: argparse.Namespace) -> int | None:
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int | None:
         for r in ledger.runs(db):
             print(
                 f"{r.run_id:>5}  {r.run_key:<16} {r.state:<9} {r.lines:>6} lines  "
-                f"{format_kroner(r.total_ore):>16} kr  (recorded {r.created_at})"
+                f"{format_kroner(r.total_ore):>16} kr  (recorded {_recorded(r.created_at)})"
             )
         return 0
     if command == "show":
@@ -125,6 +125,11 @@ def _preview(db: Path, registry: ReceiverRegistry, receiver: str | None) -> int:
     return 0
 
 
+def _recorded(stored: str) -> str:
+    """A run's stored UTC time as every command shows a moment."""
+    return shown(datetime.fromisoformat(stored))
+
+
 def _print_held(plans: list[PayeePlan]) -> None:
     for plan in plans:
         print(
@@ -138,7 +143,10 @@ def _show(db: Path, run_id: int) -> int:
     if record is None:
         print(f"run {run_id} does not exist")
         return 1
-    print(f"run {record.run_id} {record.run_key} ({record.state}), recorded {record.created_at}")
+    print(
+        f"run {record.run_id} {record.run_key} ({record.state}), "
+        f"recorded {_recorded(record.created_at)}"
+    )
     per: dict[str, list[ledger.LineRecord]] = defaultdict(list)
     for line in ledger.run_lines(db, run_id):
         per[line.receiver_her].append(line)

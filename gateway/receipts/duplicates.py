@@ -8,8 +8,7 @@ tell the sender its bills were handled when they never were.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from gateway.claims.model import MsgHead
@@ -64,30 +63,35 @@ def msghead_duplicate(store: IntakeLookups, head: MsgHead, payload_sha256: str) 
 
 
 def replies_again(
-    stored: Iterable[StoredReply], *, without_acknowledgments: bool
+    stored: Iterable[StoredReply],
+    *,
+    without_acknowledgments: bool,
+    file_name: Callable[[str, str], str],
 ) -> list[ReplyRecord]:
-    """The stored replies, to be sent again under new file names. ``without_acknowledgments``
-    when this is a new ebXML message: the stored ack was for the earlier one."""
-    # One suffix for all: a bare AppRec file and its signature keep matching names.
-    token = uuid.uuid4().hex[:6]
-    return [
-        ReplyRecord(
-            kind=reply.kind,
-            recipient=reply.recipient,
-            filename=_again(reply.filename, token),
-            body=reply.body,
-            ebxml_message_id=reply.ebxml_message_id,
-            ref_to_message_id=reply.ref_to_message_id,
+    """The stored replies, to be sent again under new file names: ``file_name(kind, extension)``
+    names them after the file that came in this time, as every reply is (the sender looks for
+    the answer to the file it dropped); a detached signature keeps the name of the file it signs
+    plus ``.p7s``. ``without_acknowledgments`` when this is a new ebXML message: the stored ack
+    was for the earlier one."""
+    again: list[ReplyRecord] = []
+    renamed: dict[str, str] = {}  # stored file name -> the name it is sent again under
+    for reply in stored:
+        if without_acknowledgments and reply.kind == "acknowledgment":
+            continue
+        signed = reply.filename.removesuffix(SIGNATURE_SUFFIX)
+        if reply.filename.endswith(SIGNATURE_SUFFIX) and signed in renamed:
+            filename = renamed[signed] + SIGNATURE_SUFFIX
+        else:
+            filename = file_name(reply.kind, reply.filename.rpartition(".")[2])
+        renamed[reply.filename] = filename
+        again.append(
+            ReplyRecord(
+                kind=reply.kind,
+                recipient=reply.recipient,
+                filename=filename,
+                body=reply.body,
+                ebxml_message_id=reply.ebxml_message_id,
+                ref_to_message_id=reply.ref_to_message_id,
+            )
         )
-        for reply in stored
-        if not (without_acknowledgments and reply.kind == "acknowledgment")
-    ]
-
-
-def _again(filename: str, token: str) -> str:
-    """A new, unique name for a stored reply sent again; the kind keeps its place, and a
-    detached signature (``x.xml.p7s``) stays named after its file (``x-again….xml.p7s``)."""
-    if filename.endswith(SIGNATURE_SUFFIX):
-        return _again(filename.removesuffix(SIGNATURE_SUFFIX), token) + SIGNATURE_SUFFIX
-    stem, _, ext = filename.rpartition(".")
-    return f"{stem}-again{token}.{ext}"
+    return again

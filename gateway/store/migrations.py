@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 #: The schema version ``schema.sql`` describes.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
@@ -58,7 +58,31 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE replies_v1")
 
 
-def _add_signature_references(db: sqlite3.Connection) -> None:
+def _v2_to_v3(db: sqlite3.Connection) -> None:
+    """The web console's tables (``gateway.store.users``): users, sessions, the audit log and
+    login attempts. New tables only; no row of an existing one changes."""
+    for statement in (
+        "CREATE TABLE console_users (id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, "
+        "display_name TEXT NOT NULL, password_hash TEXT NOT NULL, roles TEXT NOT NULL, "
+        "disabled INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, "
+        "updated_at TEXT NOT NULL)",
+        "CREATE TABLE console_sessions (token_hash TEXT PRIMARY KEY, "
+        "user_id INTEGER NOT NULL REFERENCES console_users(id), csrf_token TEXT NOT NULL, "
+        "created_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, expires_at TEXT NOT NULL, "
+        "client TEXT)",
+        "CREATE INDEX console_sessions_user ON console_sessions(user_id)",
+        'CREATE TABLE audit_log (id INTEGER PRIMARY KEY, "at" TEXT NOT NULL, '
+        "actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT, detail TEXT, client TEXT)",
+        'CREATE INDEX audit_log_at ON audit_log("at")',
+        'CREATE TABLE login_attempts (id INTEGER PRIMARY KEY, "at" TEXT NOT NULL, '
+        "username TEXT NOT NULL, client TEXT NOT NULL, ok INTEGER NOT NULL)",
+        'CREATE INDEX login_attempts_user ON login_attempts(username, "at")',
+        'CREATE INDEX login_attempts_client ON login_attempts(client, "at")',
+    ):
+        db.execute(statement)
+
+
+def _v3_to_v4(db: sqlite3.Connection) -> None:
     """Signed acknowledgments: the received message's ``ds:Reference`` copies, kept with it."""
     db.execute("ALTER TABLE received ADD COLUMN signature_references TEXT")
 
@@ -66,7 +90,8 @@ def _add_signature_references(db: sqlite3.Connection) -> None:
 #: Migration from version N to N + 1, keyed by N.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _v1_to_v2,
-    2: _add_signature_references,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
 }
 
 

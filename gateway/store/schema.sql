@@ -1,4 +1,4 @@
--- gateway claims store, schema version 3 (SQLite). Migrations: gateway/store/migrations.py.
+-- gateway claims store, schema version 4 (SQLite). Migrations: gateway/store/migrations.py.
 -- Amounts are integer øre. Times are ISO 8601 text: received_at in UTC, treatment times
 -- (dato_tid) in Norwegian local time as the claim carries them.
 
@@ -193,3 +193,50 @@ SELECT b.id                                   AS bill_id,
 FROM bills b
 LEFT JOIN overrides o
        ON o.id = (SELECT MAX(x.id) FROM overrides x WHERE x.bill_id = b.id);
+
+-- =============================================================================================
+-- the web console (gateway web, gateway users): users, sessions, audit log, login attempts
+-- =============================================================================================
+
+-- Nothing here holds a password or a session token in the clear. Times are UTC, ISO 8601.
+CREATE TABLE IF NOT EXISTS console_users (
+    id                   INTEGER PRIMARY KEY,
+    username             TEXT    NOT NULL UNIQUE,
+    display_name         TEXT    NOT NULL,
+    password_hash        TEXT    NOT NULL,      -- argon2id, encoded with its parameters
+    roles                TEXT    NOT NULL,      -- comma-separated: saksbehandler,drift,revisor
+    disabled             INTEGER NOT NULL DEFAULT 0,
+    created_at           TEXT    NOT NULL,
+    updated_at           TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS console_sessions (
+    token_hash    TEXT    PRIMARY KEY,          -- SHA-256 of the cookie's token
+    user_id       INTEGER NOT NULL REFERENCES console_users(id),
+    csrf_token    TEXT    NOT NULL,
+    created_at    TEXT    NOT NULL,
+    last_seen_at  TEXT    NOT NULL,
+    expires_at    TEXT    NOT NULL,             -- absolute end, whatever the activity
+    client        TEXT
+);
+CREATE INDEX IF NOT EXISTS console_sessions_user ON console_sessions(user_id);
+-- Every action in the console and by `gateway users`: who, what, to what, when, from where.
+CREATE TABLE IF NOT EXISTS audit_log (
+    id       INTEGER PRIMARY KEY,
+    "at"     TEXT    NOT NULL,
+    actor    TEXT    NOT NULL,                  -- console user name, or cli:<login>
+    action   TEXT    NOT NULL,                  -- e.g. login, override, requeue
+    target   TEXT,                              -- what it was done to (bill 12, reply 7)
+    detail   TEXT,                              -- never a national id
+    client   TEXT                               -- the remote address, for the console
+);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log("at");
+-- Login throttling; attempts older than a day are removed.
+CREATE TABLE IF NOT EXISTS login_attempts (
+    id        INTEGER PRIMARY KEY,
+    "at"      TEXT    NOT NULL,
+    username  TEXT    NOT NULL,
+    client    TEXT    NOT NULL,
+    ok        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_attempts_user ON login_attempts(username, "at");
+CREATE INDEX IF NOT EXISTS login_attempts_client ON login_attempts(client, "at");

@@ -79,6 +79,6 @@ NLK_DUPLIKAT = Rule(
     practitioners=LAB_PRACTITIONERS,
     basis=(
         "Katalog CORR-001 (S): samme pasient og takst krevd to ganger avvises som duplikat; "
-        "sak 4 familie 2: duplikatkontroll, unntatt listekoder"
+        "duplikatkontroll, unntatt listekoder"
     ),
 )

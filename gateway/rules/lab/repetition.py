@@ -72,6 +72,6 @@ NLK_REPETISJON = Rule(
     practitioners=LAB_PRACTITIONERS,
     basis=(
         "Katalog LAB-006 (R delvis, utfall ADJUST (I)): en kode kan gjentas med begrensninger; "
-        "sak 4 familie 2: listekodene kan gjentas"
+        "listekodene kan gjentas"
     ),
 )
