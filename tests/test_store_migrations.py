@@ -9,7 +9,7 @@ import pytest
 
 from gateway.errors import StorageError
 from gateway.store import Store
-from gateway.store.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
+from gateway.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 # The v1 tables a migration touches or references, as gateway 0.1 (schema 1) made them.
 V1 = """
