@@ -239,7 +239,7 @@ def _verify_signatures(
     max_bytes: int,
 ) -> None:
     from gateway.partners.cpa import load_cpa
-    from gateway.security import cms
+    from gateway.security import cms, cms_signed
     from gateway.security.certificates import load_certificate_file
     from gateway.validate_signatures import Pinning, parse_at, verify_signatures
 
@@ -259,8 +259,17 @@ def _verify_signatures(
         ]
         decrypt = lambda blob: cms.decrypt(blob, keys, max_bytes=max_bytes)  # noqa: E731
     for inspection, data in readable:
+        beside = Path(inspection.name + cms_signed.SIGNATURE_SUFFIX)
+        detached = beside.read_bytes() if beside.is_file() else None
         inspection.add_signatures(
-            verify_signatures(data, pinning=pinning, at=at, max_bytes=max_bytes, decrypt=decrypt)
+            verify_signatures(
+                data,
+                pinning=pinning,
+                at=at,
+                max_bytes=max_bytes,
+                decrypt=decrypt,
+                detached=detached,
+            )
         )
 
 

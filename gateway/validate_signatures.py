@@ -7,9 +7,12 @@ by ``cid:`` reference, the payload part) and the MsgHead's enveloped signature. 
 - ``--cert FILE``: that certificate (PEM or DER), pinned;
 - ``--cpa FILE``: the sending party's signing certificates from that CPA (old and new during a
   rollover), pinned, as the daemon checks them;
-- neither: the certificate the signature itself carries (``KeyInfo``). That proves the content
-  is intact and was signed by that key, not who holds it: the result says the signer is **not
-  pinned**.
+- neither: the certificate the signature itself carries (``KeyInfo``, or the CMS SignedData's).
+  That proves the content is intact and was signed by that key, not who holds it: the result
+  says the signer is **not pinned**.
+
+A bare AppRec file (as gateway answers a MsgHead dropped in its spool) is checked against the
+detached CMS signature beside it (``<file>.p7s``, ``gateway.security.cms_signed.verify``).
 
 When: ``--at DATETIME`` (ISO 8601; without a zone, Norwegian local time), ``--at signing-time``
 (the envelope's Timestamp, the MsgHead's GenDate: "was it valid when it was signed?"), or now.
@@ -39,6 +42,8 @@ from gateway.ebxml.payload import Decrypt, extract_payload
 from gateway.ebxml.unwrap import BareDocument, Packaged, unwrap
 from gateway.errors import ContentError, EbxmlError, MessageError
 from gateway.partners.cpa import Cpa
+from gateway.receipts.apprec import AppRecVersion
+from gateway.security import cms_signed
 from gateway.security.certificates import describe
 from gateway.security.signatures import has_signature, verify_ebxml_envelope, verify_msghead
 from gateway.security.signer_certificates import key_info_certificate
@@ -105,15 +110,69 @@ def verify_signatures(
     at: datetime | str | None,
     max_bytes: int,
     decrypt: Decrypt | None = None,
+    detached: bytes | None = None,
 ) -> list[SignatureCheck]:
-    """Check every signature of the file ``data`` (see the module docstring)."""
+    """Check every signature of the file ``data`` (see the module docstring); ``detached`` is
+    the ``.p7s`` found beside it, if any."""
     try:
         unwrapped = unwrap(data, max_bytes=max_bytes)
     except MessageError as exc:
         return [SignatureCheck("file", Outcome.NOT_CHECKED, f"cannot be unpacked: {exc.detail}")]
     if isinstance(unwrapped, BareDocument):
+        if _is_apprec(unwrapped.payload, max_bytes):
+            return [_detached(unwrapped.payload, detached, pinning, at)]
         return [_msghead(unwrapped.payload, None, pinning, at, max_bytes)]
     return _ebxml(unwrapped, pinning, at, max_bytes, decrypt)
+
+
+_APPREC_TAGS = frozenset(f"{{{version.namespace}}}AppRec" for version in AppRecVersion)
+
+
+def _is_apprec(payload: bytes, max_bytes: int) -> bool:
+    try:
+        return parse_xml(payload, max_bytes=max_bytes).tag in _APPREC_TAGS
+    except MessageError:
+        return False
+
+
+def _detached(
+    data: bytes, signature: bytes | None, pinning: Pinning, at: datetime | str | None
+) -> SignatureCheck:
+    """A bare AppRec file against the detached CMS signature beside it."""
+    what = "AppRec (detached .p7s)"
+    if signature is None:
+        return SignatureCheck(what, Outcome.UNSIGNED, "no .p7s beside the file")
+    when = _apprec_time(data) if at == SIGNING_TIME else _moment(at)
+    if pinning.cpa is not None:
+        return SignatureCheck(
+            what, Outcome.NOT_CHECKED, "an AppRec is ours: pin it with --cert, not --cpa", when
+        )
+    try:
+        verified = cms_signed.verify(data, signature, pinning.certificate, at=when)
+    except MessageError as exc:
+        return SignatureCheck(
+            what, Outcome.FAILED, exc.detail, when, None, pinning.certificate is not None
+        )
+    why = (
+        "against the given certificate"
+        if verified.pinned
+        else "against the certificate the signature carries: the file is intact, but the "
+        "signer is not pinned (give --cert)"
+    )
+    return SignatureCheck(
+        what, Outcome.VERIFIED, why, when, describe(verified.signer), verified.pinned
+    )
+
+
+def _apprec_time(data: bytes) -> datetime:
+    """The AppRec's GenDate (Norwegian local time), or now when it cannot be read."""
+    root = parse_xml(data)
+    text = root.findtext(f"{{{etree.QName(root).namespace}}}GenDate")
+    try:
+        generated = datetime.fromisoformat((text or "").strip())
+    except ValueError:
+        return datetime.now(UTC)
+    return generated if generated.tzinfo is not None else generated.replace(tzinfo=OSLO)
 
 
 def _ebxml(

@@ -18,14 +18,20 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
 
+from gateway.claims.model import Code
 from gateway.cli import main
+from gateway.receipts.apprec import AppRec, AppRecStatus, serialize_apprec
+from gateway.security import cms_signed
+from gateway.security.xmldsig import Signer
 from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
+from tests.conftest import IDENTITY
 from tests.support.real_cpa import REAL_CPA
 
 SAMPLE_MSGHEAD = "bkm-2006-12-20/samples/2023_08_29T12_56_58_328.p7m.deenveloped.ungz"
@@ -199,3 +205,47 @@ def test_pinned_to_another_certificate_the_sample_fails(
     (report,) = json.loads(capsys.readouterr().out)
     (check,) = report["signatures"]
     assert check["outcome"] == "failed" and check["pinned"]
+
+
+def test_a_bare_apprec_file_is_checked_against_the_signature_beside_it(
+    signer: Signer,
+    credentials: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The spool's answer to a bare MsgHead: the AppRec file and ``<file>.p7s`` (as
+    ``Replier`` writes them: ``serialize_apprec`` and ``cms_signed.sign``)."""
+    apprec = tmp_path / "claim.apprec.1.xml"
+    document = serialize_apprec(
+        AppRec(
+            id="a-1",
+            gen_date=datetime(2026, 10, 1, 12, 0),
+            sender=IDENTITY.organisation(),
+            receiver=default_sender(),
+            status=AppRecStatus.OK,
+            errors=(),
+            original_msg_type=Code("BEHANDLERKRAV", text="Behandlerkrav"),
+            original_issue_date=datetime(2026, 10, 1, 11, 0),
+            original_msg_id="m-1",
+        )
+    )
+    apprec.write_bytes(document)
+    signature = Path(str(apprec) + cms_signed.SIGNATURE_SUFFIX)
+    signature.write_bytes(cms_signed.sign(document, signer.key, signer.certificate))
+    args = ["validate", "--json", "--verify-signatures"]
+
+    def check(*extra: str) -> dict[str, Any]:
+        main([*args, *extra, str(apprec)])
+        (report,) = json.loads(capsys.readouterr().out)
+        (found,) = report["signatures"]
+        return dict(found)
+
+    pinned = check("--cert", str(credentials[1]))
+    assert (pinned["outcome"], pinned["pinned"]) == ("verified", True)
+    unpinned = check()
+    assert (unpinned["outcome"], unpinned["pinned"]) == ("verified", False)
+    assert "not pinned" in unpinned["detail"]
+    apprec.write_bytes(document.replace(b'V="1"', b'V="2"', 1))
+    assert check("--cert", str(credentials[1]))["outcome"] == "failed"
+    signature.unlink()
+    assert check()["outcome"] == "unsigned"
