@@ -65,7 +65,12 @@ from gateway.errors import (
     SignatureInvalid,
 )
 from gateway.security.certificates import RevocationCheck
-from gateway.security.signer_certificates import Candidates, as_certificates, certificate_problem
+from gateway.security.signer_certificates import (
+    Candidates,
+    as_certificates,
+    certificate_problem,
+    within_validity,
+)
 from gateway.security.xmldsig import Signer
 from gateway.validation.safe_xml import parse_xml
 
@@ -303,17 +308,11 @@ def _verify(
         signature, cid_parts, allow_ebms_xpath, error
     )
     checked = _without_unsigned_actors(copy.deepcopy(root)) if filter_actors else root
-    # Integrity before dates: every agreed certificate is tried, usable at ``at`` or not, at a
-    # moment it was valid (signxml refuses an expired one before it looks at the digests). A
-    # tampered message is S01 whatever the state of the certificate that signed it; only a
-    # signature that holds is then refused for its certificate (S02).
+    config = replace(_BASE_CONFIG, location=location, expect_references=len(references))
+    # Integrity before dates: each agreed certificate is tried at a moment it was valid (signxml
+    # refuses an expired one before the digests), so tampering is S01 whatever the dates.
     for candidate in candidates.ordered:
-        config = replace(
-            _BASE_CONFIG,
-            location=location,
-            expect_references=len(references),
-            verification_time=_within_validity(candidate, at),
-        )
+        config = replace(config, verification_time=within_validity(candidate, at))
         try:
             outcome = XMLVerifier().verify(
                 checked,
@@ -344,11 +343,6 @@ def _verify(
         return signed
 
     raise candidates.no_match(error, certificate_error)
-
-
-def _within_validity(certificate: x509.Certificate, at: datetime) -> datetime:
-    """``at``, moved into ``certificate``'s validity period if it lies outside it."""
-    return min(max(at, certificate.not_valid_before_utc), certificate.not_valid_after_utc)
 
 
 def _check_structure(

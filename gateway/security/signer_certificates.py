@@ -26,7 +26,13 @@ from gateway.ebxml.namespaces import DS_NS
 from gateway.errors import CertificateInvalid, MessageError
 from gateway.security.certificates import Purpose, check_certificate, describe
 
-__all__ = ["Candidates", "as_certificates", "certificate_problem", "key_info_certificate"]
+__all__ = [
+    "Candidates",
+    "as_certificates",
+    "certificate_problem",
+    "key_info_certificate",
+    "within_validity",
+]
 
 _DS: Final = f"{{{DS_NS}}}"
 _WHITESPACE: Final = re.compile(r"\s+")
@@ -98,6 +104,12 @@ def certificate_problem(
     if isinstance(problem, certificate_error):
         return problem
     return certificate_error(problem.detail)
+
+
+def within_validity(certificate: x509.Certificate, at: datetime) -> datetime:
+    """``at``, moved into ``certificate``'s validity period if it lies outside it: the moment to
+    check a signature's integrity with it, whatever its dates (those are checked after)."""
+    return min(max(at, certificate.not_valid_before_utc), certificate.not_valid_after_utc)
 
 
 def key_info_certificate(signature: etree._Element) -> x509.Certificate | None:
