@@ -5,6 +5,7 @@
                                              check files; exit 0 valid, 1 invalid, 2 unusable
     gateway keys generate --config FILE      make a development signing key and certificate
     gateway tariffs import FILE... --config  import tariff/NLK data; in force without a restart
+    gateway practices import|show|convert    the practice register; in force without a restart
     gateway status --config FILE             counts of received messages and pending replies
     gateway spool requeue --config FILE      put parked files (spool bad/) back into incoming/
     gateway claims show|override ...         a bill, its findings; audited overrides
@@ -34,6 +35,7 @@ from gateway.config import Config
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.outbox import cli as outbox_cli
 from gateway.payout import cli as payout_cli
+from gateway.practices import cli as practices_cli
 from gateway.service import health_cli
 from gateway.settings import add_config_option
 from gateway.stats import cli as stats_cli
@@ -114,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     casework_cli.add_commands(sub)  # claims show/override, rules list/explain/replay
     stats_cli.add_commands(sub)  # stats export / import-population / import-residence
     payout_cli.add_commands(sub)  # payout preview / run / list / show / resend
+    practices_cli.add_commands(sub)  # practices import / show / convert
     health_cli.add_commands(sub)  # health
     outbox_cli.add_commands(sub)  # outbox list/show/dead/requeue/discard/awaiting-ack; messages
     users_cli.add_commands(sub)  # users add/disable/enable/roles/password/list
@@ -162,6 +165,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return _keys_generate(config, force=args.force, if_missing=args.if_missing)
         if args.command == "tariffs":
             return _tariffs_import(config, args.files)
+        if args.command == "practices":
+            return _practices(config, args)
         if args.command == "status":
             return _status(config)
         if args.command == "spool":
@@ -184,6 +189,7 @@ def _run(config: Config, *, once: bool) -> int:
 
 
 def _validate(args: argparse.Namespace, *, config: Config | None) -> int:
+    from gateway.inbox.reading import read_bounded
     from gateway.validate_files import Inspection, Verdict, inspect_bytes
     from gateway.validation.catalog import SchemaCatalog
     from gateway.validation.safe_xml import DEFAULT_MAX_XML_BYTES
@@ -204,7 +210,7 @@ def _validate(args: argparse.Namespace, *, config: Config | None) -> int:
     readable: list[tuple[Inspection, bytes]] = []
     for path in args.files:
         try:
-            data = path.read_bytes()
+            data = read_bounded(path, max_bytes)  # refused by size before it is read whole
         except OSError as exc:
             failed = Inspection(name=str(path))
             failed.worsen(Verdict.UNUSABLE, f"cannot read: {exc.strerror}")
@@ -311,6 +317,22 @@ def _tariffs_import(config: Config, files: Sequence[Path]) -> int:
     finally:
         store.close()
     return 0
+
+
+def _practices(config: Config, args: argparse.Namespace) -> int:
+    """``gateway practices …`` on this config's store; a daemon uses a new import from its
+    next message."""
+    from gateway.payout.sending import payout_config_of
+    from gateway.store import Store
+
+    legacy = practices_cli.Legacy(
+        config.practitioners, payout_config_of(config).receivers_file, config.path
+    )
+    store = Store(config.database)
+    try:
+        return practices_cli.run(args, store.practices, legacy)
+    finally:
+        store.close()
 
 
 def _status(config: Config) -> int:

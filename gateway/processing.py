@@ -14,6 +14,7 @@ from typing import Protocol
 from gateway.claims.message_types import Claim
 from gateway.ebxml.model import EbxmlMessage, MessageHeader
 from gateway.ebxml.signals import MessageStatus, StatusRequest
+from gateway.ebxml.unwrap import whole_size
 from gateway.receipts.answers import Answer
 from gateway.receipts.understood import Understood
 from gateway.records import MessageRecord, Outcome, ReceivedRecord
@@ -120,6 +121,7 @@ class Processed:
             detail=self.detail,
             duplicate_of=self.answer.duplicate_of,
             signature_references=self.known.signature_references,
+            size=whole_size(intake.raw),
         )
 
     def result(self, received_id: int) -> Result:

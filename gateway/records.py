@@ -40,6 +40,9 @@ class ReceivedRecord:
     #: acknowledgment (``gateway.ebxml.signals.signature_references``); kept as evidence of
     #: what our acknowledgment acknowledged.
     signature_references: tuple[bytes, ...] = ()
+    #: The size of the whole message when ``raw`` is only its first bytes (refused as too
+    #: large, ``gateway.ebxml.unwrap.Truncated``); None: ``len(raw)``.
+    size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from gateway.config import Config
 from gateway.ebxml import mime
 from gateway.errors import StorageError
 from gateway.pipeline import Pipeline
+from gateway.practices.legacy import migrate_once
 from gateway.processing import Processed
 from gateway.receipts.apprec import read_apprec
 from gateway.records import Outcome
@@ -109,6 +110,15 @@ class Decider:
         _copy_database(self.config.database, copy)
         self._store = Store(copy)
         adapters = Adapters.of(self.config)
+        # As the daemon's start: the old [practitioners]/receivers config becomes the first
+        # practice register when none was imported yet (here only in the copy; said by the daemon).
+        migrate_once(
+            self._store.practices,
+            self.config.practitioners,
+            adapters.payout.receivers_file,
+            self.config.path,
+            say=lambda _: None,
+        )
         self.pipeline = build_pipeline(self.config, self._store, adapters)
         attach_revocation(adapters.revocation, self.pipeline)
         # As the daemon: without readable tariff data the amount rules stand aside.

@@ -1,11 +1,12 @@
 """Building ``gateway run`` from its configuration: every part, and the services that run.
 
 ``build(config)`` makes the store, the pipeline (schema catalog, signer, rule engine, partners,
-decryption keys, the ``[replies]`` options, the revocation checker, metrics per stage), the
-intake, the outbox ``outbox.kind`` names, and the list of services the daemon runs
-(``gateway.transports.Service``): the metrics endpoint, the outbox, the inboxes (the spool and one
-poller per IMAP mailbox), the ack tracker, the CRL refresher (with ``[revocation]``), the payout
-scheduler and the systemd watchdog. ``gateway.daemon`` only runs them.
+decryption keys, the practice register in force, the ``[replies]`` options, the revocation
+checker, metrics per stage), the intake, the outbox ``outbox.kind`` names, and the list of
+services the daemon runs (``gateway.transports.Service``): the metrics endpoint, the outbox, the
+inboxes (the spool and one poller per IMAP mailbox), the ack tracker, the CRL refresher (with
+``[revocation]``), the payout scheduler, the web console (``[web] in_daemon``) and the systemd
+watchdog. ``gateway.daemon`` only runs them.
 
 Each adapter reads its own table of the config file, beside its code; ``Adapters.of`` collects
 them (and the web console's ``[web]``, which ``gateway web`` serves), and ``load_config`` reads
@@ -31,7 +32,8 @@ from gateway.errors import ConfigurationError
 from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
 from gateway.inbox.imap.poller import MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
-from gateway.inbox.spool import Spool, SpoolInbox
+from gateway.inbox.spool import Spool
+from gateway.inbox.spool_service import SpoolInbox
 from gateway.intake import PipelineIntake
 from gateway.logs import get_logger
 from gateway.outbox.files import FileOutbox
@@ -44,6 +46,8 @@ from gateway.payout.config import PayoutConfig
 from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline
+from gateway.practices.legacy import migrate_once
+from gateway.practices.live import LiveRegister
 from gateway.processing import StageObserver
 from gateway.receipts.options import ReplyOptions
 from gateway.rules.engine import RuleEngine
@@ -73,7 +77,7 @@ class Adapters:
     payout: PayoutConfig
     replies: ReplyOptions
     revocation: RevocationConfig | None
-    #: The console and the claim status API (``gateway web``; not part of ``gateway run``).
+    #: The console and the claim status API (``gateway web``; in ``gateway run`` if in_daemon).
     web: WebConfig
 
     @classmethod
@@ -184,15 +188,20 @@ def build(config: Config, *, once: bool = False) -> Parts:
     """Every part of ``gateway run`` for ``config`` (``once``: the spool inbox ends when empty)."""
     adapters = Adapters.of(config)
     store = Store(config.database)
+    # The old [practitioners] table and receivers file: said at start, imported once if no
+    # practice register has been imported yet.
+    migrate_once(store.practices, config.practitioners, adapters.payout.receivers_file, config.path)
     metrics = Metrics()
     pipeline = build_pipeline(config, store, adapters, observe=metrics.observe_stages(STAGES))
     revocation = attach_revocation(adapters.revocation, pipeline)
-    spool = Spool(config.spool)
+    spool = Spool(config.spool, on_parked=metrics.spool_parked)
     routing = Routing(config.identity.her_id, lambda: pipeline.partners)
     ctx = Context(config, adapters, store, routing)
     outbox, outbox_services = OUTBOXES[config.outbox.kind](ctx)
     intake = PipelineIntake(pipeline, store, outbox, metrics, waiting=spool.incoming_count)
-    spool_inbox = SpoolInbox(spool, intake, once=once)
+    spool_inbox = SpoolInbox(
+        spool, intake, once=once, max_bytes=config.validation.max_message_bytes
+    )
     tracker = MailTracker(config.database) if adapters.mailboxes else None
     services: list[Service] = []
     if config.metrics.port:
@@ -202,11 +211,17 @@ def build(config: Config, *, once: bool = False) -> Parts:
         services.append(revocation.refresher)
     if adapters.payout.enabled:
         deps = deps_from_config(
-            config, adapters.payout, signer=pipeline.signer, partners=lambda: pipeline.partners
+            config,
+            adapters.payout,
+            practices=pipeline.practices,
+            signer=pipeline.signer,
+            partners=lambda: pipeline.partners,
         )
         services.append(
             PayoutScheduler(adapters.payout, config.database, deps, flush=outbox.notify)
         )
+    if adapters.web.in_daemon:
+        services.append(_web_service(config, adapters))
     services.append(Watchdog(intake.healthy))
     _register_gauges(metrics, config, spool, store)
     return Parts(config, store, pipeline, metrics, intake, outbox, spool_inbox, services, tracker)
@@ -220,6 +235,15 @@ def _inboxes(
     if tracker is not None:
         inboxes += [MailboxPoller(m, intake, tracker) for m in ctx.adapters.mailboxes]
     return inboxes
+
+
+def _web_service(config: Config, adapters: Adapters) -> Service:
+    """``[web] in_daemon = true``: the console and the status API served by the daemon."""
+    # Imported here: the web stack is loaded only when it is served, and gateway.web builds its
+    # application from this module's Adapters.
+    from gateway.web.service import WebService
+
+    return WebService(config, adapters)
 
 
 def build_pipeline(
@@ -249,7 +273,7 @@ def build_pipeline(
         signer=load_signer(config.signing.key_file, config.signing.cert_file),
         engine=RuleEngine(RULES),
         max_message_bytes=config.validation.max_message_bytes,
-        practitioners=config.practitioners,
+        practices=LiveRegister(store.practices),
         partners=partners,
         decryption_keys=[
             DecryptionKey.from_files(pair.key_file, pair.cert_file)
@@ -279,11 +303,7 @@ def attach_revocation(config: RevocationConfig | None, pipeline: Pipeline) -> Re
 
 def _register_gauges(metrics: Metrics, config: Config, spool: Spool, store: Store) -> None:
     metrics.register_gauge("inbox_depth", lambda: float(spool.incoming_count()), inbox="spool")
-    metrics.register_gauge(
-        "dead_letters",
-        lambda: float(sum(1 for p in config.spool.bad.iterdir() if p.is_file())),
-        kind="spool",
-    )
+    metrics.register_gauge("dead_letters", lambda: float(spool.parked_count()), kind="spool")
     summary = store.outbox.summary  # under the store's lock: safe from any thread
     metrics.register_gauge("oldest_pending_reply_age", lambda: summary().oldest_pending_seconds)
     metrics.register_gauge("outstanding_acks", lambda: float(summary().awaiting_ack))

@@ -19,6 +19,9 @@ import pytest
 
 from gateway.config import IdentityConfig
 from gateway.pipeline import Pipeline
+from gateway.practices.legacy import legacy_register
+from gateway.practices.live import PracticeSource
+from gateway.practices.model import EMPTY_REGISTER
 from gateway.receipts.keys import generate_dev_credentials
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
@@ -97,14 +100,20 @@ def make_pipeline(
     store: Store, catalog: SchemaCatalog, signer: Signer
 ) -> Callable[..., Pipeline]:
     """Build a pipeline on the test store; ``now`` fixes the clock (default FIXED_NOW).
-    Without ``tariffs`` and ``practitioners`` only the rules that need neither run."""
+    Without ``tariffs`` and a register only the rules that need neither run. ``practitioners``
+    (sender HER id -> practitioner type) is a register of those senders as the old config
+    would convert (``gateway.practices.legacy``: agreements from 2000 on); ``practices`` a
+    register of its own."""
 
     def factory(
         now: datetime = FIXED_NOW,
         *,
         tariffs: TariffBook = EMPTY_BOOK,
         practitioners: Mapping[str, str] | None = None,
+        practices: PracticeSource | None = None,
     ) -> Pipeline:
+        if practices is None:
+            practices = legacy_register(practitioners) if practitioners else EMPTY_REGISTER
         return Pipeline(
             identity=IDENTITY,
             store=store,
@@ -114,7 +123,7 @@ def make_pipeline(
             max_message_bytes=10 * 1024 * 1024,
             clock=lambda: now,
             tariffs=tariffs,
-            practitioners=practitioners,
+            practices=practices,
         )
 
     return factory

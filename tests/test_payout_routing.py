@@ -1,10 +1,10 @@
 """Payout decisions go out only with a Service/Action the receiver's CPA lists (issue 11).
 
-With partners configured: a receiver whose CPA lists ``BehandlerKrav/Utbetalingsvedtak`` (or the
-pair its registry entry names) gets the decision, signed, encrypted as the CPA's package says,
-at the CPA's address; one whose CPA lacks it, or that has no CPA, gets no mail: the decision is
-held with the reason (``payout show``, ``gateway health``), and goes out once the CPA allows it.
-Nothing is lost: every decision is stored.
+With partners configured: a receiver whose CPA lists ``BehandlerKrav/Utbetalingsvedtak`` gets the
+decision, signed, encrypted as the CPA's package says, at the CPA's address; one whose CPA lacks
+it, or that has no CPA, gets no mail: the decision is held with the reason (``payout show``,
+``gateway health``), and goes out once the CPA allows it. Nothing is lost: every decision is
+stored.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from gateway.ebxml.envelope import parse_envelope
 from gateway.partners.registry import PartnerRegistry
 from gateway.payout import cli as payout_cli
 from gateway.payout import sending
-from gateway.payout.receivers import ReceiverRegistry
 from gateway.payout.sending import PayoutDeps
 from gateway.pipeline import Pipeline
 from gateway.security import cms
@@ -34,7 +33,7 @@ from gateway.store import Store
 from gateway.testing.cpa import DEFAULT_PARTNER, DEFAULT_US, CpaSpec, write_cpa
 from tests.conftest import FIXED_NOW
 from tests.support.pki import Credentials, TestPki
-from tests.test_payout_sending import REGISTRY, fill, make_deps, payout_replies, record
+from tests.test_payout_sending import fill, make_deps, payout_replies, record
 
 FJORD, BYEN, RHF = "8100001", "8100002", "8200001"
 
@@ -171,27 +170,6 @@ def test_held_decisions_are_shown_and_go_out_once_the_cpa_allows_them(
     assert queued[0] == f"payout-2026-11-23-{BYEN}.eml"
     assert set(held(store)) == {FJORD, RHF}
     assert sending.release_held(store.path, deps) == 0  # nothing new: queued once
-
-
-def test_a_receiver_may_be_given_its_own_action(
-    make_pipeline: Callable[..., Pipeline], store: Store, pki: TestPki, tmp_path: Path
-) -> None:
-    fill(make_pipeline)
-    entries = REGISTRY.read_text(encoding="utf-8").replace(
-        'mail_address = "post@fjordlegene.example"',
-        'mail_address = "post@fjordlegene.example"\n'
-        'ebxml_service = "BehandlerKrav"\nebxml_action = "Oppgjorsresultat"',
-    )
-    custom = tmp_path / "receivers.toml"
-    custom.write_text(entries, encoding="utf-8")
-    registry = [registry_of(tmp_path / "p", cpa(pki, FJORD, we_send=("Oppgjorsresultat",)))]
-    deps = dataclasses.replace(
-        partners_deps(tmp_path, pki, registry), registry=ReceiverRegistry.load(custom)
-    )
-    sending.process_run(store.path, record(store, deps).run_id, deps)
-    (queued,) = payout_replies(store.path)
-    header = parse_envelope(mime.unwrap(bytes(queued[6])).envelope.body).header
-    assert header.action == "Oppgjorsresultat"
 
 
 def test_without_partners_decisions_go_as_before(

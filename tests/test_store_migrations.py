@@ -153,24 +153,58 @@ def test_the_v3_step_makes_the_console_tables_schema_sql_describes(tmp_path: Pat
     console = {
         k: v for k, v in _shape(fresh).items() if k.split()[1].startswith(_CONSOLE_TABLES)
     }
-    made = {k: v for k, v in _shape(old).items() if k != "table schema_version"}
+    made = {k: v for k, v in _shape(old).items() if k.split()[1].startswith(_CONSOLE_TABLES)}
     assert made == console
     assert len(made) == len(_CONSOLE_TABLES) + 4  # and their four indexes
 
 
-def test_a_v3_database_gets_the_signature_references_column(tmp_path: Path) -> None:
-    """Signed acknowledgments: the received row keeps the references it acknowledged."""
+_PRACTICE_OBJECTS = ("practice_imports", "practice_periods", "practices_in_force")
+
+
+def test_the_v4_step_makes_the_practice_register_schema_sql_describes(tmp_path: Path) -> None:
     fresh = tmp_path / "fresh.sqlite"
     Store(fresh).close()
     old = tmp_path / "v3.sqlite"
+    db = sqlite3.connect(old, isolation_level=None)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (3)")
+    MIGRATIONS[3](db)  # the step alone, without schema.sql (or a later step) after it
+    db.close()
+
+    def practice_shape(path: Path) -> dict[str, list[tuple[object, ...]]]:
+        shape = {
+            k: v for k, v in _shape(path).items() if k.split()[1].startswith(_PRACTICE_OBJECTS)
+        }
+        with sqlite3.connect(path) as view_db:  # a view's columns too, not only its name
+            shape["columns practices_in_force"] = [
+                tuple(c) for c in view_db.execute("PRAGMA table_info(practices_in_force)")
+            ]
+        return shape
+
+    made = practice_shape(old)
+    assert made == practice_shape(fresh)
+    assert set(made) == {
+        "table practice_imports",
+        "table practice_periods",
+        "index practice_periods_her",
+        "view practices_in_force",
+        "columns practices_in_force",
+    }
+
+
+def test_a_v4_database_gets_the_signature_references_column(tmp_path: Path) -> None:
+    """Signed acknowledgments: the received row keeps the references it acknowledged."""
+    fresh = tmp_path / "fresh.sqlite"
+    Store(fresh).close()
+    old = tmp_path / "v4.sqlite"
     store = Store(old)
-    with store.engine.transaction("v3") as tx:
+    with store.engine.transaction("v4") as tx:
         tx.execute(
             "INSERT INTO received(received_at, source, source_ref, sha256, size, raw, outcome) "
             "VALUES ('2026-01-01T00:00:00+00:00', 'spool', 'a', 'x', 1, X'00', 'accepted')"
         )
         tx.execute("ALTER TABLE received DROP COLUMN signature_references")
-        tx.execute("UPDATE schema_version SET version = 3")
+        tx.execute("UPDATE schema_version SET version = 4")
     store.close()
     assert "signature_references" not in [c[1] for c in _shape(old)["table received"]]
     migrated = Store(old)

@@ -16,7 +16,7 @@ import json
 import random
 import sqlite3
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,14 @@ import structlog
 
 from gateway.claims.model import Code
 from gateway.cli import main
+from gateway.config import Config
 from gateway.receipts.apprec import AppRec, AppRecStatus, serialize_apprec
 from gateway.security import cms_signed
 from gateway.security.xmldsig import Signer
 from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
+from gateway.validate_decide import Decider
 from tests.conftest import IDENTITY
 from tests.support.real_cpa import REAL_CPA
 
@@ -127,6 +129,25 @@ def test_decide_prints_the_apprec_and_a_rejected_bill_is_not_fine(
     assert hashlib.sha256(database.read_bytes()).hexdigest() == before, "--decide wrote"
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT COUNT(*) FROM received").fetchone()[0] == 0
+
+
+def test_decide_reads_the_old_practitioners_config_as_the_daemon_does(tmp_path: Path) -> None:
+    """A database no register was imported into yet: as at the daemon's start, the old
+    ``[practitioners]`` table becomes the register, in the copy only."""
+    config = write_config(tmp_path)
+    with config.open("a", encoding="utf-8") as fh:
+        fh.write('[practitioners]\n"8141253" = "tannlege"\n')
+    database = tmp_path / "var" / "gateway.sqlite3"
+    Store(database).close()
+    with Decider(Config.from_toml(config)) as decider:
+        assert decider.pipeline is not None
+        practice = decider.pipeline.practices.current().best("8141253", date.today())
+        assert practice is not None and practice.practice_type == "tannlege"
+    store = Store(database)
+    try:
+        assert store.practices.current() is None  # the real database: nothing imported
+    finally:
+        store.close()
 
 
 def test_decide_needs_the_config(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from gateway.casework.rerun import Environment
 from gateway.casework.ruleset import families, rules_in_force
 from gateway.clock import OSLO, bound, parse_moment
 from gateway.config import Config
+from gateway.practices.loading import load_register
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.settings import add_config_option
@@ -134,11 +135,11 @@ def _store(config_path: Path) -> Iterator[tuple[Config, Store]]:
 
 def environment(config: Config, store: Store) -> Environment:
     """What explain and replay evaluate with, as the daemon would now: the registry's rules,
-    the tariff data in force (the newest imports) and the config's practitioner registry."""
+    the tariff data in force (the newest imports) and the practice register in force."""
     return Environment(
         engine=RuleEngine(RULES),
         tariffs=load_book(store.tariff_imports),
-        practitioners=config.practitioners,
+        practices=load_register(store.practices),
     )
 
 

@@ -29,7 +29,7 @@ def ebxml_message(
     now: datetime,
     route: DecisionRoute | None = None,
 ) -> tuple[str, bytes]:
-    """The MIME ebXML message carrying ``decision`` along ``route`` (default: the registry's
+    """The MIME ebXML message carrying ``decision`` along ``route`` (default: the register's
     address, default Service/Action, not encrypted): (ebXML MessageId, SMTP-ready bytes)."""
     route = route or DecisionRoute(
         decision.cpa_id, SERVICE, SERVICE_TYPE, ACTION, decision.recipient

@@ -2,9 +2,8 @@
 
 A decision is an ebXML message we start, so, with partners configured, the receiver's CPA must
 say it takes it: the receiver's party has a ``CanReceive`` for the decision's Service/Action
-(``BehandlerKrav``/``Utbetalingsvedtak`` unless the receivers registry names another pair for
-that receiver: ``ebxml_service``/``ebxml_action``). The binding's package says whether the
-payload is gzipped and CMS-encrypted to the receiver, and its channel where the mail goes.
+(``BehandlerKrav``/``Utbetalingsvedtak``). The binding's package says whether the payload is
+gzipped and CMS-encrypted to the receiver, and its channel where the mail goes.
 
 A receiver without such a CPA (no CPA at all, one not in force, or one whose actions do not
 include the decision's) gets no mail: the decision is **held**, with the reason, for ``gateway
@@ -15,7 +14,7 @@ payload encrypted to a certificate that cannot be used also holds the decision: 
 in the clear.
 
 Without partners configured (the embedded default) decisions go as before: the default
-Service/Action, the registry's CPAId and mail address, not encrypted.
+Service/Action, the practice register's CPAId and mail address, not encrypted.
 """
 
 from __future__ import annotations
@@ -63,16 +62,13 @@ def route_decision(
     receiver_her: str,
     recipient: str,
     cpa_id: str,
-    service: str | None,
-    action: str | None,
     partners: PartnerRegistry | None,
     our_her: str,
     at: datetime,
 ) -> DecisionRoute | Held:
-    """The route of a decision to ``receiver_her`` (``service``/``action``: the registry's
-    per-receiver pair, None for the default); ``recipient`` and ``cpa_id`` are the registry's,
-    used as they are without partners."""
-    service, action = service or SERVICE, action or ACTION
+    """The route of a decision to ``receiver_her``; ``recipient`` and ``cpa_id`` are the
+    practice register's, used as they are without partners."""
+    service, action = SERVICE, ACTION
     if partners is None:
         return DecisionRoute(cpa_id, service, SERVICE_TYPE, action, recipient)
     cpa = _cpa(partners, cpa_id, our_her, receiver_her, at)
@@ -84,8 +80,7 @@ def route_decision(
     if binding is None:
         return Held(
             f"CPA {cpa.cpa_id} ({cpa.source}) lists no {service}/{action} that HER "
-            f"{receiver_her} receives; add it to the CPA, or set ebxml_service/ebxml_action "
-            "for this receiver in the receivers registry"
+            f"{receiver_her} receives; add it to the CPA"
         )
     encrypt_to = None
     if binding.packaging.encrypted:
@@ -108,7 +103,7 @@ def route_decision(
 def _cpa(
     partners: PartnerRegistry, cpa_id: str, our_her: str, receiver_her: str, at: datetime
 ) -> Cpa | None:
-    """The registry's CPAId when it names a CPA in force between the two, else theirs."""
+    """The register's CPAId when it names a CPA in force between the two, else theirs."""
     named = partners.by_cpa_id(cpa_id)
     if (
         named is not None

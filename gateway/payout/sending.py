@@ -17,15 +17,15 @@ in use (files or SMTP) delivers the pending rows; the ebXML MessageId is new per
 decision inside never changes.
 
 The ebXML message: Service ``BehandlerKrav`` (type ``string``), Action ``Utbetalingsvedtak``
-(the project's own action) or the pair the receivers registry names for the receiver, From our
-HER id and role, To the payee's HER id, a new ConversationId, AckRequested and
-DuplicateElimination, the envelope signed (a ``cid:`` reference over the payload); the signed
-decision is the one payload part (``text/xml``, or gzipped and CMS-encrypted as the CPA says).
-With partners configured, a decision goes out only if the receiver's CPA lists its
-Service/Action (``gateway.payout.routing``); otherwise it is **held** (``payout_held``, with
-the reason) and queued once the CPA allows it, by the next ``process_run`` or ``resend``.
-Without partners, the CPAId is the registry entry's (else ``payout.cpa_id``) and the recipient
-the payee's ``mail_address`` from the registry, else ``HER:<id>`` for the outbox to resolve.
+(the project's own action), From our HER id and role, To the payee's HER id, a new
+ConversationId, AckRequested and DuplicateElimination, the envelope signed (a ``cid:`` reference
+over the payload); the signed decision is the one payload part (``text/xml``, or gzipped and
+CMS-encrypted as the CPA says). With partners configured, a decision goes out only if the
+receiver's CPA lists its Service/Action (``gateway.payout.routing``); otherwise it is **held**
+(``payout_held``, with the reason) and queued once the CPA allows it, by the next
+``process_run`` or ``resend``. Without partners, the CPAId is the payee's practice register
+entry's (else ``payout.cpa_id``) and the recipient the payee's ``mail_address`` from the
+register, else ``HER:<id>`` for the outbox to resolve.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from gateway.payout.config import PayoutConfig
 from gateway.payout.decision import Decision, signed_decision_bytes
 from gateway.payout.message import ebxml_message
 from gateway.payout.pain001 import Payment, PaymentRun, build_pain001
-from gateway.payout.receivers import ReceiverRegistry
+from gateway.payout.recipients import Recipients
 from gateway.payout.routing import (
     ACTION,
     SERVICE,
@@ -59,6 +59,7 @@ from gateway.payout.routing import (
     route_decision,
 )
 from gateway.payout.values import HeldDecision, PayoutDeps, RunOutcome, StoredDecision
+from gateway.practices.live import PracticeSource
 from gateway.records import ReplyRecord
 from gateway.security.xmldsig import Signer, load_signer
 from gateway.store.replies import write_replies
@@ -275,7 +276,7 @@ def _insert_decision(
     db: sqlite3.Connection, run_id: int, decision: Decision, deps: PayoutDeps, now: datetime
 ) -> None:
     her = _her_of(decision)
-    entry = deps.registry.get(her)
+    entry = deps.registry.get(her, local_naive(now).date())
     recipient = entry.mail_address if entry and entry.mail_address else f"HER:{her}"
     cpa_id = entry.cpa_id if entry and entry.cpa_id else deps.cpa_id
     total_ore = int(decision.total * 100)
@@ -336,13 +337,10 @@ def _queue(
 
 
 def _route(decision: StoredDecision, deps: PayoutDeps, now: datetime) -> DecisionRoute | Held:
-    entry = deps.registry.get(decision.receiver_her)
     return route_decision(
         receiver_her=decision.receiver_her,
         recipient=decision.recipient,
         cpa_id=decision.cpa_id,
-        service=entry.ebxml_service if entry else None,
-        action=entry.ebxml_action if entry else None,
         partners=deps.partners(),
         our_her=deps.identity.her_id,
         at=now,
@@ -455,12 +453,13 @@ def deps_from_config(
     config: Config,
     payout: PayoutConfig,
     *,
+    practices: PracticeSource,
     signer: Signer | None = None,
     partners: Callable[[], PartnerRegistry | None] | None = None,
 ) -> PayoutDeps:
-    """Everything sending needs, from the loaded config (pass the daemon's ``signer`` and
-    ``partners`` to avoid loading the key twice and to follow its reloads; else the partners
-    directory is read here)."""
+    """Everything sending needs, from the loaded config and the practice register in force
+    (pass the daemon's ``signer`` and ``partners`` to avoid loading the key twice and to follow
+    its reloads; else the partners directory is read here)."""
     default_dir = config.outbox.directory / "payout"
     if partners is None:
         directory = config.partners.directory
@@ -470,7 +469,7 @@ def deps_from_config(
         identity=config.identity,
         signer=signer or load_signer(config.signing.key_file, config.signing.cert_file),
         secret=reference_secret(config.signing.key_file),
-        registry=ReceiverRegistry.load(payout.receivers_file),
+        registry=Recipients(practices),
         decisions_directory=payout.decisions_directory or default_dir,
         payments_directory=payout.payments_directory or default_dir,
         payer_account=payout.payer_account,

@@ -15,7 +15,7 @@ from pathlib import Path
 from gateway.clock import utc_now
 from gateway.config import IdentityConfig
 from gateway.partners.registry import PartnerRegistry
-from gateway.payout.receivers import ReceiverRegistry
+from gateway.payout.recipients import Recipients
 from gateway.security.xmldsig import Signer
 
 __all__ = ["HeldDecision", "PayoutDeps", "RunOutcome", "StoredDecision"]
@@ -28,7 +28,7 @@ class PayoutDeps:
     identity: IdentityConfig
     signer: Signer
     secret: bytes  # for pseudonymous patient references (compose.reference_secret)
-    registry: ReceiverRegistry
+    registry: Recipients  # payees from the practice register
     decisions_directory: Path
     payments_directory: Path
     payer_account: str | None
@@ -37,7 +37,7 @@ class PayoutDeps:
     now: Callable[[], datetime] = utc_now
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
     #: The partner registry in force (the daemon's, reloads included); None: no CPAs, so the
-    #: decisions go with the default Service/Action as the receivers registry addresses them.
+    #: decisions go with the default Service/Action as the practice register addresses them.
     partners: Callable[[], PartnerRegistry | None] = field(default=lambda: None)
 
 

@@ -13,6 +13,7 @@ and its SQL:
 - ``store.messages`` (``messages.py``): received messages for operators;
 - ``store.casework`` (``casework.py``): bills for case workers, overrides, effective status;
 - ``store.tariff_imports`` (``tariff_imports.py``): imported tariff files;
+- ``store.practices`` (``practices.py``): imported practice registers and their rows;
 - ``store.users`` (``users.py``): the web console's users, sessions, login attempts and audit
   log;
 - ``store.console`` (``console.py``): what the console and the claim status API read beyond
@@ -33,6 +34,7 @@ from gateway.store.history import History
 from gateway.store.intake import Intake
 from gateway.store.messages import ReceivedMessages
 from gateway.store.outbox import Outbox
+from gateway.store.practices import StoredPracticeImports
 from gateway.store.sqlite import SqliteEngine
 from gateway.store.tariff_imports import StoredTariffImports
 from gateway.store.users import ConsoleUsers
@@ -55,6 +57,7 @@ class Store:
         self.messages = ReceivedMessages(self.engine)
         self.casework = CaseWork(self.engine)
         self.tariff_imports = StoredTariffImports(self.engine)
+        self.practices = StoredPracticeImports(self.engine)
         self.users = ConsoleUsers(self.engine)
         self.console = ConsoleViews(self.engine)
 

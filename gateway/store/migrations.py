@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 #: The schema version ``schema.sql`` describes.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
@@ -83,6 +83,58 @@ def _v2_to_v3(db: sqlite3.Connection) -> None:
 
 
 def _v3_to_v4(db: sqlite3.Connection) -> None:
+    """The practice register: imported files, their rows, the view of the register in force."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS practice_imports (
+            id           INTEGER PRIMARY KEY,
+            source       TEXT    NOT NULL,
+            format       TEXT    NOT NULL CHECK (format IN ('csv', 'json')),
+            sha256       TEXT    NOT NULL,
+            rows         INTEGER NOT NULL,
+            imported_at  TEXT    NOT NULL,
+            content      BLOB    NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS practice_periods (
+            id                        INTEGER PRIMARY KEY,
+            import_id                 INTEGER NOT NULL REFERENCES practice_imports(id),
+            her_id                    TEXT    NOT NULL,
+            enh_id                    TEXT,
+            name                      TEXT    NOT NULL,
+            practice_type             TEXT    NOT NULL,
+            practitioner_type         TEXT,
+            specialties               TEXT    NOT NULL,
+            fagomrade                 TEXT,
+            municipality              TEXT,
+            valid_from                TEXT    NOT NULL,
+            valid_to                  TEXT,
+            direct_settlement_from    TEXT,
+            direct_settlement_to      TEXT,
+            operating_agreement_from  TEXT,
+            operating_agreement_to    TEXT,
+            account                   TEXT,
+            kid                       TEXT,
+            owner_her_id              TEXT,
+            mail_address              TEXT,
+            cpa_id                    TEXT
+        )
+        """
+    )
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS practice_periods_her "
+        "ON practice_periods(import_id, her_id, valid_from)"
+    )
+    db.execute(
+        "CREATE VIEW IF NOT EXISTS practices_in_force AS SELECT p.* FROM practice_periods p "
+        "WHERE p.import_id = (SELECT MAX(id) FROM practice_imports)"
+    )
+
+
+def _v4_to_v5(db: sqlite3.Connection) -> None:
     """Signed acknowledgments: the received message's ``ds:Reference`` copies, kept with it."""
     db.execute("ALTER TABLE received ADD COLUMN signature_references TEXT")
 
@@ -92,6 +144,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
+    4: _v4_to_v5,
 }
 
 

@@ -1,4 +1,4 @@
--- gateway claims store, schema version 4 (SQLite). Migrations: gateway/store/migrations.py.
+-- gateway claims store, schema version 5 (SQLite). Migrations: gateway/store/migrations.py.
 -- Amounts are integer øre. Times are ISO 8601 text: received_at in UTC, treatment times
 -- (dato_tid) in Norwegian local time as the claim carries them.
 
@@ -155,6 +155,51 @@ CREATE TABLE IF NOT EXISTS tariff_imports (
     imported_at  TEXT    NOT NULL,
     content      BLOB    NOT NULL
 );
+
+-- The practice register (praksisinformasjon): every imported file is kept with its rows; the
+-- newest import is the register in force (gateway.practices; `gateway practices import`).
+CREATE TABLE IF NOT EXISTS practice_imports (
+    id           INTEGER PRIMARY KEY,
+    source       TEXT    NOT NULL,             -- the file name it was imported from
+    format       TEXT    NOT NULL CHECK (format IN ('csv', 'json')),
+    sha256       TEXT    NOT NULL,
+    rows         INTEGER NOT NULL,
+    imported_at  TEXT    NOT NULL,             -- UTC, ISO 8601
+    content      BLOB    NOT NULL
+);
+
+-- One row per practice and period of validity, per import. Dates are ISO days, *_to inclusive
+-- (NULL = open). Join a bill on her_id = bills.sender_her and its treatment day (the first ten
+-- characters of bills.dato_tid) between valid_from and COALESCE(valid_to, '9999-12-31').
+CREATE TABLE IF NOT EXISTS practice_periods (
+    id                        INTEGER PRIMARY KEY,
+    import_id                 INTEGER NOT NULL REFERENCES practice_imports(id),
+    her_id                    TEXT    NOT NULL,
+    enh_id                    TEXT,             -- organisation number
+    name                      TEXT    NOT NULL,
+    practice_type             TEXT    NOT NULL, -- praksistype: gateway.claims.practitioner
+    practitioner_type         TEXT,             -- the rule family it gives (bills.practitioner_type)
+    specialties               TEXT    NOT NULL, -- '|'-separated fagområder, '' = none
+    fagomrade                 TEXT,             -- the main (first) specialty
+    municipality              TEXT,             -- kommunenummer of the practice
+    valid_from                TEXT    NOT NULL,
+    valid_to                  TEXT,
+    direct_settlement_from    TEXT,             -- avtale om direkte oppgjør
+    direct_settlement_to      TEXT,
+    operating_agreement_from  TEXT,             -- driftsavtale
+    operating_agreement_to    TEXT,
+    account                   TEXT,             -- payout account
+    kid                       TEXT,
+    owner_her_id              TEXT,             -- the health authority owning a public laboratory
+    mail_address              TEXT,
+    cpa_id                    TEXT
+);
+CREATE INDEX IF NOT EXISTS practice_periods_her ON practice_periods(import_id, her_id, valid_from);
+
+-- The rows of the register in force.
+CREATE VIEW IF NOT EXISTS practices_in_force AS
+SELECT p.* FROM practice_periods p
+WHERE p.import_id = (SELECT MAX(id) FROM practice_imports);
 
 -- =============================================================================================
 -- case work: overrides by case workers and rebehandling (gateway claims override, rules replay)

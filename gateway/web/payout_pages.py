@@ -15,9 +15,11 @@ from gateway.clock import utc_now
 from gateway.payout import ledger
 from gateway.payout.config import PayoutConfig
 from gateway.payout.payees import PayeePlan, plan_payees
-from gateway.payout.receivers import ReceiverRegistry
+from gateway.payout.recipients import Recipients
+from gateway.practices.loading import load_register
 from gateway.users.roles import Permission
 from gateway.web.context import call, ctx, login, render
+from gateway.web.data import ConsoleData
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +54,10 @@ def payout_overview(request: Request) -> PayoutOverview:
     return _overview(context.adapters.payout, str(context.data.database))
 
 
-def _preview(payout: PayoutConfig, database: str) -> list[PayeePlan]:
-    registry = ReceiverRegistry.load(payout.receivers_file)
-    return plan_payees(ledger.plan(database), registry)
+def _preview(data: ConsoleData) -> list[PayeePlan]:
+    """Payees as the practice register in force names them (``gateway.payout.recipients``)."""
+    registry = Recipients(load_register(data.store.practices))
+    return plan_payees(ledger.plan(str(data.database)), registry)
 
 
 async def payout_page(request: Request) -> Response:
@@ -62,7 +65,7 @@ async def payout_page(request: Request) -> Response:
     context = ctx(request)
     database = str(context.data.database)
     overview = await call(_overview, context.adapters.payout, database)
-    plans = await call(_preview, context.adapters.payout, database)
+    plans = await call(_preview, context.data)
     paid = [p for p in plans if not p.held]
     return render(
         request, "payout.html", session, section="utbetaling", overview=overview,
