@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 #: The schema version ``schema.sql`` describes.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
@@ -135,6 +135,11 @@ def _v3_to_v4(db: sqlite3.Connection) -> None:
 
 
 def _v4_to_v5(db: sqlite3.Connection) -> None:
+    """Signed acknowledgments: the received message's ``ds:Reference`` copies, kept with it."""
+    db.execute("ALTER TABLE received ADD COLUMN signature_references TEXT")
+
+
+def _v5_to_v6(db: sqlite3.Connection) -> None:
     """Paper claims as aggregates (refund per submission, practice and period)."""
     db.execute(
         """
@@ -162,6 +167,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
+    5: _v5_to_v6,
 }
 
 
