@@ -1,8 +1,9 @@
 """Each adapter's settings, read from its own table of the config file, and checked together.
 
 An adapter keeps its settings type beside its code (``inbox/imap/config.py``,
-``outbox/smtp/config.py``, ``payout/config.py``, ``web/config.py``), read one way with
-``gateway.settings.Table``. ``Adapters.of`` collects them; ``load_config`` reads the core
+``outbox/smtp/config.py``, ``payout/config.py``, ``receipts/options.py``,
+``security/revocation/config.py``, ``web/config.py``, ``deliveries/config.py``), read one way
+with ``gateway.settings.Table``. ``Adapters.of`` collects them; ``load_config`` reads the core
 configuration and every adapter's table at once, so a bad key anywhere stops a command before it
 starts. ``gateway.wiring`` builds the running parts from these settings; the web console reads
 them too (the mailboxes it probes, the payout it previews), which is why they live apart from the
@@ -11,13 +12,17 @@ building.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.config import Config
+from gateway.deliveries.config import DeliveriesConfig
 from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
 from gateway.outbox.smtp.config import SmtpConfig
 from gateway.payout.config import PayoutConfig
+from gateway.receipts.options import ReplyOptions
+from gateway.security.revocation.config import RevocationConfig
+from gateway.security.revocation.configured import revocation_config
 from gateway.web.config import WebConfig
 
 #: The outboxes ``outbox.kind`` may name (``gateway.wiring.OUTBOXES`` builds each; a test keeps
@@ -32,13 +37,17 @@ class Adapters:
     mailboxes: tuple[MailboxConfig, ...]
     smtp: SmtpConfig | None
     payout: PayoutConfig
+    replies: ReplyOptions
+    revocation: RevocationConfig | None
     #: The console and the claim status API (``gateway web``; in ``gateway run`` if in_daemon).
     web: WebConfig
+    deliveries: DeliveriesConfig = field(default_factory=DeliveriesConfig)
 
     @classmethod
     def of(cls, config: Config) -> Adapters:
         """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``),
-        ``[payout]`` and ``[web]``; raise ``ConfigurationError`` naming the bad key."""
+        ``[payout]``, ``[replies]``, ``[revocation]``, ``[web]`` and ``[deliveries]``; raise
+        ``ConfigurationError`` naming the bad key."""
         outbox = config.table("outbox")
         kind = config.outbox.kind
         if kind not in OUTBOX_KINDS:
@@ -53,7 +62,10 @@ class Adapters:
             mailboxes=mailboxes_from(config.table("imap")),
             smtp=smtp,
             payout=PayoutConfig.from_table(config.table("payout")),
+            replies=ReplyOptions.from_table(config.table("replies")),
+            revocation=revocation_config(config),
             web=WebConfig.from_table(config.table("web")),
+            deliveries=DeliveriesConfig.from_table(config.table("deliveries")),
         )
 
 

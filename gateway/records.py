@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 
@@ -21,7 +21,8 @@ class Outcome(enum.Enum):
     REJECTED = "rejected"  # AppRec status 2
     EBXML_ERROR = "ebxml_error"  # answered with an ebXML MessageError
     DUPLICATE = "duplicate"  # answered again with the stored replies
-    SIGNAL = "signal"  # an incoming Acknowledgment/MessageError: recorded, not answered
+    SIGNAL = "signal"  # an ebMS signal: Ack/MessageError for ours (recorded, not answered),
+    # or a partner's Ping/StatusRequest (answered with a Pong/StatusResponse)
     FAILED = "failed"  # our own error; kept for an operator, not answered
 
 
@@ -35,6 +36,10 @@ class ReceivedRecord:
     outcome: Outcome
     detail: str | None = None
     duplicate_of: int | None = None
+    #: The ``ds:Reference`` copies of its verified ebXML signature, when it asked for a signed
+    #: acknowledgment (``gateway.ebxml.signals.signature_references``); kept as evidence of
+    #: what our acknowledgment acknowledged.
+    signature_references: tuple[bytes, ...] = ()
     #: The size of the whole message when ``raw`` is only its first bytes (refused as too
     #: large, ``gateway.ebxml.unwrap.Truncated``); None: ``len(raw)``.
     size: int | None = None
@@ -181,6 +186,17 @@ class PriorMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ReceivedStatus:
+    """What we know of a message a partner asks about (an ebMS StatusRequest)."""
+
+    received_id: int
+    received_at: datetime  # UTC
+    outcome: Outcome
+    cpa_id: str | None
+    from_her: str | None  # the ebXML From party that sent it
+
+
+@dataclass(frozen=True, slots=True)
 class StoredReply:
     kind: str
     recipient: str
@@ -293,6 +309,32 @@ class EffectiveStatus:
     overridden: bool
     override_id: int | None
     override_kind: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PaperClaim:
+    """A paper claim (papirregning) as KUHR keeps it: only the aggregate of one submission, the
+    refund paid for it, per practice and period; never a patient. ``paper_id`` is set once it is
+    stored."""
+
+    practice_her: str
+    submission: str  # the submission's own reference (innsending), unique per practice
+    period_from: date  # treatment days the submission covers
+    period_to: date
+    bills: int  # how many bills the submission held (a count only)
+    refund_ore: int  # the refund paid for the submission, in øre
+    practice_type: str | None = None  # the practitioner type (lege, fysioterapeut, ...)
+    paper_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.practice_her.isdigit():
+            raise ValueError(f"practice HER id must be digits, got {self.practice_her!r}")
+        if not self.submission.strip():
+            raise ValueError("a paper claim needs its submission reference")
+        if self.period_from > self.period_to:
+            raise ValueError("the period of a paper claim ends before it starts")
+        if self.bills < 0 or self.refund_ore < 0:
+            raise ValueError("bills and refund of a paper claim cannot be negative")
 
 
 # --- the web console and the claim status API ------------------------------------------------

@@ -1,10 +1,12 @@
 """Building ``gateway run`` from its configuration: every part, and the services that run.
 
 ``build(config)`` makes the store, the pipeline (schema catalog, signer, rule engine, partners,
-decryption keys, metrics per stage), the intake, the outbox ``outbox.kind`` names, and the list
-of services the daemon runs (``gateway.transports.Service``): the metrics endpoint, the outbox,
-the inboxes (the spool and one poller per IMAP mailbox), the ack tracker, the payout scheduler
-and the systemd watchdog. ``gateway.daemon`` only runs them.
+decryption keys, the practice register in force, the ``[replies]`` options, the revocation
+checker, metrics per stage), the intake, the outbox ``outbox.kind`` names, and the list of
+services the daemon runs (``gateway.transports.Service``): the metrics endpoint, the outbox, the
+inboxes (the spool and one poller per IMAP mailbox), the ack tracker, the CRL refresher (with
+``[revocation]``), the payout scheduler, the web console (``[web] in_daemon``) and the systemd
+watchdog. ``gateway.daemon`` only runs them.
 
 Each adapter reads its own table of the config file, beside its code; ``gateway.adapters``
 collects them (``Adapters.of``) and checks them all at load (``load_config``).
@@ -21,13 +23,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cryptography import x509
+
 from gateway.adapters import Adapters
 from gateway.config import Config
+from gateway.deliveries.schedule import DeliveryScheduler
 from gateway.inbox.imap.poller import MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
 from gateway.inbox.spool import Spool
 from gateway.inbox.spool_service import SpoolInbox
 from gateway.intake import PipelineIntake
+from gateway.logs import get_logger
 from gateway.outbox.files import FileOutbox
 from gateway.outbox.reliability import AckTracker
 from gateway.outbox.routing import Routing
@@ -38,9 +44,11 @@ from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline
 from gateway.practices.legacy import migrate_once
 from gateway.practices.live import LiveRegister
+from gateway.processing import StageObserver
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.security.cms import DecryptionKey
+from gateway.security.revocation import Revocation, RevocationConfig
 from gateway.security.xmldsig import load_signer
 from gateway.service.health import days_to_expiry
 from gateway.service.metrics import Metrics, MetricsEndpoint
@@ -48,6 +56,8 @@ from gateway.service.systemd import Watchdog
 from gateway.store import Store
 from gateway.transports import Inbox, Intake, Outbox, Service
 from gateway.validation.catalog import SchemaCatalog
+
+log = get_logger("wiring")
 
 # --- the parts ---------------------------------------------------------------------------------
 
@@ -116,7 +126,8 @@ def build(config: Config, *, once: bool = False) -> Parts:
     # practice register has been imported yet.
     migrate_once(store.practices, config.practitioners, adapters.payout.receivers_file, config.path)
     metrics = Metrics()
-    pipeline = _pipeline(config, store, metrics)
+    pipeline = build_pipeline(config, store, adapters, observe=metrics.observe_stages(STAGES))
+    revocation = attach_revocation(adapters.revocation, pipeline)
     spool = Spool(config.spool, on_parked=metrics.spool_parked)
     routing = Routing(config.identity.her_id, lambda: pipeline.partners)
     ctx = Context(config, adapters, store, routing)
@@ -130,13 +141,21 @@ def build(config: Config, *, once: bool = False) -> Parts:
     if config.metrics.port:
         services.append(MetricsEndpoint(metrics, config.metrics.host, config.metrics.port))
     services += [outbox, *outbox_services, *_inboxes(ctx, intake, spool_inbox, tracker)]
+    if revocation is not None:
+        services.append(revocation.refresher)
     if adapters.payout.enabled:
         deps = deps_from_config(
-            config, adapters.payout, practices=pipeline.practices, signer=pipeline.signer
+            config,
+            adapters.payout,
+            practices=pipeline.practices,
+            signer=pipeline.signer,
+            partners=lambda: pipeline.partners,
         )
         services.append(
             PayoutScheduler(adapters.payout, config.database, deps, flush=outbox.notify)
         )
+    if adapters.deliveries.enabled:
+        services.append(DeliveryScheduler(adapters.deliveries, config.database))
     if adapters.web.in_daemon:
         services.append(_web_service(config, adapters))
     services.append(Watchdog(intake.healthy))
@@ -162,10 +181,26 @@ def _web_service(config: Config, adapters: Adapters) -> Service:
     return WebService(config, adapters)
 
 
-def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
+def build_pipeline(
+    config: Config,
+    store: Store,
+    adapters: Adapters | None = None,
+    *,
+    observe: StageObserver | None = None,
+) -> Pipeline:
+    """The pipeline ``gateway run`` uses, on ``store`` (``gateway validate --decide`` runs the
+    same on a copy of the database); revocation is attached by ``build``."""
+    adapters = adapters or Adapters.of(config)
     partners = None
     if config.partners.directory is not None:
         partners = PartnerRegistry.load(config.partners.directory)
+    else:
+        # Fail closed is only possible with partners: say so at every start.
+        log.warning(
+            "claims_not_authenticated",
+            reason="no partners.directory: no CPA, so no sender is checked and no signature "
+            "verified; every claim is taken as it comes",
+        )
     return Pipeline(
         identity=config.identity,
         store=store,
@@ -180,8 +215,25 @@ def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
             for pair in config.security.decryption
         ],
         security=config.security,
-        observe=metrics.observe_stages(STAGES),
+        observe=observe,
+        replies=adapters.replies,
     )
+
+
+def attach_revocation(config: RevocationConfig | None, pipeline: Pipeline) -> Revocation | None:
+    """With ``[revocation]``: the checker for the pipeline and the CRL refresher for the daemon,
+    over the partner certificates of the registry in force (reloads included)."""
+    if config is None:
+        return None
+    our_her = pipeline.identity.her_id
+
+    def certificates() -> tuple[x509.Certificate, ...]:
+        registry = pipeline.partners
+        return registry.partner_certificates(our_her) if registry is not None else ()
+
+    revocation = Revocation.start(config, certificates)
+    pipeline.revocation = revocation.checker
+    return revocation
 
 
 def _register_gauges(metrics: Metrics, config: Config, spool: Spool, store: Store) -> None:

@@ -44,7 +44,7 @@ FLOORS: tuple[frozenset[str], ...] = tuple(
         # answers and their delivery
         "receipts outbox",
         # what builds on answers and delivery
-        "payout processing service testing",
+        "payout deliveries processing service testing",
         # the conductor
         "pipeline",
         # the per-message work around it
@@ -54,7 +54,7 @@ FLOORS: tuple[frozenset[str], ...] = tuple(
         # the console and the claim status API (served alone or by the daemon)
         "web",
         # putting it together
-        "wiring daemon validate_files",
+        "wiring daemon validate_files validate_decide validate_signatures",
         # the command line
         "cli __main__",
     )
@@ -71,6 +71,7 @@ SETTINGS_MAY_IMPORT = frozenset(
     {
         "gateway.practices.accounts",  # an account number's check digits, pure
         "gateway.users.roles",  # the console's role names, pure
+        "gateway.stats.published",  # the published tables a delivery may name, data
     }
 )
 
