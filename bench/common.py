@@ -143,9 +143,16 @@ def work_directory(keep: str | None, prefix: str) -> Iterator[Path]:
 
 
 def past_claim(
-    rng: random.Random, *, today: date, bills: int, sender: Organisation, receiver: Organisation
+    rng: random.Random,
+    *,
+    today: date,
+    bills: int,
+    sender: Organisation,
+    receiver: Organisation,
+    practitioner: Practitioner | None = None,
 ) -> tuple[MsgHead, BehandlerKrav]:
-    """A claim of ``bills`` bills treated weeks to months before ``today``.
+    """A claim of ``bills`` bills treated weeks to months before ``today``, by ``practitioner``
+    (None: one drawn at random).
 
     Bills follow each other 15-60 minutes apart in weekday office hours: at most ~0.2 days per
     bill. Starting at least this far back keeps every DatoTid (and GenDate) in the past, so
@@ -156,7 +163,7 @@ def past_claim(
     start = datetime.combine(day, clock_time(8, 0)) + timedelta(minutes=15 * rng.randint(0, 24))
     return make_claim(
         rng=rng,
-        practitioner=rng.choice(PRACTITIONERS),
+        practitioner=rng.choice(PRACTITIONERS) if practitioner is None else practitioner,
         bills=bills,
         sender=sender,
         receiver=receiver,

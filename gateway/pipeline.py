@@ -46,6 +46,7 @@ from gateway.processing import (
 )
 from gateway.receipts.answers import Answer, Answering
 from gateway.receipts.duplicates import ebxml_duplicate, msghead_duplicate
+from gateway.receipts.signing import ReplySigning
 from gateway.receipts.understood import Understood
 from gateway.records import Outcome
 from gateway.rules.base import ClaimContext
@@ -98,6 +99,7 @@ class Pipeline:
         decryption_keys: Sequence[cms.DecryptionKey] = (),
         security: SecurityConfig | None = None,
         observe: StageObserver | None = None,
+        reply_signing: ReplySigning = ReplySigning.AGREED,
     ) -> None:
         self.identity = identity
         #: Entered around every stage run (the daemon counts and times each).
@@ -122,6 +124,8 @@ class Pipeline:
         self.engine = engine
         self.max_message_bytes = max_message_bytes
         self.clock = clock
+        #: Which replies are signed (``gateway.receipts.signing``).
+        self.reply_signing = reply_signing
 
     def handle(self, raw: bytes, *, source: str, source_ref: str, source_name: str) -> Result:
         """Process one message and commit it with its replies. Never raises a MessageError."""
@@ -267,6 +271,8 @@ class Pipeline:
             identity=self.identity,
             signer=self.signer,
             encrypt_replies=self.security.encrypt_replies,
+            signing=self.reply_signing,
+            partners=self.partners is not None,
         )
 
     def _answer(self, ending: Ending, known: Understood) -> Answer:

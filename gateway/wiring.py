@@ -38,6 +38,7 @@ from gateway.payout.config import PayoutConfig
 from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline
+from gateway.receipts.signing import reply_signing_of
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.security.cms import DecryptionKey
@@ -74,6 +75,7 @@ class Adapters:
             if not isinstance(outbox.raw("smtp"), dict):
                 raise outbox.error("outbox.kind = 'smtp' needs an [outbox.smtp] table")
             smtp = SmtpConfig.from_table(outbox.table("smtp"))
+        reply_signing_of(config)  # checked here, used by the pipeline
         return cls(
             mailboxes=mailboxes_from(config.table("imap")),
             smtp=smtp,
@@ -204,6 +206,7 @@ def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
         ],
         security=config.security,
         observe=metrics.observe_stages(STAGES),
+        reply_signing=reply_signing_of(config),
     )
 
 

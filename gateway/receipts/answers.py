@@ -26,6 +26,7 @@ from gateway.partners.checks import Agreement
 from gateway.receipts.apprec import AppRecError, AppRecStatus
 from gateway.receipts.duplicates import replies_again
 from gateway.receipts.replies import Replier
+from gateway.receipts.signing import ReplySigning, required_signatures
 from gateway.receipts.understood import Understood
 from gateway.records import Outcome, ReplyRecord, StoredReply
 from gateway.rules.base import Severity
@@ -69,6 +70,8 @@ class Answering:
         identity: IdentityConfig,
         signer: Signer,
         encrypt_replies: bool,
+        signing: ReplySigning = ReplySigning.AGREED,
+        partners: bool = False,
     ) -> Answering:
         message_type = known.message_type or MESSAGE_TYPES[0]
         encrypt_to = None
@@ -84,7 +87,14 @@ class Answering:
                 mail_to=known.reply_address(),
                 reply_service=message_type.reply_service,
                 reply_action=message_type.reply_action,
-                sign_envelopes=True,
+                signatures=required_signatures(
+                    signing,
+                    known.agreement,
+                    known.message,
+                    partners=partners,
+                    reply_service=message_type.reply_service,
+                    reply_action=message_type.reply_action,
+                ),
                 encrypt_to=encrypt_to,
             ),
         )

@@ -33,6 +33,7 @@ from gateway.receipts.apprec import (
     build_apprec,
     wrap_in_msghead,
 )
+from gateway.receipts.signing import DOCUMENT_ONLY, ReplySignatures
 from gateway.records import ReplyRecord
 from gateway.security import cms
 from gateway.security.signatures import sign_ebxml_envelope
@@ -64,8 +65,9 @@ class Replier:
     reply_service: str
     reply_action: str
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
-    #: Sign every ebXML envelope we send (ebMS 2.0 ds:Signature in SOAP:Header).
-    sign_envelopes: bool = False
+    #: Which replies are signed (``gateway.receipts.signing``; the AppRec document only by
+    #: default here).
+    signatures: ReplySignatures = DOCUMENT_ONLY
     #: The partner's encryption certificate from its CPA: the AppRec payload is CMS-encrypted.
     encrypt_to: x509.Certificate | None = None
 
@@ -146,7 +148,9 @@ class Replier:
             sender=us,
             receiver=receiver,
         )
-        signed = etree.tostring(self.signer.sign(carrier), xml_declaration=True, encoding="UTF-8")
+        if self.signatures.document:
+            carrier = self.signer.sign(carrier)
+        signed = etree.tostring(carrier, xml_declaration=True, encoding="UTF-8")
         if incoming is None:
             return ReplyRecord(
                 kind="apprec",
@@ -202,7 +206,10 @@ class Replier:
         *,
         awaits_ack: bool = False,
     ) -> ReplyRecord:
-        if self.sign_envelopes:
+        sign = (
+            self.signatures.acknowledgment if kind == "acknowledgment" else self.signatures.envelope
+        )
+        if sign:
             envelope = serialize(
                 sign_ebxml_envelope(envelope, self.signer, {p.content_id: p.body for p in parts})
             )
