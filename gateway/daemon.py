@@ -18,6 +18,7 @@ SIGHUP reads the partners' CPAs again.
 from __future__ import annotations
 
 import asyncio
+import resource
 import signal
 import time
 
@@ -60,8 +61,19 @@ class Daemon:
         log.info("partners_reloaded", cpas=len(registry))
 
     def close(self, *, wait: bool = True) -> None:
-        """Release the worker and (with ``wait``) the databases."""
+        """Stop the workers and (with ``wait``) release the databases; log the CPU time used
+        by this process and its workers."""
         self.parts.close(wait=wait)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        intake = self.parts.intake
+        log.info(
+            "cpu_used",
+            daemon_seconds=round(usage.ru_utime + usage.ru_stime, 3),
+            writer_seconds=round(intake.writer.cpu_seconds, 3),
+            batches=intake.writer.batches,
+            batched=intake.writer.written,
+            workers_seconds=round(intake.workers.cpu_seconds, 3),
+        )
 
     async def run(self) -> int:
         """Run every service until stopped (with ``once``: until the spool is empty).

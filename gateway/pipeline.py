@@ -54,6 +54,7 @@ from gateway.rules.engine import RuleEngine
 from gateway.security import cms
 from gateway.security.xmldsig import Signer
 from gateway.store import Store
+from gateway.store.intake import IntakeRows, intake_rows
 from gateway.tariffs.model import EMPTY_BOOK, TariffBook
 from gateway.validation.catalog import SchemaCatalog
 from gateway.validation.safe_xml import parse_xml
@@ -147,20 +148,25 @@ class Pipeline:
 
     def commit(self, processed: Processed) -> Result:
         """The transaction: the intake and all it produced, in one commit."""
-        head, answer, ending = processed.known.head, processed.answer, processed.ending
-        received_id = self.store.intake.commit(
-            processed.received(),
-            processed.message(),
-            processed.evaluation,
-            list(answer.replies),
-            practitioner_id=practitioner_id(head) if head else "",
-            practitioner_type=practitioner_type(head, self.practitioners) if head else None,
-        )
+        received_id = self.store.intake.commit_rows(self.rows(processed))
+        ending = processed.ending
         if isinstance(ending, Signal) and ending.trusted:
             # After the commit, in its own transaction: a crash in between leaves the signal
             # stored but unmatched, so our message is resent and acknowledged again.
             match_signal(self.store, ending.message, received_id, now=processed.intake.received_at)
         return processed.result(received_id)
+
+    def rows(self, processed: Processed) -> IntakeRows:
+        """What ``commit`` writes, as plain rows (a worker process makes them for the writer)."""
+        head, answer = processed.known.head, processed.answer
+        return intake_rows(
+            processed.received(),
+            processed.message(),
+            processed.evaluation,
+            answer.replies,
+            practitioner_id=practitioner_id(head) if head else "",
+            practitioner_type=practitioner_type(head, self.practitioners) if head else None,
+        )
 
     # --- the stages, in order -------------------------------------------------------------------
 

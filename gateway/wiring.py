@@ -27,28 +27,24 @@ from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
 from gateway.inbox.imap.poller import MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
 from gateway.inbox.spool import Spool, SpoolInbox
-from gateway.intake import PipelineIntake
+from gateway.intake import IntakeSettings, PipelineIntake
+from gateway.intake.preparing import pipeline_for
+from gateway.intake.workers import InThread, WorkerPool, Workers
 from gateway.outbox.files import FileOutbox
 from gateway.outbox.reliability import AckTracker
 from gateway.outbox.routing import Routing
 from gateway.outbox.smtp.config import SmtpConfig
 from gateway.outbox.smtp.sender import SmtpOutbox
-from gateway.partners.registry import PartnerRegistry
 from gateway.payout.config import PayoutConfig
 from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline
 from gateway.receipts.signing import reply_signing_of
-from gateway.rules.engine import RuleEngine
-from gateway.rules.registry import RULES
-from gateway.security.cms import DecryptionKey
-from gateway.security.xmldsig import load_signer
 from gateway.service.health import days_to_expiry
 from gateway.service.metrics import Metrics, MetricsEndpoint
 from gateway.service.systemd import Watchdog
 from gateway.store import Store
 from gateway.transports import Inbox, Intake, Outbox, Service
-from gateway.validation.catalog import SchemaCatalog
 
 # --- settings ----------------------------------------------------------------------------------
 
@@ -60,11 +56,13 @@ class Adapters:
     mailboxes: tuple[MailboxConfig, ...]
     smtp: SmtpConfig | None
     payout: PayoutConfig
+    intake: IntakeSettings
 
     @classmethod
     def of(cls, config: Config) -> Adapters:
-        """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``) and
-        ``[payout]``; raise ``ConfigurationError`` naming the bad key."""
+        """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``),
+        ``[payout]``, the intake's keys of ``[daemon]`` and ``[signing] replies``; raise
+        ``ConfigurationError`` naming the bad key."""
         outbox = config.table("outbox")
         kind = config.outbox.kind
         if kind not in OUTBOXES:
@@ -80,6 +78,7 @@ class Adapters:
             mailboxes=mailboxes_from(config.table("imap")),
             smtp=smtp,
             payout=PayoutConfig.from_table(config.table("payout")),
+            intake=IntakeSettings.from_config(config),
         )
 
 
@@ -155,12 +154,14 @@ def build(config: Config, *, once: bool = False) -> Parts:
     adapters = Adapters.of(config)
     store = Store(config.database)
     metrics = Metrics()
-    pipeline = _pipeline(config, store, metrics)
+    # The daemon's own pipeline: the partners it holds route the replies and are reloaded on
+    # SIGHUP; the messages themselves are processed by the workers' pipelines.
+    pipeline = pipeline_for(config, store, observe=metrics.observe_stages(STAGES))
     spool = Spool(config.spool)
     routing = Routing(config.identity.her_id, lambda: pipeline.partners)
     ctx = Context(config, adapters, store, routing)
     outbox, outbox_services = OUTBOXES[config.outbox.kind](ctx)
-    intake = PipelineIntake(pipeline, store, outbox, metrics, waiting=spool.incoming_count)
+    intake = _intake(config, adapters.intake, store, outbox, metrics, spool)
     spool_inbox = SpoolInbox(spool, intake, once=once)
     tracker = MailTracker(config.database) if adapters.mailboxes else None
     services: list[Service] = []
@@ -187,26 +188,38 @@ def _inboxes(
     return inboxes
 
 
-def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
-    partners = None
-    if config.partners.directory is not None:
-        partners = PartnerRegistry.load(config.partners.directory)
-    return Pipeline(
-        identity=config.identity,
-        store=store,
-        catalog=SchemaCatalog.default(extra_dirs=config.validation.official_schema_dirs),
-        signer=load_signer(config.signing.key_file, config.signing.cert_file),
-        engine=RuleEngine(RULES),
-        max_message_bytes=config.validation.max_message_bytes,
-        practitioners=config.practitioners,
-        partners=partners,
-        decryption_keys=[
-            DecryptionKey.from_files(pair.key_file, pair.cert_file)
-            for pair in config.security.decryption
-        ],
-        security=config.security,
-        observe=metrics.observe_stages(STAGES),
-        reply_signing=reply_signing_of(config),
+def _intake(
+    config: Config,
+    settings: IntakeSettings,
+    store: Store,
+    outbox: Outbox,
+    metrics: Metrics,
+    spool: Spool,
+) -> PipelineIntake:
+    """The intake: ``settings.workers`` worker processes (or one thread for 0) and the writer.
+    Stage times come back from the workers only when someone scrapes the metrics."""
+    observe = config.metrics.port != 0
+    workers: Workers
+    alive: Callable[[], bool] = lambda: True  # noqa: E731 - the thread has no dispatcher
+    if settings.workers == 0:
+        workers = InThread(config, observe_stages=observe)
+    else:
+        pool = WorkerPool(
+            config,
+            size=settings.workers,
+            budget=settings.message_budget_seconds,
+            observe_stages=observe,
+        )
+        workers, alive = pool, pool.alive
+    return PipelineIntake(
+        store,
+        outbox,
+        metrics,
+        workers,
+        settings,
+        observe_stages=observe,
+        alive=alive,
+        waiting=spool.incoming_count,
     )
 
 

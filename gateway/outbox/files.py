@@ -6,8 +6,9 @@ is made, so delivering a row again after a crash rewrites the same file with the
 restart never loses a reply and never doubles one.
 
 As an ``Outbox`` (``gateway.transports``) it writes on ``notify``, in the caller's thread: right
-after each commit, in the pipeline's worker, so a message's replies are on disk before its
-spool file moves. Its service only delivers what a previous run left pending.
+after each batch's commit, in the intake's writer, so a message's replies are on disk before its
+spool file moves. The replies of a batch are written together, with a number of syncs that does
+not grow with their number. Its service only delivers what a previous run left pending.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 import threading
 from pathlib import Path
 
-from gateway.files import fsync_dir, write_atomically
+from gateway.files import write_all_atomically
 from gateway.logs import get_logger
 from gateway.records import PendingReply
 from gateway.store import Store
@@ -39,14 +40,10 @@ class FileOutbox:
             stale.unlink(missing_ok=True)
 
     def deliver(self, replies: list[PendingReply]) -> list[int]:
-        """Write each reply's file (temp file, fsync, rename); return the ids written."""
-        written: list[int] = []
-        for reply in replies:
-            write_atomically(self.directory / reply.filename, reply.body)
-            written.append(reply.id)
-        if written:
-            fsync_dir(self.directory)
-        return written
+        """Write each reply's file, all at once (``write_all_atomically``: temp files, their
+        data made durable together, renames, one directory fsync); return the ids written."""
+        write_all_atomically([(self.directory / r.filename, r.body) for r in replies])
+        return [r.id for r in replies]
 
     def flush(self) -> int:
         """Deliver everything pending; return how many replies were written."""

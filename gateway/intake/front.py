@@ -1,0 +1,217 @@
+"""``PipelineIntake``: what every inbox hands its messages to (a ``transports.Intake``).
+
+For one message: a worker processes it (``gateway.intake.workers``), the writer commits it in the
+next batch (``gateway.intake.writer``), and only then does the call return, so the inbox removes
+the message from its place after its commit, as before. Inboxes may hand on up to ``capacity``
+messages at once: that is what keeps every worker busy and lets batches form.
+
+- A message committed before a crash (its ``source_ref`` is stored) is only handed on again.
+- A message whose reads changed while it was processed is processed again (at most
+  ``MAX_CONFLICTS`` times in a row; then the inbox tries it later, as for a database error).
+- A bug of ours, a message over its time budget, or one that kills its worker twice is
+  recorded with its raw bytes as ``Outcome.FAILED`` (the spool parks its file): it alone, never
+  the messages beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from gateway.clock import utc_now
+from gateway.errors import StorageError
+from gateway.intake.jobs import (
+    Broken,
+    BrokenKind,
+    Committed,
+    Conflict,
+    Job,
+    Prepared,
+    Refused,
+    Stored,
+    Verdict,
+)
+from gateway.intake.settings import IntakeSettings
+from gateway.intake.workers import Workers
+from gateway.intake.writer import GroupWriter
+from gateway.logs import get_logger
+from gateway.records import Outcome, ReceivedRecord
+from gateway.service import systemd
+from gateway.service.metrics import Metrics
+from gateway.store import Store
+from gateway.store.intake import intake_rows
+from gateway.transports import Outbox
+
+__all__ = ["MAX_CONFLICTS", "PipelineIntake", "Stats"]
+
+log = get_logger("daemon")
+
+PROGRESS_EVERY_SECONDS = 10.0
+#: Times in a row one message may be sent back by the writer before the inbox retries it later.
+MAX_CONFLICTS = 20
+#: Commits are remembered for conflict checks this long beyond the time budget.
+COMMIT_LOG_MARGIN_SECONDS = 60.0
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters for progress lines and the end-of-run summary."""
+
+    started: float = field(default_factory=time.monotonic)
+    handled: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    last_progress: float = field(default_factory=time.monotonic)
+
+    def count(self, outcome: Outcome) -> None:
+        self.handled += 1
+        self.outcomes[outcome.value] = self.outcomes.get(outcome.value, 0) + 1
+
+
+class PipelineIntake:
+    """Processes messages in ``workers`` and commits them through one writer (see the module)."""
+
+    def __init__(
+        self,
+        store: Store,
+        outbox: Outbox,
+        metrics: Metrics,
+        workers: Workers,
+        settings: IntakeSettings,
+        *,
+        observe_stages: bool = False,
+        alive: Callable[[], bool] = lambda: True,
+        waiting: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.metrics = metrics
+        self.workers = workers
+        self.capacity = settings.capacity
+        self.waiting = waiting  # messages not yet taken, for progress lines
+        self.stats = Stats()
+        self._alive = alive
+        self._observe_stages = observe_stages
+        #: Messages sent to the workers whose results have not come back yet.
+        self._at_workers = 0
+        self.writer = GroupWriter(
+            store,
+            outbox,
+            batch_size=settings.batch_size,
+            window=settings.message_budget_seconds + COMMIT_LOG_MARGIN_SECONDS,
+            on_batch=self._observe_batch if observe_stages else None,
+            coming=lambda: self._at_workers,
+        )
+
+    async def __call__(
+        self, raw: bytes, *, source: str, source_ref: str, source_name: str
+    ) -> Outcome:
+        """Process and commit one message (see the module); ``StorageError``: try it later."""
+        started = time.monotonic()
+        job = Job(raw, source, source_ref, source_name)
+        for _ in range(MAX_CONFLICTS):
+            self._at_workers += 1
+            try:
+                result = await asyncio.wrap_future(self.workers.submit(job))
+            finally:
+                self._at_workers -= 1
+            if isinstance(result, Committed):
+                return self._recovered()
+            if isinstance(result, Broken):
+                if result.kind is BrokenKind.STORAGE:
+                    raise StorageError(result.detail)
+                return await self._failed(job, result.detail, started)
+            verdict = await self._commit(result)
+            if isinstance(verdict, Conflict):
+                log.info("processed_again", source_ref=source_ref, reason="read_changed")
+                continue
+            if isinstance(verdict, Committed):
+                return self._recovered()
+            if isinstance(verdict, Refused):
+                return await self._failed(job, verdict.detail, started)
+            log.info(
+                "message_handled",
+                source_ref=source_ref,
+                outcome=result.outcome.value,
+                apprec_status=result.apprec_status,
+                replies=list(result.reply_kinds),
+                name=source_name,
+            )
+            return self._done(result.outcome, started)
+        raise StorageError(f"{source_ref}: its reads kept changing; it is tried again later")
+
+    async def _commit(self, prepared: Prepared) -> Verdict:
+        return await asyncio.wrap_future(self.writer.submit(prepared.rows, prepared))
+
+    async def _failed(self, job: Job, detail: str, started: float) -> Outcome:
+        """Keep the bytes for a person, answer nothing we are not sure of."""
+        received = ReceivedRecord(
+            received_at=utc_now(),
+            source=job.source,
+            source_ref=job.source_ref,
+            raw=job.raw,
+            sha256=hashlib.sha256(job.raw).hexdigest(),
+            outcome=Outcome.FAILED,
+            detail=detail[:2000],
+        )
+        rows = intake_rows(received, None, None, ())
+        verdict = await asyncio.wrap_future(self.writer.submit(rows, None))
+        if isinstance(verdict, Committed):
+            return self._recovered()
+        if not isinstance(verdict, Stored):
+            raise StorageError(f"{job.source_ref}: its failure could not be recorded")
+        log.error("message_failed_recorded", source_ref=job.source_ref, detail=detail[:500])
+        return self._done(Outcome.FAILED, started)
+
+    def _recovered(self) -> Outcome:
+        # Committed before a crash; only delivery and the removal were left to do.
+        self.outbox.notify()
+        log.info("recovered_already_committed")
+        self.stats.count(Outcome.DUPLICATE)
+        return Outcome.DUPLICATE
+
+    def _done(self, outcome: Outcome, started: float) -> Outcome:
+        self.metrics.record_message(outcome.value, time.monotonic() - started)
+        self.stats.count(outcome)
+        self._maybe_progress()
+        return outcome
+
+    def _observe_batch(self, batch: Sequence[tuple[Prepared | None, Verdict]]) -> None:
+        """The stage times the workers measured, into the metrics (in the writer thread)."""
+        metrics = self.metrics
+        for prepared, verdict in batch:
+            if prepared is None or not isinstance(verdict, Stored):
+                continue
+            for stage, outcome, seconds in prepared.stages:
+                metrics.stage_seconds.labels(stage=stage).observe(seconds)
+                metrics.stage_runs.labels(stage=stage, outcome=outcome).inc()
+
+    def healthy(self) -> bool:
+        """False when the writer hangs in one batch or the workers' dispatcher died: systemd's
+        watchdog then restarts us, and the messages in hand are recovered. (A message that
+        hangs a worker is the time budget's business, not the watchdog's.)"""
+        return self.writer.healthy() and self._alive()
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the workers, then the writer (with ``wait``: after what they have in hand)."""
+        self.workers.close(wait=wait)
+        self.writer.close(wait=wait)
+
+    # --- progress --------------------------------------------------------------------------------
+
+    def _maybe_progress(self) -> None:
+        now = time.monotonic()
+        if now - self.stats.last_progress < PROGRESS_EVERY_SECONDS:
+            return
+        self.stats.last_progress = now
+        elapsed = now - self.stats.started
+        systemd.status(f"{self.stats.handled} messages handled")
+        log.info(
+            "progress",
+            handled=self.stats.handled,
+            per_second=round(self.stats.handled / elapsed, 1) if elapsed else None,
+            waiting=self.waiting(),
+            outcomes=self.stats.outcomes,
+        )
