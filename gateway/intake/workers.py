@@ -34,6 +34,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -46,7 +47,7 @@ from gateway.intake.jobs import Broken, BrokenKind, Job, WorkerResult
 from gateway.intake.preparing import Preparer
 from gateway.logs import configure_logging, get_logger
 
-__all__ = ["InThread", "WorkerPool", "Workers"]
+__all__ = ["InThread", "PreparerFactory", "WorkerPool", "Workers"]
 
 log = get_logger("daemon")
 
@@ -84,8 +85,10 @@ class Workers(Protocol):
 class InThread:
     """``workers = 0``: one thread of the daemon prepares each message in turn."""
 
-    def __init__(self, config: Config, *, observe_stages: bool = False) -> None:
-        self._preparer = Preparer(config, observe_stages=observe_stages)
+    def __init__(
+        self, config: Config, *, observe_stages: bool = False, make: PreparerFactory = Preparer
+    ) -> None:
+        self._preparer = make(config, observe_stages=observe_stages)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
 
     def submit(self, job: Job) -> Future[WorkerResult]:
@@ -114,14 +117,20 @@ class _Reload:
 _READY = "ready"
 
 
-def _worker_main(config: Config, conn: Connection, observe_stages: bool) -> None:
+#: Makes a worker's ``Preparer`` (a module-level callable: it travels to the worker process).
+PreparerFactory = Callable[..., Preparer]
+
+
+def _worker_main(
+    config: Config, conn: Connection, observe_stages: bool, make: PreparerFactory
+) -> None:
     """A worker process: build the pipeline, then prepare each job received until the pipe
     closes (or ``None`` comes)."""
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     configure_logging(config.logging.level, config.logging.format)
     try:
-        preparer = Preparer(config, observe_stages=observe_stages)
+        preparer = make(config, observe_stages=observe_stages)
     except Exception as exc:
         with contextlib.suppress(OSError):
             conn.send(("failed", f"{type(exc).__name__}: {exc}"))
@@ -165,7 +174,13 @@ class WorkerPool:
     """``size`` worker processes and the dispatcher thread that feeds them (see the module)."""
 
     def __init__(
-        self, config: Config, *, size: int, budget: float, observe_stages: bool = False
+        self,
+        config: Config,
+        *,
+        size: int,
+        budget: float,
+        observe_stages: bool = False,
+        make: PreparerFactory = Preparer,
     ) -> None:
         if size < 1:
             raise ValueError("a worker pool needs at least one worker")
@@ -173,6 +188,7 @@ class WorkerPool:
         self.size = size
         self.budget = budget
         self._observe_stages = observe_stages
+        self._make = make
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["gateway.intake.preparing"])
         self._lock = threading.Lock()
@@ -246,7 +262,7 @@ class WorkerPool:
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=_worker_main,
-            args=(self.config, theirs, self._observe_stages),
+            args=(self.config, theirs, self._observe_stages, self._make),
             name="gateway-worker",
             daemon=True,
         )
@@ -372,7 +388,8 @@ class WorkerPool:
                     return
                 job, future = self._queue.popleft()
                 reload, worker.reload = worker.reload, False
-            if not future.set_running_or_notify_cancel():
+            # A job given back after its worker died is running already.
+            if not future.running() and not future.set_running_or_notify_cancel():
                 continue
             try:
                 if reload:
