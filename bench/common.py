@@ -88,6 +88,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """``cpu_seconds`` of process ``pid`` and every live descendant (the daemon, its
+    forkserver and worker processes)."""
+    total = 0.0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            total += cpu_seconds(current)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def peak_rss_mib(pid: int) -> float:
     """The peak resident set size (``VmHWM``) of process ``pid``, in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
