@@ -14,9 +14,19 @@ import ctypes
 import os
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["fsync_dir", "write_all_atomically", "write_atomically"]
+__all__ = [
+    "Staged",
+    "discard",
+    "fsync_dir",
+    "publish",
+    "stage",
+    "staged_target",
+    "write_all_atomically",
+    "write_atomically",
+]
 
 
 def fsync_dir(directory: Path) -> None:
@@ -48,8 +58,27 @@ def write_all_atomically(files: Sequence[tuple[Path, bytes]]) -> None:
     directory fsynced once. A file is never visible before its data is durable. On an error
     the temp files not yet renamed are removed and the error is raised (files renamed before
     it stay: they are whole)."""
+    staged = stage(files)
+    try:
+        publish(staged)
+    except BaseException:
+        discard(staged)  # those renamed already are gone from their temp names
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """Files written under temp names with their data durable, not yet in place: each temp
+    file is ``.<name>.<8 hex>.tmp`` beside its ``path``."""
+
+    files: tuple[tuple[Path, Path], ...]  # (temp file, path)
+
+
+def stage(files: Sequence[tuple[Path, bytes]]) -> Staged:
+    """The first half of ``write_all_atomically``: each file written under its temp name,
+    all their data made durable at once. Nothing is visible under the final names yet; an
+    error removes what was written and is raised."""
     temps: list[tuple[Path, Path]] = []
-    renamed = 0
     try:
         fds: list[int] = []
         try:
@@ -62,15 +91,41 @@ def write_all_atomically(files: Sequence[tuple[Path, bytes]]) -> None:
         finally:
             for fd in fds:
                 os.close(fd)
-        for tmp, path in temps:
-            tmp.replace(path)
-            renamed += 1
     except BaseException:
-        for tmp, _ in temps[renamed:]:
-            tmp.unlink(missing_ok=True)
+        discard(Staged(tuple(temps)))
         raise
-    for directory in dict.fromkeys(path.parent for path, _ in files):
+    return Staged(tuple(temps))
+
+
+def publish(staged: Staged) -> None:
+    """The second half: rename each staged file into place, then fsync each directory once.
+    On an error the temp files not yet renamed stay (the caller may try again, or discard)."""
+    for tmp, path in staged.files:
+        try:
+            tmp.replace(path)
+        except FileNotFoundError:
+            if not path.exists():
+                raise
+            # Renamed by an earlier try that failed later on.
+    for directory in dict.fromkeys(path.parent for _, path in staged.files):
         fsync_dir(directory)
+
+
+def discard(staged: Staged) -> None:
+    """Remove staged temp files (what was staged for something that did not happen)."""
+    for tmp, _ in staged.files:
+        tmp.unlink(missing_ok=True)
+
+
+def staged_target(temp: Path) -> Path | None:
+    """The file a temp file ``.<name>.<8 hex>.tmp`` was staged for, or None for another name."""
+    name = temp.name
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return None
+    stem, _, suffix = name[1:-4].rpartition(".")
+    if not stem or len(suffix) != 8:
+        return None
+    return temp.with_name(stem)
 
 
 def _temp_for(path: Path) -> Path:

@@ -220,6 +220,8 @@ def _intake(
         observe_stages=observe,
         alive=alive,
         waiting=spool.incoming_count,
+        # Replies as files are staged around each batch's commit (no second write of a row).
+        files=outbox if isinstance(outbox, FileOutbox) else None,
     )
 
 

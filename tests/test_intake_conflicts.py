@@ -85,14 +85,14 @@ def test_the_writer_commits_a_batch_and_sends_back_what_conflicts(tmp_path: Path
 def test_two_conflicting_messages_in_one_batch_are_not_both_committed(tmp_path: Path) -> None:
     store = Store(tmp_path / "gateway.sqlite3")
     writer = GroupWriter.__new__(GroupWriter)  # the batch logic without the thread
-    writer.store, writer.log = store, CommitLog(60)
+    writer.store, writer.log, writer.files = store, CommitLog(60), None
     try:
         a, b, c = (
             prepared("a", "G", snapshot=0),
             prepared("b", "G", snapshot=0),
             prepared("c", "H", snapshot=0),
         )
-        verdicts = writer._commit([_Item(p.rows, p, Future()) for p in (a, b, c)])
+        verdicts, _ = writer._commit([_Item(p.rows, p, Future()) for p in (a, b, c)])
         assert [type(v) for v in verdicts] == [Stored, Conflict, Stored]
     finally:
         store.close()

@@ -74,7 +74,9 @@ def site_with(tmp_path: Path, credentials: tuple[Path, Path]) -> Iterator[Any]:
         settings = IntakeSettings(workers=2, message_budget_seconds=BUDGET, batch_size=64)
         pool = WorkerPool(config, size=2, budget=BUDGET, make=make)
         outbox = FileOutbox(store, config.outbox.directory)
-        intake = PipelineIntake(store, outbox, Metrics(), pool, settings, alive=pool.alive)
+        intake = PipelineIntake(
+            store, outbox, Metrics(), pool, settings, alive=pool.alive, files=outbox
+        )
         made.append(Site(config, store, intake))
         return made[-1]
 

@@ -36,7 +36,7 @@ from gateway.intake.jobs import (
 )
 from gateway.intake.settings import IntakeSettings
 from gateway.intake.workers import Workers
-from gateway.intake.writer import GroupWriter
+from gateway.intake.writer import GroupWriter, ReplyFiles
 from gateway.logs import get_logger
 from gateway.records import Outcome, ReceivedRecord
 from gateway.service import systemd
@@ -84,6 +84,7 @@ class PipelineIntake:
         observe_stages: bool = False,
         alive: Callable[[], bool] = lambda: True,
         waiting: Callable[[], int] = lambda: 0,
+        files: ReplyFiles | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -103,6 +104,7 @@ class PipelineIntake:
             window=settings.message_budget_seconds + COMMIT_LOG_MARGIN_SECONDS,
             on_batch=self._observe_batch if observe_stages else None,
             coming=lambda: self._at_workers,
+            files=files,
         )
 
     async def __call__(

@@ -92,9 +92,10 @@ WorkerResult = Prepared | Committed | Broken
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """Committed as ``received_id``."""
+    """Committed as ``received_id``, its replies as ``reply_ids``."""
 
     received_id: int
+    reply_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,9 +45,9 @@ class IntakeSettings:
 
     @property
     def capacity(self) -> int:
-        """Messages worth holding at once: every worker busy with one and one waiting, while
-        the writer commits a batch."""
-        return 2 * max(1, self.workers) + 8
+        """Messages worth holding at once: every worker busy, more waiting for them, and a
+        batch forming in the writer."""
+        return 4 * max(1, self.workers) + 16
 
     @classmethod
     def from_config(cls, config: Config) -> IntakeSettings:

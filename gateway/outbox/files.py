@@ -5,21 +5,34 @@ writer delivers pending rows and marks them delivered. A reply's file name is fi
 is made, so delivering a row again after a crash rewrites the same file with the same bytes: a
 restart never loses a reply and never doubles one.
 
-As an ``Outbox`` (``gateway.transports``) it writes on ``notify``, in the caller's thread: right
-after each batch's commit, in the intake's writer, so a message's replies are on disk before its
-spool file moves. The replies of a batch are written together, with a number of syncs that does
-not grow with their number. Its service only delivers what a previous run left pending.
+The intake's writer hands it each batch's replies twice: ``stage`` before the commit (every
+file written under a temp name, their data durable with one sync), ``publish`` after it (the
+renames, one directory fsync). The commit marks those replies delivered in the same
+transaction: a reply is never written twice to the database (its body rewritten by a second
+update would double the bytes written), and a crash between commit and publish leaves durable
+temp files that ``_recover`` finishes at the next start. Other rows (payout decisions) are
+delivered by ``notify``/``flush``: written, then marked delivered. Its service delivers what a
+previous run left pending.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.files import write_all_atomically
+from gateway.files import (
+    Staged,
+    discard,
+    fsync_dir,
+    publish,
+    stage,
+    staged_target,
+    write_all_atomically,
+)
 from gateway.logs import get_logger
-from gateway.records import PendingReply
+from gateway.records import PendingReply, ReplyRecord
 from gateway.store import Store
 
 log = get_logger("outbox.files")
@@ -34,10 +47,54 @@ class FileOutbox:
         self.store = store
         self.directory = directory
         self._lock = threading.Lock()  # the worker and the payout scheduler may both flush
+        #: Staged files whose publishing failed: tried again with the next batch.
+        self._unpublished: list[Staged] = []
         directory.mkdir(parents=True, exist_ok=True)
-        # A crash mid-write leaves a temp file; its reply is still pending and is written again.
-        for stale in directory.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+        self._recover()
+
+    def _recover(self) -> None:
+        """Temp files a crash left: one staged for a reply the database has as delivered is
+        finished (renamed into place: it was committed, its data durable); any other is
+        removed (its reply, if committed, is still pending and is written again)."""
+        finished = False
+        for stale in self.directory.glob(".*.tmp"):
+            target = staged_target(stale)
+            if (
+                target is not None
+                and not target.exists()
+                and self.store.outbox.delivered_file(target.name)
+            ):
+                stale.replace(target)
+                finished = True
+                log.warning("staged_reply_finished", file=target.name)
+            else:
+                stale.unlink(missing_ok=True)
+        if finished:
+            fsync_dir(self.directory)
+
+    # --- staged by the intake's writer ----------------------------------------------------------
+
+    def stage(self, replies: Sequence[ReplyRecord]) -> Staged:
+        """Before the commit that marks ``replies`` delivered: their files written under temp
+        names, the data durable (``gateway.files.stage``); nothing visible yet."""
+        return stage([(self.directory / r.filename, r.body) for r in replies])
+
+    def publish(self, staged: Staged) -> None:
+        """After that commit: the files in place, one directory fsync. Should the disk refuse,
+        the temp files stay and are published with the next batch (or at the next start)."""
+        with self._lock:
+            waiting, self._unpublished = [*self._unpublished, staged], []
+            for index, files in enumerate(waiting):
+                try:
+                    publish(files)
+                except OSError:
+                    log.exception("replies_not_published", files=len(files.files))
+                    self._unpublished = waiting[index:]
+                    return
+
+    def discard(self, staged: Staged) -> None:
+        """The commit did not happen: the temp files go."""
+        discard(staged)
 
     def deliver(self, replies: list[PendingReply]) -> list[int]:
         """Write each reply's file, all at once (``write_all_atomically``: temp files, their
