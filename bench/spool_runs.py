@@ -178,6 +178,7 @@ class Observed:
     ack_files: int = 0
     reply_bytes: int = 0
     database_bytes: int = 0
+    processed_bytes: int = 0
     left_in_spool: int = 0
     processed_files: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
@@ -186,8 +187,9 @@ class Observed:
 
     @property
     def stored_bytes(self) -> int:
-        """What the gateway keeps: the database (with its WAL) and the reply files."""
-        return self.database_bytes + self.reply_bytes
+        """What the gateway keeps of the messages: the database's growth (with its WAL), the
+        reply files, and the spool files in ``processed/``."""
+        return self.database_bytes + self.reply_bytes + self.processed_bytes
 
 
 def observe(site: Site, expected: int, database_before: int) -> Observed:
@@ -202,7 +204,10 @@ def observe(site: Site, expected: int, database_before: int) -> Observed:
     spool = site.root / "spool"
     for name in ("incoming", "work", "bad"):
         seen.left_in_spool += sum(1 for _ in (spool / name).iterdir())
-    seen.processed_files = sum(1 for _ in (spool / "processed").iterdir())
+    with os.scandir(spool / "processed") as entries:
+        for entry in entries:
+            seen.processed_files += 1
+            seen.processed_bytes += entry.stat().st_size
     for suffix in ("", "-wal"):
         path = Path(f"{site.database}{suffix}")
         seen.database_bytes += path.stat().st_size if path.exists() else 0

@@ -16,10 +16,15 @@ messages at once: that is what keeps every worker busy and lets batches form.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import NamedTuple
 
 from gateway.clock import utc_now
 from gateway.errors import StorageError
@@ -27,12 +32,12 @@ from gateway.intake.jobs import (
     Broken,
     BrokenKind,
     Committed,
-    Conflict,
     Job,
     Prepared,
     Refused,
     Stored,
     Verdict,
+    WorkerResult,
 )
 from gateway.intake.settings import IntakeSettings
 from gateway.intake.workers import Workers
@@ -54,6 +59,33 @@ PROGRESS_EVERY_SECONDS = 10.0
 MAX_CONFLICTS = 20
 #: Commits are remembered for conflict checks this long beyond the time budget.
 COMMIT_LOG_MARGIN_SECONDS = 60.0
+
+
+class _End(Enum):
+    HANDLED = "handled"  # committed with its answer
+    RECOVERED = "recovered"  # committed before (a crash after the commit)
+    FAILED = "failed"  # recorded as failed, its bytes kept for a person
+    STORAGE = "storage"  # nothing committed: the inbox tries again later
+
+
+class _Ending(NamedTuple):
+    kind: _End
+    prepared: Prepared | None
+    detail: str
+
+
+@dataclass(slots=True, eq=False)
+class _Flight:
+    """One message on its way through the workers and the writer."""
+
+    job: Job
+    done: Future[_Ending]
+    conflicts: int = 0
+
+    def end(self, kind: _End, prepared: Prepared | None = None, detail: str = "") -> None:
+        # The waiting call may have been cancelled (the daemon stopping): then nobody listens.
+        with contextlib.suppress(InvalidStateError):
+            self.done.set_result(_Ending(kind, prepared, detail))
 
 
 @dataclass(slots=True)
@@ -97,6 +129,7 @@ class PipelineIntake:
         self._observe_stages = observe_stages
         #: Messages sent to the workers whose results have not come back yet.
         self._at_workers = 0
+        self._counting = threading.Lock()
         self.writer = GroupWriter(
             store,
             outbox,
@@ -110,45 +143,97 @@ class PipelineIntake:
     async def __call__(
         self, raw: bytes, *, source: str, source_ref: str, source_name: str
     ) -> Outcome:
-        """Process and commit one message (see the module); ``StorageError``: try it later."""
+        """Process and commit one message (see the module); ``StorageError``: try it later.
+
+        From the worker to the writer and back, the message moves in their threads; this
+        coroutine only waits for where it ended (one hand-over to the event loop)."""
         started = time.monotonic()
-        job = Job(raw, source, source_ref, source_name)
-        for _ in range(MAX_CONFLICTS):
+        flight = _Flight(Job(raw, source, source_ref, source_name), Future())
+        self._send(flight)
+        ending = await asyncio.wrap_future(flight.done)
+        if ending.kind is _End.STORAGE:
+            raise StorageError(ending.detail)
+        if ending.kind is _End.RECOVERED:
+            # Committed before a crash; only delivery and the removal were left to do.
+            self.outbox.notify()
+            log.info("recovered_already_committed", source_ref=source_ref)
+            self.stats.count(Outcome.DUPLICATE)
+            return Outcome.DUPLICATE
+        if ending.kind is _End.FAILED:
+            log.error("message_failed_recorded", source_ref=source_ref, detail=ending.detail[:500])
+            return self._done(Outcome.FAILED, started)
+        prepared = ending.prepared
+        assert prepared is not None
+        log.info(
+            "message_handled",
+            source_ref=source_ref,
+            outcome=prepared.outcome.value,
+            apprec_status=prepared.apprec_status,
+            replies=list(prepared.reply_kinds),
+            name=source_name,
+        )
+        return self._done(prepared.outcome, started)
+
+    # --- in the workers' and the writer's threads ------------------------------------------------
+
+    def _send(self, flight: _Flight) -> None:
+        """To a worker."""
+        with self._counting:
             self._at_workers += 1
-            try:
-                result = await asyncio.wrap_future(self.workers.submit(job))
-            finally:
+        try:
+            future = self.workers.submit(flight.job)
+        except RuntimeError as exc:  # the workers were closed (stopping): try it again later
+            with self._counting:
                 self._at_workers -= 1
-            if isinstance(result, Committed):
-                return self._recovered()
-            if isinstance(result, Broken):
-                if result.kind is BrokenKind.STORAGE:
-                    raise StorageError(result.detail)
-                return await self._failed(job, result.detail, started)
-            verdict = await self._commit(result)
-            if isinstance(verdict, Conflict):
-                log.info("processed_again", source_ref=source_ref, reason="read_changed")
-                continue
-            if isinstance(verdict, Committed):
-                return self._recovered()
-            if isinstance(verdict, Refused):
-                return await self._failed(job, verdict.detail, started)
-            log.info(
-                "message_handled",
-                source_ref=source_ref,
-                outcome=result.outcome.value,
-                apprec_status=result.apprec_status,
-                replies=list(result.reply_kinds),
-                name=source_name,
-            )
-            return self._done(result.outcome, started)
-        raise StorageError(f"{source_ref}: its reads kept changing; it is tried again later")
+            flight.end(_End.STORAGE, None, f"not processed: {exc}")
+            return
+        future.add_done_callback(lambda done: self._worked(flight, done))
 
-    async def _commit(self, prepared: Prepared) -> Verdict:
-        return await asyncio.wrap_future(self.writer.submit(prepared.rows, prepared))
+    def _worked(self, flight: _Flight, done: Future[WorkerResult]) -> None:
+        """Back from the worker: to the writer, or to its end."""
+        with self._counting:
+            self._at_workers -= 1
+        try:
+            result = done.result()
+        except BaseException as exc:  # the pool stopped (cancelled): try again later
+            flight.end(_End.STORAGE, None, f"not processed: {type(exc).__name__}")
+            return
+        if isinstance(result, Committed):
+            flight.end(_End.RECOVERED)
+        elif isinstance(result, Broken):
+            if result.kind is BrokenKind.STORAGE:
+                flight.end(_End.STORAGE, None, result.detail)
+            else:
+                self._record_failure(flight, result.detail)
+        else:
+            written = self.writer.submit(result.rows, result)
+            written.add_done_callback(lambda verdict: self._written(flight, result, verdict))
 
-    async def _failed(self, job: Job, detail: str, started: float) -> Outcome:
+    def _written(self, flight: _Flight, prepared: Prepared, done: Future[Verdict]) -> None:
+        """Back from the writer: committed, or back to a worker, or recorded as failed."""
+        error = done.exception()
+        if error is not None:
+            flight.end(_End.STORAGE, None, str(error))
+            return
+        verdict = done.result()
+        if isinstance(verdict, Stored):
+            flight.end(_End.HANDLED, prepared)
+        elif isinstance(verdict, Committed):
+            flight.end(_End.RECOVERED)
+        elif isinstance(verdict, Refused):
+            self._record_failure(flight, verdict.detail)
+        else:  # Conflict: what it read changed; again, now seeing the change
+            flight.conflicts += 1
+            log.info("processed_again", source_ref=flight.job.source_ref, reason="read_changed")
+            if flight.conflicts >= MAX_CONFLICTS:
+                detail = f"{flight.job.source_ref}: its reads kept changing; tried again later"
+                flight.end(_End.STORAGE, None, detail)
+            else:
+                self._send(flight)
+
+    def _record_failure(self, flight: _Flight, detail: str) -> None:
         """Keep the bytes for a person, answer nothing we are not sure of."""
+        job = flight.job
         received = ReceivedRecord(
             received_at=utc_now(),
             source=job.source,
@@ -158,21 +243,19 @@ class PipelineIntake:
             outcome=Outcome.FAILED,
             detail=detail[:2000],
         )
-        rows = intake_rows(received, None, None, ())
-        verdict = await asyncio.wrap_future(self.writer.submit(rows, None))
-        if isinstance(verdict, Committed):
-            return self._recovered()
-        if not isinstance(verdict, Stored):
-            raise StorageError(f"{job.source_ref}: its failure could not be recorded")
-        log.error("message_failed_recorded", source_ref=job.source_ref, detail=detail[:500])
-        return self._done(Outcome.FAILED, started)
+        written = self.writer.submit(intake_rows(received, None, None, ()), None)
 
-    def _recovered(self) -> Outcome:
-        # Committed before a crash; only delivery and the removal were left to do.
-        self.outbox.notify()
-        log.info("recovered_already_committed")
-        self.stats.count(Outcome.DUPLICATE)
-        return Outcome.DUPLICATE
+        def recorded(done: Future[Verdict]) -> None:
+            error = done.exception()
+            verdict = None if error is not None else done.result()
+            if isinstance(verdict, Stored):
+                flight.end(_End.FAILED, None, detail)
+            elif isinstance(verdict, Committed):
+                flight.end(_End.RECOVERED)
+            else:
+                flight.end(_End.STORAGE, None, f"{job.source_ref}: its failure was not recorded")
+
+        written.add_done_callback(recorded)
 
     def _done(self, outcome: Outcome, started: float) -> Outcome:
         self.metrics.record_message(outcome.value, time.monotonic() - started)

@@ -2,7 +2,8 @@
 it, and what the writer did with that.
 
 A worker may be another process, so what comes back is plain: the rows to write (tuples of
-strings, numbers and bytes, cheap to pickle), the keys its reads touched, and what to report.
+strings, numbers and bytes, cheap to pickle), the keys its reads touched, and what to report;
+``Prepared`` is a named tuple (it unpickles several times faster than a slotted dataclass).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from gateway.ebxml.model import EbxmlMessage
 from gateway.intake.conflicts import ExactKey, RangeKey
@@ -44,8 +46,7 @@ class Job:
 StageTime = tuple[str, str, float]
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
+class Prepared(NamedTuple):
     """A message processed, not yet committed: its rows, what its processing read, and what to
     report once it is committed."""
 

@@ -117,6 +117,15 @@ class _Reload:
 _READY = "ready"
 
 
+@dataclass(frozen=True, slots=True)
+class _Status:
+    """A worker's word about itself (not a result: results may be tuples): ``ready``,
+    ``failed`` (to start) or ``cpu`` (its CPU seconds, as it ends)."""
+
+    state: str
+    detail: object = None
+
+
 #: Makes a worker's ``Preparer`` (a module-level callable: it travels to the worker process).
 PreparerFactory = Callable[..., Preparer]
 
@@ -133,10 +142,10 @@ def _worker_main(
         preparer = make(config, observe_stages=observe_stages)
     except Exception as exc:
         with contextlib.suppress(OSError):
-            conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+            conn.send(_Status("failed", f"{type(exc).__name__}: {exc}"))
         return
     try:
-        conn.send((_READY, None))
+        conn.send(_Status(_READY))
         while True:
             try:
                 message = conn.recv()
@@ -145,7 +154,7 @@ def _worker_main(
             if message is None:
                 usage = resource.getrusage(resource.RUSAGE_SELF)
                 with contextlib.suppress(OSError):
-                    conn.send(("cpu", usage.ru_utime + usage.ru_stime))
+                    conn.send(_Status("cpu", usage.ru_utime + usage.ru_stime))
                 return
             if isinstance(message, _Reload):
                 preparer.reload_partners()
@@ -310,8 +319,8 @@ class WorkerPool:
         except (EOFError, OSError):
             self._lost(worker, BrokenKind.WORKER_DIED, self._ended(worker))
             return
-        if isinstance(message, tuple):
-            state, detail = message
+        if isinstance(message, _Status):
+            state, detail = message.state, message.detail
             if state == _READY:
                 worker.ready = True
             else:
@@ -434,8 +443,8 @@ def _last_words(conn: Connection) -> float:
     try:
         while conn.poll(CLOSE_SECONDS):
             message = conn.recv()
-            if isinstance(message, tuple) and message[0] == "cpu":
-                return float(message[1])
+            if isinstance(message, _Status) and message.state == "cpu":
+                return float(str(message.detail))
     except (EOFError, OSError):
         pass
     return 0.0
