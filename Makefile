@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= config/local.toml
 
-.PHONY: install deps run test test-fast lint bench clean
+.PHONY: install deps run test test-fast lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gateway needs Python 3.11 or newer")'
@@ -17,24 +17,29 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # System packages the integration tests need: dovecot (Debian's dovecot-imapd) for the IMAP
-# intake tests. Does nothing when it is installed (no root needed then); installs it when run as
-# root; otherwise says how. Without it the IMAP tests skip locally (and fail in CI).
+# intake tests, and Debian's chromium for the web console's browser tests (driven by Playwright
+# from PyPI; never `playwright install`). Does nothing when both are installed (no root needed
+# then); installs what is missing when run as root; otherwise says how. Without them those tests
+# skip locally (and fail in CI).
+DEB_PACKAGES = $(if $(wildcard /usr/sbin/dovecot),,dovecot-imapd) $(if $(wildcard /usr/bin/chromium),,chromium)
 deps:
-	@if [ -x /usr/sbin/dovecot ]; then :; \
+	@if [ -z "$(strip $(DEB_PACKAGES))" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q dovecot-imapd; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PACKAGES); \
 	else \
-	  echo "dovecot is not installed: run 'sudo make deps' (apt-get install dovecot-imapd);" \
-	    "the IMAP integration tests skip without it"; \
+	  echo "missing: $(DEB_PACKAGES): run 'sudo make deps' (apt-get install $(DEB_PACKAGES));" \
+	    "the IMAP and browser integration tests skip without them"; \
 	fi
 
 # Runs the daemon on the embedded default. It creates a development signing key if there is none,
-# imports the bundled tariff data (a no-op when unchanged) and, the first time, drops the sample
-# claims from fixtures/samples/ into the spool, so there is something to see.
+# imports the bundled tariff data and the sample practice register (no-ops when unchanged) and,
+# the first time, drops the sample claims from fixtures/samples/ into the spool, so there is
+# something to see.
 run: install
 	$(BIN)/gateway keys generate --config $(CONFIG) --if-missing
 	$(BIN)/gateway tariffs import --config $(CONFIG) fixtures/tariffs/takster.csv fixtures/tariffs/nlk-codes.csv fixtures/tariffs/nlk-rates.csv
+	$(BIN)/gateway practices import --config $(CONFIG) fixtures/practices/practices.csv
 	@if [ ! -e var/.seeded ]; then \
 	  mkdir -p var/spool/incoming && cp fixtures/samples/* var/spool/incoming/ && touch var/.seeded && \
 	  echo "seeded var/spool/incoming with the sample claims from fixtures/samples/"; fi
@@ -53,9 +58,18 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench.spool_bench
+	$(BIN)/python -m bench.spool_backlog
 	$(BIN)/python -m bench.rules_bench
 	$(BIN)/python -m bench.stats_bench
 	$(BIN)/python -m bench.mail_bench
+	$(BIN)/python -m bench.hostile_bench
+
+# Coverage-guided fuzzing (atheris) of the MIME unwrap, the XML reader and the claim parser,
+# FUZZ_SECONDS each (default 600). A crash is written to fuzz/crashes/ and fails the run; copy it
+# into fuzz/corpus/<target>/ once fixed, where every test run replays it.
+FUZZ_SECONDS ?= 600
+fuzz: install
+	$(BIN)/python -m fuzz.run --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis

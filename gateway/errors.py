@@ -17,6 +17,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from gateway.logs import redact
+
 
 class GatewayError(Exception):
     """Root of every error raised by gateway itself."""
@@ -42,9 +44,12 @@ class MessageError(GatewayError):
     """
 
     def __init__(self, detail: str, *, location: str | None = None) -> None:
+        # Whatever a stage quotes from the message, an identity number never reaches the
+        # sender's OT, an ebXML error description or a log through here.
+        detail = redact(detail)
         super().__init__(detail)
         self.detail = detail
-        self.location = location
+        self.location = redact(location) if location is not None else None
 
 
 # --- ebXML transport level: answered with an ebXML MessageError signal --------------------------
@@ -111,6 +116,15 @@ class SignatureInvalid(ContentError):
 
 class CertificateInvalid(ContentError):
     """The sender's certificate is expired, not yet valid, of the wrong kind or not trusted."""
+
+
+class CertificateRevoked(CertificateInvalid):
+    """The sender's certificate is revoked (CRL or OCSP); see ``gateway.security.revocation``."""
+
+
+class RevocationUnknown(CertificateInvalid):
+    """Whether the sender's certificate is revoked cannot be established (no CRL, a stale CRL,
+    no OCSP answer) and the configured policy is to fail closed."""
 
 
 class ReplyChannel(enum.Enum):
@@ -201,6 +215,18 @@ RECEIPTS: dict[type[MessageError], ReceiptCode] = {
         ReplyChannel.APPREC,
         "S02",
         "Ugyldig sertifikat",
+        APPREC_ERROR_CODE_SYSTEM,
+    ),
+    CertificateRevoked: ReceiptCode(
+        ReplyChannel.APPREC,
+        "S03",
+        "Tilbaketrukket sertifikat",
+        APPREC_ERROR_CODE_SYSTEM,
+    ),
+    RevocationUnknown: ReceiptCode(
+        ReplyChannel.APPREC,
+        "S99",
+        "Annen feil på signatur eller sertifikat",
         APPREC_ERROR_CODE_SYSTEM,
     ),
     ContentError: ReceiptCode(

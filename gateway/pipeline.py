@@ -13,7 +13,7 @@ committed together in ``Pipeline.commit``: all or nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from lxml import etree
@@ -21,18 +21,21 @@ from lxml import etree
 from gateway.claims.message_types import Claim, document_type
 from gateway.claims.model import MsgHead
 from gateway.claims.msghead import parse_msghead
-from gateway.claims.practitioner import practitioner_id, practitioner_type
+from gateway.claims.practitioner import practitioner_id
 from gateway.clock import local_naive, utc_now
 from gateway.config import IdentityConfig, SecurityConfig
 from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.payload import Decrypt, extract_payload
-from gateway.ebxml.unwrap import BareDocument, Packaged, is_signal, unwrap
+from gateway.ebxml.unwrap import BareDocument, Packaged, is_signal, unwrap, whole_sha256
 from gateway.errors import ContentError, MessageError, MsgIdReused, SchemaInvalid
 from gateway.logs import get_logger
 from gateway.outbox.signals import match_signal
 from gateway.partners.addressing import check_addressing, check_msghead_parties
 from gateway.partners.authentication import signal_trusted, verified_envelope, verified_msghead
 from gateway.partners.registry import PartnerRegistry
+from gateway.practices.live import PracticeSource
+from gateway.practices.model import EMPTY_REGISTER
+from gateway.practices.senders import Sender, sender_of
 from gateway.processing import (
     Decided,
     Duplicate,
@@ -95,7 +98,7 @@ class Pipeline:
         max_message_bytes: int,
         clock: Callable[[], datetime] = utc_now,
         tariffs: TariffBook = EMPTY_BOOK,
-        practitioners: Mapping[str, str] | None = None,
+        practices: PracticeSource = EMPTY_REGISTER,
         partners: PartnerRegistry | None = None,
         decryption_keys: Sequence[cms.DecryptionKey] = (),
         security: SecurityConfig | None = None,
@@ -118,7 +121,9 @@ class Pipeline:
         )
         #: Replaced by the daemon when new tariff data is imported (no restart needed).
         self.tariffs = tariffs
-        self.practitioners: Mapping[str, str] = practitioners or {}
+        #: The practice register in force (a ``LiveRegister`` in the daemon: new imports apply
+        #: from the next message).
+        self.practices = practices
         self.store = store
         self.catalog = catalog
         self.signer = signer
@@ -136,7 +141,7 @@ class Pipeline:
 
     def process(self, raw: bytes, *, source: str, source_ref: str, source_name: str) -> Processed:
         """Run the stages and build the answer; the store is only read."""
-        intake = Intake(raw, source, source_ref, source_name, self.clock(), _sha256(raw))
+        intake = Intake(raw, source, source_ref, source_name, self.clock(), whole_sha256(raw))
         known = Understood(intake.received_at, source_ref, source_name)
         try:
             ending = self._run(intake, known)
@@ -159,13 +164,14 @@ class Pipeline:
     def rows(self, processed: Processed) -> IntakeRows:
         """What ``commit`` writes, as plain rows (a worker process makes them for the writer)."""
         head, answer = processed.known.head, processed.answer
+        sender = self._sender(head, processed.intake.received_at) if head else None
         return intake_rows(
             processed.received(),
             processed.message(),
             processed.evaluation,
             answer.replies,
             practitioner_id=practitioner_id(head) if head else "",
-            practitioner_type=practitioner_type(head, self.practitioners) if head else None,
+            practitioner_type=sender.practitioner_type if sender else None,
         )
 
     # --- the stages, in order -------------------------------------------------------------------
@@ -258,6 +264,8 @@ class Pipeline:
 
     def _context(self, claim: Claim, received_at: datetime) -> ClaimContext:
         head = claim.document.head
+        register = self.practices.current()
+        sender = sender_of(register, head, local_naive(received_at).date())
         return ClaimContext(
             head=head,
             krav=claim.krav,
@@ -265,9 +273,14 @@ class Pipeline:
             received_at=local_naive(received_at),
             history=self.store.history,
             tariffs=self.tariffs,
-            practitioner=practitioner_type(head, self.practitioners),
+            practitioner=sender.practitioner_type,
             practitioner_id=practitioner_id(head),
+            practices=register,
+            practice=sender.practice,
         )
+
+    def _sender(self, head: MsgHead, received_at: datetime) -> Sender:
+        return sender_of(self.practices.current(), head, local_naive(received_at).date())
 
     # --- answers --------------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ the inboxes (the spool and one poller per IMAP mailbox), the ack tracker, the pa
 and the systemd watchdog. ``gateway.daemon`` only runs them.
 
 Each adapter reads its own table of the config file, beside its code; ``Adapters.of`` collects
-them, and ``load_config`` reads the core and every adapter's table at once.
+them (and the web console's ``[web]``, which ``gateway web`` serves), and ``load_config`` reads
+the core and every adapter's table at once.
 
 Adding a transport: write the adapter beside the others (an inbox in ``gateway/inbox/``
 implementing ``transports.Inbox``, an outbox in ``gateway/outbox/`` implementing
@@ -26,7 +27,8 @@ from gateway.config import Config
 from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
 from gateway.inbox.imap.poller import MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
-from gateway.inbox.spool import Spool, SpoolInbox
+from gateway.inbox.spool import Spool
+from gateway.inbox.spool_service import SpoolInbox
 from gateway.intake import IntakeSettings, PipelineIntake
 from gateway.intake.preparing import pipeline_for
 from gateway.intake.workers import InThread, WorkerPool, Workers
@@ -39,12 +41,14 @@ from gateway.payout.config import PayoutConfig
 from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline
+from gateway.practices.legacy import migrate_once
 from gateway.receipts.signing import reply_signing_of
 from gateway.service.health import days_to_expiry
 from gateway.service.metrics import Metrics, MetricsEndpoint
 from gateway.service.systemd import Watchdog
 from gateway.store import Store
 from gateway.transports import Inbox, Intake, Outbox, Service
+from gateway.web.config import WebConfig
 
 # --- settings ----------------------------------------------------------------------------------
 
@@ -57,12 +61,14 @@ class Adapters:
     smtp: SmtpConfig | None
     payout: PayoutConfig
     intake: IntakeSettings
+    #: The console and the claim status API (``gateway web``; in ``gateway run`` if in_daemon).
+    web: WebConfig
 
     @classmethod
     def of(cls, config: Config) -> Adapters:
         """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``),
-        ``[payout]``, the intake's keys of ``[daemon]`` and ``[signing] replies``; raise
-        ``ConfigurationError`` naming the bad key."""
+        ``[payout]``, ``[web]``, the intake's keys of ``[daemon]`` and ``[signing] replies``;
+        raise ``ConfigurationError`` naming the bad key."""
         outbox = config.table("outbox")
         kind = config.outbox.kind
         if kind not in OUTBOXES:
@@ -79,6 +85,7 @@ class Adapters:
             smtp=smtp,
             payout=PayoutConfig.from_table(config.table("payout")),
             intake=IntakeSettings.from_config(config),
+            web=WebConfig.from_table(config.table("web")),
         )
 
 
@@ -153,26 +160,35 @@ def build(config: Config, *, once: bool = False) -> Parts:
     """Every part of ``gateway run`` for ``config`` (``once``: the spool inbox ends when empty)."""
     adapters = Adapters.of(config)
     store = Store(config.database)
+    # The old [practitioners] table and receivers file: said at start, imported once if no
+    # practice register has been imported yet.
+    migrate_once(store.practices, config.practitioners, adapters.payout.receivers_file, config.path)
     metrics = Metrics()
     # The daemon's own pipeline: the partners it holds route the replies and are reloaded on
     # SIGHUP; the messages themselves are processed by the workers' pipelines.
     pipeline = pipeline_for(config, store, observe=metrics.observe_stages(STAGES))
-    spool = Spool(config.spool)
+    spool = Spool(config.spool, on_parked=metrics.spool_parked)
     routing = Routing(config.identity.her_id, lambda: pipeline.partners)
     ctx = Context(config, adapters, store, routing)
     outbox, outbox_services = OUTBOXES[config.outbox.kind](ctx)
     intake = _intake(config, adapters.intake, store, outbox, metrics, spool)
-    spool_inbox = SpoolInbox(spool, intake, once=once)
+    spool_inbox = SpoolInbox(
+        spool, intake, once=once, max_bytes=config.validation.max_message_bytes
+    )
     tracker = MailTracker(config.database) if adapters.mailboxes else None
     services: list[Service] = []
     if config.metrics.port:
         services.append(MetricsEndpoint(metrics, config.metrics.host, config.metrics.port))
     services += [outbox, *outbox_services, *_inboxes(ctx, intake, spool_inbox, tracker)]
     if adapters.payout.enabled:
-        deps = deps_from_config(config, adapters.payout, signer=pipeline.signer)
+        deps = deps_from_config(
+            config, adapters.payout, practices=pipeline.practices, signer=pipeline.signer
+        )
         services.append(
             PayoutScheduler(adapters.payout, config.database, deps, flush=outbox.notify)
         )
+    if adapters.web.in_daemon:
+        services.append(_web_service(config, adapters))
     services.append(Watchdog(intake.healthy))
     _register_gauges(metrics, config, spool, store)
     return Parts(config, store, pipeline, metrics, intake, outbox, spool_inbox, services, tracker)
@@ -225,13 +241,18 @@ def _intake(
     )
 
 
+def _web_service(config: Config, adapters: Adapters) -> Service:
+    """``[web] in_daemon = true``: the console and the status API served by the daemon."""
+    # Imported here: the web stack is loaded only when it is served, and gateway.web builds its
+    # application from this module's Adapters.
+    from gateway.web.service import WebService
+
+    return WebService(config, adapters)
+
+
 def _register_gauges(metrics: Metrics, config: Config, spool: Spool, store: Store) -> None:
     metrics.register_gauge("inbox_depth", lambda: float(spool.incoming_count()), inbox="spool")
-    metrics.register_gauge(
-        "dead_letters",
-        lambda: float(sum(1 for p in config.spool.bad.iterdir() if p.is_file())),
-        kind="spool",
-    )
+    metrics.register_gauge("dead_letters", lambda: float(spool.parked_count()), kind="spool")
     summary = store.outbox.summary  # under the store's lock: safe from any thread
     metrics.register_gauge("oldest_pending_reply_age", lambda: summary().oldest_pending_seconds)
     metrics.register_gauge("outstanding_acks", lambda: float(summary().awaiting_ack))

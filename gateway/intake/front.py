@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +26,7 @@ from enum import Enum
 from typing import NamedTuple
 
 from gateway.clock import utc_now
+from gateway.ebxml.unwrap import whole_sha256, whole_size
 from gateway.errors import StorageError
 from gateway.intake.jobs import (
     Broken,
@@ -239,9 +239,10 @@ class PipelineIntake:
             source=job.source,
             source_ref=job.source_ref,
             raw=job.raw,
-            sha256=hashlib.sha256(job.raw).hexdigest(),
+            sha256=whole_sha256(job.raw),  # of the whole message, if only its start was read
             outcome=Outcome.FAILED,
             detail=detail[:2000],
+            size=whole_size(job.raw),
         )
         written = self.writer.submit(intake_rows(received, None, None, ()), None)
 

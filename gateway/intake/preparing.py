@@ -32,6 +32,7 @@ from gateway.intake.snapshot import SnapshotEngine, snapshot_store
 from gateway.logs import get_logger
 from gateway.partners.registry import PartnerRegistry
 from gateway.pipeline import Pipeline
+from gateway.practices.live import LiveRegister
 from gateway.processing import Signal, StageObserver
 from gateway.receipts.signing import reply_signing_of
 from gateway.rules.engine import RuleEngine
@@ -60,7 +61,7 @@ def pipeline_for(config: Config, store: Store, *, observe: StageObserver | None 
         signer=load_signer(config.signing.key_file, config.signing.cert_file),
         engine=RuleEngine(RULES),
         max_message_bytes=config.validation.max_message_bytes,
-        practitioners=config.practitioners,
+        practices=LiveRegister(store.practices),
         partners=partners,
         decryption_keys=[
             DecryptionKey.from_files(pair.key_file, pair.cert_file)
@@ -149,7 +150,7 @@ class Preparer:
             processed = pipeline.process(
                 job.raw, source=job.source, source_ref=job.source_ref, source_name=job.source_name
             )
-        rows = pipeline.rows(processed)
+            rows = pipeline.rows(processed)  # reads the practice register: in the same snapshot
         exact, ranges = self.reads.frozen()
         ending, answer = processed.ending, processed.answer
         signal = ending if isinstance(ending, Signal) and ending.trusted else None

@@ -70,7 +70,7 @@ class ReplyFiles(Protocol):
     """An outbox that writes replies as files and can stage them around a commit (the file
     outbox): see ``gateway.outbox.files``."""
 
-    def stage(self, replies: Sequence[ReplyRecord]) -> Staged: ...
+    def stage(self, replies: Sequence[ReplyRecord]) -> Staged | None: ...
 
     def publish(self, staged: Staged) -> None: ...
 
@@ -230,8 +230,10 @@ class GroupWriter:
                         reply_ids += verdict.reply_ids
                 if self.files is not None and replies:
                     # Durable under temp names before the commit that says they are delivered.
+                    # A disk that refuses stages nothing: they stay pending, written later.
                     staged = self.files.stage(replies)
-                    record_delivery_in(tx, reply_ids)
+                    if staged is not None:
+                        record_delivery_in(tx, reply_ids, acks_expected=False)
         except BaseException:
             if staged is not None and self.files is not None:
                 self.files.discard(staged)

@@ -150,10 +150,17 @@ def _connect(db_path: Path | str) -> sqlite3.Connection:
     return connect(db_path, foreign_keys=True, schema=SCHEMA)
 
 
+def create_tables(db_path: Path | str) -> None:
+    """Create the ledger's tables if they are missing, for a reader of them (the console)
+    that may come before any run."""
+    with closing(_connect(db_path)):
+        pass
+
+
 # --- the ledger --------------------------------------------------------------------------------
 
 
-def _target(
+def bill_target(
     *,
     kreditering: bool,
     credited: bool,
@@ -164,7 +171,9 @@ def _target(
     paid: int,
     original_paid: int | None,
 ) -> int:
-    """A bill's target (see the module docstring)."""
+    """A bill's TARGET (see the module docstring): what should in total have been paid for it
+    by now. The one rule, for the ledger's runs and for whoever shows a bill's payout status
+    (the web console and the claim status API)."""
     if kreditering:
         if status == "godkjent" and original_paid is not None:
             return -original_paid
@@ -187,7 +196,7 @@ def _compute(db: sqlite3.Connection) -> list[PlannedLine]:
         credited, manual = r[3] is not None, bool(r[4])
         original_id = None if r[8] is None else int(r[8])
         paid = paid_by_id[bill_id]
-        target = _target(
+        target = bill_target(
             kreditering=kreditering,
             credited=credited,
             manual=manual,

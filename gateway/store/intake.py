@@ -322,7 +322,7 @@ def _received_values(r: ReceivedRecord) -> Values:
         r.source,
         r.source_ref,
         r.sha256,
-        len(r.raw),
+        len(r.raw) if r.size is None else r.size,
         r.raw,
         r.outcome.value,
         r.detail,
