@@ -223,8 +223,9 @@ def observe(site: Site, expected: int, database_before: int) -> Observed:
         seen.problems.append(f"{seen.apprec_files} AppRecs, {seen.ack_files} acks for {expected}")
     if seen.left_in_spool or seen.processed_files != expected:
         seen.problems.append(f"{seen.processed_files} processed, {seen.left_in_spool} left")
-    answered = seen.outcomes.get("accepted", 0) + seen.outcomes.get("partially_accepted", 0)
-    if answered != expected or seen.pending_replies:
+    # Every claim decided by the rules (a claim whose every bill a rule refuses is decided too).
+    decided = sum(seen.outcomes.get(o, 0) for o in ("accepted", "partially_accepted", "rejected"))
+    if decided != expected or seen.pending_replies:
         seen.problems.append(f"outcomes {seen.outcomes}, {seen.pending_replies} pending")
     return seen
 
