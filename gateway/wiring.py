@@ -1,10 +1,12 @@
 """Building ``gateway run`` from its configuration: every part, and the services that run.
 
 ``build(config)`` makes the store, the pipeline (schema catalog, signer, rule engine, partners,
-decryption keys, metrics per stage), the intake, the outbox ``outbox.kind`` names, and the list
-of services the daemon runs (``gateway.transports.Service``): the metrics endpoint, the outbox,
-the inboxes (the spool and one poller per IMAP mailbox), the ack tracker, the payout scheduler
-and the systemd watchdog. ``gateway.daemon`` only runs them.
+decryption keys, the practice register in force, the ``[replies]`` options, the revocation
+checker, metrics per stage), the intake, the outbox ``outbox.kind`` names, and the list of
+services the daemon runs (``gateway.transports.Service``): the metrics endpoint, the outbox, the
+inboxes (the spool and one poller per IMAP mailbox), the ack tracker, the CRL refresher (with
+``[revocation]``), the payout scheduler, the web console (``[web] in_daemon``) and the systemd
+watchdog. ``gateway.daemon`` only runs them.
 
 Each adapter reads its own table of the config file, beside its code; ``Adapters.of`` collects
 them (and the web console's ``[web]``, which ``gateway web`` serves), and ``load_config`` reads
@@ -23,7 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+
 from gateway.config import Config
+from gateway.errors import ConfigurationError
 from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
 from gateway.inbox.imap.poller import MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
@@ -32,6 +37,7 @@ from gateway.inbox.spool_service import SpoolInbox
 from gateway.intake import IntakeSettings, PipelineIntake
 from gateway.intake.preparing import pipeline_for
 from gateway.intake.workers import InThread, WorkerPool, Workers
+from gateway.logs import get_logger
 from gateway.outbox.files import FileOutbox
 from gateway.outbox.reliability import AckTracker
 from gateway.outbox.routing import Routing
@@ -42,13 +48,18 @@ from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline
 from gateway.practices.legacy import migrate_once
+from gateway.processing import StageObserver
+from gateway.receipts.options import ReplyOptions
 from gateway.receipts.signing import reply_signing_of
+from gateway.security.revocation import Revocation, RevocationConfig
 from gateway.service.health import days_to_expiry
 from gateway.service.metrics import Metrics, MetricsEndpoint
 from gateway.service.systemd import Watchdog
 from gateway.store import Store
 from gateway.transports import Inbox, Intake, Outbox, Service
 from gateway.web.config import WebConfig
+
+log = get_logger("wiring")
 
 # --- settings ----------------------------------------------------------------------------------
 
@@ -61,14 +72,16 @@ class Adapters:
     smtp: SmtpConfig | None
     payout: PayoutConfig
     intake: IntakeSettings
+    replies: ReplyOptions
+    revocation: RevocationConfig | None
     #: The console and the claim status API (``gateway web``; in ``gateway run`` if in_daemon).
     web: WebConfig
 
     @classmethod
     def of(cls, config: Config) -> Adapters:
         """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``),
-        ``[payout]``, ``[web]``, the intake's keys of ``[daemon]`` and ``[signing] replies``;
-        raise ``ConfigurationError`` naming the bad key."""
+        ``[payout]``, ``[replies]``, ``[revocation]``, ``[web]``, the intake's keys of
+        ``[daemon]`` and ``[signing] replies``; raise ``ConfigurationError`` naming the bad key."""
         outbox = config.table("outbox")
         kind = config.outbox.kind
         if kind not in OUTBOXES:
@@ -85,8 +98,22 @@ class Adapters:
             smtp=smtp,
             payout=PayoutConfig.from_table(config.table("payout")),
             intake=IntakeSettings.from_config(config),
+            replies=ReplyOptions.from_table(config.table("replies")),
+            revocation=revocation_config(config),
             web=WebConfig.from_table(config.table("web")),
         )
+
+
+def revocation_config(config: Config) -> RevocationConfig | None:
+    """``[revocation]`` (``gateway.security.revocation``); None: revocation is not checked."""
+    document = config.tables.data if config.tables is not None else {}
+    found = RevocationConfig.from_toml(document, base=config.path.parent, source=str(config.path))
+    if found is not None and config.partners.directory is None:
+        raise ConfigurationError(
+            f"{config.path}: [revocation] needs partners.directory: revocation is checked for "
+            "the partner certificates of the CPAs"
+        )
+    return found
 
 
 def load_config(path: Path) -> Config:
@@ -165,8 +192,10 @@ def build(config: Config, *, once: bool = False) -> Parts:
     migrate_once(store.practices, config.practitioners, adapters.payout.receivers_file, config.path)
     metrics = Metrics()
     # The daemon's own pipeline: the partners it holds route the replies and are reloaded on
-    # SIGHUP; the messages themselves are processed by the workers' pipelines.
-    pipeline = pipeline_for(config, store, observe=metrics.observe_stages(STAGES))
+    # SIGHUP; the messages themselves are processed by the workers' pipelines (each with its own
+    # revocation checker over the CRL cache this one's refresher keeps fresh).
+    pipeline = build_pipeline(config, store, adapters, observe=metrics.observe_stages(STAGES))
+    revocation = attach_revocation(adapters.revocation, pipeline)
     spool = Spool(config.spool, on_parked=metrics.spool_parked)
     routing = Routing(config.identity.her_id, lambda: pipeline.partners)
     ctx = Context(config, adapters, store, routing)
@@ -180,9 +209,15 @@ def build(config: Config, *, once: bool = False) -> Parts:
     if config.metrics.port:
         services.append(MetricsEndpoint(metrics, config.metrics.host, config.metrics.port))
     services += [outbox, *outbox_services, *_inboxes(ctx, intake, spool_inbox, tracker)]
+    if revocation is not None:
+        services.append(revocation.refresher)
     if adapters.payout.enabled:
         deps = deps_from_config(
-            config, adapters.payout, practices=pipeline.practices, signer=pipeline.signer
+            config,
+            adapters.payout,
+            practices=pipeline.practices,
+            signer=pipeline.signer,
+            partners=lambda: pipeline.partners,
         )
         services.append(
             PayoutScheduler(adapters.payout, config.database, deps, flush=outbox.notify)
@@ -249,6 +284,42 @@ def _web_service(config: Config, adapters: Adapters) -> Service:
 
     return WebService(config, adapters)
 
+
+def build_pipeline(
+    config: Config,
+    store: Store,
+    adapters: Adapters | None = None,
+    *,
+    observe: StageObserver | None = None,
+) -> Pipeline:
+    """The pipeline ``gateway run`` uses, on ``store`` (``gateway validate --decide`` runs the
+    same on a copy of the database; the intake's workers each build theirs alike, with
+    ``gateway.intake.preparing.pipeline_for``); revocation is attached by ``build``."""
+    adapters = adapters or Adapters.of(config)
+    if config.partners.directory is None:
+        # Fail closed is only possible with partners: say so at every start.
+        log.warning(
+            "claims_not_authenticated",
+            reason="no partners.directory: no CPA, so no sender is checked and no signature "
+            "verified; every claim is taken as it comes",
+        )
+    return pipeline_for(config, store, observe=observe, replies=adapters.replies)
+
+
+def attach_revocation(config: RevocationConfig | None, pipeline: Pipeline) -> Revocation | None:
+    """With ``[revocation]``: the checker for the pipeline and the CRL refresher for the daemon,
+    over the partner certificates of the registry in force (reloads included)."""
+    if config is None:
+        return None
+    our_her = pipeline.identity.her_id
+
+    def certificates() -> tuple[x509.Certificate, ...]:
+        registry = pipeline.partners
+        return registry.partner_certificates(our_her) if registry is not None else ()
+
+    revocation = Revocation.start(config, certificates)
+    pipeline.revocation = revocation.checker
+    return revocation
 
 def _register_gauges(metrics: Metrics, config: Config, spool: Spool, store: Store) -> None:
     metrics.register_gauge("inbox_depth", lambda: float(spool.incoming_count()), inbox="spool")

@@ -18,6 +18,7 @@ from gateway.errors import ConfigurationError, SecurityFailure
 from gateway.partners.checks import Agreement, check_header
 from gateway.partners.registry import PartnerRegistry
 from gateway.pipeline import Pipeline
+from gateway.receipts.options import PartnerReplies, ReplyOptions
 from gateway.receipts.signing import (
     ALL_SIGNED,
     DOCUMENT_ONLY,
@@ -26,11 +27,12 @@ from gateway.receipts.signing import (
     reply_signing_of,
     required_signatures,
 )
+from gateway.records import PendingReply
 from gateway.security.signatures import verify_ebxml_envelope
 from gateway.security.xmldsig import Signer, verify
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.cpa import DEFAULT_US, CpaSpec, write_cpa
-from gateway.testing.messages import ebxml_message
+from gateway.testing.messages import ebxml_message, open_reply
 from tests.support.pki import TestPki
 
 AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -93,7 +95,9 @@ def test_a_cpa_where_we_sign_what_we_send_gets_signed_envelopes(
         reply_action="Svarmelding",
     )
     assert signatures == ALL_SIGNED
-    assert signatures.count(ebxml=True, acknowledged=True) == 3
+    # A bare AppRec: its envelope's signature is its own, one for both; a MsgHead carrier: two.
+    assert signatures.count(ebxml=True, acknowledged=True) == 2
+    assert signatures.count(ebxml=True, acknowledged=True, bare=False) == 3
 
 
 def test_a_cpa_without_our_signing_certificate_asks_for_no_envelope_signature(
@@ -125,11 +129,7 @@ def test_with_partners_a_message_no_agreement_covers_gets_signed_envelopes() -> 
     assert signatures == ALL_SIGNED
 
 
-def test_the_embedded_default_signs_the_apprec_and_the_asked_for_ack_only(
-    make_pipeline: Callable[..., Pipeline], signer: Signer
-) -> None:
-    """Through the pipeline: no partners, a claim asking for a signed ack. The AppRec's MsgHead
-    is signed (enveloped), the ack's envelope too; the AppRec's envelope is not."""
+def _answer_a_claim_asking_for_a_signed_ack(pipeline: Pipeline) -> dict[str, PendingReply]:
     head, krav = make_claim(
         rng=random.Random(3),
         practitioner="lege",
@@ -139,13 +139,34 @@ def test_the_embedded_default_signs_the_apprec_and_the_asked_for_ack_only(
         start=datetime(2026, 5, 4, 9, 0),
     )
     raw = ebxml_message(msghead_with_bkm(head, krav), rng=random.Random(4))
-    pipeline = make_pipeline()
     pipeline.handle(raw, source="spool", source_ref="r1", source_name="r1.msg")
-    replies = {r.kind: r for r in pipeline.store.outbox.pending_replies()}
+    return {r.kind: r for r in pipeline.store.outbox.pending_replies()}
+
+
+def test_the_embedded_default_signs_the_apprec_and_the_asked_for_ack_only(
+    make_pipeline: Callable[..., Pipeline], signer: Signer
+) -> None:
+    """Through the pipeline: no partners, a claim asking for a signed ack. The bare AppRec's
+    signature is its envelope's (over the payload part); the ack's envelope is signed too."""
+    replies = _answer_a_claim_asking_for_a_signed_ack(make_pipeline())
     assert set(replies) == {"acknowledgment", "apprec"}
-    ack = mime.unwrap(replies["acknowledgment"].body)
     now = datetime.now(UTC)
+    ack = mime.unwrap(replies["acknowledgment"].body)
     verify_ebxml_envelope(ack.envelope.body, {}, signer.certificate, now)
+    opened = open_reply(replies["apprec"].body, signer.certificate, at=now)
+    assert opened.apprec is not None and opened.apprec.tag.endswith("AppRec")
+
+
+def test_a_msghead_carrier_is_signed_itself_and_its_envelope_only_if_agreed(
+    make_pipeline: Callable[..., Pipeline], signer: Signer
+) -> None:
+    """A partner configured for the MsgHead carrier, no CPA: the MsgHead carries the AppRec's
+    signature (enveloped), so its ebXML envelope, which no agreement asks for, goes unsigned."""
+    pipeline = make_pipeline()
+    sender = default_sender().her_id or ""
+    pipeline.replies = ReplyOptions(partners={sender: PartnerReplies(carrier="msghead")})
+    replies = _answer_a_claim_asking_for_a_signed_ack(pipeline)
+    now = datetime.now(UTC)
     apprec = mime.unwrap(replies["apprec"].body)
     parts = {p.content_id or "": p.body for p in apprec.attachments}
     with pytest.raises(SecurityFailure, match="ikke signert"):

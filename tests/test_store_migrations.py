@@ -9,7 +9,7 @@ import pytest
 
 from gateway.errors import StorageError
 from gateway.store import Store
-from gateway.store.migrations import SCHEMA_VERSION, migrate
+from gateway.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 # The v1 tables a migration touches or references, as gateway 0.1 (schema 1) made them.
 V1 = """
@@ -122,6 +122,7 @@ def test_v2_database_gets_the_console_tables_as_a_new_one_has_them(tmp_path: Pat
         )
         for table in _CONSOLE_TABLES:
             tx.execute(f"DROP TABLE {table}")
+        tx.execute("ALTER TABLE received DROP COLUMN signature_references")  # a later step's
         tx.execute("UPDATE schema_version SET version = 2")
     store.close()
     assert not {f"table {t}" for t in _CONSOLE_TABLES} & set(_shape(old))
@@ -145,7 +146,7 @@ def test_the_v3_step_makes_the_console_tables_schema_sql_describes(tmp_path: Pat
     db = sqlite3.connect(old, isolation_level=None)
     db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     db.execute("INSERT INTO schema_version VALUES (2)")
-    assert migrate(db, 2) == SCHEMA_VERSION  # the steps alone, without schema.sql after them
+    MIGRATIONS[2](db)  # the step alone, without schema.sql (or a later step) after it
     db.close()
     # Each console table and index of a new database, exactly: its columns and their types,
     # constraints and defaults.
@@ -167,7 +168,7 @@ def test_the_v4_step_makes_the_practice_register_schema_sql_describes(tmp_path: 
     db = sqlite3.connect(old, isolation_level=None)
     db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     db.execute("INSERT INTO schema_version VALUES (3)")
-    assert migrate(db, 3) == 4  # the step alone, without schema.sql after it
+    MIGRATIONS[3](db)  # the step alone, without schema.sql (or a later step) after it
     db.close()
 
     def practice_shape(path: Path) -> dict[str, list[tuple[object, ...]]]:
@@ -189,3 +190,27 @@ def test_the_v4_step_makes_the_practice_register_schema_sql_describes(tmp_path: 
         "view practices_in_force",
         "columns practices_in_force",
     }
+
+
+def test_a_v4_database_gets_the_signature_references_column(tmp_path: Path) -> None:
+    """Signed acknowledgments: the received row keeps the references it acknowledged."""
+    fresh = tmp_path / "fresh.sqlite"
+    Store(fresh).close()
+    old = tmp_path / "v4.sqlite"
+    store = Store(old)
+    with store.engine.transaction("v4") as tx:
+        tx.execute(
+            "INSERT INTO received(received_at, source, source_ref, sha256, size, raw, outcome) "
+            "VALUES ('2026-01-01T00:00:00+00:00', 'spool', 'a', 'x', 1, X'00', 'accepted')"
+        )
+        tx.execute("ALTER TABLE received DROP COLUMN signature_references")
+        tx.execute("UPDATE schema_version SET version = 4")
+    store.close()
+    assert "signature_references" not in [c[1] for c in _shape(old)["table received"]]
+    migrated = Store(old)
+    try:
+        rows = migrated.engine.rows("SELECT source_ref, signature_references FROM received")
+        assert [tuple(r) for r in rows] == [("a", None)]
+    finally:
+        migrated.close()
+    assert _shape(old) == _shape(fresh)

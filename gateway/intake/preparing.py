@@ -34,23 +34,36 @@ from gateway.partners.registry import PartnerRegistry
 from gateway.pipeline import Pipeline
 from gateway.practices.live import LiveRegister
 from gateway.processing import Signal, StageObserver
+from gateway.receipts.options import ReplyOptions
 from gateway.receipts.signing import reply_signing_of
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
+from gateway.security.certificates import RevocationCheck
 from gateway.security.cms import DecryptionKey
+from gateway.security.revocation import RevocationChecker, RevocationConfig
+from gateway.security.revocation.crl import CrlCache
+from gateway.security.revocation.issuers import Issuers
 from gateway.security.xmldsig import load_signer
 from gateway.store import Store
 from gateway.tariffs.csv_format import TariffFileError
 from gateway.tariffs.loading import load_book
 from gateway.validation.catalog import SchemaCatalog
 
-__all__ = ["Preparer", "pipeline_for"]
+__all__ = ["Preparer", "pipeline_for", "revocation_checker"]
 
 log = get_logger("daemon")
 
 
-def pipeline_for(config: Config, store: Store, *, observe: StageObserver | None = None) -> Pipeline:
-    """The pipeline ``config`` describes, reading ``store``."""
+def pipeline_for(
+    config: Config,
+    store: Store,
+    *,
+    observe: StageObserver | None = None,
+    replies: ReplyOptions | None = None,
+    revocation: RevocationCheck | None = None,
+) -> Pipeline:
+    """The pipeline ``config`` describes, reading ``store`` (``replies``: ``[replies]``, read
+    here when not given)."""
     partners = None
     if config.partners.directory is not None:
         partners = PartnerRegistry.load(config.partners.directory)
@@ -69,7 +82,21 @@ def pipeline_for(config: Config, store: Store, *, observe: StageObserver | None 
         ],
         security=config.security,
         observe=observe,
+        replies=replies or ReplyOptions.from_table(config.table("replies")),
+        revocation=revocation,
         reply_signing=reply_signing_of(config),
+    )
+
+
+def revocation_checker(config: Config) -> RevocationChecker | None:
+    """A worker's own checker for ``[revocation]`` (None: not checked), over the on-disk CRL
+    cache that the daemon's refresher keeps fresh (``CrlCache`` re-reads a file that changed)."""
+    document = config.tables.data if config.tables is not None else {}
+    found = RevocationConfig.from_toml(document, base=config.path.parent, source=str(config.path))
+    if found is None:
+        return None
+    return RevocationChecker.from_config(
+        found, CrlCache(found.cache_dir, Issuers.load(found.issuers_dir))
     )
 
 
@@ -119,7 +146,10 @@ class Preparer:
         self.reads = Reads()
         self._clock = _StageClock() if observe_stages else None
         self.pipeline = pipeline_for(
-            config, snapshot_store(self.engine, self.reads), observe=self._clock
+            config,
+            snapshot_store(self.engine, self.reads),
+            observe=self._clock,
+            revocation=revocation_checker(config),
         )
         self._tariff_version = ""
 

@@ -5,9 +5,12 @@ check, not everything it could. ``[signing] replies`` in the config chooses:
 
 - ``"agreed"`` (the default): what the agreement requires.
 
-  * The **AppRec document** is always signed (today: the enveloped XML-DSig of its MsgHead
-    carrier): it is the one answer whose integrity every receiver relies on, with or without a
-    CPA, over the file outbox as over mail.
+  * The **AppRec** always carries a signature of its own: it is the one answer whose integrity
+    every receiver relies on, with or without a CPA, over the file outbox as over mail. Which
+    signature depends on its carrier (``gateway.receipts.replies``): a bare AppRec in ebXML is
+    signed by its envelope's signature (whose ``cid:`` reference covers the payload), a bare
+    AppRec file by a detached CMS signature beside it (``.p7s``), a MsgHead carrier by its own
+    enveloped XML-DSig.
   * The **ebXML envelope** of our AppRec and MessageError is signed when our side of the CPA
     says we sign what we send on that channel (``SenderNonRepudiation`` with a
     ``SigningCertificateRef`` in our ``ebXMLSenderBinding``, as in NAV's CPAs). A gateway with
@@ -56,20 +59,22 @@ class ReplySignatures:
     """Which signatures the replies to one received message carry."""
 
     document: bool
-    """The AppRec document's own signature."""
+    """The AppRec's own signature (its form depends on the carrier: see the module)."""
     envelope: bool
-    """The ebMS signature on the envelope of our AppRec and MessageError messages."""
+    """The ebMS signature on the envelopes of our other messages (MessageError, Pong,
+    StatusResponse), and on our AppRec message's beyond what its own signature needs."""
     acknowledgment: bool
     """The ebMS signature on our Acknowledgment."""
 
-    def count(self, *, ebxml: bool, acknowledged: bool) -> int:
-        """RSA operations for an answered claim: the AppRec, its envelope when it came as
-        ebXML, and an acknowledgment when one is sent."""
-        return (
-            int(self.document)
-            + int(ebxml and self.envelope)
-            + int(ebxml and acknowledged and self.acknowledgment)
-        )
+    def count(self, *, ebxml: bool, acknowledged: bool, bare: bool = True) -> int:
+        """RSA operations for an answered claim: the AppRec's (a bare one in ebXML: its
+        envelope's, one signature for both), its envelope's when it came as ebXML in a MsgHead
+        carrier, and an acknowledgment's when one is sent."""
+        if ebxml and bare:
+            apprec = int(self.document or self.envelope)
+        else:
+            apprec = int(self.document) + int(ebxml and self.envelope)
+        return apprec + int(ebxml and acknowledged and self.acknowledgment)
 
 
 #: Every reply signed.

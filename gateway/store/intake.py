@@ -27,6 +27,7 @@ from gateway.records import (
     Outcome,
     PriorMessage,
     ReceivedRecord,
+    ReceivedStatus,
     ReplyRecord,
     StoredReply,
     to_ore,
@@ -133,6 +134,27 @@ class Intake:
             return None
         received_id, content, payload, outcome = found
         return PriorMessage(int(received_id), content, payload, Outcome(outcome))
+
+    def status_of(self, cpa_id: str, message_id: str) -> ReceivedStatus | None:
+        """The ebXML message ``message_id`` as received, if we have it: the one under ``cpa_id``,
+        else under any CPA (the asker is then not its sender). One answered with a MessageError
+        was not received, and is not here."""
+        found = self._engine.one(
+            "SELECT r.id, r.received_at, r.outcome, m.cpa_id, m.from_her FROM messages m "
+            "JOIN received r ON r.id = m.received_id WHERE m.ebxml_message_id = ? "
+            "ORDER BY CASE WHEN m.cpa_id = ? THEN 0 ELSE 1 END, r.id LIMIT 1",
+            (message_id, cpa_id),
+        )
+        if found is None:
+            return None
+        received_id, received_at, outcome, found_cpa, from_her = found
+        return ReceivedStatus(
+            int(received_id),
+            datetime.fromisoformat(str(received_at)),
+            Outcome(outcome),
+            None if found_cpa is None else str(found_cpa),
+            None if from_her is None else str(from_her),
+        )
 
     def replies_for(self, received_id: int) -> list[StoredReply]:
         """The replies first sent for a message, in the order they were made."""
@@ -243,7 +265,8 @@ def write_intake(tx: Transaction, rows: IntakeRows) -> Written:
     """Write one intake's rows in the open transaction ``tx``."""
     received_id = tx.insert(
         "INSERT INTO received(received_at, source, source_ref, sha256, size, raw, outcome, "
-        "detail, duplicate_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "detail, duplicate_of, signature_references) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING id",
         rows.received,
     )
     credited: list[Touched] = []
@@ -279,6 +302,14 @@ _FINDING = (
     "INSERT INTO findings(message_id, bill_id, rule_id, rule_version, code, severity, text, "
     "facts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+def _references(references: Sequence[bytes]) -> str | None:
+    """The ``ds:Reference`` copies as one JSON array of their XML (ASCII: lxml writes other
+    characters as references), or NULL when there are none."""
+    if not references:
+        return None
+    return json.dumps([reference.decode("utf-8") for reference in references])
 
 
 def _write_bill(tx: Transaction, message_id: int, rows: BillRows) -> tuple[int, Touched | None]:
@@ -327,6 +358,7 @@ def _received_values(r: ReceivedRecord) -> Values:
         r.outcome.value,
         r.detail,
         r.duplicate_of,
+        _references(r.signature_references),
     )
 
 

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 #: The schema version ``schema.sql`` describes.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
@@ -134,11 +134,17 @@ def _v3_to_v4(db: sqlite3.Connection) -> None:
     )
 
 
+def _v4_to_v5(db: sqlite3.Connection) -> None:
+    """Signed acknowledgments: the received message's ``ds:Reference`` copies, kept with it."""
+    db.execute("ALTER TABLE received ADD COLUMN signature_references TEXT")
+
+
 #: Migration from version N to N + 1, keyed by N.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
+    4: _v4_to_v5,
 }
 
 
