@@ -20,9 +20,10 @@ from gateway.payout.decision import (
     DecisionBill,
     DecisionLine,
     DecisionNote,
+    DecisionPaper,
     patient_reference,
 )
-from gateway.payout.ledger import LineRecord, run_lines, runs
+from gateway.payout.ledger import LineRecord, paper_lines, run_lines, runs
 from gateway.payout.recipients import Payee, Recipients
 from gateway.practices.model import EMPTY_REGISTER
 from gateway.rules.registry import RULES
@@ -64,6 +65,12 @@ def decisions_for_run(
         for line in lines:
             payee = registry.payee(line.receiver_her, _practitioner_type(db, line.bill_id), on)
             by_payee.setdefault(payee.her_id, (payee, []))[1].append(line)
+        papers: dict[str, list[DecisionPaper]] = {}
+        for her, paper_id, amount in paper_lines(db_path, run_id):
+            paper, ptype = _paper(db, paper_id, amount)
+            payee = registry.payee(her, ptype, on)
+            by_payee.setdefault(payee.her_id, (payee, []))
+            papers.setdefault(payee.her_id, []).append(paper)
         return [
             Decision(
                 vedtak_id=f"{run_key}-{her}",
@@ -74,11 +81,28 @@ def decisions_for_run(
                 account=payee.account,
                 kid=payee.kid,
                 bills=tuple(_bill(db, line, secret) for line in sorted(items, key=_order)),
+                papir=tuple(papers.get(her, ())),
             )
             for her, (payee, items) in sorted(by_payee.items())
         ]
     finally:
         db.close()
+
+
+def _paper(db: sqlite3.Connection, paper_id: int, amount: int) -> tuple[DecisionPaper, str | None]:
+    submission, first, last, bills, ptype = db.execute(
+        "SELECT submission, period_from, period_to, bills, practice_type FROM paper_claims "
+        "WHERE id = ?",
+        (paper_id,),
+    ).fetchone()
+    paper = DecisionPaper(
+        str(submission),
+        date.fromisoformat(first),
+        date.fromisoformat(last),
+        int(bills),
+        _ore(amount),
+    )
+    return paper, None if ptype is None else str(ptype)
 
 
 def _practitioner_type(db: sqlite3.Connection, bill_id: int) -> str | None:

@@ -16,12 +16,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from gateway.settings import add_config_option
 from gateway.stats.formats import FORMATS, FormatError, write_table
 from gateway.stats.model import AREA_LEVELS, DIMENSIONS, MEASURES
 from gateway.stats.periods import StatsError
+from gateway.stats.published import PUBLISHED, Published
+
+if TYPE_CHECKING:  # the cube needs numpy: imported only when a table is made
+    from gateway.stats.cube import Exclusion
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,10 +42,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "Cells that count fewer than 5 persons are suppressed (:), as are the cells that would "
         "reveal them; the file's legend says which and why.",
     )
-    export.add_argument("--measure", required=True, choices=MEASURES)
+    export.add_argument(
+        "--table",
+        choices=sorted(PUBLISHED),
+        help="a published table by name (sets --measure, --by, --only and --share-of)",
+    )
+    export.add_argument("--measure", choices=MEASURES)
     export.add_argument(
         "--by",
-        required=True,
         type=_dimensions,
         help=f"comma-separated dimensions, in order: {', '.join(DIMENSIONS)} "
         f"(one area level of {'|'.join(AREA_LEVELS)})",
@@ -54,6 +62,24 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         dest="fmt",
         choices=FORMATS,
         help="output format (default: from the --out file name's suffix)",
+    )
+    export.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="DIM=V1|V2",
+        help="count only bills with one of these values of a dimension (repeatable), e.g. "
+        "praksistype=fysioterapeut",
+    )
+    export.add_argument("--share-of", help="add percentage shares of the total over this dimension")
+    export.add_argument(
+        "--exclusion-file",
+        type=Path,
+        help="CSV (kommune,navn) of municipalities whose persons aged 90+ are left out at "
+        "municipality level (default: the packaged list)",
+    )
+    export.add_argument(
+        "--no-exclusion", action="store_true", help="do not apply the 90+ exclusion"
     )
     export.add_argument("--out", required=True, type=Path, help="the file to write")
     add_config_option(export)
@@ -151,9 +177,17 @@ def _export(args: argparse.Namespace) -> int:
         raise StatsError(f"{out.parent}: no such directory")
     database = _database(args.config)
     progress: Callable[[str], None] = Progress(sys.stderr, enabled=not args.quiet)
-    progress(f"{args.measure} etter {', '.join(args.by)}, periode {args.period}")
+    request = _request(args)
+    progress(f"{request.measure} etter {', '.join(request.by)}, periode {args.period}")
     table = build_table(
-        database, measure=args.measure, by=args.by, period=args.period, progress=progress
+        database,
+        measure=request.measure,
+        by=request.by,
+        period=args.period,
+        only=request.only,
+        share_of=request.share_of,
+        exclusion=_exclusion(args),
+        progress=progress,
     )
     suppressed = sum(1 for c in table.cells if c.value is None)
     progress(f"skriver {fmt}: {len(table.cells)} celler, {suppressed} prikket")
@@ -167,6 +201,32 @@ def _export(args: argparse.Namespace) -> int:
     progress("ferdig")
     print(f"wrote {out} ({fmt}, {len(table.cells)} cells, {suppressed} suppressed)")
     return 0
+
+
+def _request(args: argparse.Namespace) -> Published:
+    """The table asked for: a published one (``--table``), else ``--measure`` and ``--by``."""
+    if args.table is not None:
+        if args.measure or args.by or args.only or args.share_of:
+            raise StatsError("--table sets the measure, dimensions and filters: give no others")
+        return PUBLISHED[args.table]
+    if not args.measure or not args.by:
+        raise StatsError("give --table NAME, or --measure and --by")
+    only: dict[str, tuple[str, ...]] = {}
+    for item in args.only:
+        name, sep, values = item.partition("=")
+        if not sep or not name.strip() or not values.strip():
+            raise StatsError(f"--only {item!r}: expected DIMENSION=VALUE[|VALUE...]")
+        only[name.strip()] = tuple(v.strip() for v in values.split("|") if v.strip())
+    return Published("", "", args.measure, tuple(args.by), only, args.share_of)
+
+
+def _exclusion(args: argparse.Namespace) -> Exclusion | None:
+    from gateway.stats.cube import Exclusion
+    from gateway.stats.exclusions import load_exclusion
+
+    if args.no_exclusion:
+        return Exclusion(frozenset())
+    return None if args.exclusion_file is None else load_exclusion(args.exclusion_file)
 
 
 def _import(args: argparse.Namespace, kind: str) -> int:

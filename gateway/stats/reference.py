@@ -66,6 +66,17 @@ CREATE TABLE IF NOT EXISTS stats_population (
     count         INTEGER NOT NULL CHECK (count >= 0),
     PRIMARY KEY (year, kommune, aldersgruppe, kjonn)
 );
+-- Patients as numbers for the statistics mirror (gateway.stats.mirror), which never holds the
+-- national id itself.
+CREATE TABLE IF NOT EXISTS stats_patient_numbers (
+    number      INTEGER PRIMARY KEY,
+    patient_id  TEXT    NOT NULL UNIQUE
+);
+-- Bumped by every import, so the mirror knows to read the reference data again.
+CREATE TABLE IF NOT EXISTS stats_reference_versions (
+    name     TEXT    PRIMARY KEY,
+    version  INTEGER NOT NULL
+);
 """
 
 
@@ -153,9 +164,18 @@ def import_residence(db_path: Path | str, path: Path | str) -> int:
                     "ON CONFLICT(patient_id) DO UPDATE SET kommune = excluded.kommune",
                     records,
                 )
+                _bump(db, "residence")
         except sqlite3.Error as exc:
             raise StatsError(f"{file}: could not store residence: {exc}") from exc
     return len(records)
+
+
+def _bump(db: sqlite3.Connection, name: str) -> None:
+    db.execute(
+        "INSERT INTO stats_reference_versions(name, version) VALUES (?, 1) "
+        "ON CONFLICT(name) DO UPDATE SET version = stats_reference_versions.version + 1",
+        (name,),
+    )
 
 
 def import_population(db_path: Path | str, path: Path | str) -> int:

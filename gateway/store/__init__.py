@@ -35,6 +35,7 @@ from gateway.store.history import History
 from gateway.store.intake import Intake
 from gateway.store.messages import ReceivedMessages
 from gateway.store.outbox import Outbox
+from gateway.store.paper import StoredPaperClaims
 from gateway.store.practices import StoredPracticeImports
 from gateway.store.sqlite import SqliteEngine
 from gateway.store.tariff_imports import StoredTariffImports
@@ -59,6 +60,7 @@ class Store:
         self.messages = ReceivedMessages(self.engine)
         self.casework = CaseWork(self.engine)
         self.tariff_imports = StoredTariffImports(self.engine)
+        self.paper = StoredPaperClaims(self.engine)
         self.practices = StoredPracticeImports(self.engine)
         self.users = ConsoleUsers(self.engine)
         self.console = ConsoleViews(self.engine)

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 #: The schema version ``schema.sql`` describes.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
@@ -139,12 +139,35 @@ def _v4_to_v5(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE received ADD COLUMN signature_references TEXT")
 
 
+def _v5_to_v6(db: sqlite3.Connection) -> None:
+    """Paper claims as aggregates (refund per submission, practice and period)."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS paper_claims (
+            id             INTEGER PRIMARY KEY,
+            practice_her   TEXT    NOT NULL,
+            submission     TEXT    NOT NULL,
+            period_from    TEXT    NOT NULL,
+            period_to      TEXT    NOT NULL,
+            practice_type  TEXT,
+            bills          INTEGER NOT NULL CHECK (bills >= 0),
+            refund_ore     INTEGER NOT NULL CHECK (refund_ore >= 0),
+            registered_at  TEXT    NOT NULL,
+            registered_by  TEXT    NOT NULL CHECK (length(trim(registered_by)) > 0),
+            UNIQUE (practice_her, submission),
+            CHECK (period_from <= period_to)
+        )
+        """
+    )
+
+
 #: Migration from version N to N + 1, keyed by N.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
+    5: _v5_to_v6,
 }
 
 
