@@ -18,9 +18,11 @@ from pathlib import Path
 from gateway.config import Config
 from gateway.deliveries.config import DeliveriesConfig
 from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
+from gateway.intake.settings import IntakeSettings
 from gateway.outbox.smtp.config import SmtpConfig
 from gateway.payout.config import PayoutConfig
 from gateway.receipts.options import ReplyOptions
+from gateway.receipts.signing import reply_signing_of
 from gateway.security.revocation.config import RevocationConfig
 from gateway.security.revocation.configured import revocation_config
 from gateway.web.config import WebConfig
@@ -37,6 +39,7 @@ class Adapters:
     mailboxes: tuple[MailboxConfig, ...]
     smtp: SmtpConfig | None
     payout: PayoutConfig
+    intake: IntakeSettings
     replies: ReplyOptions
     revocation: RevocationConfig | None
     #: The console and the claim status API (``gateway web``; in ``gateway run`` if in_daemon).
@@ -46,8 +49,9 @@ class Adapters:
     @classmethod
     def of(cls, config: Config) -> Adapters:
         """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``),
-        ``[payout]``, ``[replies]``, ``[revocation]``, ``[web]`` and ``[deliveries]``; raise
-        ``ConfigurationError`` naming the bad key."""
+        ``[payout]``, ``[replies]``, ``[revocation]``, ``[web]``, ``[deliveries]``, the intake's
+        keys of ``[daemon]`` and ``[signing] replies``; raise ``ConfigurationError`` naming the
+        bad key."""
         outbox = config.table("outbox")
         kind = config.outbox.kind
         if kind not in OUTBOX_KINDS:
@@ -58,10 +62,12 @@ class Adapters:
             if not isinstance(outbox.raw("smtp"), dict):
                 raise outbox.error("outbox.kind = 'smtp' needs an [outbox.smtp] table")
             smtp = SmtpConfig.from_table(outbox.table("smtp"))
+        reply_signing_of(config)  # checked here, used by the pipeline
         return cls(
             mailboxes=mailboxes_from(config.table("imap")),
             smtp=smtp,
             payout=PayoutConfig.from_table(config.table("payout")),
+            intake=IntakeSettings.from_config(config),
             replies=ReplyOptions.from_table(config.table("replies")),
             revocation=revocation_config(config),
             web=WebConfig.from_table(config.table("web")),

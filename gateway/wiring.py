@@ -32,30 +32,25 @@ from gateway.inbox.imap.poller import MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
 from gateway.inbox.spool import Spool
 from gateway.inbox.spool_service import SpoolInbox
-from gateway.intake import PipelineIntake
+from gateway.intake import IntakeSettings, PipelineIntake
+from gateway.intake.preparing import pipeline_for
+from gateway.intake.workers import InThread, WorkerPool, Workers
 from gateway.logs import get_logger
 from gateway.outbox.files import FileOutbox
 from gateway.outbox.reliability import AckTracker
 from gateway.outbox.routing import Routing
 from gateway.outbox.smtp.sender import SmtpOutbox
-from gateway.partners.registry import PartnerRegistry
 from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline
 from gateway.practices.legacy import migrate_once
-from gateway.practices.live import LiveRegister
 from gateway.processing import StageObserver
-from gateway.rules.engine import RuleEngine
-from gateway.rules.registry import RULES
-from gateway.security.cms import DecryptionKey
 from gateway.security.revocation import Revocation, RevocationConfig
-from gateway.security.xmldsig import load_signer
 from gateway.service.health import days_to_expiry
 from gateway.service.metrics import Metrics, MetricsEndpoint
 from gateway.service.systemd import Watchdog
 from gateway.store import Store
 from gateway.transports import Inbox, Intake, Outbox, Service
-from gateway.validation.catalog import SchemaCatalog
 
 log = get_logger("wiring")
 
@@ -126,13 +121,16 @@ def build(config: Config, *, once: bool = False) -> Parts:
     # practice register has been imported yet.
     migrate_once(store.practices, config.practitioners, adapters.payout.receivers_file, config.path)
     metrics = Metrics()
+    # The daemon's own pipeline: the partners it holds route the replies and are reloaded on
+    # SIGHUP; the messages themselves are processed by the workers' pipelines (each with its own
+    # revocation checker over the CRL cache this one's refresher keeps fresh).
     pipeline = build_pipeline(config, store, adapters, observe=metrics.observe_stages(STAGES))
     revocation = attach_revocation(adapters.revocation, pipeline)
     spool = Spool(config.spool, on_parked=metrics.spool_parked)
     routing = Routing(config.identity.her_id, lambda: pipeline.partners)
     ctx = Context(config, adapters, store, routing)
     outbox, outbox_services = OUTBOXES[config.outbox.kind](ctx)
-    intake = PipelineIntake(pipeline, store, outbox, metrics, waiting=spool.incoming_count)
+    intake = _intake(config, adapters.intake, store, outbox, metrics, spool)
     spool_inbox = SpoolInbox(
         spool, intake, once=once, max_bytes=config.validation.max_message_bytes
     )
@@ -173,6 +171,43 @@ def _inboxes(
     return inboxes
 
 
+def _intake(
+    config: Config,
+    settings: IntakeSettings,
+    store: Store,
+    outbox: Outbox,
+    metrics: Metrics,
+    spool: Spool,
+) -> PipelineIntake:
+    """The intake: ``settings.workers`` worker processes (or one thread for 0) and the writer.
+    Stage times come back from the workers only when someone scrapes the metrics."""
+    observe = config.metrics.port != 0
+    workers: Workers
+    alive: Callable[[], bool] = lambda: True  # noqa: E731 - the thread has no dispatcher
+    if settings.workers == 0:
+        workers = InThread(config, observe_stages=observe)
+    else:
+        pool = WorkerPool(
+            config,
+            size=settings.workers,
+            budget=settings.message_budget_seconds,
+            observe_stages=observe,
+        )
+        workers, alive = pool, pool.alive
+    return PipelineIntake(
+        store,
+        outbox,
+        metrics,
+        workers,
+        settings,
+        observe_stages=observe,
+        alive=alive,
+        waiting=spool.incoming_count,
+        # Replies as files are staged around each batch's commit (no second write of a row).
+        files=outbox if isinstance(outbox, FileOutbox) else None,
+    )
+
+
 def _web_service(config: Config, adapters: Adapters) -> Service:
     """``[web] in_daemon = true``: the console and the status API served by the daemon."""
     # Imported here: the web stack (Starlette, uvicorn, Jinja2) is loaded only when it is served.
@@ -189,35 +224,17 @@ def build_pipeline(
     observe: StageObserver | None = None,
 ) -> Pipeline:
     """The pipeline ``gateway run`` uses, on ``store`` (``gateway validate --decide`` runs the
-    same on a copy of the database); revocation is attached by ``build``."""
+    same on a copy of the database; the intake's workers each build theirs alike, with
+    ``gateway.intake.preparing.pipeline_for``); revocation is attached by ``build``."""
     adapters = adapters or Adapters.of(config)
-    partners = None
-    if config.partners.directory is not None:
-        partners = PartnerRegistry.load(config.partners.directory)
-    else:
+    if config.partners.directory is None:
         # Fail closed is only possible with partners: say so at every start.
         log.warning(
             "claims_not_authenticated",
             reason="no partners.directory: no CPA, so no sender is checked and no signature "
             "verified; every claim is taken as it comes",
         )
-    return Pipeline(
-        identity=config.identity,
-        store=store,
-        catalog=SchemaCatalog.default(extra_dirs=config.validation.official_schema_dirs),
-        signer=load_signer(config.signing.key_file, config.signing.cert_file),
-        engine=RuleEngine(RULES),
-        max_message_bytes=config.validation.max_message_bytes,
-        practices=LiveRegister(store.practices),
-        partners=partners,
-        decryption_keys=[
-            DecryptionKey.from_files(pair.key_file, pair.cert_file)
-            for pair in config.security.decryption
-        ],
-        security=config.security,
-        observe=observe,
-        replies=adapters.replies,
-    )
+    return pipeline_for(config, store, observe=observe, replies=adapters.replies)
 
 
 def attach_revocation(config: RevocationConfig | None, pipeline: Pipeline) -> Revocation | None:
@@ -234,7 +251,6 @@ def attach_revocation(config: RevocationConfig | None, pipeline: Pipeline) -> Re
     revocation = Revocation.start(config, certificates)
     pipeline.revocation = revocation.checker
     return revocation
-
 
 def _register_gauges(metrics: Metrics, config: Config, spool: Spool, store: Store) -> None:
     metrics.register_gauge("inbox_depth", lambda: float(spool.incoming_count()), inbox="spool")

@@ -30,6 +30,7 @@ from pathlib import Path
 from gateway.store.acks import Acks
 from gateway.store.casework import CaseWork
 from gateway.store.console import ConsoleViews
+from gateway.store.engine import Engine
 from gateway.store.history import History
 from gateway.store.intake import Intake
 from gateway.store.messages import ReceivedMessages
@@ -45,12 +46,13 @@ __all__ = ["Store"]
 
 class Store:
     """The claims database at ``path``, created or migrated when opened; one part per concern.
+    ``engine``: another engine over it (a worker's read-only snapshot) instead of opening one.
 
     Every part may be used from any thread: the engine serialises its connection."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, engine: Engine | None = None) -> None:
         self.path = path
-        self.engine = SqliteEngine(path)
+        self.engine: Engine = SqliteEngine(path) if engine is None else engine
         self.intake = Intake(self.engine)
         self.history = History(self.engine)
         self.outbox = Outbox(self.engine)
