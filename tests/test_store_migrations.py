@@ -123,6 +123,8 @@ def test_v2_database_gets_the_console_tables_as_a_new_one_has_them(tmp_path: Pat
         for table in _CONSOLE_TABLES:
             tx.execute(f"DROP TABLE {table}")
         tx.execute("ALTER TABLE received DROP COLUMN signature_references")  # a later step's
+        for table, column in _RETENTION_COLUMNS:  # and the v7 step's
+            tx.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         tx.execute("UPDATE schema_version SET version = 2")
     store.close()
     assert not {f"table {t}" for t in _CONSOLE_TABLES} & set(_shape(old))
@@ -192,6 +194,17 @@ def test_the_v4_step_makes_the_practice_register_schema_sql_describes(tmp_path: 
     }
 
 
+#: The columns the v7 step (retention) adds, in order.
+_RETENTION_COLUMNS = (
+    ("received", "archive_file"),
+    ("received", "archive_member"),
+    ("replies", "body_sha256"),
+    ("replies", "body_size"),
+    ("replies", "archive_file"),
+    ("replies", "archive_member"),
+)
+
+
 def test_a_v4_database_gets_the_signature_references_column(tmp_path: Path) -> None:
     """Signed acknowledgments: the received row keeps the references it acknowledged."""
     fresh = tmp_path / "fresh.sqlite"
@@ -204,6 +217,8 @@ def test_a_v4_database_gets_the_signature_references_column(tmp_path: Path) -> N
             "VALUES ('2026-01-01T00:00:00+00:00', 'spool', 'a', 'x', 1, X'00', 'accepted')"
         )
         tx.execute("ALTER TABLE received DROP COLUMN signature_references")
+        for table, column in _RETENTION_COLUMNS:  # added after it, by the v7 step
+            tx.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         tx.execute("UPDATE schema_version SET version = 4")
     store.close()
     assert "signature_references" not in [c[1] for c in _shape(old)["table received"]]
@@ -229,3 +244,38 @@ def test_the_v6_step_makes_the_paper_claims_table_schema_sql_describes(tmp_path:
     assert made and made == {
         k: v for k, v in _shape(fresh).items() if k.split()[1].startswith("paper_claims")
     }
+
+
+def test_a_v6_database_gets_the_retention_columns_rows_kept(tmp_path: Path) -> None:
+    """Retention: where archived bytes are, a reply body's hash and size; nothing else moves."""
+    fresh = tmp_path / "fresh.sqlite"
+    Store(fresh).close()
+    old = tmp_path / "v6.sqlite"
+    store = Store(old)
+    with store.engine.transaction("v6") as tx:
+        tx.execute(
+            "INSERT INTO received(received_at, source, source_ref, sha256, size, raw, outcome) "
+            "VALUES ('2026-01-01T00:00:00+00:00', 'spool', 'a', 'x', 1, X'00', 'accepted')"
+        )
+        tx.execute(
+            "INSERT INTO replies(received_id, kind, recipient, filename, body, created_at, "
+            "state) VALUES (1, 'apprec', 'HER:1', 'a.eml', X'0102', 'now', 'delivered')"
+        )
+        for table, column in _RETENTION_COLUMNS:
+            tx.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        tx.execute("UPDATE schema_version SET version = 6")
+    store.close()
+    assert "archive_file" not in [c[1] for c in _shape(old)["table received"]]
+    migrated = Store(old)
+    try:
+        received = migrated.engine.rows("SELECT raw, archive_file, archive_member FROM received")
+        assert [tuple(r) for r in received] == [(b"\x00", None, None)]
+        assert [
+            tuple(r)
+            for r in migrated.engine.rows(
+                "SELECT body, body_sha256, body_size, archive_file, archive_member FROM replies"
+            )
+        ] == [(b"\x01\x02", None, None, None, None)]
+    finally:
+        migrated.close()
+    assert _shape(old) == _shape(fresh)

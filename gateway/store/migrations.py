@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 #: The schema version ``schema.sql`` describes.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
@@ -161,6 +161,24 @@ def _v5_to_v6(db: sqlite3.Connection) -> None:
     )
 
 
+def _v6_to_v7(db: sqlite3.Connection) -> None:
+    """Retention (``gateway retention archive``): where the archived bytes of a received
+    message or a reply now are, and a reply body's hash and size kept once its bytes are gone.
+    New nullable columns only: no row changes. A column already there is left alone (a
+    database made by ``schema.sql`` and marked older, as the migration tests make them)."""
+    for table, column, kind in (
+        ("received", "archive_file", "TEXT"),
+        ("received", "archive_member", "TEXT"),
+        ("replies", "body_sha256", "TEXT"),
+        ("replies", "body_size", "INTEGER"),
+        ("replies", "archive_file", "TEXT"),
+        ("replies", "archive_member", "TEXT"),
+    ):
+        present = {str(row[1]) for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
 #: Migration from version N to N + 1, keyed by N.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _v1_to_v2,
@@ -168,6 +186,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     3: _v3_to_v4,
     4: _v4_to_v5,
     5: _v5_to_v6,
+    6: _v6_to_v7,
 }
 
 

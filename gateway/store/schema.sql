@@ -1,4 +1,4 @@
--- gateway claims store, schema version 6 (SQLite). Migrations: gateway/store/migrations.py.
+-- gateway claims store, schema version 7 (SQLite). Migrations: gateway/store/migrations.py.
 -- Amounts are integer øre. Times are ISO 8601 text: received_at in UTC, treatment times
 -- (dato_tid) in Norwegian local time as the claim carries them.
 
@@ -18,8 +18,13 @@ CREATE TABLE IF NOT EXISTS received (
     duplicate_of  INTEGER REFERENCES received(id),
     -- the ds:Reference copies of its verified ebXML signature when it asked for a signed
     -- acknowledgment (a JSON array of XML strings): what our acknowledgment acknowledged
-    signature_references  TEXT
+    signature_references  TEXT,
+    archive_file    TEXT,
+    archive_member  TEXT
 );
+-- archive_file, archive_member: set by `gateway retention archive`, raw is then empty; its
+-- bytes (sha256 and size above) are this member of this archive file. No comment may stand
+-- between a table's last columns: SQLite's DROP COLUMN (the migration tests) trips on them.
 CREATE INDEX IF NOT EXISTS received_sha256 ON received(sha256);
 
 -- A message we understood far enough to know its ids. Unique keys make intake idempotent.
@@ -138,8 +143,15 @@ CREATE TABLE IF NOT EXISTS replies (
     ack_state          TEXT CHECK (ack_state IN ('awaiting', 'acknowledged', 'error', 'expired')),
     ack_received_id    INTEGER REFERENCES received(id),  -- the signal that settled it
     ack_at             TEXT,
-    expires_at         TEXT                    -- UTC: after this, no resend (TimeToLive)
+    -- expires_at, UTC: after this, no resend (TimeToLive)
+    expires_at         TEXT,
+    body_sha256        TEXT,
+    body_size          INTEGER,
+    archive_file       TEXT,
+    archive_member     TEXT
 );
+-- body_sha256 .. archive_member: set by `gateway retention archive`, the body is then empty;
+-- what it was (hash, size) and where its bytes now are (a member of an archive file).
 CREATE INDEX IF NOT EXISTS replies_pending ON replies(state) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS replies_received ON replies(received_id);
 CREATE INDEX IF NOT EXISTS replies_awaiting_ack ON replies(ack_state) WHERE ack_state = 'awaiting';
