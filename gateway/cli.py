@@ -16,6 +16,7 @@
     gateway health --config FILE [--json]    database, mailboxes, SMTP, certificates (exit 0/1)
     gateway outbox list|show|dead|requeue|discard|awaiting-ack ...   replies and dead letters
     gateway messages list|show ...           what was received, and what it was answered
+    gateway retention show|archive|restore   stored bytes; old bytes moved to archive files
     gateway users add|disable|enable|roles|password|list ...   web console accounts
     gateway web --config FILE                the web console and the claim status API
 """
@@ -39,6 +40,7 @@ from gateway.errors import ConfigurationError, GatewayError
 from gateway.outbox import cli as outbox_cli
 from gateway.payout import cli as payout_cli
 from gateway.practices import cli as practices_cli
+from gateway.retention import cli as retention_cli
 from gateway.service import health_cli
 from gateway.settings import add_config_option
 from gateway.stats import cli as stats_cli
@@ -123,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     health_cli.add_commands(sub)  # health
     outbox_cli.add_commands(sub)  # outbox list/show/dead/requeue/discard/awaiting-ack; messages
     users_cli.add_commands(sub)  # users add/disable/enable/roles/password/list
+    retention_cli.add_commands(sub)  # retention show / archive / restore
     web_cli.add_commands(sub)  # web: the console and the claim status API
     return parser
 
@@ -155,6 +158,8 @@ def _main(argv: Sequence[str] | None) -> int:
             handled = health_cli.run(args)
         if handled is None and config is not None:
             handled = outbox_cli.run(args, config.database)
+        if handled is None and config is not None:
+            handled = retention_cli.run(args, config.database)
         if handled is None:
             handled = users_cli.run(args)
         if handled is None:

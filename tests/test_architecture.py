@@ -44,7 +44,7 @@ FLOORS: tuple[frozenset[str], ...] = tuple(
         # answers and their delivery
         "receipts outbox",
         # what builds on answers and delivery
-        "payout deliveries processing service testing",
+        "payout deliveries processing service testing retention",
         # the conductor
         "pipeline",
         # the per-message work around it

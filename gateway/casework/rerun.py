@@ -27,6 +27,7 @@ from gateway.rules.engine import Evaluation, RuleEngine, Trace
 from gateway.rules.registry import RULES
 from gateway.store import Store
 from gateway.store.history import History
+from gateway.store.retention import ArchivedBytes
 from gateway.tariffs.model import EMPTY_BOOK, TariffBook
 from gateway.validation.safe_xml import parse_xml
 
@@ -157,7 +158,14 @@ def rerun_message(
     trace: Trace | None = None,
 ) -> Rerun:
     """Evaluate a stored message again with ``env``, as received at ``received_at`` (UTC)."""
-    rebuilt = rebuild_message(store.messages.received_raw(received_id))
+    try:
+        raw = store.messages.received_raw(received_id)
+    except ArchivedBytes as archived:
+        raise CaseworkError(
+            f"Meldingen er arkivert i {archived.archive_file} "
+            f"(gateway retention restore {received_id})."
+        ) from archived
+    rebuilt = rebuild_message(raw)
     head = rebuilt.head
     sender = sender_of(env.practices, head, local_naive(received_at).date())
     context = ClaimContext(

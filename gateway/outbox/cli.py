@@ -34,6 +34,7 @@ from gateway.receipts.decode import DecodedReply, decode_reply, summary
 from gateway.records import Outcome, ReceivedSummary, ReplySummary
 from gateway.settings import add_config_option
 from gateway.store import Store
+from gateway.store.retention import ArchivedBytes
 
 STATES = ("pending", "delivered", "dead", "discarded")
 KINDS = ("acknowledgment", "message_error", "apprec", "payout_decision")
@@ -117,12 +118,17 @@ def _outbox(store: Store, args: argparse.Namespace) -> int:
         if reply is None:
             _out(f"no reply {args.reply_id}")
             return 1
+        try:
+            body = store.outbox.reply_body(reply.id)
+        except ArchivedBytes as archived:
+            _details(reply)
+            _out(f"{'says:':<18} arkivert i {archived.archive_file} ({archived.member})")
+            return 0 if not args.body else 1
         if args.body:
             sys.stdout.flush()
-            sys.stdout.buffer.write(store.outbox.reply_body(reply.id))
+            sys.stdout.buffer.write(body)
             sys.stdout.buffer.flush()
             return 0
-        body = store.outbox.reply_body(reply.id)
         decoded = decode_reply(body)
         _details(reply)
         _out(f"{'says:':<18} {summary(decoded)}")
@@ -248,6 +254,9 @@ def _messages(store: Store, args: argparse.Namespace) -> int:
             _out(f"no received message {args.received_id}")
             return 1
         _message(found)
+        for part in store.retention.archived_parts(found.id):
+            if part.kind == "received":
+                _out(f"{'bytes:':<18} arkivert i {part.archive_file} ({part.member})")
         replies = store.messages.replies_of(found.id)
         _out("replies:" if replies else "replies: none")
         for r in replies:
@@ -256,7 +265,11 @@ def _messages(store: Store, args: argparse.Namespace) -> int:
                 f"  {r.id:>7}  {role:<22} {r.state:<9} ack {r.ack_state or '-':<12} "
                 f"{r.ebxml_message_id or ''}"
             )
-            decoded = decode_reply(store.outbox.reply_body(r.id))
+            try:
+                decoded = decode_reply(store.outbox.reply_body(r.id))
+            except ArchivedBytes as archived:
+                _out(f"           says: arkivert i {archived.archive_file}")
+                continue
             _out(f"           says: {summary(decoded)}")
             if args.decoded:
                 _documents(decoded)

@@ -17,7 +17,9 @@ and its SQL:
 - ``store.users`` (``users.py``): the web console's users, sessions, login attempts and audit
   log;
 - ``store.console`` (``console.py``): what the console and the claim status API read beyond
-  case work and the outbox (worklist, search, payout lines, one sender's claims).
+  case work and the outbox (worklist, search, payout lines, one sender's claims);
+- ``store.retention`` (``retention.py``): which bytes may move to archive files, and where
+  archived bytes are (``gateway retention``).
 
 The parts write portable SQL through ``engine.py``; ``sqlite.py`` is the one engine, and the
 one module of them that knows the database is SQLite (with ``migrations.py`` and ``schema.sql``).
@@ -37,6 +39,7 @@ from gateway.store.messages import ReceivedMessages
 from gateway.store.outbox import Outbox
 from gateway.store.paper import StoredPaperClaims
 from gateway.store.practices import StoredPracticeImports
+from gateway.store.retention import Retention
 from gateway.store.sqlite import SqliteEngine
 from gateway.store.tariff_imports import StoredTariffImports
 from gateway.store.users import ConsoleUsers
@@ -64,6 +67,7 @@ class Store:
         self.practices = StoredPracticeImports(self.engine)
         self.users = ConsoleUsers(self.engine)
         self.console = ConsoleViews(self.engine)
+        self.retention = Retention(self.engine)
 
     def close(self) -> None:
         self.engine.close()

@@ -37,6 +37,7 @@ from gateway.rules.engine import BillDecision, BillStatus, Evaluation
 from gateway.store.engine import Engine, Transaction
 from gateway.store.history import LIVE_APPROVED
 from gateway.store.replies import STORED, write_replies
+from gateway.store.retention import archived_error
 
 __all__ = [
     "BillRows",
@@ -157,7 +158,17 @@ class Intake:
         )
 
     def replies_for(self, received_id: int) -> list[StoredReply]:
-        """The replies first sent for a message, in the order they were made."""
+        """The replies first sent for a message, in the order they were made. Fails closed
+        (``ArchivedBytes``) if retention moved their bodies: an empty body is never resent."""
+        archived = self._engine.one(
+            "SELECT id, archive_file, archive_member FROM replies "
+            "WHERE received_id = ? AND archive_file IS NOT NULL ORDER BY id",
+            (received_id,),
+        )
+        if archived is not None:
+            error = archived_error(f"reply {archived[0]}", archived[1], archived[2])
+            assert error is not None  # archive_file IS NOT NULL
+            raise error
         return STORED.fetch(
             self._engine, "FROM replies WHERE received_id = ? ORDER BY id", (received_id,)
         )

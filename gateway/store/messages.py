@@ -9,6 +9,7 @@ from gateway.errors import StorageError
 from gateway.records import ReceivedSummary, ReplySummary
 from gateway.store.engine import Engine
 from gateway.store.replies import SUMMARY
+from gateway.store.retention import archived_error
 from gateway.store.rows import Columns, field, filtered, moment, opt_int, opt_str, stored_moment
 
 __all__ = ["ReceivedMessages"]
@@ -87,10 +88,15 @@ class ReceivedMessages:
         )
 
     def received_raw(self, received_id: int) -> bytes:
-        """The original bytes of an intake."""
-        found = self._engine.one("SELECT raw FROM received WHERE id = ?", (received_id,))
+        """The original bytes of an intake; ``ArchivedBytes`` if retention moved them."""
+        found = self._engine.one(
+            "SELECT raw, archive_file, archive_member FROM received WHERE id = ?", (received_id,)
+        )
         if found is None:
             raise StorageError(f"no received message {received_id}")
+        archived = archived_error(f"received message {received_id}", found[1], found[2])
+        if archived is not None:
+            raise archived
         return bytes(found[0])
 
     def counts(self) -> dict[str, int]:

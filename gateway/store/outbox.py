@@ -15,6 +15,7 @@ from gateway.errors import StorageError
 from gateway.records import OutboxSummary, PendingReply, ReplyRecord, ReplySummary
 from gateway.store.engine import Engine, Transaction
 from gateway.store.replies import PENDING, SUMMARY, write_replies
+from gateway.store.retention import archived_error
 from gateway.store.rows import filtered, opt_moment, stored_moment
 
 __all__ = ["Outbox", "record_delivery_in"]
@@ -204,10 +205,16 @@ class Outbox:
         return found is not None
 
     def reply_body(self, reply_id: int) -> bytes:
-        """The exact bytes of a reply, as sent (and resent)."""
-        found = self._engine.one("SELECT body FROM replies WHERE id = ?", (reply_id,))
+        """The exact bytes of a reply, as sent (and resent); ``ArchivedBytes`` if retention
+        moved them."""
+        found = self._engine.one(
+            "SELECT body, archive_file, archive_member FROM replies WHERE id = ?", (reply_id,)
+        )
         if found is None:
             raise StorageError(f"no reply {reply_id}")
+        archived = archived_error(f"reply {reply_id}", found[1], found[2])
+        if archived is not None:
+            raise archived
         return bytes(found[0])
 
     def summary(self, now: datetime | None = None) -> OutboxSummary:

@@ -86,7 +86,7 @@ SUMMARY = Columns(
         field("ack_received_id", opt_int),
         field("ack_at", opt_moment),
         field("expires_at", opt_moment),
-        field("size", int, "length(body)"),
+        field("size", int, "COALESCE(body_size, length(body))"),  # body_size: archived
     ),
 )
 

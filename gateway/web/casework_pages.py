@@ -29,7 +29,7 @@ from gateway.web.context import (
     redirect,
     render,
 )
-from gateway.web.replies import readable_reply
+from gateway.web.replies import readable_stored
 
 PAGE_SIZE = 50
 _NOTICES = {
@@ -118,8 +118,8 @@ async def bill_page(request: Request) -> Response:
     apprecs = []
     for reply in view.replies:
         if reply.kind == "apprec" and reply.received_id == view.details.bill.received_id:
-            body = await call(ctx(request).data.reply_body, reply.id)
-            apprecs.append((reply, await call(readable_reply, body)))
+            read = ctx(request).data.reply_body
+            apprecs.append((reply, await call(readable_stored, read, reply.id)))
     notice = _NOTICES.get(request.query_params.get("melding", ""))
     return render(request, "bill.html", session, section="arbeidsliste", view=view,
                   bill=view.details.bill, apprecs=apprecs, notice=notice,

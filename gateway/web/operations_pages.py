@@ -20,7 +20,7 @@ from gateway.users.roles import Permission
 from gateway.web.context import NotFound, call, checked_form, client, ctx, login, redirect, render
 from gateway.web.payout_pages import payout_overview
 from gateway.web.probes import revocation_state
-from gateway.web.replies import readable_reply
+from gateway.web.replies import readable_stored
 
 _NOTICES = {
     "sendt": "Brevene er satt i kø og sendes på nytt.",
@@ -111,8 +111,8 @@ async def message(request: Request) -> Response:
     summary, replies = found
     decoded = []
     for reply in replies:
-        body = await call(ctx(request).data.reply_body, reply.id)
-        decoded.append((reply, await call(readable_reply, body)))
+        read = ctx(request).data.reply_body
+        decoded.append((reply, await call(readable_stored, read, reply.id)))
     return render(request, "message.html", session, section="meldinger", m=summary,
                   replies=decoded)
 
@@ -165,9 +165,9 @@ async def reply(request: Request) -> Response:
     found = await call(ctx(request).data.reply, reply_id)
     if found is None:
         raise NotFound(f"Fant ikke svar {reply_id}.")
-    body = await call(ctx(request).data.reply_body, reply_id)
+    read = ctx(request).data.reply_body
     return render(request, "reply.html", session, section="meldinger", r=found,
-                  decoded=await call(readable_reply, body))
+                  decoded=await call(readable_stored, read, reply_id))
 
 
 ROUTES = [

@@ -3,9 +3,11 @@ shell words the same values in English), with a title for each document."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.receipts.decode import Document, Wording, decode_reply, summary
+from gateway.store.retention import ArchivedBytes
 
 NORWEGIAN = Wording(
     statuses={"1": "OK", "2": "Avvist", "3": "OK, feil i delmelding"},
@@ -49,6 +51,15 @@ def readable_reply(body: bytes) -> ReadableReply:
     return ReadableReply(
         summary(decoded, NORWEGIAN), tuple(_shown(d) for d in decoded.documents)
     )
+
+
+def readable_stored(read_body: Callable[[int], bytes], reply_id: int) -> ReadableReply:
+    """``readable_reply`` of a stored reply, or where its body is if retention archived it."""
+    try:
+        body = read_body(reply_id)
+    except ArchivedBytes as archived:
+        return ReadableReply(f"Arkivert i {archived.archive_file}", ())
+    return readable_reply(body)
 
 
 def _shown(document: Document) -> ShownDocument:

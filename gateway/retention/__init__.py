@@ -1,0 +1,2 @@
+"""Retention: moving the bytes of old received messages and replies into archive files
+(``gateway retention``), keeping their hashes and metadata in the database."""
