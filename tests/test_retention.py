@@ -22,6 +22,7 @@ from gateway.store import Store
 from gateway.store.retention import ArchivedBytes
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
+from gateway.web.replies import readable_stored
 
 NATIONAL_ID = re.compile(r"(?<!\d)\d{11}(?!\d)")
 LATER = datetime.now(UTC) + timedelta(days=1)  # a cut-off after everything the tests store
@@ -163,6 +164,9 @@ def test_archive_keeps_hashes_and_locations_and_restores(
         store.messages.received_raw(received_id)
     with pytest.raises(ArchivedBytes):
         store.intake.replies_for(received_id)  # a late duplicate is not answered with b""
+    for reply_id in bodies:  # the console says where the reply is
+        shown = readable_stored(store.outbox.reply_body, reply_id)
+        assert shown.summary == f"Arkivert i {path}" and shown.documents == ()
     # The file: every member, and a manifest of their hashes.
     with tarfile.open(path) as tar:
         manifest = json.loads(tar.extractfile(MANIFEST).read())  # type: ignore[union-attr]
