@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import random
@@ -131,7 +132,7 @@ def test_nothing_still_needed_is_archived(
         tx.execute("UPDATE replies SET ack_state = 'acknowledged' WHERE kind = 'apprec'")
     # Newer than the cut-off: kept.
     assert archive(store, before=datetime(2020, 1, 1, tzinfo=UTC), directory=to).messages == 0
-    assert not to.exists() or not list(to.iterdir())
+    assert not list(to.glob("*.tar.gz"))
     assert _raw(store, received_id) == original
     # Done with: archived.
     assert archive(store, before=LATER, directory=to).messages == 1
@@ -205,11 +206,11 @@ def test_a_crash_between_the_archive_and_the_database_loses_nothing(
     assert archive(store, before=LATER, directory=to).messages == 1
     again = archive(store, before=LATER, directory=to)
     assert (again.messages, again.files) == (0, [])
-    [path] = list(to.iterdir())
+    [path] = list(to.glob("*.tar.gz"))
     with tarfile.open(path) as tar:
         names = tar.getnames()
     assert len(names) == len(set(names)) == 2 + len(bodies)
-    assert not [p for p in to.iterdir() if p.name.startswith(".")]  # no temp file left
+    assert not list(to.glob("*.tmp"))  # no temp file left
     assert verify(store) == []
 
 
@@ -257,3 +258,19 @@ def test_the_commands_never_print_a_national_id(
     assert not NATIONAL_ID.search(everything)
     assert not any(p in everything for p in patients)
     assert _raw(store, received_id) == raw
+
+
+def test_one_archive_run_per_directory(
+    store: Store, received: tuple[int, list[str]], tmp_path: Path
+) -> None:
+    """Two runs would each rewrite a day's file without the other's new members."""
+    received_id, _ = received
+    _done(store)
+    to = tmp_path / "archive"
+    to.mkdir()
+    with (to / ".retention.lock").open("a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(ArchiveError, match="another retention archive"):
+            archive(store, before=LATER, directory=to)
+    assert _raw(store, received_id) != b""
+    assert archive(store, before=LATER, directory=to).messages == 1

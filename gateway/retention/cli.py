@@ -71,13 +71,18 @@ def _show(store: Store) -> int:
 
 def _archive(store: Store, args: argparse.Namespace) -> int:
     before = utc_now() - timedelta(days=args.older_than)
-    result = archive(store, before=before, directory=args.to, dry_run=args.dry_run)
+    try:
+        result = archive(store, before=before, directory=args.to, dry_run=args.dry_run)
+    except GatewayError as exc:
+        _out(f"not archived: {exc}")
+        return 1
     verb = "would archive" if args.dry_run else "archived"
     for path in result.files:
         _out(f"{verb} into {path}")
     _out(
         f"{verb} {result.messages} message(s) and {result.replies} reply(ies), "
-        f"{result.bytes} bytes; kept {result.skipped_unsettled} with bills not yet settled"
+        f"{result.bytes} bytes; kept {result.skipped_unsettled} with bills not yet settled, "
+        f"{result.skipped_partial} refused as too large (only their first bytes stored)"
     )
     for received_id in result.skipped_mismatch:
         _out(f"kept {received_id}: its bytes do not match its stored SHA-256 or size")

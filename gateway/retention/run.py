@@ -10,9 +10,11 @@ whose bills the payout ledger would still pay, or whose stored SHA-256 does not 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +39,7 @@ class ArchiveResult:
     bytes: int = 0
     files: list[Path] = field(default_factory=list)
     skipped_unsettled: int = 0
+    skipped_partial: int = 0  # refused as too large: the database holds only the first bytes
     skipped_mismatch: list[int] = field(default_factory=list)
 
 
@@ -56,6 +59,33 @@ def archive(
     """Move the bytes of received messages older than ``before`` (and their replies' bodies)
     into ``directory``, one file per UTC day of receipt. ``after_write``: called with each file
     once it is durable, before the database is updated (tests inject a crash there)."""
+    with _only_run(directory, dry_run):
+        return _archive(store, before, directory, dry_run, after_write)
+
+
+@contextmanager
+def _only_run(directory: Path, dry_run: bool) -> Iterator[None]:
+    """One archive run per directory at a time: two would each rewrite a day's file without
+    the other's new members."""
+    if dry_run:
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".retention.lock").open("a") as lock:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise ArchiveError(f"another retention archive is writing into {directory}") from exc
+        yield
+
+
+def _archive(
+    store: Store,
+    before: datetime,
+    directory: Path,
+    dry_run: bool,
+    after_write: Callable[[Path], None] | None,
+) -> ArchiveResult:
     result = ArchiveResult()
     unsettled = unsettled_bills(store)
     by_day: dict[str, list[Candidate]] = defaultdict(list)
@@ -92,8 +122,10 @@ def _entries(
     replies: list[tuple[int, str, str, int]] = []
     for c in candidates:
         raw = store.retention.raw(c.received_id)
-        if hashlib.sha256(raw).hexdigest() != c.sha256 or len(raw) != c.size:
-            # Refused as too large (only its first bytes kept), or damaged: left as it is.
+        if len(raw) != c.size:
+            result.skipped_partial += 1  # its SHA-256 is not of what we hold: left as it is
+            continue
+        if hashlib.sha256(raw).hexdigest() != c.sha256:
             result.skipped_mismatch.append(c.received_id)
             log.warning("archive_skipped_hash_mismatch", received_id=c.received_id)
             continue
