@@ -17,6 +17,7 @@ import pytest
 from gateway.cli import main
 from gateway.payout import ledger
 from gateway.pipeline import Pipeline
+from gateway.records import Outcome
 from gateway.retention.archive import MANIFEST, ArchiveError
 from gateway.retention.run import archive, restore, verify
 from gateway.store import Store
@@ -53,9 +54,7 @@ cert_file = "{cert}"
     return path
 
 
-@pytest.fixture
-def received(make_pipeline: Callable[..., Pipeline]) -> tuple[int, list[str]]:
-    """One claim handled by the pipeline: (received id, the patients' national ids)."""
+def _claim_message() -> tuple[bytes, list[str]]:
     head, krav = make_claim(
         rng=random.Random(7),
         practitioner="psykolog",
@@ -65,8 +64,15 @@ def received(make_pipeline: Callable[..., Pipeline]) -> tuple[int, list[str]]:
         start=datetime(2026, 10, 5, 9, 0),
     )
     raw = ebxml_message(msghead_with_bkm(head, krav), rng=random.Random(7))
+    return raw, [b.patient.id for b in krav.regninger]
+
+
+@pytest.fixture
+def received(make_pipeline: Callable[..., Pipeline]) -> tuple[int, list[str]]:
+    """One claim handled by the pipeline: (received id, the patients' national ids)."""
+    raw, ids = _claim_message()
     result = make_pipeline().handle(raw, source="spool", source_ref="c1", source_name="c1.msg")
-    return result.received_id, [b.patient.id for b in krav.regninger]
+    return result.received_id, ids
 
 
 def _deliver_all(store: Store) -> None:
@@ -163,8 +169,9 @@ def test_archive_keeps_hashes_and_locations_and_restores(
     assert summaries == {i: len(b) for i, b in bodies.items()}  # sizes as before
     with pytest.raises(ArchivedBytes, match="arkivert i"):
         store.messages.received_raw(received_id)
-    with pytest.raises(ArchivedBytes):
-        store.intake.replies_for(received_id)  # a late duplicate is not answered with b""
+    # A late duplicate gets its replies again, read back from the archive (never b"").
+    resent = store.intake.replies_for(received_id)
+    assert [r.body for r in resent] == [bodies[i] for i in sorted(bodies)]
     for reply_id in bodies:  # the console says where the reply is
         shown = readable_stored(store.outbox.reply_body, reply_id)
         assert shown.summary == f"Arkivert i {path}" and shown.documents == ()
@@ -182,6 +189,23 @@ def test_archive_keeps_hashes_and_locations_and_restores(
     assert _raw(store, received_id) == raw
     assert _bodies(store, received_id) == bodies
     assert store.retention.archived_parts(received_id) == []
+
+
+def test_a_message_that_comes_again_after_archiving_gets_its_replies_again(
+    store: Store, make_pipeline: Callable[..., Pipeline], tmp_path: Path
+) -> None:
+    pipeline = make_pipeline()
+    raw, _ = _claim_message()
+    first = pipeline.handle(raw, source="spool", source_ref="c1", source_name="c1.msg")
+    _done(store)
+    apprec = max(_bodies(store, first.received_id).items())[1]  # the last reply made
+    assert archive(store, before=LATER, directory=tmp_path / "a").messages == 1
+    pending_before = {r.id for r in store.outbox.pending_replies()}
+    again = pipeline.handle(raw, source="spool", source_ref="c2", source_name="c2.msg")
+    assert again.outcome is Outcome.DUPLICATE and again.replies == first.replies
+    resent = [r for r in store.outbox.pending_replies() if r.id not in pending_before]
+    assert resent and all(r.body for r in resent)  # never an empty body
+    assert apprec in {r.body for r in resent}  # the stored answer, byte for byte
 
 
 def test_a_crash_between_the_archive_and_the_database_loses_nothing(
@@ -226,6 +250,8 @@ def test_a_damaged_archive_is_found_and_nothing_is_restored_from_it(
         restore(store, received_id)
     assert _raw(store, received_id) == b""
     assert len(store.retention.archived_parts(received_id)) > 1
+    with pytest.raises(ArchivedBytes, match="arkivert i"):
+        store.intake.replies_for(received_id)  # a late duplicate waits: never sent b""
 
 
 def test_the_commands_never_print_a_national_id(

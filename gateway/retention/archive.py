@@ -18,17 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.errors import GatewayError
 from gateway.files import fsync_dir
+from gateway.store.archive_members import ArchiveError, read_member
 
 __all__ = ["MANIFEST", "ArchiveError", "Entry", "day_file", "read_member", "write_day"]
 
 #: The manifest member: one object per member (kind, ids, MsgId, SHA-256, size).
 MANIFEST = "MANIFEST.json"
-
-
-class ArchiveError(GatewayError):
-    """An archive file or member is missing, unreadable, or not the bytes it should be."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,23 +72,6 @@ def write_day(path: Path, entries: Sequence[Entry]) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
-
-
-def read_member(path: Path, member: str, sha256: str) -> bytes:
-    """The bytes of ``member`` in ``path``, checked against their SHA-256."""
-    try:
-        with tarfile.open(path, mode="r:gz") as archive:
-            handle = archive.extractfile(member)
-            if handle is None:
-                raise ArchiveError(f"{path}: {member} is not a file")
-            data = handle.read()
-    except KeyError as exc:
-        raise ArchiveError(f"{path}: no member {member}") from exc
-    except (OSError, tarfile.TarError, EOFError) as exc:
-        raise ArchiveError(f"{path}: cannot read {member}: {exc}") from exc
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise ArchiveError(f"{path}: {member} does not match its SHA-256 {sha256}")
-    return data
 
 
 def _manifest(path: Path) -> list[dict[str, object]]:

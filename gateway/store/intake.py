@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import NamedTuple
 
 from gateway.claims.persons import birth_date, is_female
@@ -34,10 +35,21 @@ from gateway.records import (
 )
 from gateway.rules.base import Finding
 from gateway.rules.engine import BillDecision, BillStatus, Evaluation
+from gateway.store.archive_members import ArchiveError, read_member
 from gateway.store.engine import Engine, Transaction
 from gateway.store.history import LIVE_APPROVED
-from gateway.store.replies import STORED, write_replies
+from gateway.store.replies import write_replies
 from gateway.store.retention import archived_error
+
+
+def _from_archive(reply_id: object, archive_file: object, member: object, sha256: object) -> bytes:
+    try:
+        return read_member(Path(str(archive_file)), str(member), str(sha256))
+    except ArchiveError as exc:
+        error = archived_error(f"reply {reply_id} ({exc})", archive_file, member)
+        assert error is not None  # archive_file is set
+        raise error from exc
+
 
 __all__ = [
     "BillRows",
@@ -158,20 +170,40 @@ class Intake:
         )
 
     def replies_for(self, received_id: int) -> list[StoredReply]:
-        """The replies first sent for a message, in the order they were made. Fails closed
-        (``ArchivedBytes``) if retention moved their bodies: an empty body is never resent."""
-        archived = self._engine.one(
-            "SELECT id, archive_file, archive_member FROM replies "
-            "WHERE received_id = ? AND archive_file IS NOT NULL ORDER BY id",
+        """The replies first sent for a message, in the order they were made. A body that
+        retention archived is read back from its archive file and checked against its SHA-256;
+        if it cannot be, ``ArchivedBytes`` (a storage error: tried again, never an empty body
+        sent)."""
+        rows = self._engine.rows(
+            "SELECT id, kind, recipient, filename, body, ebxml_message_id, ref_to_message_id, "
+            "archive_file, archive_member, body_sha256 FROM replies "
+            "WHERE received_id = ? ORDER BY id",
             (received_id,),
         )
-        if archived is not None:
-            error = archived_error(f"reply {archived[0]}", archived[1], archived[2])
-            assert error is not None  # archive_file IS NOT NULL
-            raise error
-        return STORED.fetch(
-            self._engine, "FROM replies WHERE received_id = ? ORDER BY id", (received_id,)
-        )
+        return [
+            StoredReply(
+                kind=str(kind),
+                recipient=str(recipient),
+                filename=str(filename),
+                body=bytes(body)
+                if archive_file is None
+                else _from_archive(reply_id, archive_file, member, sha256),
+                ebxml_message_id=None if message_id is None else str(message_id),
+                ref_to_message_id=None if ref_to is None else str(ref_to),
+            )
+            for (
+                reply_id,
+                kind,
+                recipient,
+                filename,
+                body,
+                message_id,
+                ref_to,
+                archive_file,
+                member,
+                sha256,
+            ) in rows
+        ]
 
     def stored_already(self, tx: Transaction, rows: IntakeRows) -> tuple[bool, bool]:
         """In ``tx`` (so what was written earlier in it counts): whether the ``source_ref`` of
