@@ -179,7 +179,8 @@ def observe(config: Config, signer: Signer) -> Observed:
             else:
                 seen.other_outbox_files += 1
 
-    uri = f"{config.database.resolve().as_uri()}?mode=ro"
+    assert config.database.path is not None  # the spool bench runs on SQLite
+    uri = f"{config.database.path.resolve().as_uri()}?mode=ro"
     with sqlite3.connect(uri, uri=True) as db:
         rows = db.execute(
             "SELECT r.source_ref, r.received_at, p.delivered_at FROM received r "

@@ -273,9 +273,10 @@ def run(bills: int, seed: int, keep: Path | None) -> dict[str, object]:
         say(f"  {results['fill_seconds']} s, {len(patients.ids):,} patients")
 
         residence, population = write_reference(work, patients)
+        store = Store(db_path)
         started = time.perf_counter()
-        residents = import_residence(db_path, residence)
-        import_population(db_path, population)
+        residents = import_residence(store.engine, residence)
+        import_population(store.engine, population)
         results["import_residence_seconds"] = round(time.perf_counter() - started, 2)
         say(f"imported {residents:,} residences: {results['import_residence_seconds']} s")
 
@@ -283,7 +284,7 @@ def run(bills: int, seed: int, keep: Path | None) -> dict[str, object]:
         tables: list[Table] = []
         for number, (measure, by, period) in enumerate(EXPORTS):
             started = time.perf_counter()
-            table = build_table(db_path, measure=measure, by=by, period=period)
+            table = build_table(store.engine, measure=measure, by=by, period=period)
             seconds = time.perf_counter() - started
             tables.append(table)
             suppressed = sum(1 for c in table.cells if c.value is None)
@@ -307,6 +308,7 @@ def run(bills: int, seed: int, keep: Path | None) -> dict[str, object]:
                     say(f"  write {fmt:<5} {write_seconds[fmt]:7.3f} s")
                 entry["write_seconds"] = write_seconds
             exports.append(entry)
+        store.close()
         results["exports"] = exports
     return results
 

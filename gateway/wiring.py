@@ -160,7 +160,7 @@ def build(config: Config, *, once: bool = False) -> Parts:
     outbox, outbox_services = OUTBOXES[config.outbox.kind](ctx)
     intake = PipelineIntake(pipeline, store, outbox, metrics, waiting=spool.incoming_count)
     spool_inbox = SpoolInbox(spool, intake, once=once)
-    tracker = MailTracker(config.database) if adapters.mailboxes else None
+    tracker = MailTracker(store.engine) if adapters.mailboxes else None
     services: list[Service] = []
     if config.metrics.port:
         services.append(MetricsEndpoint(metrics, config.metrics.host, config.metrics.port))
@@ -168,7 +168,7 @@ def build(config: Config, *, once: bool = False) -> Parts:
     if adapters.payout.enabled:
         deps = deps_from_config(config, adapters.payout, signer=pipeline.signer)
         services.append(
-            PayoutScheduler(adapters.payout, config.database, deps, flush=outbox.notify)
+            PayoutScheduler(adapters.payout, store.engine, deps, flush=outbox.notify)
         )
     services.append(Watchdog(intake.healthy))
     _register_gauges(metrics, config, spool, store)

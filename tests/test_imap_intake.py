@@ -29,6 +29,7 @@ from gateway.inbox.imap import (
 from gateway.inbox.imap.tracking import MailTracker
 from gateway.records import Outcome
 from gateway.settings import Table
+from gateway.store import Store
 from tests.support.dovecot import MISSING_REASON, DovecotServer, find_dovecot
 
 USERS = {"claims": "s3cret-claims", "other": "s3cret-other"}
@@ -69,9 +70,11 @@ def dovecot(make_server: Callable[..., DovecotServer]) -> DovecotServer:
 
 @pytest.fixture
 def tracker(tmp_path: Path) -> Iterator[MailTracker]:
-    t = MailTracker(tmp_path / "claims.sqlite3")
-    yield t
-    t.close()
+    # On SQLite: these tests are about IMAP; the tracker's SQL runs on both engines in
+    # tests/test_store_instances.py.
+    store = Store(tmp_path / "claims.sqlite3")
+    yield MailTracker(store.engine)
+    store.close()
 
 
 def write_password(tmp_path: Path, user: str, password: str | None = None) -> Path:

@@ -20,6 +20,7 @@ from gateway.stats.formats import read_table
 from gateway.stats.model import TOTAL, Cell, Suppression, Table
 from gateway.stats.periods import StatsError
 from gateway.store import Store
+from gateway.store.engine import Engine
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -52,6 +53,7 @@ def config(tmp_path: Path) -> Path:
     text = (PROJECT / "config" / "local.toml").read_text(encoding="utf-8")
     path = tmp_path / "local.toml"
     path.write_text(text.replace("../var/", "var/"), encoding="utf-8")
+    Store(tmp_path / "var" / "gateway.sqlite3").close()
     return path
 
 
@@ -61,14 +63,15 @@ def fake_build(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
     def build_table(
-        db_path: Path,
+        db: Engine,
         *,
         measure: str,
         by: Sequence[str],
         period: str,
         progress: Callable[[str], None] | None = None,
     ) -> Table:
-        calls.append({"db": db_path, "measure": measure, "by": tuple(by), "period": period})
+        where = getattr(db, "path", db)  # the SQLite engine's file
+        calls.append({"db": where, "measure": measure, "by": tuple(by), "period": period})
         if period == "1999":
             raise StatsError("no bills in period 1999")
         if progress is not None:
@@ -84,6 +87,18 @@ def fake_build(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 def test_other_commands_are_not_ours() -> None:
     assert stats_cli.run(argparse.Namespace(command="status")) is None
+
+
+def test_a_missing_database_is_an_error_not_a_new_file(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "var" / "gateway.sqlite3"
+    database.unlink()
+    out = tmp_path / "out.csv"
+    argv = ["stats", "export", "--measure", "kontakter", "--by", "kommune", "--period", "2023"]
+    assert _main([*argv, "--out", str(out), "--config", str(config)]) == 1
+    assert "no database" in capsys.readouterr().err
+    assert not database.exists()
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "xml", "xlsx"])
@@ -175,7 +190,7 @@ def test_unknown_measure_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_import_commands(tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "var").mkdir()
+    (tmp_path / "var").mkdir(exist_ok=True)
     Store(tmp_path / "var" / "gateway.sqlite3").close()
     residence = tmp_path / "bosted.csv"
     residence.write_text("patient_id,kommune\n12345678901,0301\n", encoding="utf-8")
@@ -208,7 +223,7 @@ def test_export_with_the_real_core(
     monkeypatch.syspath_prepend(str(PROJECT))  # bench/ is not an installed package
     from bench.stats_bench import populate, write_reference
 
-    (tmp_path / "var").mkdir()
+    (tmp_path / "var").mkdir(exist_ok=True)
     database = tmp_path / "var" / "gateway.sqlite3"
     patients, _added = populate(database, 3_000, seed=7)
     residence, population = write_reference(tmp_path, patients)

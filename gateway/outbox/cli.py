@@ -26,7 +26,7 @@ from pathlib import Path
 from gateway.clock import OSLO, utc_now
 from gateway.logs import redact
 from gateway.records import Outcome, ReceivedSummary, ReplySummary
-from gateway.store import Store
+from gateway.store import Database, Store
 
 DEFAULT_CONFIG = Path("config/local.toml")
 STATES = ("pending", "delivered", "dead", "discarded")
@@ -69,7 +69,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         command.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
 
 
-def run(args: argparse.Namespace, database: Path) -> int | None:
+def run(args: argparse.Namespace, database: Path | Database) -> int | None:
     """Handle an ``outbox`` or ``messages`` command on the claims ``database`` (the ``gateway``
     command reads it from ``--config``); None when the command is neither."""
     command = getattr(args, "command", None)

@@ -18,6 +18,8 @@ from gateway.config import Config
 from gateway.payout import ledger, sending
 from gateway.payout.payees import PayeePlan, format_kroner, hold_for, plan_payees
 from gateway.payout.receivers import ReceiverRegistry
+from gateway.store import Store
+from gateway.store.engine import Engine
 
 DEFAULT_CONFIG = Path("config/local.toml")
 
@@ -46,8 +48,15 @@ def run(args: argparse.Namespace) -> int | None:
     if getattr(args, "command", None) != "payout":
         return None
     config = Config.from_toml(args.config)
+    store = Store(config.database)
+    try:
+        return _run(args, config, store.engine)
+    finally:
+        store.close()
+
+
+def _run(args: argparse.Namespace, config: Config, db: Engine) -> int | None:
     payout = sending.payout_config_of(config)
-    db = config.database
     command = args.payout_command
     if command == "preview" or (command == "run" and args.dry_run):
         registry = ReceiverRegistry.load(payout.receivers_file)
@@ -88,7 +97,7 @@ def run(args: argparse.Namespace) -> int | None:
     return None  # pragma: no cover - argparse enforces the commands
 
 
-def _preview(db: Path, registry: ReceiverRegistry, receiver: str | None) -> int:
+def _preview(db: Engine, registry: ReceiverRegistry, receiver: str | None) -> int:
     lines = [
         x
         for x in ledger.plan(db)
@@ -124,7 +133,7 @@ def _print_held(plans: list[PayeePlan]) -> None:
         )
 
 
-def _show(db: Path, run_id: int) -> int:
+def _show(db: Engine, run_id: int) -> int:
     record = ledger.run_record(db, run_id)
     if record is None:
         print(f"run {run_id} does not exist")

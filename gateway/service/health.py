@@ -29,9 +29,11 @@ import aioimaplib
 import aiosmtplib
 from cryptography import x509
 
+from gateway.errors import StorageError
 from gateway.inbox.imap.config import MailboxConfig
 from gateway.inbox.imap.session import LoginRefused, Session
 from gateway.outbox.smtp.session import smtp_client
+from gateway.store.database import Database
 
 #: How a mailbox or SMTP connection is protected: implicit TLS, STARTTLS, or plain (tests only).
 SECURITY = ("tls", "starttls", "none")
@@ -95,23 +97,53 @@ def _describe(exc: BaseException) -> str:
 
 
 async def check_database(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | Database,
     *,
     expected_version: int | None = None,
     timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - also SQLite's busy timeout
 ) -> Check:
-    """Open the SQLite database read-only and check that its schema is present.
+    """Open the database read-only (a SQLite file, or a configured ``Database``, PostgreSQL
+    included) and check that its schema is present.
 
     With ``expected_version`` (``gateway.store.migrations.SCHEMA_VERSION``): a newer schema
     fails (this gateway cannot use it), an older one warns (it is migrated on start).
     """
     name = "database"
-    db_path = Path(path)
+    if isinstance(path, Database) and path.url is not None:
+        return await _check_postgres(path.url, expected_version, timeout)
+    db_path = path.path if isinstance(path, Database) else Path(path)
+    assert db_path is not None  # a Database without a URL has a path
     try:
         async with asyncio.timeout(timeout):
             version, tables, received = await asyncio.to_thread(_read_database, db_path, timeout)
     except (sqlite3.Error, OSError, TimeoutError) as exc:
         return _fail(name, f"{db_path}: {_describe(exc)}")
+    return _database_check(str(db_path), version, tables, received, expected_version)
+
+
+async def _check_postgres(
+    url: str,
+    expected_version: int | None,
+    timeout: float,  # noqa: ASYNC109 - also the server's statement timeout
+) -> Check:
+    from gateway.store.postgres import describe, probe  # psycopg only where it is used
+
+    try:
+        async with asyncio.timeout(timeout + 1):
+            version, tables, received = await asyncio.to_thread(probe, url, timeout)
+    except (StorageError, TimeoutError) as exc:
+        return _fail("database", str(exc) or "timed out")
+    return _database_check(describe(url), version, tables, received, expected_version)
+
+
+def _database_check(
+    db_path: str,
+    version: int | None,
+    tables: set[str],
+    received: int,
+    expected_version: int | None,
+) -> Check:
+    name = "database"
     missing = [t for t in REQUIRED_TABLES if t not in tables]
     if missing:
         return _fail(name, f"{db_path}: not a gateway database (no table {', '.join(missing)})")

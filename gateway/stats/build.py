@@ -1,6 +1,6 @@
 """Build a published statistics table: validate the request, aggregate in SQL, suppress.
 
-``build_table(db_path, measure=..., by=[...], period=...)`` is what ``gateway stats export``
+``build_table(engine, measure=..., by=[...], period=...)`` is what ``gateway stats export``
 calls before writing a format. The table has every interior cell and every marginal total (each
 subset of ``by`` summed out, down to the grand total); cells are ordered interior first (sorted by
 key, "ukjent" last in each part), then the totals by how many dimensions are summed out.
@@ -15,18 +15,16 @@ A suppressed cell, a cell of unknown area, age group or sex, or one without inha
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from contextlib import closing
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
+from gateway.errors import StorageError
 from gateway.stats.model import AREA_LEVELS, DIMENSIONS, MEASURES, TOTAL, Cell, Table
 from gateway.stats.periods import Period, StatsError, parse_period
 from gateway.stats.query import UNKNOWN, aggregate, measure_value
-from gateway.stats.reference import connect
 from gateway.stats.suppression import legend, suppress
+from gateway.store.engine import Engine
 
 __all__ = ["StatsError", "build_table", "validate_request"]
 
@@ -65,7 +63,7 @@ def _cell_order(cell: Cell) -> tuple[int, tuple[tuple[int, str], ...]]:
 
 
 def build_table(
-    db_path: Path | str,
+    db: Engine,
     *,
     measure: str,
     by: Sequence[str],
@@ -76,11 +74,8 @@ def build_table(
     dims = validate_request(measure, by)
     parsed = parse_period(period)
     report = progress or (lambda _message: None)
-    with closing(connect(db_path)) as db:
-        aggregates = aggregate(
-            db, dims, parsed, with_takster=measure == "takster", progress=progress
-        )
-        population = _population(db, dims, parsed, measure)
+    aggregates = aggregate(db, dims, parsed, with_takster=measure == "takster", progress=progress)
+    population = _population(db, dims, parsed, measure)
     cells = sorted(
         (Cell(a.key, measure_value(measure, a), a.persons) for a in aggregates), key=_cell_order
     )
@@ -105,17 +100,17 @@ Population = dict[tuple[str, str, str], int]
 
 
 def _population(
-    db: sqlite3.Connection, dims: tuple[str, ...], period: Period, measure: str
+    db: Engine, dims: tuple[str, ...], period: Period, measure: str
 ) -> Population | None:
     area = next((d for d in dims if d in AREA_LEVELS), None)
     if area is None or measure not in PER_INHABITANT_MEASURES:
         return None
     try:
-        rows = db.execute(
+        rows = db.rows(
             "SELECT kommune, aldersgruppe, kjonn, count FROM stats_population WHERE year = ?",
             (period.year,),
-        ).fetchall()
-    except sqlite3.Error as exc:
+        )
+    except StorageError as exc:
         raise StatsError(f"cannot read the population table: {exc}") from exc
     if not rows:
         return None

@@ -14,13 +14,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
+from gateway.errors import StorageError
 from gateway.stats.formats import FORMATS, FormatError, write_table
 from gateway.stats.model import AREA_LEVELS, DIMENSIONS, MEASURES
 from gateway.stats.periods import StatsError
+from gateway.store.engine import Engine
 
 DEFAULT_CONFIG = Path("config/local.toml")
 
@@ -111,10 +114,23 @@ def _dimensions(text: str) -> tuple[str, ...]:
     return names
 
 
-def _database(config_path: Path) -> Path:
+@contextmanager
+def _database(config_path: Path) -> Iterator[Engine]:
+    """The claims database of the config, open (an absent SQLite file is an error, not made)."""
     from gateway.config import Config
+    from gateway.store import Store
 
-    return Config.from_toml(config_path).database
+    database = Config.from_toml(config_path).database
+    if database.path is not None and not database.path.is_file():
+        raise StatsError(f"no database at {database.path}")
+    try:
+        store = Store(database)
+    except StorageError as exc:
+        raise StatsError(str(exc)) from exc
+    try:
+        yield store.engine
+    finally:
+        store.close()
 
 
 def output_format(fmt: str | None, out: Path) -> str:
@@ -150,12 +166,12 @@ def _export(args: argparse.Namespace) -> int:
     fmt = output_format(args.fmt, out)
     if not out.parent.is_dir():
         raise StatsError(f"{out.parent}: no such directory")
-    database = _database(args.config)
     progress: Callable[[str], None] = Progress(sys.stderr, enabled=not args.quiet)
     progress(f"{args.measure} etter {', '.join(args.by)}, periode {args.period}")
-    table = build_table(
-        database, measure=args.measure, by=args.by, period=args.period, progress=progress
-    )
+    with _database(args.config) as database:
+        table = build_table(
+            database, measure=args.measure, by=args.by, period=args.period, progress=progress
+        )
     suppressed = sum(1 for c in table.cells if c.value is None)
     progress(f"skriver {fmt}: {len(table.cells)} celler, {suppressed} prikket")
     # Write next to the target and rename: a reader never sees half a file.
@@ -176,8 +192,8 @@ def _import(args: argparse.Namespace, kind: str) -> int:
     path: Path = args.file
     if not path.is_file():
         raise StatsError(f"{path}: no such file")
-    database = _database(args.config)
     importer = import_population if kind == "population" else import_residence
-    rows = importer(database, path)
+    with _database(args.config) as database:
+        rows = importer(database, path)
     print(f"{path}: {rows} {kind} rows imported")
     return 0

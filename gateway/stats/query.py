@@ -1,4 +1,4 @@
-"""The statistics query: aggregation of the stored bills in SQLite, never bill by bill in Python.
+"""The statistics query: aggregation of the stored bills in SQL, never bill by bill in Python.
 
 Which bills count: treatment time (``bills.dato_tid``) in the period ``[start, end)``, effectively
 approved (``bill_status_effective.status = 'godkjent'``, so case workers' overrides and
@@ -25,7 +25,8 @@ to those groups (one lookup per group, not per bill) and the result, one row per
 goes to a temporary table. Then one ``GROUP BY`` per grouping set (every subset of the
 dimensions: SQLite has no CUBE) gives the interior cells, every marginal total and the grand
 total, each with its own ``COUNT(DISTINCT patient)`` - the persons of a total are not the sum of
-its cells' persons. The connection uses in-memory temporary B-trees and a large page cache.
+its cells' persons. The SQL runs on either engine (one session, for the temporary table); on
+SQLite the connection uses in-memory temporary B-trees and a large page cache.
 
 Indexes this module adds to the claims database (``CREATE INDEX IF NOT EXISTS``):
 ``stats_bills_period`` on ``bills(dato_tid)``, used for periods holding at most 15 % of the bills
@@ -37,14 +38,15 @@ and the primary key of ``stats_residence`` the residence lookup.
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from gateway.errors import StorageError
 from gateway.stats.model import TOTAL
 from gateway.stats.periods import Period, StatsError
-from gateway.stats.reference import AGE_GROUP_BOUNDS
+from gateway.stats.reference import AGE_GROUP_BOUNDS, ensure_tables
+from gateway.store.engine import Engine, Transaction
 
 __all__ = ["UNKNOWN", "Aggregate", "aggregate", "ensure_indexes", "measure_value"]
 
@@ -94,7 +96,8 @@ _DIMENSION_SQL: dict[str, str] = {
 # Age in whole years on the treatment date: year difference, minus one before the birthday.
 _AGE_SQL = (
     "CAST(substr(b.dato_tid, 1, 4) AS INTEGER) - CAST(substr(b.patient_birth_date, 1, 4) "
-    "AS INTEGER) - (substr(b.dato_tid, 6, 5) < substr(b.patient_birth_date, 6, 5))"
+    "AS INTEGER) - CASE WHEN substr(b.dato_tid, 6, 5) < substr(b.patient_birth_date, 6, 5) "
+    "THEN 1 ELSE 0 END"
 )
 
 _TAKSTER_SQL = (
@@ -107,7 +110,7 @@ SELECT b.patient_id AS pid, b.practitioner_type AS ptype, b.patient_sex AS sex,
        {age} AS age, e.approved_ore AS ore, {takster} AS takster
 FROM bills b
 JOIN bill_status_effective e ON e.bill_id = b.id
-WHERE {plus}b.dato_tid >= ? AND {plus}b.dato_tid < ?
+WHERE {plus}b.dato_tid >= '{start}' AND {plus}b.dato_tid < '{end}'
   AND b.kreditering = 0 AND b.credited_by IS NULL AND e.status = 'godkjent'
 """
 
@@ -125,27 +128,33 @@ _PRAGMAS = (
 )
 
 
-def _use_index(db: sqlite3.Connection, period: Period) -> bool:
+def _use_index(db: Transaction, period: Period) -> bool:
     """Whether the period is selective enough for the dato_tid index (counted on the index)."""
-    (in_period,) = db.execute(
+    (in_period,) = db.rows(
         "SELECT COUNT(*) FROM bills WHERE dato_tid >= ? AND dato_tid < ?",
         (period.start.isoformat(), period.end.isoformat()),
-    ).fetchone()
-    (everything,) = db.execute("SELECT COUNT(*) FROM bills").fetchone()
+    )[0]
+    (everything,) = db.rows("SELECT COUNT(*) FROM bills")[0]
     return bool(everything) and in_period <= _SCAN_SHARE * everything
 
 
-def ensure_indexes(db: sqlite3.Connection) -> None:
+def ensure_indexes(db: Engine) -> None:
     """Create the indexes the statistics queries need (a one-time cost on a large store)."""
-    for statement in _INDEXES:
-        db.execute(statement)
+    db.create_tables("; ".join(_INDEXES))
 
 
-def _check_columns(db: sqlite3.Connection) -> None:
-    columns = {row[1] for row in db.execute("PRAGMA table_info(bills)")}
-    if not columns:
+def _has(db: Engine, columns: str) -> bool:
+    try:
+        db.rows(f"SELECT {columns} FROM bills WHERE 1 = 0")  # noqa: S608 - fixed names
+    except StorageError:
+        return False
+    return True
+
+
+def _check_columns(db: Engine) -> None:
+    if not _has(db, "id"):
         raise StatsError("the database has no bills table: not a gateway claims store")
-    missing = [c for c in _REQUIRED_COLUMNS if c not in columns]
+    missing = [c for c in _REQUIRED_COLUMNS if not _has(db, c)]
     if missing:
         raise StatsError(
             f"the bills table lacks column(s) {', '.join(missing)}: start the gateway once "
@@ -154,7 +163,7 @@ def _check_columns(db: sqlite3.Connection) -> None:
 
 
 def aggregate(
-    db: sqlite3.Connection,
+    engine: Engine,
     dimensions: Sequence[str],
     period: Period,
     *,
@@ -167,85 +176,102 @@ def aggregate(
     unknown = [d for d in dimensions if d not in _DIMENSION_SQL]
     if unknown:
         raise StatsError(f"unknown dimension(s) {', '.join(unknown)}")
+    _check_columns(engine)
     try:
-        _check_columns(db)
-        ensure_indexes(db)
+        ensure_indexes(engine)
+        ensure_tables(engine)
+        with engine.session("statistics query failed") as db:
+            sqlite = engine.dialect == "sqlite"
+            return _aggregate(db, sqlite, dimensions, period, with_takster, report)
+    except StorageError as exc:
+        raise StatsError(str(exc)) from exc
+
+
+def _aggregate(
+    db: Transaction,
+    sqlite: bool,
+    dimensions: Sequence[str],
+    period: Period,
+    with_takster: bool,
+    report: Callable[[str], None],
+) -> list[Aggregate]:
+    if sqlite:
         for pragma in _PRAGMAS:
             db.execute(pragma)
-        base = _BASE.format(
-            age=_AGE_SQL,
-            takster=_TAKSTER_SQL if with_takster else "0",
-            plus="" if _use_index(db, period) else "+",  # unary plus: do not use the index
+    base = _BASE.format(
+        age=_AGE_SQL,
+        takster=_TAKSTER_SQL if with_takster else "0",
+        # SQLite: a unary plus keeps the planner off the index for a large share.
+        plus="" if not sqlite or _use_index(db, period) else "+",
+        start=period.start.isoformat(),  # dates of our own making: safe as literals
+        end=period.end.isoformat(),
+    )
+    # Stage 1 groups the bills per patient and non-area key; stage 2 adds the residence
+    # (one lookup per group, in patient order, rather than one per bill).
+    inner = [
+        f"{_DIMENSION_SQL[d]} AS d{i}"
+        for i, d in enumerate(dimensions)
+        if d not in _AREA_DIMENSIONS
+    ]
+    outer = [
+        f"{_DIMENSION_SQL[d]} AS d{i}" if d in _AREA_DIMENSIONS else f"g.d{i} AS d{i}"
+        for i, d in enumerate(dimensions)
+    ]
+    inner_keys = [f"d{i}" for i, d in enumerate(dimensions) if d not in _AREA_DIMENSIONS]
+    needs_residence = any(d in _AREA_DIMENSIONS for d in dimensions)
+    report("samler regningene for perioden")
+    db.execute("DROP TABLE IF EXISTS stats_base")
+    db.execute(
+        "CREATE TEMP TABLE stats_base AS SELECT "  # noqa: S608 - fixed SQL fragments only
+        + ", ".join([*outer, "g.pid AS pid", "g.kontakter", "g.ore", "g.takster"])
+        + " FROM (SELECT "
+        + ", ".join(
+            [
+                *inner,
+                "pid",
+                "COUNT(*) AS kontakter",
+                "SUM(ore) AS ore",
+                "SUM(takster) AS takster",
+            ]
         )
-        # Stage 1 groups the bills per patient and non-area key; stage 2 adds the residence
-        # (one lookup per group, in patient order, rather than one per bill).
-        inner = [
-            f"{_DIMENSION_SQL[d]} AS d{i}"
-            for i, d in enumerate(dimensions)
-            if d not in _AREA_DIMENSIONS
-        ]
-        outer = [
-            f"{_DIMENSION_SQL[d]} AS d{i}" if d in _AREA_DIMENSIONS else f"g.d{i} AS d{i}"
-            for i, d in enumerate(dimensions)
-        ]
-        inner_keys = [f"d{i}" for i, d in enumerate(dimensions) if d not in _AREA_DIMENSIONS]
-        needs_residence = any(d in _AREA_DIMENSIONS for d in dimensions)
-        report("samler regningene for perioden")
-        db.execute("DROP TABLE IF EXISTS temp.stats_base")
-        db.execute(
-            "CREATE TEMP TABLE stats_base AS SELECT "  # noqa: S608 - fixed SQL fragments only
-            + ", ".join([*outer, "g.pid AS pid", "g.kontakter", "g.ore", "g.takster"])
-            + " FROM (SELECT "
+        + " FROM ("
+        + base
+        + ") AS in_period GROUP BY "
+        + ", ".join(["pid", *inner_keys])
+        + ") g"
+        + (" LEFT JOIN stats_residence r ON r.patient_id = g.pid" if needs_residence else ""),
+    )
+    cells: list[Aggregate] = []
+    n = len(dimensions)
+    subsets = [
+        kept
+        for size in range(len(dimensions), -1, -1)
+        for kept in itertools.combinations(range(len(dimensions)), size)
+    ]
+    for number, kept in enumerate(subsets, start=1):
+        report(f"summerer grupperingssett {number} av {len(subsets)}")
+        select = [f"d{i}" if i in kept else "NULL" for i in range(len(dimensions))]
+        sql = (
+            "SELECT "  # noqa: S608 - fixed SQL fragments only
             + ", ".join(
                 [
-                    *inner,
-                    "pid",
-                    "COUNT(*) AS kontakter",
-                    "SUM(ore) AS ore",
-                    "SUM(takster) AS takster",
+                    *select,
+                    "COALESCE(SUM(kontakter), 0)",
+                    "COALESCE(SUM(ore), 0)",
+                    "COALESCE(SUM(takster), 0)",
+                    # one row per (cell, patient): the interior needs no DISTINCT
+                    "COUNT(*)" if len(kept) == n else "COUNT(DISTINCT pid)",
                 ]
             )
-            + " FROM ("
-            + base
-            + ") GROUP BY "
-            + ", ".join(["pid", *inner_keys])
-            + ") g"
-            + (" LEFT JOIN stats_residence r ON r.patient_id = g.pid" if needs_residence else ""),
-            (period.start.isoformat(), period.end.isoformat()),
+            + " FROM stats_base"
+            + (" GROUP BY " + ", ".join(f"d{i}" for i in kept) if kept else "")
         )
-        cells: list[Aggregate] = []
-        n = len(dimensions)
-        subsets = [
-            kept
-            for size in range(len(dimensions), -1, -1)
-            for kept in itertools.combinations(range(len(dimensions)), size)
-        ]
-        for number, kept in enumerate(subsets, start=1):
-            report(f"summerer grupperingssett {number} av {len(subsets)}")
-            select = [f"d{i}" if i in kept else "NULL" for i in range(len(dimensions))]
-            sql = (
-                "SELECT "  # noqa: S608 - fixed SQL fragments only
-                + ", ".join(
-                    [
-                        *select,
-                        "COALESCE(SUM(kontakter), 0)",
-                        "COALESCE(SUM(ore), 0)",
-                        "COALESCE(SUM(takster), 0)",
-                        # one row per (cell, patient): the interior needs no DISTINCT
-                        "COUNT(*)" if len(kept) == n else "COUNT(DISTINCT pid)",
-                    ]
-                )
-                + " FROM temp.stats_base"
-                + (" GROUP BY " + ", ".join(f"d{i}" for i in kept) if kept else "")
+        for row in db.rows(sql):
+            key = tuple(TOTAL if i not in kept else str(row[i]) for i in range(n))
+            cells.append(
+                Aggregate(key, int(row[n]), int(row[n + 1]), int(row[n + 2]), int(row[n + 3]))
             )
-            for row in db.execute(sql):
-                key = tuple(TOTAL if i not in kept else str(row[i]) for i in range(n))
-                cells.append(
-                    Aggregate(key, int(row[n]), int(row[n + 1]), int(row[n + 2]), int(row[n + 3]))
-                )
-        db.execute("DROP TABLE IF EXISTS temp.stats_base")
-    except sqlite3.Error as exc:
-        raise StatsError(f"statistics query failed: {exc}") from exc
+    db.execute("DROP TABLE IF EXISTS stats_base")
     return cells
 
 

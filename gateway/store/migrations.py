@@ -4,18 +4,39 @@
 database is made from it alone). A database made by an older version is first brought up to date
 here, before ``schema.sql`` runs, because SQLite cannot change a column's constraints in place:
 a changed table is rebuilt and its rows copied.
+
+A step is a function of the open transaction's ``Statements`` (``execute``), written in
+SQLite's types. PostgreSQL runs the same steps, each statement translated
+(``gateway.store.ddl``), from ``POSTGRES_SINCE`` on: no PostgreSQL database is older, so the
+steps before it (table rebuilds) stay SQLite's alone, and every later step must be portable
+(``ALTER TABLE ... ADD COLUMN``, ``CREATE INDEX IF NOT EXISTS``, ``UPDATE``).
+
+Several instances may start together on one database: each step re-reads the version inside
+its own write transaction (SQLite's ``BEGIN IMMEDIATE``; PostgreSQL's engine also holds an
+advisory lock over the whole migration), so a step runs exactly once.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 #: The schema version ``schema.sql`` describes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+#: The oldest version a PostgreSQL database can have (it is made from ``schema.sql``, at the
+#: then newest version; PostgreSQL support came with version 3).
+POSTGRES_SINCE = 2
 
 
-def _v1_to_v2(db: sqlite3.Connection) -> None:
+class Statements(Protocol):
+    """What a migration step runs its statements on (a driver connection in a transaction)."""
+
+    def execute(self, sql: str, parameters: Sequence[object] = ..., /) -> object: ...
+
+
+def _v1_to_v2(db: Statements) -> None:
     """Outbox v2: replies without a received message (payout decisions), dead letters,
     delivery attempts and ebXML acknowledgment tracking."""
     db.execute("ALTER TABLE replies RENAME TO replies_v1")
@@ -58,25 +79,37 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE replies_v1")
 
 
+def _v2_to_v3(db: Statements) -> None:
+    """Outbox rows claimed by the instance delivering them (several instances, one database):
+    ``claimed_by`` names the instance, ``claimed_at`` when; a claim of an instance that is no
+    longer alive is void."""
+    db.execute("ALTER TABLE replies ADD COLUMN claimed_by TEXT")
+    db.execute("ALTER TABLE replies ADD COLUMN claimed_at TEXT")
+
+
 #: Migration from version N to N + 1, keyed by N.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[Statements], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
-def migrate(db: sqlite3.Connection, current: int) -> int:
-    """Bring a database at version ``current`` to ``SCHEMA_VERSION``; return the new version.
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring a SQLite database that has a ``schema_version`` row to ``SCHEMA_VERSION``; return
+    the version it is at (a newer one is left alone for the caller to refuse).
 
     ``db`` must be in autocommit mode (``isolation_level=None``); each step is its own
-    ``BEGIN IMMEDIATE`` transaction, so a crash leaves the database at a whole version.
+    ``BEGIN IMMEDIATE`` transaction that reads the version first, so a crash leaves the
+    database at a whole version and a second process starting at the same time skips the steps
+    the first one made.
     """
-    while current < SCHEMA_VERSION:
-        step = MIGRATIONS[current]
+    while True:
         db.execute("BEGIN IMMEDIATE")
         try:
-            step(db)
+            current = int(db.execute("SELECT version FROM schema_version").fetchone()[0])
+            if current >= SCHEMA_VERSION:
+                db.execute("COMMIT")
+                return current
+            MIGRATIONS[current](db)
             db.execute("UPDATE schema_version SET version = ?", (current + 1,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        current += 1
-    return current

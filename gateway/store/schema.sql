@@ -1,4 +1,5 @@
--- gateway claims store, schema version 2 (SQLite). Migrations: gateway/store/migrations.py.
+-- gateway claims store, schema version 3, in SQLite's types (PostgreSQL gets it translated:
+-- gateway/store/ddl.py). Migrations: gateway/store/migrations.py.
 -- Amounts are integer øre. Times are ISO 8601 text: received_at in UTC, treatment times
 -- (dato_tid) in Norwegian local time as the claim carries them.
 
@@ -135,7 +136,11 @@ CREATE TABLE IF NOT EXISTS replies (
     ack_state          TEXT CHECK (ack_state IN ('awaiting', 'acknowledged', 'error', 'expired')),
     ack_received_id    INTEGER REFERENCES received(id),  -- the signal that settled it
     ack_at             TEXT,
-    expires_at         TEXT                    -- UTC: after this, no resend (TimeToLive)
+    expires_at         TEXT,                   -- UTC: after this, no resend (TimeToLive)
+    -- Several instances on one database: the instance delivering a pending row claims it
+    -- (its engine's instance name); a claim of an instance no longer alive is void.
+    claimed_by         TEXT,
+    claimed_at         TEXT                    -- UTC
 );
 CREATE INDEX IF NOT EXISTS replies_pending ON replies(state) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS replies_received ON replies(received_id);
