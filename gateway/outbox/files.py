@@ -53,7 +53,8 @@ class FileOutbox:
         total = 0
         with self._lock:
             while True:
-                pending = self.store.outbox.pending_replies()
+                # Claimed: another instance on the database never writes the same rows.
+                pending = self.store.outbox.claim_due()
                 if not pending:
                     return total
                 self.store.outbox.mark_delivered(self.deliver(pending))

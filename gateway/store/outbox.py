@@ -4,6 +4,13 @@ The outbox in use (gateway.outbox.files / .smtp) delivers the due rows and repor
 operators list, requeue and discard dead letters (``gateway outbox``). For a *pending* row
 ``next_attempt_at`` is when to try delivery again; for a *delivered* row awaiting an ack it is
 when to resend (``gateway.store.acks``).
+
+Several instances on one database: an outbox takes rows with ``claim_due``, which marks them
+``claimed_by`` its engine's instance in one short transaction (``FOR UPDATE SKIP LOCKED``:
+instances claiming at the same moment take different rows instead of waiting for each other).
+A claimed row is left alone by the others for as long as its instance lives (it holds the lock
+``instance:<name>``, ``Engine.held``); once it is gone its claims are void and another instance
+delivers them. Recording the outcome (delivered, failed, dead) ends the claim.
 """
 
 from __future__ import annotations
@@ -13,9 +20,9 @@ from datetime import UTC, datetime
 
 from gateway.errors import StorageError
 from gateway.records import OutboxSummary, PendingReply, ReplyRecord, ReplySummary
-from gateway.store.engine import Engine
+from gateway.store.engine import Engine, instance_lock
 from gateway.store.replies import PENDING, SUMMARY, write_replies
-from gateway.store.rows import filtered, opt_moment, stored_moment
+from gateway.store.rows import filtered, marks, opt_moment, stored_moment
 
 __all__ = ["Outbox"]
 
@@ -57,6 +64,63 @@ class Outbox:
             (stored_moment(now), limit),
         )
 
+    def claim_due(self, limit: int = 500, *, now: datetime | None = None) -> list[PendingReply]:
+        """The due rows (as ``pending_replies``) that no other live instance has claimed,
+        claimed for this one: deliver them, then record what happened."""
+        self.release_dead_claims()
+        me, at = self._engine.instance, stored_moment(now)
+        # Not durable: a claim lost in a power cut dies with its instance anyway.
+        with self._engine.transaction("could not claim replies", durable=False) as tx:
+            ids = [
+                int(row[0])
+                for row in tx.rows(
+                    "SELECT id FROM replies WHERE state = 'pending' AND "
+                    "(next_attempt_at IS NULL OR next_attempt_at <= ?) AND "
+                    "(claimed_by IS NULL OR claimed_by = ?) ORDER BY id LIMIT ? "
+                    "FOR UPDATE SKIP LOCKED",
+                    (at, me, limit),
+                )
+            ]
+            if not ids:
+                return []
+            chosen = marks(len(ids))
+            tx.execute(
+                f"UPDATE replies SET claimed_by = ?, claimed_at = ? WHERE id IN ({chosen})",
+                (me, at, *ids),
+            )
+            return PENDING.fetch(tx, f"FROM replies WHERE id IN ({chosen}) ORDER BY id", ids)
+
+    def release_dead_claims(self) -> int:
+        """Void the claims on pending rows of instances that are no longer alive; how many."""
+        holders = [
+            str(row[0])
+            for row in self._engine.rows(
+                "SELECT DISTINCT claimed_by FROM replies WHERE state = 'pending' "
+                "AND claimed_by IS NOT NULL AND claimed_by <> ?",
+                (self._engine.instance,),
+            )
+        ]
+        dead = [h for h in holders if not self._engine.held(instance_lock(h))]
+        if not dead:
+            return 0
+        with self._engine.transaction("could not release claims", durable=False) as tx:
+            return tx.execute(
+                f"UPDATE replies SET claimed_by = NULL WHERE state = 'pending' "
+                f"AND claimed_by IN ({marks(len(dead))})",
+                dead,
+            )
+
+    def release(self, reply_ids: Sequence[int]) -> None:
+        """Give back this instance's claims on rows it will not deliver now (shutting down)."""
+        if not reply_ids:
+            return
+        with self._engine.transaction("could not release claims", durable=False) as tx:
+            tx.execute(
+                f"UPDATE replies SET claimed_by = NULL WHERE claimed_by = ? "
+                f"AND id IN ({marks(len(reply_ids))})",
+                (self._engine.instance, *reply_ids),
+            )
+
     def next_attempt_due(self) -> datetime | None:
         """The earliest retry time of a pending row waiting for one (None: none waits)."""
         found = self._engine.one(
@@ -74,7 +138,7 @@ class Outbox:
         with self._engine.transaction("could not mark replies delivered") as tx:
             tx.execute_many(
                 "UPDATE replies SET state = 'delivered', delivered_at = ?, "
-                "sends = sends + 1, attempts = 0, next_attempt_at = NULL "
+                "sends = sends + 1, attempts = 0, next_attempt_at = NULL, claimed_by = NULL "
                 "WHERE id = ? AND state = 'pending'",
                 [(at, i) for i in reply_ids],
             )
@@ -92,7 +156,7 @@ class Outbox:
         with self._engine.transaction(f"could not record failure of reply {reply_id}") as tx:
             tx.execute(
                 "UPDATE replies SET attempts = attempts + 1, last_error = ?, "
-                "next_attempt_at = ? WHERE id = ? AND state = 'pending'",
+                "next_attempt_at = ?, claimed_by = NULL WHERE id = ? AND state = 'pending'",
                 (error[:_ERROR_CHARS], stored_moment(retry_at), reply_id),
             )
             row = tx.one("SELECT attempts FROM replies WHERE id = ?", (reply_id,))
@@ -103,8 +167,8 @@ class Outbox:
         del now
         with self._engine.transaction(f"could not mark reply {reply_id} dead") as tx:
             tx.execute(
-                "UPDATE replies SET state = 'dead', attempts = attempts + 1, "
-                "last_error = ?, next_attempt_at = NULL WHERE id = ? AND state = 'pending'",
+                "UPDATE replies SET state = 'dead', attempts = attempts + 1, last_error = ?, "
+                "next_attempt_at = NULL, claimed_by = NULL WHERE id = ? AND state = 'pending'",
                 (error[:_ERROR_CHARS], reply_id),
             )
 
