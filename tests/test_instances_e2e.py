@@ -1,0 +1,319 @@
+"""Three gateway instances on one PostgreSQL database: kill one, stop one, lose nothing.
+
+Three real ``gateway run`` processes share a PostgreSQL database (started by the tests), a
+dovecot with three mailboxes (each instance is configured with all three; each mailbox is polled
+by one instance at a time) and an SMTP sink. 2,000 signed, encrypted claims from ten partners
+are appended to the mailboxes. One instance is killed with SIGKILL mid-run, another stopped
+with SIGTERM; the third (and whichever took over) finishes. Payout runs every minute in every
+instance meanwhile. Then:
+
+- every claim is received once (one message row), answered once (one AppRec row), and its
+  Acknowledgment and AppRec reached the sink; a reply sent more than once (at least once, by
+  design: a kill between sending and recording) is the same bytes every time;
+- the killed instance's mailboxes were taken over within 30 s;
+- no bill is paid twice, and no bill is paid more than its target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bench.common import past_claim
+from bench.mail_claims import OUR_HER, OUR_MAIL, Partner, make_partners
+from gateway.clock import local_naive, utc_now
+from gateway.ebxml import mime
+from gateway.ebxml.envelope import parse_envelope
+from gateway.testing.claims import default_receiver, default_sender, msghead_with_bkm
+from gateway.testing.messages import ebxml_message, open_reply
+from tests.support.dovecot import MISSING_REASON, DovecotServer, find_dovecot
+from tests.support.mail_site import MailSite, SiteSettings
+from tests.support.pki import TestPki
+from tests.support.postgres import PostgresServer
+from tests.support.smtp_sink import SmtpSink
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.postgres]
+
+CLAIMS = 2_000
+USERS = ("kuhr", "kuhr2", "kuhr3")
+PASSWORD = "s3cret-instances"
+#: The longest a dead instance's mailbox may wait for another instance.
+TAKEOVER_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    message_id: str
+    raw: bytes
+
+
+def _account(base: int) -> str:
+    """A Norwegian account number with a valid MOD11 check digit, from ten digits."""
+    while True:
+        digits = [int(d) for d in f"{base:010d}"]
+        rest = sum(w * d for w, d in zip((5, 4, 3, 2, 7, 6, 5, 4, 3, 2), digits, strict=True)) % 11
+        check = 0 if rest == 0 else 11 - rest
+        if check < 10:
+            return f"{base:010d}{check}"
+        base += 1
+
+
+def _claims(pki: TestPki, partners: Sequence[Partner], count: int) -> list[Claim]:
+    """``count`` one-bill claims of a lege, as the partners' MSHs send them."""
+    rng = random.Random(20261124)
+    today = local_naive(utc_now()).date()
+    claims: list[Claim] = []
+    for i in range(count):
+        partner = partners[i % len(partners)]
+        head, krav = past_claim(
+            rng,
+            today=today,
+            bills=1,
+            sender=default_sender(partner.her_id, name=f"Klinikk {partner.her_id} AS"),
+            receiver=default_receiver(OUR_HER),
+        )
+        message_id = f"inst-{i:05d}-{uuid.UUID(int=rng.getrandbits(128), version=4)}@test"
+        raw = ebxml_message(
+            msghead_with_bkm(head, krav),
+            route=partner.route,
+            rng=rng,
+            message_id=message_id,
+            compress=True,
+            payload_signer=partner.signer,
+            envelope_signer=partner.signer,
+            encrypt_to=pki.gateway.certificate,
+        )
+        claims.append(Claim(message_id, raw))
+    return claims
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
+    name = f"instances_{uuid.uuid4().hex[:8]}"
+    yield postgres_server.create_database(name)
+    postgres_server.drop_database(name)
+
+
+def _events(site: MailSite, event: str) -> list[dict[str, object]]:
+    found = []
+    for line in site.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if f'"event": "{event}"' in line:
+            found.append(json.loads(line))
+    return found
+
+
+def _at(record: dict[str, object]) -> float:
+    return datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00")).timestamp()
+
+
+def _holding(site: MailSite) -> set[str]:
+    """The mailboxes ``site`` took and has not given up (by its log)."""
+    held: set[str] = set()
+    lines = site.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for line in lines:
+        if '"imap_mailbox_taken"' in line:
+            held.add(str(json.loads(line)["imap_mailbox"]))
+        elif '"imap_stopped"' in line or '"imap_mailbox_lease_lost"' in line:
+            held.discard(str(json.loads(line)["imap_mailbox"]))
+    return held
+
+
+def test_three_instances_answer_every_mail_once_through_a_kill_and_a_stop(
+    tmp_path: Path, pg_url: str
+) -> None:
+    if find_dovecot() is None:
+        if os.environ.get("CI"):
+            pytest.fail(MISSING_REASON)
+        pytest.skip(MISSING_REASON)
+    pki = TestPki(tmp_path / "pki")
+    partners = make_partners(pki)
+    claims = _claims(pki, partners, CLAIMS)
+    receivers = tmp_path / "receivers.toml"
+    receivers.write_text(
+        "".join(
+            f'[[receiver]]\nher_id = "{p.her_id}"\nname = "Klinikk {p.her_id} AS"\n'
+            f'account = "{_account(1503000000 + n * 97)}"\n\n'
+            for n, p in enumerate(partners)
+        ),
+        encoding="utf-8",
+    )
+    settings = SiteSettings(
+        name="HELFO (instances)",
+        her_id=OUR_HER,
+        mail_address=OUR_MAIL,
+        imap_user=USERS[0],
+        imap_password=PASSWORD,
+        more_mailboxes=USERS[1:],
+        database={"url": pg_url, "pool_size": 4},
+        payout={
+            "enabled": True,
+            "cron": "* * * * *",
+            "receivers_file": str(receivers),
+            "payer_account": _account(8601111000),
+            "claim_lease_seconds": 20,
+        },
+        practitioners={p.her_id: "lege" for p in partners},
+        spool={"poll_interval": 0.5},
+        smtp={"timeout": 10, "backoff_base": 0.2, "backoff_max": 2.0, "poll_interval": 0.5},
+        imap={"poll_interval": 0.5, "idle_timeout": 10, "connect_timeout": 5,
+              "command_timeout": 30, "batch_size": 50},
+        daemon={"drain_seconds": 20},
+    )  # fmt: skip
+    with (
+        DovecotServer(dict.fromkeys(USERS, PASSWORD)) as dovecot,
+        SmtpSink() as sink,
+        psycopg.connect(pg_url, autocommit=True) as db,
+    ):
+        sites = [
+            MailSite(tmp_path / f"instance{n}", pki.gateway, dovecot, sink, settings,
+                     cpas=[p.cpa for p in partners])
+            for n in (1, 2, 3)
+        ]  # fmt: skip
+        try:
+            _run(sites, dovecot, sink, db, claims)
+        finally:
+            for site in sites:
+                site.close()
+        _check(sink, db, pki, partners, claims)
+
+
+def _committed(db: psycopg.Connection[tuple[object, ...]]) -> int:
+    if db.execute("SELECT to_regclass('received')").fetchone() == (None,):
+        return 0
+    row = db.execute("SELECT COUNT(*) FROM received").fetchone()
+    return int(str(row[0])) if row else 0
+
+
+def _give_up_after(until: float, what: str, sites: Sequence[MailSite]) -> None:
+    """Fail with every instance's log tail once ``until`` (monotonic) has passed."""
+    if time.monotonic() > until:
+        tails = "\n".join(f"--- {s.root.name}\n{s.log_tail(15)}" for s in sites)
+        pytest.fail(f"{what}:\n{tails}")
+
+
+def _run(
+    sites: list[MailSite],
+    dovecot: DovecotServer,
+    sink: SmtpSink,
+    db: psycopg.Connection[tuple[object, ...]],
+    claims: list[Claim],
+) -> None:
+    for site in sites:
+        site.start()
+    deadline = time.monotonic() + 60
+    while sum(len(_holding(s)) for s in sites) < len(USERS):
+        _give_up_after(deadline, "the mailboxes were not all taken", sites)
+        time.sleep(0.1)
+    for n, user in enumerate(USERS):
+        dovecot.append_many(user, [c.raw for c in claims[n :: len(USERS)]])
+
+    # SIGKILL the instance holding the most mailboxes, a quarter of the way in.
+    deadline = time.monotonic() + 120
+    while _committed(db) < CLAIMS // 4:
+        _give_up_after(deadline, "a quarter was not committed in time", sites)
+        time.sleep(0.05)
+    victim = max(sites, key=lambda s: len(_holding(s)))
+    orphaned = _holding(victim)
+    victim.kill()
+    killed_at = time.time()
+    survivors = [s for s in sites if s is not victim]
+
+    # SIGTERM an instance that now holds a mailbox, halfway in.
+    deadline = time.monotonic() + 120
+    while _committed(db) < CLAIMS // 2 or not any(_holding(s) for s in survivors):
+        _give_up_after(deadline, "half was not committed in time", sites)
+        time.sleep(0.05)
+    stopped = max(survivors, key=lambda s: len(_holding(s)))
+    assert stopped.stop() == 0, stopped.log_tail()
+    last = next(s for s in survivors if s is not stopped)
+
+    # The last instance finishes: every mailbox, every reply.
+    deadline = time.monotonic() + 150
+    while len(sink.messages) < 2 * CLAIMS or any(dovecot.list_uids(u) for u in USERS):
+        _give_up_after(deadline, f"{len(sink.messages)} of {2 * CLAIMS} mails sent", sites)
+        assert last.running.poll() is None, last.log_tail()
+        time.sleep(0.2)
+    time.sleep(1.0)  # the last sends are recorded
+    assert last.stop() == 0, last.log_tail()
+
+    taken_after = [
+        _at(e) - killed_at
+        for s in survivors
+        for e in _events(s, "imap_mailbox_taken")
+        if e["imap_mailbox"] in orphaned and _at(e) >= killed_at
+    ]
+    assert orphaned and taken_after, "nobody took the killed instance's mailboxes"
+    assert min(taken_after) <= TAKEOVER_SECONDS, taken_after
+
+
+def _check(
+    sink: SmtpSink,
+    db: psycopg.Connection[tuple[object, ...]],
+    pki: TestPki,
+    partners: Sequence[Partner],
+    claims: list[Claim],
+) -> None:
+    ids = {c.message_id for c in claims}
+    # Received once, answered once, delivered.
+    per_claim = db.execute(
+        "SELECT m.ebxml_message_id, COUNT(*) FROM messages m GROUP BY m.ebxml_message_id"
+    ).fetchall()
+    assert {str(m) for m, _ in per_claim} == ids
+    assert [m for m, n in per_claim if n != 1] == []
+    apprecs = db.execute(
+        "SELECT m.ebxml_message_id, COUNT(r.id) FROM messages m "
+        "LEFT JOIN replies r ON r.received_id = m.received_id AND r.kind = 'apprec' "
+        "GROUP BY m.ebxml_message_id HAVING COUNT(r.id) <> 1"
+    ).fetchall()
+    assert apprecs == []
+    undelivered = db.execute(
+        "SELECT kind, state, COUNT(*) FROM replies WHERE state <> 'delivered' GROUP BY 1, 2"
+    ).fetchall()
+    assert undelivered == []
+
+    # What the sink got: each claim's Acknowledgment and AppRec; a repeat is the same bytes.
+    copies: dict[tuple[str, str], set[bytes]] = defaultdict(set)
+    for mail in sink.messages:
+        header = parse_envelope(mime.unwrap(mail.data).envelope.body).header
+        if header.action == "Utbetalingsvedtak":
+            copies[(header.message_id, header.action)].add(mail.data)
+            continue
+        ref = header.ref_to_message_id or "?"
+        copies[(ref, header.action)].add(mail.data)
+    for claim in claims:
+        for action in ("Acknowledgment", "Svarmelding"):
+            sent = copies.get((claim.message_id, action), set())
+            assert len(sent) == 1, f"{claim.message_id} {action}: {len(sent)} different replies"
+    keys = [p.credentials.decryption_key() for p in partners]
+    for mail in random.Random(1).sample(sink.messages, 40):  # a sample, fully opened
+        opened = open_reply(mail.data, pki.gateway.certificate, keys)
+        if opened.envelope.header.action == "Svarmelding":
+            assert opened.status == "1"
+
+    # Nothing paid twice, nothing paid beyond its target; some runs happened meanwhile.
+    runs = db.execute("SELECT run_key, state FROM payout_runs ORDER BY id").fetchall()
+    assert runs, "no payout run during the test"
+    twice = db.execute(
+        "SELECT bill_id FROM payout_lines WHERE kind = 'payment' GROUP BY bill_id "
+        "HAVING COUNT(*) > 1"
+    ).fetchall()
+    assert twice == []
+    beyond = db.execute(
+        "SELECT l.bill_id FROM payout_lines l JOIN bill_status_effective e "
+        "ON e.bill_id = l.bill_id GROUP BY l.bill_id, e.approved_ore "
+        "HAVING SUM(l.amount_ore) > e.approved_ore OR SUM(l.amount_ore) < 0"
+    ).fetchall()
+    assert beyond == []
+    paid = db.execute("SELECT COUNT(DISTINCT bill_id) FROM payout_lines").fetchone()
+    assert paid is not None and int(str(paid[0])) > 0, "payout paid nothing: nothing was tested"
