@@ -24,7 +24,7 @@ from pathlib import Path
 
 from gateway.config import Config
 from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
-from gateway.inbox.imap.poller import MailboxPoller
+from gateway.inbox.imap.poller import MailboxLeases, MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
 from gateway.inbox.spool import Spool, SpoolInbox
 from gateway.intake import PipelineIntake
@@ -181,7 +181,10 @@ def _inboxes(
     """The spool, then one poller per configured mailbox (sharing one mail tracker)."""
     inboxes: list[Inbox] = [spool]
     if tracker is not None:
-        inboxes += [MailboxPoller(m, intake, tracker) for m in ctx.adapters.mailboxes]
+        leases = MailboxLeases()  # shared: the instance takes its share of the mailboxes
+        inboxes += [
+            MailboxPoller(m, intake, tracker, leases=leases) for m in ctx.adapters.mailboxes
+        ]
     return inboxes
 
 

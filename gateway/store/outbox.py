@@ -15,6 +15,7 @@ delivers them. Recording the outcome (delivered, failed, dead) ends the claim.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -25,6 +26,9 @@ from gateway.store.replies import PENDING, SUMMARY, write_replies
 from gateway.store.rows import filtered, marks, opt_moment, stored_moment
 
 __all__ = ["Outbox"]
+
+#: Seconds between looks for the claims of instances that are gone (a claim costs no more).
+DEAD_CLAIMS_EVERY = 2.0
 
 #: How much of an error text a row keeps.
 _ERROR_CHARS = 2000
@@ -40,6 +44,7 @@ class Outbox:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._dead_checked: float | None = None  # monotonic
 
     def queue_replies(
         self,
@@ -66,8 +71,12 @@ class Outbox:
 
     def claim_due(self, limit: int = 500, *, now: datetime | None = None) -> list[PendingReply]:
         """The due rows (as ``pending_replies``) that no other live instance has claimed,
-        claimed for this one: deliver them, then record what happened."""
-        self.release_dead_claims()
+        claimed for this one: deliver them, then record what happened. The claims of dead
+        instances are voided first (at most every ``DEAD_CLAIMS_EVERY`` seconds)."""
+        checked = self._dead_checked
+        if checked is None or time.monotonic() - checked >= DEAD_CLAIMS_EVERY:
+            self.release_dead_claims()
+            self._dead_checked = time.monotonic()
         me, at = self._engine.instance, stored_moment(now)
         # Not durable: a claim lost in a power cut dies with its instance anyway.
         with self._engine.transaction("could not claim replies", durable=False) as tx:

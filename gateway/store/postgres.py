@@ -2,8 +2,9 @@
 
 - **Connections.** A pool (``psycopg_pool``, ``database.pool_size``) in autocommit mode: a read
   takes a connection for one statement, a transaction for its block (READ COMMITTED). A
-  connection is checked before it is handed out, so a server restart or failover costs the
-  transaction in hand, not every one after it.
+  connection found broken is dropped from the pool (a server restart or failover costs the
+  statements in hand, which fail as ``StorageError`` and are retried by their callers), rather
+  than every connection checked with a round trip before each use.
 - **SQL.** The store's portable SQL with ``?`` turned into ``%s`` (``ddl.placeholders``). A
   ``numeric`` result with no fraction (``SUM`` of a ``BIGINT``) comes back as an ``int``, as
   SQLite gives it.
@@ -174,7 +175,6 @@ class PostgresEngine:
             max_size=max(1, pool_size),
             kwargs={"autocommit": True},
             configure=_configure,
-            check=ConnectionPool.check_connection,
             open=False,
             timeout=30.0,
             name="gateway",
