@@ -23,6 +23,9 @@ from gateway.store import Store
 
 log = get_logger("outbox.files")
 
+#: Rows claimed at a time.
+CLAIM = 500
+
 
 class FileOutbox:
     """Writes the pending replies of ``store`` into ``directory``."""
@@ -54,11 +57,12 @@ class FileOutbox:
         with self._lock:
             while True:
                 # Claimed: another instance on the database never writes the same rows.
-                pending = self.store.outbox.claim_due()
-                if not pending:
+                pending = self.store.outbox.claim_due(CLAIM)
+                if pending:
+                    self.store.outbox.mark_delivered(self.deliver(pending))
+                    total += len(pending)
+                if len(pending) < CLAIM:  # that was all that was due
                     return total
-                self.store.outbox.mark_delivered(self.deliver(pending))
-                total += len(pending)
 
     def notify(self) -> None:
         """New rows are committed: write them now, in this thread."""

@@ -80,24 +80,17 @@ class Outbox:
         me, at = self._engine.instance, stored_moment(now)
         # Not durable: a claim lost in a power cut dies with its instance anyway.
         with self._engine.transaction("could not claim replies", durable=False) as tx:
-            ids = [
-                int(row[0])
-                for row in tx.rows(
+            claimed = PENDING.read_all(
+                tx.rows(
+                    "UPDATE replies SET claimed_by = ?, claimed_at = ? WHERE id IN ("
                     "SELECT id FROM replies WHERE state = 'pending' AND "
                     "(next_attempt_at IS NULL OR next_attempt_at <= ?) AND "
                     "(claimed_by IS NULL OR claimed_by = ?) ORDER BY id LIMIT ? "
-                    "FOR UPDATE SKIP LOCKED",
-                    (at, me, limit),
+                    f"FOR UPDATE SKIP LOCKED) RETURNING {PENDING.select}",
+                    (me, at, at, me, limit),
                 )
-            ]
-            if not ids:
-                return []
-            chosen = marks(len(ids))
-            tx.execute(
-                f"UPDATE replies SET claimed_by = ?, claimed_at = ? WHERE id IN ({chosen})",
-                (me, at, *ids),
             )
-            return PENDING.fetch(tx, f"FROM replies WHERE id IN ({chosen}) ORDER BY id", ids)
+        return sorted(claimed, key=lambda reply: reply.id)
 
     def release_dead_claims(self) -> int:
         """Void the claims on pending rows of instances that are no longer alive; how many."""
