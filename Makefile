@@ -17,16 +17,21 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # System packages the integration tests need: dovecot (Debian's dovecot-imapd) for the IMAP
-# intake tests. Does nothing when it is installed (no root needed then); installs it when run as
-# root; otherwise says how. Without it the IMAP tests skip locally (and fail in CI).
+# intake tests, the PostgreSQL server (Debian's postgresql; the tests start their own server in a
+# temporary directory, never the system's) for the PostgreSQL tests. Does nothing when they are
+# installed (no root needed then); installs what is missing when run as root; otherwise says
+# how. Without them those tests skip locally (and fail in CI).
+DEPS_MISSING = $$( [ -x /usr/sbin/dovecot ] || echo dovecot-imapd; \
+                   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || echo postgresql )
 deps:
-	@if [ -x /usr/sbin/dovecot ]; then :; \
+	@missing="$(DEPS_MISSING)"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q dovecot-imapd; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	else \
-	  echo "dovecot is not installed: run 'sudo make deps' (apt-get install dovecot-imapd);" \
-	    "the IMAP integration tests skip without it"; \
+	  echo "not installed: $$missing; run 'sudo make deps' (apt-get install $$missing);" \
+	    "the IMAP and PostgreSQL integration tests skip without them"; \
 	fi
 
 # Runs the daemon on the embedded default. It creates a development signing key if there is none,
@@ -56,6 +61,7 @@ bench: install
 	$(BIN)/python -m bench.rules_bench
 	$(BIN)/python -m bench.stats_bench
 	$(BIN)/python -m bench.mail_bench
+	$(BIN)/python -m bench.instances_bench
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis
