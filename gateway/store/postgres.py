@@ -375,7 +375,8 @@ def probe(url: str, timeout: float) -> tuple[int | None, set[str], int]:
     ``StorageError`` when the server cannot be reached or read."""
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(timeout))) as conn:
-            conn.execute("SET statement_timeout = %s", [int(timeout * 1000)])
+            milliseconds = str(int(timeout * 1000))
+            conn.execute("SELECT set_config('statement_timeout', %s, false)", [milliseconds])
             tables = {
                 str(name)
                 for (name,) in conn.execute(
