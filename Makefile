@@ -17,29 +17,30 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # System packages the integration tests need: dovecot (Debian's dovecot-imapd) for the IMAP
-# intake tests, the PostgreSQL server (Debian's postgresql; the tests start their own server in a
-# temporary directory, never the system's) for the PostgreSQL tests. Does nothing when they are
-# installed (no root needed then); installs what is missing when run as root; otherwise says
-# how. Without them those tests skip locally (and fail in CI).
-DEPS_MISSING = $$( [ -x /usr/sbin/dovecot ] || echo dovecot-imapd; \
-                   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || echo postgresql )
+# intake tests, Debian's chromium for the web console's browser tests (driven by Playwright
+# from PyPI; never `playwright install`), and the PostgreSQL server (Debian's postgresql; the tests
+# start their own server in a temporary directory, never the system's) for the PostgreSQL tests.
+# Does nothing when all are installed (no root needed then); installs what is missing when run as
+# root; otherwise says how. Without them those tests skip locally (and fail in CI).
+DEB_PACKAGES = $(if $(wildcard /usr/sbin/dovecot),,dovecot-imapd) $(if $(wildcard /usr/bin/chromium),,chromium) $(if $(wildcard /usr/lib/postgresql/*/bin/pg_ctl),,postgresql)
 deps:
-	@missing="$(DEPS_MISSING)"; \
-	if [ -z "$$missing" ]; then :; \
+	@if [ -z "$(strip $(DEB_PACKAGES))" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PACKAGES); \
 	else \
-	  echo "not installed: $$missing; run 'sudo make deps' (apt-get install $$missing);" \
-	    "the IMAP and PostgreSQL integration tests skip without them"; \
+	  echo "missing: $(DEB_PACKAGES): run 'sudo make deps' (apt-get install $(DEB_PACKAGES));" \
+	    "the IMAP, browser and PostgreSQL integration tests skip without them"; \
 	fi
 
 # Runs the daemon on the embedded default. It creates a development signing key if there is none,
-# imports the bundled tariff data (a no-op when unchanged) and, the first time, drops the sample
-# claims from fixtures/samples/ into the spool, so there is something to see.
+# imports the bundled tariff data and the sample practice register (no-ops when unchanged) and,
+# the first time, drops the sample claims from fixtures/samples/ into the spool, so there is
+# something to see.
 run: install
 	$(BIN)/gateway keys generate --config $(CONFIG) --if-missing
 	$(BIN)/gateway tariffs import --config $(CONFIG) fixtures/tariffs/takster.csv fixtures/tariffs/nlk-codes.csv fixtures/tariffs/nlk-rates.csv
+	$(BIN)/gateway practices import --config $(CONFIG) fixtures/practices/practices.csv
 	@if [ ! -e var/.seeded ]; then \
 	  mkdir -p var/spool/incoming && cp fixtures/samples/* var/spool/incoming/ && touch var/.seeded && \
 	  echo "seeded var/spool/incoming with the sample claims from fixtures/samples/"; fi

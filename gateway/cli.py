@@ -4,6 +4,7 @@
     gateway validate FILE... [--json]        check files; exit 0 valid, 1 invalid, 2 unusable
     gateway keys generate --config FILE      make a development signing key and certificate
     gateway tariffs import FILE... --config  import tariff/NLK data; in force without a restart
+    gateway practices import|show|convert    the practice register; in force without a restart
     gateway status --config FILE             counts of received messages and pending replies
     gateway spool requeue --config FILE      put parked files (spool bad/) back into incoming/
     gateway claims show|override ...         a bill, its findings; audited overrides
@@ -13,6 +14,8 @@
     gateway health --config FILE [--json]    database, mailboxes, SMTP, certificates (exit 0/1)
     gateway outbox list|show|dead|requeue|discard|awaiting-ack ...   replies and dead letters
     gateway messages list|show ...           what was received, and what it was answered
+    gateway users add|disable|enable|roles|password|list ...   web console accounts
+    gateway web --config FILE                the web console and the claim status API
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,11 +33,13 @@ from gateway.config import Config
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.outbox import cli as outbox_cli
 from gateway.payout import cli as payout_cli
+from gateway.practices import cli as practices_cli
 from gateway.service import health_cli
+from gateway.settings import add_config_option
 from gateway.stats import cli as stats_cli
+from gateway.users import cli as users_cli
+from gateway.web import cli as web_cli
 from gateway.wiring import load_config
-
-DEFAULT_CONFIG = Path("config/local.toml")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,20 +49,23 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the daemon")
-    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(run)
     run.add_argument("--once", action="store_true", help="exit when the spool is empty")
 
     validate = sub.add_parser("validate", help="validate message files")
     validate.add_argument("files", nargs="+", type=Path)
     validate.add_argument("--json", action="store_true", help="machine-readable output")
     validate.add_argument(
-        "--config", type=Path, help="use this config's official schema directories"
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="use this config's official schema directories and size limit (default: none)",
     )
 
     keys = sub.add_parser("keys", help="signing keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     generate = keys_sub.add_parser("generate", help="generate a development key + certificate")
-    generate.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(generate, "the config naming the key and certificate files")
     generate.add_argument("--force", action="store_true", help="replace existing files")
     generate.add_argument(
         "--if-missing", action="store_true", help="do nothing (exit 0) if both files exist"
@@ -68,26 +77,39 @@ def _parser() -> argparse.ArgumentParser:
         "import", help="import takster / NLK codes / NLK rates CSV files (kind from the header)"
     )
     tariffs_import.add_argument("files", nargs="+", type=Path)
-    tariffs_import.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(tariffs_import)
 
     status = sub.add_parser("status", help="what the store holds")
-    status.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(status)
 
     spool = sub.add_parser("spool", help="spool maintenance")
     spool_sub = spool.add_subparsers(dest="spool_command", required=True)
     requeue = spool_sub.add_parser("requeue", help="move parked files back to incoming/")
-    requeue.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(requeue)
 
     casework_cli.add_commands(sub)  # claims show/override, rules list/explain/replay
     stats_cli.add_commands(sub)  # stats export / import-population / import-residence
     payout_cli.add_commands(sub)  # payout preview / run / list / show / resend
+    practices_cli.add_commands(sub)  # practices import / show / convert
     health_cli.add_commands(sub)  # health
     outbox_cli.add_commands(sub)  # outbox list/show/dead/requeue/discard/awaiting-ack; messages
+    users_cli.add_commands(sub)  # users add/disable/enable/roles/password/list
+    web_cli.add_commands(sub)  # web: the console and the claim status API
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (``gateway messages list | head``): stop quietly, as cat does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         # The whole file, every adapter's table too, is checked before any command starts.
@@ -102,6 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             handled = health_cli.run(args)
         if handled is None and config is not None:
             handled = outbox_cli.run(args, config.database)
+        if handled is None:
+            handled = users_cli.run(args)
+        if handled is None:
+            handled = web_cli.run(args)
         if handled is not None:
             return handled
         if args.command == "validate":
@@ -113,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _keys_generate(config, force=args.force, if_missing=args.if_missing)
         if args.command == "tariffs":
             return _tariffs_import(config, args.files)
+        if args.command == "practices":
+            return _practices(config, args)
         if args.command == "status":
             return _status(config)
         if args.command == "spool":
@@ -202,6 +230,22 @@ def _tariffs_import(config: Config, files: Sequence[Path]) -> int:
     finally:
         store.close()
     return 0
+
+
+def _practices(config: Config, args: argparse.Namespace) -> int:
+    """``gateway practices …`` on this config's store; a daemon uses a new import from its
+    next message."""
+    from gateway.payout.sending import payout_config_of
+    from gateway.store import Store
+
+    legacy = practices_cli.Legacy(
+        config.practitioners, payout_config_of(config).receivers_file, config.path
+    )
+    store = Store(config.database)
+    try:
+        return practices_cli.run(args, store.practices, legacy)
+    finally:
+        store.close()
 
 
 def _status(config: Config) -> int:

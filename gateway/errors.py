@@ -113,6 +113,15 @@ class CertificateInvalid(ContentError):
     """The sender's certificate is expired, not yet valid, of the wrong kind or not trusted."""
 
 
+class CertificateRevoked(CertificateInvalid):
+    """The sender's certificate is revoked (CRL or OCSP); see ``gateway.security.revocation``."""
+
+
+class RevocationUnknown(CertificateInvalid):
+    """Whether the sender's certificate is revoked cannot be established (no CRL, a stale CRL,
+    no OCSP answer) and the configured policy is to fail closed."""
+
+
 class ReplyChannel(enum.Enum):
     """How a message error is answered."""
 
@@ -201,6 +210,18 @@ RECEIPTS: dict[type[MessageError], ReceiptCode] = {
         ReplyChannel.APPREC,
         "S02",
         "Ugyldig sertifikat",
+        APPREC_ERROR_CODE_SYSTEM,
+    ),
+    CertificateRevoked: ReceiptCode(
+        ReplyChannel.APPREC,
+        "S03",
+        "Tilbaketrukket sertifikat",
+        APPREC_ERROR_CODE_SYSTEM,
+    ),
+    RevocationUnknown: ReceiptCode(
+        ReplyChannel.APPREC,
+        "S99",
+        "Annen feil på signatur eller sertifikat",
         APPREC_ERROR_CODE_SYSTEM,
     ),
     ContentError: ReceiptCode(

@@ -13,7 +13,7 @@ committed together in ``Pipeline.commit``: all or nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from lxml import etree
@@ -21,7 +21,7 @@ from lxml import etree
 from gateway.claims.message_types import Claim, document_type
 from gateway.claims.model import MsgHead
 from gateway.claims.msghead import parse_msghead
-from gateway.claims.practitioner import practitioner_id, practitioner_type
+from gateway.claims.practitioner import practitioner_id
 from gateway.clock import local_naive, utc_now
 from gateway.config import IdentityConfig, SecurityConfig
 from gateway.ebxml.envelope import parse_envelope
@@ -33,6 +33,9 @@ from gateway.outbox.signals import match_signal
 from gateway.partners.addressing import check_addressing, check_msghead_parties
 from gateway.partners.authentication import signal_trusted, verified_envelope, verified_msghead
 from gateway.partners.registry import PartnerRegistry
+from gateway.practices.live import PracticeSource
+from gateway.practices.model import EMPTY_REGISTER
+from gateway.practices.senders import Sender, sender_of
 from gateway.processing import (
     Decided,
     Duplicate,
@@ -93,7 +96,7 @@ class Pipeline:
         max_message_bytes: int,
         clock: Callable[[], datetime] = utc_now,
         tariffs: TariffBook = EMPTY_BOOK,
-        practitioners: Mapping[str, str] | None = None,
+        practices: PracticeSource = EMPTY_REGISTER,
         partners: PartnerRegistry | None = None,
         decryption_keys: Sequence[cms.DecryptionKey] = (),
         security: SecurityConfig | None = None,
@@ -115,7 +118,9 @@ class Pipeline:
         )
         #: Replaced by the daemon when new tariff data is imported (no restart needed).
         self.tariffs = tariffs
-        self.practitioners: Mapping[str, str] = practitioners or {}
+        #: The practice register in force (a ``LiveRegister`` in the daemon: new imports apply
+        #: from the next message).
+        self.practices = practices
         self.store = store
         self.catalog = catalog
         self.signer = signer
@@ -144,13 +149,14 @@ class Pipeline:
     def commit(self, processed: Processed) -> Result:
         """The transaction: the intake and all it produced, in one commit."""
         head, answer, ending = processed.known.head, processed.answer, processed.ending
+        sender = self._sender(head, processed.intake.received_at) if head else None
         received_id = self.store.intake.commit(
             processed.received(),
             processed.message(),
             processed.evaluation,
             list(answer.replies),
             practitioner_id=practitioner_id(head) if head else "",
-            practitioner_type=practitioner_type(head, self.practitioners) if head else None,
+            practitioner_type=sender.practitioner_type if sender else None,
         )
         if isinstance(ending, Signal) and ending.trusted:
             # After the commit, in its own transaction: a crash in between leaves the signal
@@ -248,6 +254,8 @@ class Pipeline:
 
     def _context(self, claim: Claim, received_at: datetime) -> ClaimContext:
         head = claim.document.head
+        register = self.practices.current()
+        sender = sender_of(register, head, local_naive(received_at).date())
         return ClaimContext(
             head=head,
             krav=claim.krav,
@@ -255,9 +263,14 @@ class Pipeline:
             received_at=local_naive(received_at),
             history=self.store.history,
             tariffs=self.tariffs,
-            practitioner=practitioner_type(head, self.practitioners),
+            practitioner=sender.practitioner_type,
             practitioner_id=practitioner_id(head),
+            practices=register,
+            practice=sender.practice,
         )
+
+    def _sender(self, head: MsgHead, received_at: datetime) -> Sender:
+        return sender_of(self.practices.current(), head, local_naive(received_at).date())
 
     # --- answers --------------------------------------------------------------------------------
 

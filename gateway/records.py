@@ -1,7 +1,8 @@
 """The records the core passes around: what was received, decided, answered and overridden.
 
 They belong to no storage engine: the pipeline builds them, the store persists them, the outbox,
-case work, payout and service read them. Amounts are whole øre (``to_ore``/``from_ore``).
+case work, payout and service read them; the web console's users, sessions, audit log and views
+are at the end. Amounts are whole øre (``to_ore``/``from_ore``).
 """
 
 from __future__ import annotations
@@ -289,3 +290,134 @@ class EffectiveStatus:
     overridden: bool
     override_id: int | None
     override_kind: str | None
+
+
+# --- the web console and the claim status API ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A console user as stored; ``password_hash`` is argon2id, never the password."""
+
+    id: int
+    username: str
+    display_name: str
+    password_hash: str
+    roles: tuple[str, ...]
+    disabled: bool
+    created_at: datetime  # UTC
+    updated_at: datetime  # UTC
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A console session as stored: the SHA-256 of its token, never the token."""
+
+    token_hash: str
+    user_id: int
+    csrf_token: str
+    created_at: datetime  # UTC
+    last_seen_at: datetime  # UTC
+    expires_at: datetime  # UTC: the absolute end, whatever the activity
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of the audit log: who did what to what, when, from where."""
+
+    id: int
+    at: datetime  # UTC
+    actor: str  # a console user name, or cli:<login name>
+    action: str
+    target: str | None
+    detail: str | None  # never a national id
+    client: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One bill in manual control, as the worklist shows it."""
+
+    bill_id: int
+    received_at: datetime  # UTC
+    sender_her: str
+    sender_name: str | None
+    practitioner_type: str | None
+    regning_nr: str
+    dato_tid: datetime  # naive Norwegian local time
+    sum_refusjon_ore: int
+    rules: tuple[str, ...]  # the manual-control rules that fired: "RULE-ID (CODE)"
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistFilter:
+    """What the worklist is narrowed by; None: any."""
+
+    sender_her: str | None = None
+    practitioner_type: str | None = None
+    rule_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistSummary:
+    """How many bills a filter leaves, the oldest, and the values to filter by."""
+
+    count: int
+    oldest: datetime | None
+    senders: tuple[str, ...]
+    practitioner_types: tuple[str, ...]
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BillSearch:
+    """What a case worker searches by; every given field must match."""
+
+    guid: str | None = None
+    regning_nr: str | None = None
+    msg_id: str | None = None
+    sender_her: str | None = None
+    treated_from: datetime | None = None  # naive local, DatoTid >=
+    treated_until: datetime | None = None  # naive local, DatoTid <
+    national_id: str | None = None  # only for a role allowed it (checked by the caller)
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, f) in (None, "") for f in self.__slots__)
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutLine:
+    """A payout ledger line of one bill, with its run."""
+
+    bill_id: int
+    run_id: int
+    run_key: str
+    run_at: datetime  # UTC
+    run_state: str
+    kind: str
+    amount_ore: int
+
+
+@dataclass(frozen=True, slots=True)
+class BillFlags:
+    """Columns of a bill that ``CaseBill`` does not carry."""
+
+    bill_id: int
+    manual: bool
+    practitioner_type: str | None
+    changed_at: datetime  # UTC: received, overridden or paid, whichever is latest
+
+
+@dataclass(frozen=True, slots=True)
+class SenderMessage:
+    """A message of one sender, for the status API."""
+
+    message_id: int
+    received_id: int
+    msg_id: str | None
+    received_at: datetime  # UTC
+    outcome: str
+    apprec_status: int | None
+    bills: int
+    changed_at: datetime  # UTC: the latest change of the message or one of its bills

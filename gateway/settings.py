@@ -9,11 +9,13 @@ one key and raises ``ConfigurationError`` naming the file and the key's full pat
 The core settings (``gateway.config``) and each adapter's own (``MailboxConfig`` in ``inbox/``,
 ``SmtpConfig`` in ``outbox/``, ``PayoutConfig`` in ``payout/``) are read this one way.
 Passwords are never in the file: ``read_secret`` reads them from a file or an environment
-variable, each time they are needed (so they can be rotated).
+variable, each time they are needed (so they can be rotated). Every command names the file with
+``--config`` (``add_config_option``), ``config/local.toml`` unless given.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -24,6 +26,22 @@ from gateway.errors import ConfigurationError
 C = TypeVar("C", bound=str)
 
 _REQUIRED: Any = object()
+
+#: The config file a command reads when ``--config`` is not given.
+DEFAULT_CONFIG = Path("config/local.toml")
+
+
+def add_config_option(
+    parser: argparse.ArgumentParser, what: str = "the gateway's config file"
+) -> None:
+    """``--config FILE``, saying what the file is for and its default."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"{what} (default: {DEFAULT_CONFIG})",
+    )
 
 
 class Table:

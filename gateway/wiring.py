@@ -7,7 +7,8 @@ the inboxes (the spool and one poller per IMAP mailbox), the ack tracker, the pa
 and the systemd watchdog. ``gateway.daemon`` only runs them.
 
 Each adapter reads its own table of the config file, beside its code; ``Adapters.of`` collects
-them, and ``load_config`` reads the core and every adapter's table at once.
+them (and the web console's ``[web]``, which ``gateway web`` serves), and ``load_config`` reads
+the core and every adapter's table at once.
 
 Adding a transport: write the adapter beside the others (an inbox in ``gateway/inbox/``
 implementing ``transports.Inbox``, an outbox in ``gateway/outbox/`` implementing
@@ -38,6 +39,8 @@ from gateway.payout.config import PayoutConfig
 from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline
+from gateway.practices.legacy import migrate_once
+from gateway.practices.live import LiveRegister
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.security.cms import DecryptionKey
@@ -48,6 +51,7 @@ from gateway.service.systemd import Watchdog
 from gateway.store import Store
 from gateway.transports import Inbox, Intake, Outbox, Service
 from gateway.validation.catalog import SchemaCatalog
+from gateway.web.config import WebConfig
 
 # --- settings ----------------------------------------------------------------------------------
 
@@ -59,11 +63,13 @@ class Adapters:
     mailboxes: tuple[MailboxConfig, ...]
     smtp: SmtpConfig | None
     payout: PayoutConfig
+    #: The console and the claim status API (``gateway web``; not part of ``gateway run``).
+    web: WebConfig
 
     @classmethod
     def of(cls, config: Config) -> Adapters:
-        """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``) and
-        ``[payout]``; raise ``ConfigurationError`` naming the bad key."""
+        """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``),
+        ``[payout]`` and ``[web]``; raise ``ConfigurationError`` naming the bad key."""
         outbox = config.table("outbox")
         kind = config.outbox.kind
         if kind not in OUTBOXES:
@@ -78,6 +84,7 @@ class Adapters:
             mailboxes=mailboxes_from(config.table("imap")),
             smtp=smtp,
             payout=PayoutConfig.from_table(config.table("payout")),
+            web=WebConfig.from_table(config.table("web")),
         )
 
 
@@ -152,6 +159,9 @@ def build(config: Config, *, once: bool = False) -> Parts:
     """Every part of ``gateway run`` for ``config`` (``once``: the spool inbox ends when empty)."""
     adapters = Adapters.of(config)
     store = Store(config.database)
+    # The old [practitioners] table and receivers file: said at start, imported once if no
+    # practice register has been imported yet.
+    migrate_once(store.practices, config.practitioners, adapters.payout.receivers_file, config.path)
     metrics = Metrics()
     pipeline = _pipeline(config, store, metrics)
     spool = Spool(config.spool)
@@ -166,7 +176,9 @@ def build(config: Config, *, once: bool = False) -> Parts:
         services.append(MetricsEndpoint(metrics, config.metrics.host, config.metrics.port))
     services += [outbox, *outbox_services, *_inboxes(ctx, intake, spool_inbox, tracker)]
     if adapters.payout.enabled:
-        deps = deps_from_config(config, adapters.payout, signer=pipeline.signer)
+        deps = deps_from_config(
+            config, adapters.payout, practices=pipeline.practices, signer=pipeline.signer
+        )
         services.append(
             PayoutScheduler(adapters.payout, store.engine, deps, flush=outbox.notify)
         )
@@ -199,7 +211,7 @@ def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
         signer=load_signer(config.signing.key_file, config.signing.cert_file),
         engine=RuleEngine(RULES),
         max_message_bytes=config.validation.max_message_bytes,
-        practitioners=config.practitioners,
+        practices=LiveRegister(store.practices),
         partners=partners,
         decryption_keys=[
             DecryptionKey.from_files(pair.key_file, pair.cert_file)

@@ -14,15 +14,21 @@ gives a URL whose ``search_path`` is that schema).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from gateway.config import IdentityConfig
 from gateway.pipeline import Pipeline
+from gateway.practices.legacy import legacy_register
+from gateway.practices.live import PracticeSource
+from gateway.practices.model import EMPTY_REGISTER
 from gateway.receipts.keys import generate_dev_credentials
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
@@ -32,6 +38,9 @@ from gateway.tariffs.loading import BUNDLED_TARIFFS, load_book_from_dir
 from gateway.tariffs.model import EMPTY_BOOK, TariffBook
 from gateway.validation.catalog import SchemaCatalog
 from tests.support.postgres import MISSING_REASON, PostgresServer, find_bin
+
+if TYPE_CHECKING:
+    from tests.support.web import Console
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STANDARDS_DIR = Path(
@@ -150,14 +159,20 @@ def make_pipeline(
     store: Store, catalog: SchemaCatalog, signer: Signer
 ) -> Callable[..., Pipeline]:
     """Build a pipeline on the test store; ``now`` fixes the clock (default FIXED_NOW).
-    Without ``tariffs`` and ``practitioners`` only the rules that need neither run."""
+    Without ``tariffs`` and a register only the rules that need neither run. ``practitioners``
+    (sender HER id -> practitioner type) is a register of those senders as the old config
+    would convert (``gateway.practices.legacy``: agreements from 2000 on); ``practices`` a
+    register of its own."""
 
     def factory(
         now: datetime = FIXED_NOW,
         *,
         tariffs: TariffBook = EMPTY_BOOK,
         practitioners: Mapping[str, str] | None = None,
+        practices: PracticeSource | None = None,
     ) -> Pipeline:
+        if practices is None:
+            practices = legacy_register(practitioners) if practitioners else EMPTY_REGISTER
         return Pipeline(
             identity=IDENTITY,
             store=store,
@@ -167,7 +182,7 @@ def make_pipeline(
             max_message_bytes=10 * 1024 * 1024,
             clock=lambda: now,
             tariffs=tariffs,
-            practitioners=practitioners,
+            practices=practices,
         )
 
     return factory
@@ -177,3 +192,30 @@ def make_pipeline(
 def bundled_tariffs() -> TariffBook:
     """The tariff data shipped in fixtures/tariffs (what `make run` imports)."""
     return load_book_from_dir(BUNDLED_TARIFFS)
+
+
+# --- the web console on a seeded store (tests/test_web_*.py) ----------------------------------
+
+
+@pytest.fixture
+def start_console(
+    tmp_path: Path,
+    make_pipeline: Callable[..., Pipeline],
+    bundled_tariffs: TariffBook,
+    store: Store,
+    credentials: tuple[Path, Path],
+) -> Callable[..., AbstractContextManager[Console]]:
+    """Starts ``tests.support.web.console`` on the test store, seeded through a pipeline with
+    the bundled tariffs; keyword arguments (``web_extra``, ``api_extra``, ``config_extra``) go
+    to ``console``."""
+    from tests.support import web  # the web stack only for the tests that start a console
+
+    pipeline = make_pipeline(tariffs=bundled_tariffs, practitioners=web.PRACTITIONERS)
+    return functools.partial(web.console, tmp_path, pipeline, store, credentials)
+
+
+@pytest.fixture
+def web(start_console: Callable[..., AbstractContextManager[Console]]) -> Iterator[Console]:
+    """A running console with its default configuration."""
+    with start_console() as running:
+        yield running

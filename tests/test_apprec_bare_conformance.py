@@ -30,6 +30,7 @@ pytestmark = pytest.mark.conformance
 
 ROOT = Path(__file__).resolve().parents[1]
 RECEIVED = datetime(2024, 3, 10, 12, 0)
+PATIENT = "01017012345"  # a fødselsnummer with a birth date (CONT-001 refuses one without)
 
 
 def assert_valid(schema: etree.XMLSchema, data: bytes) -> etree._Element:
@@ -42,11 +43,11 @@ def assert_valid(schema: etree.XMLSchema, data: bytes) -> etree._Element:
 def evaluation(*, sums_wrong: bool = False, all_wrong: bool = False) -> Evaluation:
     takst = (Takst("a1", Decimal("100.00"), 1),)
     ok = enkeltregning(
-        takst, guid="g1", regning_nr="93495", dato_tid=datetime(2024, 3, 1, 9), patient="p"
+        takst, guid="g1", regning_nr="93495", dato_tid=datetime(2024, 3, 1, 9), patient=PATIENT
     )
     # Future-dated and a repeated Guid: two findings, so two Errors with OT 93498.
     wrong = enkeltregning(
-        takst, guid="g1", regning_nr="93498", dato_tid=datetime(2024, 3, 11, 9), patient="p"
+        takst, guid="g1", regning_nr="93498", dato_tid=datetime(2024, 3, 11, 9), patient=PATIENT
     )
     bills = (wrong,) if all_wrong else (ok, wrong)
     ctx = context(

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import random
+import re
 import sys
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -421,6 +422,18 @@ def test_rules_list_command(config_file: Path, capsys: pytest.CaptureFixture[str
     assert codes["TYPE-001"] == ("UKJENT_BEHANDLERTYPE", "9003", "merknader")
     assert gateway(config_file, "rules", "list", "--family", "nope") == 1
     assert "kjente familier" in capsys.readouterr().err
+
+
+def test_rules_list_holds_no_internal_notes(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What a case worker reads says where a rule comes from, not how the project got there.
+    internal = re.compile(r"\b(issue|sak)\s+\d+|decided as|familie 2", re.IGNORECASE)
+    for extra in ((), ("--json",)):
+        assert gateway(config_file, "rules", "list", "--at", "2026-11-01", *extra) == 0
+        out = capsys.readouterr().out
+        assert "grunnlag" in out or '"basis"' in out
+        assert internal.findall(out) == [], extra
 
 
 # --- rules explain --------------------------------------------------------------------------------

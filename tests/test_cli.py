@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from gateway.cli import _parser, main
 from gateway.config import Config
 from gateway.errors import ConfigurationError
+from gateway.settings import DEFAULT_CONFIG
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 
@@ -142,3 +145,26 @@ def test_validate_applies_the_configured_message_bound(
     assert validate_with_bound(len(xml)) == 0
     assert validate_with_bound(len(xml) - 1) == 2
     assert f"Utpakket nyttelast er større enn {len(xml) - 1} byte" in capsys.readouterr().out
+
+
+def _commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every command that runs (a parser without subcommands), with its words."""
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subparsers:
+        yield path, parser
+    for action in subparsers:
+        for name, sub in action.choices.items():
+            yield from _commands(sub, (*path, name))
+
+
+def test_every_command_says_what_config_it_reads_and_its_default() -> None:
+    commands = dict(_commands(_parser()))
+    assert len(commands) > 30
+    for words, parser in commands.items():
+        (config,) = [a for a in parser._actions if "--config" in a.option_strings]
+        assert config.help, words
+        expected = "none" if words == ("validate",) else "config/local.toml"
+        assert f"(default: {expected})" in config.help, (words, config.help)
+        assert config.default == (None if words == ("validate",) else DEFAULT_CONFIG), words

@@ -173,8 +173,9 @@ def test_single_part_text_xml_message_is_an_envelope_without_attachments() -> No
 @pytest.mark.parametrize(
     ("raw", "needle"),
     [
-        (b"", "MIME-melding"),
-        (b"just some text without headers", "MIME-melding"),
+        (b"", "Meldingen er tom (0 byte"),
+        (b"\r\n \t\n", "Meldingen er tom (5 byte"),
+        (b"just some text without headers", "ingen MIME-hoder"),
         (b"From: a@example.no\r\n\r\nhello\r\n", "Content-Type"),
         (mime(XML_PART, content_type='multipart/mixed; boundary="b1"'), "multipart/mixed"),
         (mime(XML_PART, content_type="multipart/related"), "boundary"),

@@ -183,3 +183,82 @@ def test_messages_list_and_show_without_national_ids(
     assert not any(p in shown for p in patients)
     assert not NATIONAL_ID.search(shown)
     assert gateway("messages", "show", "424242", "--config", c) == 1
+
+
+def test_show_says_what_a_reply_says_and_decodes_it_on_request(
+    config: Path,
+    store: Store,
+    received: tuple[int, list[str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    received_id, _ = received
+    kinds = {r.kind: r for r in store.messages.replies_of(received_id)}
+    incoming = store.messages.received_summary(received_id)
+    assert incoming is not None
+    c = str(config)
+    assert gateway("outbox", "show", str(kinds["apprec"].id), "--config", c) == 0
+    says = [line for line in out(capsys).splitlines() if line.startswith("says:")]
+    assert says == [
+        "says:              ebXML message, Action Svarmelding; AppRec status 1 (OK), "
+        f"answering MsgId {incoming.msg_id}."
+    ]
+    assert gateway("outbox", "show", str(kinds["apprec"].id), "--decoded", "--config", c) == 0
+    decoded = out(capsys)
+    assert "--- apprec ---\n<AppRec " in decoded and "\n  <Status V=\"1\"" in decoded
+    assert "--- envelope ---" in decoded and not NATIONAL_ID.search(decoded)
+
+    assert gateway("messages", "show", str(received_id), "--config", c) == 0
+    shown = out(capsys)
+    assert f"says: ebXML Acknowledgment of {incoming.ebxml_message_id}." in shown
+    assert "says: ebXML message, Action Svarmelding; AppRec status 1 (OK)" in shown
+    assert "<AppRec" not in shown
+    assert gateway("messages", "show", str(received_id), "--decoded", "--config", c) == 0
+    assert "<AppRec" in out(capsys)
+
+
+def test_times_are_norwegian_with_their_offset_and_since_reads_them_so(
+    config: Path, received: tuple[int, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    received_id, _ = received  # at FIXED_NOW, 12:00 UTC on 23 November: 13:00 in Oslo (CET)
+    c = str(config)
+    assert gateway("messages", "show", str(received_id), "--config", c) == 0
+    assert "received:          2026-11-23T13:00:00+01:00\n" in out(capsys)
+    for since, count in (
+        ("2026-11-23", 1),  # from midnight in Oslo
+        ("2026-11-23T13:00", 1),  # Norwegian time without an offset
+        ("2026-11-23T13:00:01", 0),
+        ("2026-11-23T12:00:00+00:00", 1),
+        ("2026-11-23T12:00:01Z", 0),
+    ):
+        assert gateway("messages", "list", "--since", since, "--config", c) == 0
+        listing = out(capsys)
+        assert f"{count} message(s)" in listing, since
+        if count:
+            assert f"{received_id:>7}  2026-11-23T13:00:00+01:00  accepted" in listing
+    with pytest.raises(SystemExit):
+        gateway("messages", "list", "--since", "23.11.2026", "--config", c)
+    assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_a_duplicate_is_listed_with_its_sender(
+    config: Path,
+    make_pipeline: Callable[..., Pipeline],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    head, krav = make_claim(
+        rng=random.Random(8),
+        practitioner="psykolog",
+        bills=1,
+        sender=default_sender("8100002"),
+        receiver=default_receiver(),
+        start=datetime(2026, 10, 5, 9, 0),
+    )
+    raw = ebxml_message(msghead_with_bkm(head, krav), rng=random.Random(8))
+    pipeline = make_pipeline()
+    for ref in ("d1", "d2"):
+        pipeline.handle(raw, source="spool", source_ref=ref, source_name=f"{ref}.msg")
+    assert gateway("messages", "list", "--config", str(config)) == 0
+    lines = [line for line in out(capsys).splitlines() if "from" in line]
+    assert [line.split()[2] for line in lines] == ["accepted", "duplicate"]
+    senders = {line.split("from")[1].split()[0] for line in lines}
+    assert senders != {"-"} and len(senders) == 1, lines

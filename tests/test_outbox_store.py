@@ -115,6 +115,16 @@ def test_file_outbox_still_delivers_and_counts_sends(store: Store, tmp_path: Pat
     assert state(store, a) == ("delivered", None, 1, 0)
 
 
+def test_file_outbox_deliveries_await_no_acknowledgment(store: Store, tmp_path: Path) -> None:
+    # An AppRec asks for an ack; a folder never sends one, and nothing resends from it.
+    (a,) = store.outbox.queue_replies([reply(1, awaits_ack=True)])
+    assert [r.id for r in store.acks.awaiting_acks()] == [a]  # until it is delivered
+    assert FileOutbox(store, tmp_path / "out").flush() == 1
+    assert store.acks.awaiting_acks() == []
+    assert store.outbox.summary().awaiting_ack == 0
+    assert state(store, a) == ("delivered", None, 1, 0)
+
+
 async def test_file_outbox_service_delivers_what_was_left_then_writes_on_notify(
     store: Store, tmp_path: Path
 ) -> None:

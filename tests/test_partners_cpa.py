@@ -143,11 +143,12 @@ def test_real_cpa_parses(standards: Path) -> None:
     assert http.mail_address is None and http.ack_requested == "never"
 
     assert set(sender.certificates) == {"Partner_cert_crypt_partner", "Partner_cert_sign_partner"}
-    assert (
-        sender.encryption_certificate("BehandlerKrav")
-        is sender.certificates["Partner_cert_crypt_partner"]
-    )
-    assert sender.signing_certificate(claim) is sender.certificates["Partner_cert_sign_partner"]
+    (crypt,) = sender.certificates["Partner_cert_crypt_partner"]
+    (sign,) = sender.certificates["Partner_cert_sign_partner"]
+    assert sender.encryption_certificate("BehandlerKrav") is crypt
+    assert sender.encryption_certificates("BehandlerKrav") == (crypt,)
+    assert sender.signing_certificate(claim) is sign
+    assert sender.signing_certificates(claim) == (sign,)
     nav_sign = nav.signing_certificate(receipt)
     assert nav_sign is not None
     assert "VELFERDSETATEN" in nav_sign.subject.rfc4514_string()

@@ -14,6 +14,7 @@ from lxml import etree
 
 from gateway.cli import main
 from gateway.pipeline import Pipeline
+from gateway.practices.importing import import_file
 from gateway.security.xmldsig import verify
 from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
@@ -24,11 +25,13 @@ from tests.conftest import database_table
 NS = "{http://gateway.kuhr.no/xmlstds/utbetalingsvedtak/v1}"
 
 
-REGISTRY = Path(__file__).resolve().parents[1] / "fixtures" / "payout" / "receivers.toml"
+REGISTRY = Path(__file__).resolve().parents[1] / "fixtures" / "practices" / "practices.csv"
 
 
 def write_config(tmp_path: Path, store: Store, credentials: tuple[Path, Path]) -> Path:
-    """A gateway config on the test store, with a [payout] section and the sample registry."""
+    """A gateway config on the test store, with a [payout] section; the sample practice
+    register is imported into the store."""
+    import_file(store.practices, REGISTRY)
     key, cert = credentials
     path = tmp_path / "gateway.toml"
     path.write_text(
@@ -46,7 +49,6 @@ directory = "{tmp_path / "outbox"}"
 key_file = "{key}"
 cert_file = "{cert}"
 [payout]
-receivers_file = "{REGISTRY}"
 payer_account = "86011117947"
 payments_directory = "{tmp_path / "payments"}"
 """,
@@ -146,7 +148,7 @@ def test_preview_shows_held_receivers_with_the_reason(
         rng=random.Random(7),
         practitioner="psykolog",
         bills=1,
-        sender=default_sender("8141253"),  # in the registry, without an account
+        sender=default_sender("8141253"),  # in the register, without an account
         receiver=default_receiver(),
         start=datetime(2026, 10, 20, 9, 0),
     )
@@ -154,7 +156,7 @@ def test_preview_shows_held_receivers_with_the_reason(
     pipeline.handle(raw, source="spool", source_ref="held", source_name="held.msg")
     assert main(["payout", "preview", "--config", str(config)]) == 0
     out = capsys.readouterr().out
-    assert "8141253 Nordlys legekontor" in out and "mangler kontonummer" in out
+    assert "8141253 Speare AS" in out and "mangler kontonummer" in out
     assert "to 2 receiver(s); 1 receiver(s) held" in out
     assert main(["payout", "preview", "--receiver", "8100002", "--config", str(config)]) == 0
     only = capsys.readouterr().out

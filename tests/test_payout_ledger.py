@@ -18,8 +18,9 @@ from gateway.casework import CaseworkError, override
 from gateway.claims.model import BehandlerKrav, Enkeltregning, MsgHead
 from gateway.payout import ledger
 from gateway.payout.payees import hold_for
-from gateway.payout.receivers import Receiver, ReceiverRegistry
+from gateway.payout.recipients import Recipients
 from gateway.pipeline import Pipeline
+from gateway.practices.legacy import LegacyReceiver, legacy_register
 from gateway.records import CaseBill
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
@@ -344,7 +345,7 @@ def _check_stream(
         engine=RuleEngine(RULES),
         max_message_bytes=10 * 1024 * 1024,
         clock=lambda: FIXED_NOW,
-        practitioners=PRACTITIONERS,
+        practices=legacy_register(PRACTITIONERS),
     )
     head, krav = claim(1, bills=3, her=HER_A)
     send(pipeline, head, krav, "a")
@@ -449,8 +450,14 @@ def _assert_balanced(
 def test_with_holds_no_run_pays_a_negative_net_and_nothing_is_lost(
     events: list[tuple[str, int, int]], catalog: SchemaCatalog, signer: Signer
 ) -> None:
-    registry = ReceiverRegistry(
-        [Receiver(HER_A, "A", account="86011117947"), Receiver(HER_B, "B", account="15061200018")]
+    registry = Recipients(
+        legacy_register(
+            PRACTITIONERS,
+            [
+                LegacyReceiver(HER_A, "A", account="86011117947"),
+                LegacyReceiver(HER_B, "B", account="15061200018"),
+            ],
+        )
     )
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "gateway.sqlite3")

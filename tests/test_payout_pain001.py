@@ -1,5 +1,6 @@
-"""The pain.001 payment file, the receivers registry (accounts, KIDs, RHF owners) and the
-``[payout]`` config."""
+"""The pain.001 payment file, check digits and payees (accounts, KIDs, RHF owners) and the
+``[payout]`` config. The register's own checks of accounts, KIDs and owners are in
+``test_practices_register.py``."""
 
 from __future__ import annotations
 
@@ -17,16 +18,16 @@ from gateway.errors import ConfigurationError
 from gateway.payout import ledger, sending
 from gateway.payout.config import PayoutConfig
 from gateway.payout.pain001 import PAIN001_NS, Payment, PaymentRun, build_pain001, short_id
-from gateway.payout.receivers import (
-    Receiver,
-    ReceiverRegistry,
+from gateway.payout.recipients import Recipients
+from gateway.payout.sending import PayoutDeps
+from gateway.pipeline import Pipeline
+from gateway.practices.accounts import (
     mod10_check_digit,
     mod11_check_digit,
     valid_account,
     valid_kid,
 )
-from gateway.payout.sending import PayoutDeps
-from gateway.pipeline import Pipeline
+from gateway.practices.loading import register_from_file
 from gateway.security.xmldsig import Signer
 from gateway.store import Store
 from tests.test_payout_ledger import send_credit
@@ -151,7 +152,7 @@ def test_a_negative_net_is_held_and_carried_to_the_next_run(
     assert outcome.decisions == () and outcome.payment_file is None
 
     # New bills larger than the credit: the next run nets them, and pays the difference.
-    send_claim(filled.pipeline, "8100002", "psykolog", 8, seed=4242, day=20)
+    send_claim(filled.pipeline, "8100002", "lege", 20, seed=4242, day=20)  # as registered
     owed = sum(x.amount_ore for x in ledger.plan(store.engine) if x.receiver_her == "8100002")
     assert owed > 0
     third = record(store, deps, "2026-11-25")
@@ -239,8 +240,9 @@ def test_kids_take_mod10_or_mod11() -> None:
 
 
 def test_laboratory_refunds_go_to_the_owning_rhf() -> None:
-    registry = ReceiverRegistry.load(REGISTRY)
+    registry = Recipients(register_from_file(REGISTRY))
     assert registry.payee(LAB, "lab").her_id == RHF
+    assert registry.payee(LAB, "medisinsk_genetikk").her_id == RHF
     assert registry.payee(LAB, "lege").her_id == LAB  # only laboratory refunds
     assert registry.payee("8300001", "lab").her_id == "8300001"  # no RHF owns it
     unknown = registry.payee("9999999", None)
@@ -248,39 +250,11 @@ def test_laboratory_refunds_go_to_the_owning_rhf() -> None:
     assert registry.payee(HELD, None).account is None
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ('[[receiver]]\nher_id = "1"\nname = "A"\naccount = "86011117948"', "account"),
-        ('[[receiver]]\nher_id = "1"\nname = "A"\nkid = "79927398713"', "kid needs an account"),
-        (
-            '[[receiver]]\nher_id = "1"\nname = "A"\naccount = "86011117947"\nkid = "123"',
-            "kid",
-        ),
-        ('[[receiver]]\nher_id = "1"\nname = "A"\nowner_her_id = "2"', "not in the registry"),
-        ('[[receiver]]\nher_id = "x1"\nname = "A"', "her_id"),
-        ('[[receiver]]\nher_id = "1"\nname = "A"\niban = "NO93"', "iban"),
-        ('[[receiver]]\nher_id = "1"\nname = "A"\n[[receiver]]\nher_id = "1"\nname = "B"', "twice"),
-        ("receiver = 3", "array"),
-        ("[[receiver", "TOML"),
-    ],
-)
-def test_a_bad_registry_is_refused_naming_the_key(tmp_path: Path, text: str, message: str) -> None:
-    path = tmp_path / "receivers.toml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigurationError, match=message):
-        ReceiverRegistry.load(path)
-
-
-def test_an_owner_must_not_have_an_owner() -> None:
-    with pytest.raises(ConfigurationError, match="owner"):
-        ReceiverRegistry(
-            [
-                Receiver("1", "A", owner_her_id="2"),
-                Receiver("2", "B", owner_her_id="3"),
-                Receiver("3", "C"),
-            ]
-        )
+def test_the_payee_is_named_as_the_register_names_it() -> None:
+    registry = Recipients(register_from_file(REGISTRY))
+    assert registry.payee(HELD, "tannlege").name == "Speare AS"  # as its messages say
+    rhf = registry.payee(LAB, "lab")
+    assert (rhf.name, rhf.account, rhf.kid) == ("Helse Vest RHF", "12030000003", "82000011")
 
 
 # --- the [payout] config --------------------------------------------------------------------------

@@ -122,7 +122,7 @@ def test_a_missed_schedule_is_caught_up_once(
     assert len(outcome.decisions) == 3
 
     # Bills arriving before today's fire are paid by it, and only they.
-    new = send_claim(filled.pipeline, "8100002", "psykolog", 2, seed=77, day=21)
+    new = send_claim(filled.pipeline, "8100002", "lege", 2, seed=77, day=21)  # as registered
     clock.now = oslo("2026-11-23T16:00:01")
     today = restarted.run_due()
     assert today is not None and today.run_key == "2026-11-23T1600"
@@ -151,7 +151,8 @@ _WORKER = textwrap.dedent(
     from pathlib import Path
     from gateway.config import IdentityConfig
     from gateway.payout.config import PayoutConfig
-    from gateway.payout.receivers import ReceiverRegistry
+    from gateway.payout.recipients import Recipients
+    from gateway.practices.loading import register_from_file
     from gateway.payout.schedule import PayoutScheduler
     from gateway.payout.sending import PayoutDeps
     from gateway.security.xmldsig import Signer
@@ -163,7 +164,7 @@ _WORKER = textwrap.dedent(
                                 "gateway@kuhr.test"),
         signer=Signer.from_files(Path(key), Path(cert)),
         secret=b"payout-test-secret",
-        registry=ReceiverRegistry.load(Path(registry)),
+        registry=Recipients(register_from_file(Path(registry))),
         decisions_directory=Path(out) / "payout",
         payments_directory=Path(out) / "payments",
         payer_account="86011117947",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,9 +22,11 @@ from gateway.outbox.files import FileOutbox
 from gateway.payout import ledger, sending
 from gateway.payout.decision import VEDTAK_NS
 from gateway.payout.payees import hold_for
-from gateway.payout.receivers import ReceiverRegistry
+from gateway.payout.recipients import Recipients
 from gateway.payout.sending import PayoutDeps
 from gateway.pipeline import Pipeline
+from gateway.practices.loading import register_from_file
+from gateway.practices.model import PracticeRegister
 from gateway.security.xmldsig import Signer, verify
 from gateway.store import Store
 from gateway.store.engine import Engine
@@ -39,12 +41,12 @@ from gateway.testing.messages import ebxml_message
 from gateway.validation.catalog import SchemaCatalog
 from tests.conftest import FIXTURES_DIR, IDENTITY
 
-REGISTRY = FIXTURES_DIR / "payout" / "receivers.toml"
+REGISTRY = FIXTURES_DIR / "practices" / "practices.csv"
 PAYER_ACCOUNT = "86011117947"
 NS = {"v": VEDTAK_NS}
-LAB = "8200010"  # a hospital laboratory owned by the RHF 8200001 (fixtures/payout)
+LAB = "8200010"  # a hospital laboratory owned by the RHF 8200001 (fixtures/practices)
 RHF = "8200001"
-HELD = "8141253"  # in the registry without an account
+HELD = "8141253"  # in the register without an account
 
 #: sender HER -> (practitioner kind, bills) sent by ``fill``
 SENDERS: dict[str, tuple[Practitioner, int]] = {
@@ -93,7 +95,7 @@ def make_deps(tmp_path: Path, signer: Signer, **changes: object) -> PayoutDeps:
         "identity": IDENTITY,
         "signer": signer,
         "secret": b"payout-test-secret",
-        "registry": ReceiverRegistry.load(REGISTRY),
+        "registry": Recipients(register_from_file(REGISTRY)),
         "decisions_directory": tmp_path / "outbox" / "payout",
         "payments_directory": tmp_path / "payments",
         "payer_account": PAYER_ACCOUNT,
@@ -333,12 +335,12 @@ def test_a_payee_gets_its_account_and_is_paid_in_the_next_run(
     first = record(store, deps)
     sending.process_run(store.engine, first.run_id, deps)
     owed = approved_by_sender(store.engine)[HELD]
-    text = REGISTRY.read_text(encoding="utf-8").replace(
-        'name = "Nordlys legekontor"', 'name = "Nordlys legekontor"\naccount = "16021200003"'
+    sample = register_from_file(REGISTRY)
+    register = PracticeRegister.build(
+        "with-account",
+        [replace(p, account="16021200003") if p.her_id == HELD else p for p in sample],
     )
-    registry_file = tmp_path / "receivers.toml"
-    registry_file.write_text(text, encoding="utf-8")
-    with_account = make_deps(tmp_path, deps.signer, registry=ReceiverRegistry.load(registry_file))
+    with_account = make_deps(tmp_path, deps.signer, registry=Recipients(register))
     second = record(store, with_account, "2026-11-24")
     assert second.per_receiver == {HELD: owed} and second.held == ()
     outcome = sending.process_run(store.engine, second.run_id, with_account)

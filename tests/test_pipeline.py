@@ -18,6 +18,7 @@ from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.namespaces import APPREC_NS, EB_NS
 from gateway.pipeline import STAGES, Pipeline
 from gateway.receipts.apprec import apprec_from_msghead
+from gateway.receipts.decode import decode_reply
 from gateway.records import Outcome
 from gateway.security.xmldsig import verify
 from gateway.store import Store
@@ -120,6 +121,21 @@ def test_same_message_again_gets_the_identical_stored_replies(
     assert rows[1][1] == raw  # the original bytes of every intake are kept
 
 
+def test_a_duplicates_reply_files_are_named_after_the_file_that_was_dropped(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    pipeline = make_pipeline()
+    head, krav = claim(5)
+    raw = as_message(head, krav, 5)
+    first = pipeline.handle(raw, source="spool", source_ref="a", source_name="monday.msg")
+    before = {r.id for r in pipeline.store.outbox.pending_replies()}
+    again = pipeline.handle(raw, source="spool", source_ref="b", source_name="tuesday.msg")
+    assert again.outcome is Outcome.DUPLICATE and again.replies == first.replies
+    names = [r.filename for r in pipeline.store.outbox.pending_replies() if r.id not in before]
+    assert [n.split(".")[:2] for n in names] == [["tuesday", kind] for kind in again.replies]
+    assert all(n.endswith(".eml") for n in names)
+
+
 def test_same_msghead_in_a_new_ebxml_message_is_acked_anew_and_answered_from_store(
     make_pipeline: Callable[..., Pipeline],
 ) -> None:
@@ -132,6 +148,22 @@ def test_same_msghead_in_a_new_ebxml_message_is_acked_anew_and_answered_from_sto
     new_ack = parse_envelope(mime.unwrap(again[0]).envelope.body)
     assert new_ack.header.action == "Acknowledgment"
     assert again[0] != first[0]
+
+
+def test_an_empty_file_is_answered_as_empty_with_the_mime_error_code(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    pipeline = make_pipeline()
+    said = {}
+    for ref, raw in (("empty", b""), ("text", b"no headers here")):
+        before = {r.id for r in pipeline.store.outbox.pending_replies()}
+        result = pipeline.handle(raw, source="spool", source_ref=ref, source_name=f"{ref}.msg")
+        assert result.outcome is Outcome.EBXML_ERROR
+        (reply,) = [r for r in pipeline.store.outbox.pending_replies() if r.id not in before]
+        (said[ref],) = decode_reply(reply.body).said
+    assert said["empty"].kind == "message_error" and said["empty"].code == said["text"].code
+    assert "Meldingen er tom" in said["empty"].text and "MIME-hoder" not in said["empty"].text
+    assert "ingen MIME-hoder" in said["text"].text
 
 
 def test_reused_ebxml_message_id_with_other_content_is_a_message_error(

@@ -338,6 +338,24 @@ def test_a_msghead_signed_with_another_key_is_s01(
     assert bill_count(store) == 0
 
 
+def test_during_a_rollover_the_old_and_the_new_partner_certificate_both_verify(
+    secured: PipelineFactory, pki: TestPki, store: Store, tmp_path: Path
+) -> None:
+    """The CPA names the old certificate; the operator added the new one as a rollover file."""
+    new = pki.ca.issue("Testlegen (ny)", key_name="partner-new", her_id="8141253", now=NOW)
+    (tmp_path / "partners").mkdir()
+    (tmp_path / "partners" / "8141253.signing.pem").write_bytes(new.cert_pem)
+    pipeline = secured()
+    _, krav_new, payload = claim(51)
+    raw = message(payload, pki, 51, payload_signer=new.signer(), envelope_signer=new.signer())
+    result, _ = handle(pipeline, raw, "rollover-new")
+    assert result.outcome is Outcome.ACCEPTED, result.detail
+    _, krav_old, payload = claim(52)
+    result, _ = handle(pipeline, message(payload, pki, 52), "rollover-old")
+    assert result.outcome is Outcome.ACCEPTED, result.detail
+    assert bill_count(store) == len(krav_new.regninger) + len(krav_old.regninger)
+
+
 def test_an_unsigned_msghead_is_s01(secured: PipelineFactory, pki: TestPki, store: Store) -> None:
     _, _, payload = claim(6)
     result, replies = handle(secured(), message(payload, pki, 6, payload_signer=None), "unsigned")

@@ -146,7 +146,7 @@ def evaluate(
 
 
 def test_rules_are_data_for_lab_types_from_2018_and_registered() -> None:
-    assert [r.id for r in lab.RULES] == [f"LAB-00{i}" for i in range(1, 10)]
+    assert [r.id for r in lab.RULES] == [f"LAB-{i:03d}" for i in range(1, 11)]
     for rule in lab.RULES:
         assert rule.valid_from == START
         assert rule.practitioners and rule.practitioners <= LAB_PRACTITIONERS
@@ -476,3 +476,68 @@ def test_generated_lab_bills_pass_when_the_register_knows_their_codes() -> None:
     result = evaluate(*bills, book=book)
     assert codes(result) == [[]] * 30
     assert all(b.approved_amount == b.bill.behandling.sum_refusjon for b in result.bills)
+
+
+# --- issue 14: repetition beyond the list codes; HPV screening -----------------------------------
+
+REPEATABLE_BOOK = TariffBook.build(
+    "issue-14",
+    nlk_codes=[
+        *BOOK.nlk_codes,
+        nlk("NOR99501", "MB", "MB2"),  # unspecific
+        nlk("NOR99601", "IT", "IT2"),  # blood compatibility, per unit
+        nlk("NOR99701", "MB", "MB2"),  # verification measurement
+        nlk("NOR99801", "MM", "MM2"),  # HPV
+    ],
+    nlk_rates=[*BOOK.nlk_rates, *rates(2022, MM2="50.00")],
+)
+
+
+@pytest.mark.parametrize("code", ["NOR99501", "NOR99601", "NOR99701"])
+def test_unspecific_per_unit_and_verification_codes_may_repeat(code: str) -> None:
+    rate = "31.77" if code == "NOR99601" else "6.82"
+    repeated = bill(line(code, rate, 3))
+    assert codes(evaluate(repeated, book=REPEATABLE_BOOK)) == [[]]
+    # ... and are no duplicate of an earlier bill the same day
+    history = MemoryHistory(stored((code, 2)))
+    assert codes(evaluate(bill(line(code, rate)), book=REPEATABLE_BOOK, history=history)) == [[]]
+    # an ordinary code still is both
+    assert codes(evaluate(bill(line("NPU19748", "6.82", 2)), book=REPEATABLE_BOOK)) == [
+        ["NLK_REPETISJON"]
+    ]
+
+
+def hpv_patient(born: date, *, female: bool) -> str:
+    return generator.make_fnr(random.Random(3), born, female)
+
+
+@pytest.mark.parametrize(
+    ("born", "female", "outcome"),
+    [
+        (date(1980, 1, 1), True, []),  # 42: screened
+        (date(1997, 6, 1), True, []),  # 25 on the day
+        (date(1952, 6, 2), True, []),  # 69, a day before turning 70
+        (date(1997, 6, 2), True, ["HPV_SCREENING"]),  # 24
+        (date(1952, 6, 1), True, ["HPV_SCREENING"]),  # 70
+        (date(1980, 1, 1), False, ["HPV_SCREENING"]),  # a man
+    ],
+)
+def test_hpv_analyses_only_under_the_screening_criteria(
+    born: date, female: bool, outcome: list[str]
+) -> None:
+    hpv = bill(line("NOR99801", "50.00"), patient=hpv_patient(born, female=female))
+    result = evaluate(hpv, book=REPEATABLE_BOOK)
+    assert codes(result) == [outcome]
+    if outcome:
+        (finding,) = result.bills[0].findings
+        assert finding.rule_id == "LAB-010" and "kvinner 25–69 år" in finding.text
+        assert hpv.patient.id not in finding.text
+
+
+def test_hpv_for_an_id_without_sex_and_age_is_refused_and_other_codes_pass() -> None:
+    unknown = bill(line("NOR99801", "50.00"), patient="99999999999")
+    assert codes(evaluate(unknown, book=REPEATABLE_BOOK)) == [["HPV_SCREENING"]]
+    man = hpv_patient(date(1980, 1, 1), female=False)
+    assert codes(evaluate(bill(line("NPU19748", "6.82"), patient=man), book=REPEATABLE_BOOK)) == [
+        []
+    ]

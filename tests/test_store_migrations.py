@@ -9,7 +9,7 @@ import pytest
 
 from gateway.errors import StorageError
 from gateway.store import Store
-from gateway.store.migrations import SCHEMA_VERSION
+from gateway.store.migrations import SCHEMA_VERSION, migrate
 
 # The v1 tables a migration touches or references, as gateway 0.1 (schema 1) made them.
 V1 = """
@@ -81,3 +81,111 @@ def test_newer_database_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StorageError, match="newer than this gateway"):
         Store(path)
+
+
+_CONSOLE_TABLES = ("console_users", "console_sessions", "audit_log", "login_attempts")
+
+
+def _shape(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every table and index of a database, with the columns of each table."""
+    db = sqlite3.connect(path)
+    try:
+        names = [
+            (str(kind), str(name))
+            for kind, name in db.execute(
+                "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
+        return {
+            f"{kind} {name}": [
+                tuple(column) for column in db.execute(f"PRAGMA table_info({name})")
+            ]
+            if kind == "table"
+            else []
+            for kind, name in names
+        }
+    finally:
+        db.close()
+
+
+def test_v2_database_gets_the_console_tables_as_a_new_one_has_them(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.sqlite"
+    Store(fresh).close()
+    assert {f"table {t}" for t in _CONSOLE_TABLES} <= set(_shape(fresh))
+    # A database as schema 2 left it: no console tables, a message received.
+    old = tmp_path / "v2.sqlite"
+    store = Store(old)
+    with store.engine.transaction("v2") as tx:
+        tx.execute(
+            "INSERT INTO received(received_at, source, source_ref, sha256, size, raw, outcome) "
+            "VALUES ('2026-01-01T00:00:00+00:00', 'spool', 'a', 'x', 1, X'00', 'accepted')"
+        )
+        for table in _CONSOLE_TABLES:
+            tx.execute(f"DROP TABLE {table}")
+        tx.execute("UPDATE schema_version SET version = 2")
+    store.close()
+    assert not {f"table {t}" for t in _CONSOLE_TABLES} & set(_shape(old))
+
+    migrated = Store(old)
+    try:
+        version = migrated.engine.rows("SELECT version FROM schema_version")
+        assert [tuple(r) for r in version] == [(SCHEMA_VERSION,)]
+        assert migrated.messages.counts()["accepted"] == 1
+        migrated.users.add_user("kari", "Kari", "$argon2id$x", ["drift"])
+        assert [u.username for u in migrated.users.users()] == ["kari"]
+    finally:
+        migrated.close()
+    assert _shape(old) == _shape(fresh)
+
+
+def test_the_v3_step_makes_the_console_tables_schema_sql_describes(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.sqlite"
+    Store(fresh).close()
+    old = tmp_path / "v2.sqlite"
+    db = sqlite3.connect(old, isolation_level=None)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (2)")
+    assert migrate(db, to=4) == 4  # the steps alone, without schema.sql after them
+    db.close()
+    # Each console table and index of a new database, exactly: its columns and their types,
+    # constraints and defaults.
+    console = {
+        k: v for k, v in _shape(fresh).items() if k.split()[1].startswith(_CONSOLE_TABLES)
+    }
+    made = {k: v for k, v in _shape(old).items() if k.split()[1].startswith(_CONSOLE_TABLES)}
+    assert made == console
+    assert len(made) == len(_CONSOLE_TABLES) + 4  # and their four indexes
+
+
+_PRACTICE_OBJECTS = ("practice_imports", "practice_periods", "practices_in_force")
+
+
+def test_the_v4_step_makes_the_practice_register_schema_sql_describes(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.sqlite"
+    Store(fresh).close()
+    old = tmp_path / "v3.sqlite"
+    db = sqlite3.connect(old, isolation_level=None)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (3)")
+    assert migrate(db, to=4) == 4  # the step alone, without schema.sql after it
+    db.close()
+
+    def practice_shape(path: Path) -> dict[str, list[tuple[object, ...]]]:
+        shape = {
+            k: v for k, v in _shape(path).items() if k.split()[1].startswith(_PRACTICE_OBJECTS)
+        }
+        with sqlite3.connect(path) as view_db:  # a view's columns too, not only its name
+            shape["columns practices_in_force"] = [
+                tuple(c) for c in view_db.execute("PRAGMA table_info(practices_in_force)")
+            ]
+        return shape
+
+    made = practice_shape(old)
+    assert made == practice_shape(fresh)
+    assert set(made) == {
+        "table practice_imports",
+        "table practice_periods",
+        "index practice_periods_her",
+        "view practices_in_force",
+        "columns practices_in_force",
+    }

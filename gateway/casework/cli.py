@@ -9,8 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
-from datetime import time as clock_time
+from datetime import date, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -21,14 +20,15 @@ from gateway.casework.overrides import APPROVE, REJECT, override
 from gateway.casework.replay import replay
 from gateway.casework.rerun import Environment
 from gateway.casework.ruleset import families, rules_in_force
-from gateway.clock import OSLO
+from gateway.clock import OSLO, bound, parse_moment
 from gateway.config import Config
+from gateway.practices.loading import load_register
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
+from gateway.settings import add_config_option
 from gateway.store import Store
 from gateway.tariffs.loading import load_book
 
-DEFAULT_CONFIG = Path("config/local.toml")
 #: Replays of at least this many bills report progress on stderr.
 PROGRESS_FROM = 50
 
@@ -72,7 +72,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "replay", help="re-run stored bills against the current rules (rebehandling)"
     )
     again.add_argument(
-        "--since", type=_moment, required=True, help="from this date/time (YYYY-MM-DD[THH:MM])"
+        "--since",
+        type=_moment,
+        required=True,
+        help="from this date or time (YYYY-MM-DD[THH:MM]), Norwegian time unless an offset "
+        "is given",
     )
     again.add_argument(
         "--until", type=_moment, help="up to and including this date (or before this time)"
@@ -91,7 +95,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _common(parser: argparse.ArgumentParser, *, json_output: bool) -> None:
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(parser)
     if json_output:
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -131,11 +135,11 @@ def _store(config_path: Path) -> Iterator[tuple[Config, Store]]:
 
 def environment(config: Config, store: Store) -> Environment:
     """What explain and replay evaluate with, as the daemon would now: the registry's rules,
-    the tariff data in force (the newest imports) and the config's practitioner registry."""
+    the tariff data in force (the newest imports) and the practice register in force."""
     return Environment(
         engine=RuleEngine(RULES),
         tariffs=load_book(store.tariff_imports),
-        practitioners=config.practitioners,
+        practices=load_register(store.practices),
     )
 
 
@@ -194,8 +198,8 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     by_received = args.date_field == "received"
-    since = _bound(args.since, by_received=by_received, end=False)
-    until = None if args.until is None else _bound(args.until, by_received=by_received, end=True)
+    since = bound(args.since, aware=by_received)
+    until = None if args.until is None else bound(args.until, aware=by_received, end=True)
     if args.by and not args.apply:
         raise CaseworkError("--by brukes bare sammen med --apply.")
     with _store(args.config) as (config, store):
@@ -251,22 +255,6 @@ def _date(text: str) -> date:
 def _moment(text: str) -> date | datetime:
     """A date, or a date and time (naive: Norwegian local time)."""
     try:
-        if "T" in text or " " in text.strip():
-            return datetime.fromisoformat(text)
-        return date.fromisoformat(text)
+        return parse_moment(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"not a date or time (YYYY-MM-DD or YYYY-MM-DDTHH:MM): {text!r}"
-        ) from exc
-
-
-def _bound(value: date | datetime, *, by_received: bool, end: bool) -> datetime:
-    """A selection bound: DatoTid compares naive local times; received times are aware. A date
-    as ``until`` includes the whole day."""
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        moment = datetime.combine(value + timedelta(days=1) if end else value, clock_time())
-    if by_received:
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=OSLO)
-    return moment.astimezone(OSLO).replace(tzinfo=None) if moment.tzinfo else moment
+        raise argparse.ArgumentTypeError(str(exc)) from exc

@@ -22,7 +22,7 @@ from gateway.casework.lookup import (
 )
 from gateway.casework.replay import FindingSummary, ReplayChange, ReplayReport
 from gateway.casework.ruleset import SEVERITY_LABELS, RuleInfo, abbreviate, severity_label
-from gateway.clock import local_naive
+from gateway.clock import shown
 from gateway.records import CaseBill, OverrideRecord, StoredFinding
 
 _KIND_LABELS = {"override": "overstyring", "rebehandling": "rebehandling"}
@@ -34,9 +34,8 @@ def dumps(value: object) -> str:
 
 
 def _when(moment: datetime) -> str:
-    """An aware moment as Norwegian local time; a naive one as it is."""
-    local = local_naive(moment) if moment.tzinfo is not None else moment
-    return local.isoformat(sep=" ", timespec="minutes")
+    """An aware moment as Norwegian time with its offset; a naive one (DatoTid) as it is."""
+    return shown(moment, timespec="minutes", sep=" ")
 
 
 def _facts(facts: Mapping[str, str], patient_id: str) -> str:

@@ -7,7 +7,7 @@ Used by ``gateway rules explain`` and ``gateway rules replay``.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -15,11 +15,13 @@ from gateway.casework.lookup import CaseworkError
 from gateway.claims.bkm import parse_behandlerkrav
 from gateway.claims.model import BehandlerKrav, MsgHead
 from gateway.claims.msghead import parse_msghead
-from gateway.claims.practitioner import practitioner_id, practitioner_type
+from gateway.claims.practitioner import practitioner_id
 from gateway.clock import local_naive
 from gateway.ebxml import mime
 from gateway.ebxml.envelope import parse_envelope
 from gateway.errors import GatewayError
+from gateway.practices.model import EMPTY_REGISTER, PracticeRegister
+from gateway.practices.senders import sender_of
 from gateway.rules.base import ClaimContext, HistoricBill, StoredBill
 from gateway.rules.engine import Evaluation, RuleEngine, Trace
 from gateway.rules.registry import RULES
@@ -34,12 +36,12 @@ MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Environment:
-    """What a re-run evaluates with: the rule set, tariffs and practitioner registry of now."""
+    """What a re-run evaluates with: the rule set, tariffs and practice register of now."""
 
     engine: RuleEngine = field(default_factory=lambda: RuleEngine(RULES))
     tariffs: TariffBook = EMPTY_BOOK
-    #: Sender HER id -> practitioner type, as the pipeline's ``practitioners``.
-    practitioners: Mapping[str, str] = field(default_factory=dict)
+    #: The practice register, as the pipeline's ``practices``.
+    practices: PracticeRegister = EMPTY_REGISTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,7 @@ def rerun_message(
     """Evaluate a stored message again with ``env``, as received at ``received_at`` (UTC)."""
     rebuilt = rebuild_message(store.messages.received_raw(received_id))
     head = rebuilt.head
+    sender = sender_of(env.practices, head, local_naive(received_at).date())
     context = ClaimContext(
         head=head,
         krav=rebuilt.krav,
@@ -164,8 +167,10 @@ def rerun_message(
         received_at=local_naive(received_at),
         history=HistoryBefore(store.history, message_id),
         tariffs=env.tariffs,
-        practitioner=practitioner_type(head, env.practitioners),
+        practitioner=sender.practitioner_type,
         practitioner_id=practitioner_id(head),
+        practices=env.practices,
+        practice=sender.practice,
     )
     evaluation = env.engine.evaluate(context, trace=trace)
     return Rerun(rebuilt=rebuilt, context=context, evaluation=evaluation)

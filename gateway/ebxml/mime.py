@@ -130,6 +130,9 @@ def unwrap(raw: bytes) -> MimePackage:
 
 
 def _unwrap(raw: bytes) -> MimePackage:
+    if not raw.strip():
+        # Said as it is: "no MIME headers" would send the sender looking in the wrong place.
+        raise MimeProblem(f"Meldingen er tom ({len(raw)} byte, ingen tegn).")
     message = BytesParser(policy=policy.compat32).parsebytes(bytes(raw))
     raw_headers = _raw_headers(message)
     if not raw_headers:

@@ -1,17 +1,22 @@
 """``gateway outbox …`` and ``gateway messages …``: what was received and what we send.
 
     gateway outbox list [--state S] [--kind K]     replies, oldest first (no bodies)
-    gateway outbox show ID [--body]                one reply; ``--body`` writes its exact bytes
+    gateway outbox show ID [--decoded | --body]    one reply and what it says; ``--decoded``
+                                                   adds its documents as XML, ``--body`` writes
+                                                   its exact bytes instead
     gateway outbox dead                            dead letters, with the reason
     gateway outbox requeue ID... | --all-dead      dead letters back to pending
     gateway outbox discard ID... --reason TEXT     give up on dead letters (kept, audited)
     gateway outbox awaiting-ack [--expired]        sent with AckRequested, no ack yet (or expired)
     gateway messages list [--since T] [--outcome O]
-    gateway messages show ID                       a received message, its ids and its replies
+    gateway messages show ID [--decoded]           a received message, its ids and its replies
 
-Every line printed passes ``gateway.logs.redact``: no national identity number reaches the
-terminal, whatever a detail text holds. A reply's body (an AppRec or payout decision may name
-patients) is printed only when asked for with ``--body``.
+Times are shown in Norwegian time with their offset (``2026-10-05T10:30:00+02:00``); ``--since``
+takes a date or a time, Norwegian time unless it has an offset. Every line printed passes
+``gateway.logs.redact``: no national identity number reaches the terminal, whatever a detail
+text holds. What a reply says is a one-line summary (``gateway.receipts.decode``); its documents
+(an AppRec or payout decision may name patients) are printed only when asked for with
+``--decoded``, its bytes with ``--body``.
 """
 
 from __future__ import annotations
@@ -23,12 +28,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from gateway.clock import OSLO, utc_now
+from gateway.clock import bound, parse_moment, shown, utc_now
 from gateway.logs import redact
+from gateway.receipts.decode import DecodedReply, decode_reply, summary
 from gateway.records import Outcome, ReceivedSummary, ReplySummary
+from gateway.settings import add_config_option
 from gateway.store import Database, Store
 
-DEFAULT_CONFIG = Path("config/local.toml")
 STATES = ("pending", "delivered", "dead", "discarded")
 KINDS = ("acknowledgment", "message_error", "apprec", "payout_decision")
 
@@ -41,9 +47,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     listing.add_argument("--state", choices=STATES)
     listing.add_argument("--kind", choices=KINDS)
     listing.add_argument("--limit", type=int, default=200)
-    show = sub.add_parser("show", help="one reply: headers, state, attempts, errors, ack")
+    show = sub.add_parser("show", help="one reply: what it says, state, attempts, errors, ack")
     show.add_argument("reply_id", type=int)
-    show.add_argument("--body", action="store_true", help="write the reply's exact bytes")
+    shown_as = show.add_mutually_exclusive_group()
+    shown_as.add_argument(
+        "--decoded", action="store_true", help="also print its documents as readable XML"
+    )
+    shown_as.add_argument("--body", action="store_true", help="write the reply's exact bytes")
     dead = sub.add_parser("dead", help="dead letters (permanent failures), with the reason")
     requeue = sub.add_parser("requeue", help="send dead letters again")
     requeue.add_argument("reply_ids", type=int, nargs="*")
@@ -59,14 +69,23 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     messages = subparsers.add_parser("messages", help="received messages")
     msub = messages.add_subparsers(dest="messages_command", required=True)
     mlist = msub.add_parser("list", help="received messages, oldest first")
-    mlist.add_argument("--since", type=_moment, help="ISO date/time (naive: Norwegian time)")
+    mlist.add_argument(
+        "--since",
+        type=_since,
+        metavar="WHEN",
+        help="received at or after this date or time: YYYY-MM-DD or YYYY-MM-DDTHH:MM, "
+        "Norwegian time (Europe/Oslo) unless an offset is given (…T10:30+00:00)",
+    )
     mlist.add_argument("--outcome", choices=[o.value for o in Outcome])
     mlist.add_argument("--limit", type=int, default=200)
     mshow = msub.add_parser("show", help="a received message: ids, outcome, replies")
     mshow.add_argument("received_id", type=int)
+    mshow.add_argument(
+        "--decoded", action="store_true", help="also print each reply's documents as XML"
+    )
 
     for command in (listing, show, dead, requeue, discard, awaiting, mlist, mshow):
-        command.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+        add_config_option(command)
 
 
 def run(args: argparse.Namespace, database: Path | Database) -> int | None:
@@ -103,7 +122,12 @@ def _outbox(store: Store, args: argparse.Namespace) -> int:
             sys.stdout.buffer.write(store.outbox.reply_body(reply.id))
             sys.stdout.buffer.flush()
             return 0
+        body = store.outbox.reply_body(reply.id)
+        decoded = decode_reply(body)
         _details(reply)
+        _out(f"{'says:':<18} {summary(decoded)}")
+        if args.decoded:
+            _documents(decoded)
         return 0
     if command == "dead":
         rows = store.outbox.dead_letters()
@@ -133,11 +157,11 @@ def _outbox(store: Store, args: argparse.Namespace) -> int:
         )
         now = utc_now()
         for r in rows:
-            sent = r.delivered_at.isoformat(timespec="seconds") if r.delivered_at else "not yet"
-            due = _when(r.next_attempt_at) if r.state == "delivered" else r.state
+            sent = shown(r.delivered_at) if r.delivered_at else "not yet"
+            due = shown(r.next_attempt_at) if r.state == "delivered" else r.state
             _out(
                 f"{r.id:>7}  {r.kind:<15} {r.recipient:<28} sends {r.sends:<2} last sent {sent}  "
-                f"resend {due}  expires {_when(r.expires_at)}  "
+                f"resend {due}  expires {shown(r.expires_at)}  "
                 f"age {_age(now, r.created_at)}  {r.ebxml_message_id or ''}"
             )
         _out(f"{len(rows)} {'expired' if args.expired else 'awaiting an acknowledgment'}")
@@ -159,7 +183,7 @@ def _table(rows: list[ReplySummary]) -> None:
     for r in rows:
         ack = r.ack_state or "-"
         _out(
-            f"{r.id:>7}  {r.created_at.isoformat(timespec='seconds')}  {r.kind:<15} "
+            f"{r.id:>7}  {shown(r.created_at)}  {r.kind:<15} "
             f"{r.state:<9} ack {ack:<12} sends {r.sends:<2} attempts {r.attempts:<3} "
             f"{r.recipient}"
         )
@@ -190,8 +214,16 @@ def _details(r: ReplySummary) -> None:
     ]
     for name, value in fields:
         if isinstance(value, datetime):
-            value = value.isoformat(timespec="seconds")
+            value = shown(value)
         _out(f"{name + ':':<18} {'-' if value is None else value}")
+
+
+def _documents(decoded: DecodedReply) -> None:
+    """Each readable document of a reply (redacted), the AppRec first."""
+    for document in decoded.documents:
+        where = f" {document.content_id}" if document.content_id else ""
+        _out(f"--- {document.part}{where} ---")
+        _out(document.xml)
 
 
 # --- messages ----------------------------------------------------------------------------------
@@ -204,7 +236,7 @@ def _messages(store: Store, args: argparse.Namespace) -> int:
         )
         for m in rows:
             _out(
-                f"{m.id:>7}  {m.received_at.isoformat(timespec='seconds')}  {m.outcome:<18} "
+                f"{m.id:>7}  {shown(m.received_at)}  {m.outcome:<18} "
                 f"{m.action or '-':<16} from {m.from_her or m.sender_her or '-':<10} "
                 f"{m.ebxml_message_id or m.source_ref}"
             )
@@ -224,6 +256,10 @@ def _messages(store: Store, args: argparse.Namespace) -> int:
                 f"  {r.id:>7}  {role:<22} {r.state:<9} ack {r.ack_state or '-':<12} "
                 f"{r.ebxml_message_id or ''}"
             )
+            decoded = decode_reply(store.outbox.reply_body(r.id))
+            _out(f"           says: {summary(decoded)}")
+            if args.decoded:
+                _documents(decoded)
         return 0
     return 2  # pragma: no cover - argparse enforces the commands
 
@@ -231,7 +267,7 @@ def _messages(store: Store, args: argparse.Namespace) -> int:
 def _message(m: ReceivedSummary) -> None:
     fields: list[tuple[str, object]] = [
         ("id", m.id),
-        ("received", m.received_at.isoformat(timespec="seconds")),
+        ("received", shown(m.received_at)),
         ("source", f"{m.source} {m.source_ref}"),
         ("size", f"{m.size} bytes, sha256 {m.sha256}"),
         ("outcome", m.outcome),
@@ -264,10 +300,6 @@ def _out(line: str) -> None:
     print(redact(line))
 
 
-def _when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.isoformat(timespec="seconds")
-
-
 def _age(now: datetime, then: datetime) -> str:
     seconds = max(0, int((now - then).total_seconds()))
     if seconds < 3600:
@@ -277,13 +309,12 @@ def _age(now: datetime, then: datetime) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
-def _moment(text: str) -> datetime:
-    """An ISO date or date-time; without an offset it is Norwegian local time."""
+def _since(text: str) -> datetime:
+    """A date (from its midnight) or a time; Norwegian time unless it has an offset."""
     try:
-        value = datetime.fromisoformat(text)
+        return bound(parse_moment(text), aware=True)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO date or time: {text!r}") from exc
-    return value if value.tzinfo is not None else value.replace(tzinfo=OSLO)
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _user() -> str:

@@ -1,7 +1,7 @@
 """Is a received message from the partner its CPA names? Its signatures, checked against the
 partner's certificates from the CPA (never against a certificate the message brings along).
 
-The checks themselves are ``gateway.security.signatures``; this module picks the certificate
+The checks themselves are ``gateway.security.signatures``; this module picks the certificates
 and applies the configured requirements. Each verifier returns what was signed: whatever is
 processed from there on is that, nothing around it (signature wrapping).
 """
@@ -41,11 +41,11 @@ def verified_envelope(
     against, and ``message`` comes back as it is. ``required``: an unsigned envelope is refused."""
     if agreement is None:
         return message
-    certificate = _signing_certificate(agreement, required, "og signatur er påkrevd")
-    if certificate is None:
+    certificates = _signing_certificates(agreement, required, "og signatur er påkrevd")
+    if not certificates:
         return message
     signed = verify_ebxml_envelope(
-        package.envelope.body, _attachments(package), certificate, at, required=required
+        package.envelope.body, _attachments(package), certificates, at, required=required
     )
     return parse_envelope(etree.tostring(signed))
 
@@ -59,10 +59,10 @@ def verified_msghead(
     if agreement is None or etree.QName(root).namespace != MSGHEAD_NS:
         return root
     why = "så signaturen på MsgHead kan ikke kontrolleres"
-    certificate = _signing_certificate(agreement, required, why)
-    if certificate is None:
+    certificates = _signing_certificates(agreement, required, why)
+    if not certificates:
         return root
-    return verify_msghead(root, certificate, at, required=required)
+    return verify_msghead(root, certificates, at, required=required)
 
 
 def signal_trusted(
@@ -92,12 +92,12 @@ def signal_trusted(
     ):
         log.warning("signal_untrusted", reason="no CPA with this sender", cpa_id=header.cpa_id)
         return False
-    certificate = partner.signing_certificate()
-    if certificate is None:
+    certificates = partner.signing_certificates()
+    if not certificates:
         return not require_signed
     try:
         verify_ebxml_envelope(
-            package.envelope.body, _attachments(package), certificate, at, required=require_signed
+            package.envelope.body, _attachments(package), certificates, at, required=require_signed
         )
     except SecurityFailure as exc:
         log.warning("signal_untrusted", reason=exc.detail, cpa_id=header.cpa_id)
@@ -105,18 +105,18 @@ def signal_trusted(
     return True
 
 
-def _signing_certificate(
+def _signing_certificates(
     agreement: Agreement, required: bool, consequence: str
-) -> x509.Certificate | None:
-    """The partner's signing certificate on the channel it sent by; ``SecurityFailure`` if it
-    has none and a signature is ``required``."""
-    certificate = agreement.partner.signing_certificate(agreement.sent_as)
-    if certificate is None and required:
+) -> tuple[x509.Certificate, ...]:
+    """The partner's signing certificates on the channel it sent by (old and new during a
+    rollover); ``SecurityFailure`` if it has none and a signature is ``required``."""
+    certificates = tuple(agreement.partner.signing_certificates(agreement.sent_as))
+    if not certificates and required:
         raise SecurityFailure(
             f"CPA-en har ikke noe signeringssertifikat for avsenderen, {consequence}.",
             location="//eb:CPAId",
         )
-    return certificate
+    return certificates
 
 
 def _attachments(package: MimePackage) -> Mapping[str, bytes]:

@@ -14,11 +14,18 @@ is better. So:
 
 Two files with the same CPAId are a problem (of the later file, in name order). An empty
 directory is not: it gives an empty registry, which recognises no CPA.
+
+Beside the CPAs, ``<HER id>.signing.pem`` files add signing certificates for a partner during its
+certificate rollover (``gateway.partners.rollover``); they load and reload with the CPAs.
+
+Certificate lookups come in pairs: ``signing_certificates``/``encryption_certificates`` give
+every candidate (several during a rollover), ``signing_certificate``/``encryption_certificate``
+the one to use when only one can be (the first, resp. the newest valid at ``at``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +34,8 @@ from cryptography import x509
 
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.partners.cpa import Cpa, CpaInvalid, CpaParty, RetryPolicy, load_cpa
+from gateway.partners.cpa_model import preferred_certificate
+from gateway.partners.rollover import ROLLOVER_SUFFIX, apply_rollover, read_rollover
 
 __all__ = [
     "CpaProblem",
@@ -118,17 +127,14 @@ class PartnerRegistry:
         """
         try:
             # Dot files are editors' and atomic writers' temporaries, not CPAs.
-            paths = sorted(
-                p
-                for p in directory.iterdir()
-                if p.suffix.lower() == ".xml" and not p.name.startswith(".")
-            )
+            names = sorted(p for p in directory.iterdir() if not p.name.startswith("."))
         except OSError as exc:
             raise PartnerRegistryError(
                 directory,
                 [CpaProblem(directory, f"cannot list the partners directory: {exc.strerror}")],
                 cls(directory=directory),
             ) from exc
+        paths = [p for p in names if p.suffix.lower() == ".xml"]
         good: list[Cpa] = []
         seen: dict[str, Path] = {}
         problems: list[CpaProblem] = []
@@ -147,6 +153,14 @@ class PartnerRegistry:
                 continue
             seen[cpa.cpa_id] = path
             good.append(cpa)
+        rollover_paths = [p for p in names if p.name.endswith(ROLLOVER_SUFFIX) and p.is_file()]
+        rollover, unreadable = read_rollover(rollover_paths)
+        problems.extend(CpaProblem(path, reason) for path, reason in unreadable)
+        good, unused = apply_rollover(good, rollover)
+        problems.extend(
+            CpaProblem(directory / f"{her_id}{ROLLOVER_SUFFIX}", f"no CPA has HER id {her_id}")
+            for her_id in unused
+        )
         return ScanResult(cls.of(good, directory), tuple(problems))
 
     @classmethod
@@ -227,6 +241,19 @@ class PartnerRegistry:
             )
         return channel.mail_address
 
+    def encryption_certificates(
+        self,
+        our_her: str,
+        partner_her: str,
+        *,
+        service: str | None = None,
+        at: datetime | None = None,
+    ) -> tuple[x509.Certificate, ...]:
+        """Every certificate the partner may be encrypted to (``ApplicationCertificateRef``)."""
+        return self._certificates(
+            our_her, partner_her, at, "encryption", lambda p: p.encryption_certificates(service)
+        )
+
     def encryption_certificate(
         self,
         our_her: str,
@@ -235,12 +262,30 @@ class PartnerRegistry:
         service: str | None = None,
         at: datetime | None = None,
     ) -> x509.Certificate:
-        """The partner's certificate to encrypt payloads to (``ApplicationCertificateRef``)."""
-        cpa, _, partner = self.partner(our_her, partner_her, at=at)
-        certificate = partner.encryption_certificate(service)
-        if certificate is None:
-            raise PartnerNotFound(f"{cpa.source}: HER {partner_her} has no encryption certificate")
-        return certificate
+        """The partner's certificate to encrypt payloads to: of ``encryption_certificates``,
+        the newest valid at ``at`` (the first without ``at``)."""
+        candidates = self.encryption_certificates(our_her, partner_her, service=service, at=at)
+        chosen = preferred_certificate(candidates, at)
+        assert chosen is not None  # _certificates never returns an empty tuple
+        return chosen
+
+    def signing_certificates(
+        self,
+        our_her: str,
+        partner_her: str,
+        *,
+        service: str | None = None,
+        action: str | None = None,
+        at: datetime | None = None,
+    ) -> tuple[x509.Certificate, ...]:
+        """Every certificate the partner may sign ``service``/``action`` with (its default MSH
+        channel's, for signals, without them): a signature by any of them verifies."""
+
+        def pick(partner: CpaParty) -> tuple[x509.Certificate, ...]:
+            binding = partner.can_send(service, action) if service is not None and action else None
+            return partner.signing_certificates(binding)
+
+        return self._certificates(our_her, partner_her, at, "signing", pick)
 
     def signing_certificate(
         self,
@@ -251,14 +296,35 @@ class PartnerRegistry:
         action: str | None = None,
         at: datetime | None = None,
     ) -> x509.Certificate:
-        """The certificate the partner signs ``service``/``action`` with (its default MSH
-        channel's, for signals, without them)."""
+        """The first of ``signing_certificates``: the one the CPA names first."""
+        return self.signing_certificates(
+            our_her, partner_her, service=service, action=action, at=at
+        )[0]
+
+    def partner_certificates(self, our_her: str) -> tuple[x509.Certificate, ...]:
+        """Every certificate of every party but us, in every CPA, each once: what revocation
+        checking must cover (``gateway.security.revocation``)."""
+        seen: dict[x509.Certificate, None] = {}
+        for cpa in self.cpas:
+            for party in cpa.parties:
+                if party.her_id != our_her:
+                    seen.update(dict.fromkeys(party.all_certificates))
+        return tuple(seen)
+
+    def _certificates(
+        self,
+        our_her: str,
+        partner_her: str,
+        at: datetime | None,
+        what: str,
+        pick: Callable[[CpaParty], tuple[x509.Certificate, ...]],
+    ) -> tuple[x509.Certificate, ...]:
+        """``pick`` applied to the partner of the pair's CPA; ``PartnerNotFound`` if empty."""
         cpa, _, partner = self.partner(our_her, partner_her, at=at)
-        binding = partner.can_send(service, action) if service is not None and action else None
-        certificate = partner.signing_certificate(binding)
-        if certificate is None:
-            raise PartnerNotFound(f"{cpa.source}: HER {partner_her} has no signing certificate")
-        return certificate
+        found = pick(partner)
+        if not found:
+            raise PartnerNotFound(f"{cpa.source}: HER {partner_her} has no {what} certificate")
+        return found
 
     def retry_policy(
         self,

@@ -3,25 +3,30 @@
 A manual run is keyed by its date (default: today in Norway), so running the same day twice
 pays nothing new. A run is recorded (ledger), then its signed decisions are stored and queued
 in the outbox (the daemon's outbox sends them), and copies plus the pain.001 payment file are
-written (see ``gateway.payout.sending``). Payees without an account, or with a negative net,
-are held and shown with the reason.
+written (see ``gateway.payout.sending``). Payees are named, and paid to the account, as the
+practice register in force says (``gateway.payout.recipients``); payees without an account, or
+with a negative net, are held and shown with the reason.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import defaultdict
-from pathlib import Path
+from datetime import datetime
 
-from gateway.clock import local_naive, utc_now
+from gateway.clock import local_naive, shown, utc_now
 from gateway.config import Config
 from gateway.payout import ledger, sending
+from gateway.payout.config import PayoutConfig
 from gateway.payout.payees import PayeePlan, format_kroner, hold_for, plan_payees
-from gateway.payout.receivers import ReceiverRegistry
+from gateway.payout.recipients import Recipients
+from gateway.practices.legacy import migrate_once
+from gateway.practices.loading import load_register
+from gateway.practices.model import PracticeRegister
+from gateway.settings import add_config_option
 from gateway.store import Store
 from gateway.store.engine import Engine
-
-DEFAULT_CONFIG = Path("config/local.toml")
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,7 +45,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     resend.add_argument("run_id", type=int)
     for command in (preview, run, show, resend, sub.choices["list"]):
-        command.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+        add_config_option(command)
 
 
 def run(args: argparse.Namespace) -> int | None:
@@ -48,21 +53,29 @@ def run(args: argparse.Namespace) -> int | None:
     if getattr(args, "command", None) != "payout":
         return None
     config = Config.from_toml(args.config)
+    payout = sending.payout_config_of(config)
     store = Store(config.database)
     try:
-        return _run(args, config, store.engine)
+        practices = store.practices
+        migrate_once(practices, config.practitioners, payout.receivers_file, config.path, _warn)
+        register = load_register(practices)  # the register in force, for this one command
+        return _command(args, config, payout, register, store.engine)
     finally:
         store.close()
 
 
-def _run(args: argparse.Namespace, config: Config, db: Engine) -> int | None:
-    payout = sending.payout_config_of(config)
+def _command(
+    args: argparse.Namespace,
+    config: Config,
+    payout: PayoutConfig,
+    register: PracticeRegister,
+    db: Engine,
+) -> int | None:
     command = args.payout_command
     if command == "preview" or (command == "run" and args.dry_run):
-        registry = ReceiverRegistry.load(payout.receivers_file)
-        return _preview(db, registry, getattr(args, "receiver", None))
+        return _preview(db, Recipients(register), getattr(args, "receiver", None))
     if command == "run":
-        deps = sending.deps_from_config(config, payout)
+        deps = sending.deps_from_config(config, payout, practices=register)
         key = args.key or local_naive(utc_now()).date().isoformat()
         result = ledger.run(db, key, hold=hold_for(deps.registry))
         if not result.created:
@@ -81,7 +94,7 @@ def _run(args: argparse.Namespace, config: Config, db: Engine) -> int | None:
         for r in ledger.runs(db):
             print(
                 f"{r.run_id:>5}  {r.run_key:<16} {r.state:<9} {r.lines:>6} lines  "
-                f"{format_kroner(r.total_ore):>16} kr  (recorded {r.created_at})"
+                f"{format_kroner(r.total_ore):>16} kr  (recorded {_recorded(r.created_at)})"
             )
         return 0
     if command == "show":
@@ -90,14 +103,18 @@ def _run(args: argparse.Namespace, config: Config, db: Engine) -> int | None:
         if ledger.run_record(db, args.run_id) is None:
             print(f"run {args.run_id} does not exist")
             return 1
-        deps = sending.deps_from_config(config, payout)
+        deps = sending.deps_from_config(config, payout, practices=register)
         queued = sending.resend(db, args.run_id, deps)
         print(f"run {args.run_id}: {queued} decision(s) queued in the outbox")
         return 0
     return None  # pragma: no cover - argparse enforces the commands
 
 
-def _preview(db: Engine, registry: ReceiverRegistry, receiver: str | None) -> int:
+def _warn(text: str) -> None:
+    print(f"gateway: {text}", file=sys.stderr)
+
+
+def _preview(db: Engine, registry: Recipients, receiver: str | None) -> int:
     lines = [
         x
         for x in ledger.plan(db)
@@ -110,7 +127,7 @@ def _preview(db: Engine, registry: ReceiverRegistry, receiver: str | None) -> in
         print("nothing to pay")
         return 0
     for plan in plans:
-        name = plan.payee.name or "(not in the receivers registry)"
+        name = plan.payee.name or "(not in the practice register)"
         print(
             f"{plan.payee.her_id} {name}: {len(plan.lines)} bill(s), "
             f"{format_kroner(plan.total_ore)} kr"
@@ -123,6 +140,11 @@ def _preview(db: Engine, registry: ReceiverRegistry, receiver: str | None) -> in
         + (f"; {len(held)} receiver(s) held" if held else "")
     )
     return 0
+
+
+def _recorded(stored: str) -> str:
+    """A run's stored UTC time as every command shows a moment."""
+    return shown(datetime.fromisoformat(stored))
 
 
 def _print_held(plans: list[PayeePlan]) -> None:
@@ -138,7 +160,10 @@ def _show(db: Engine, run_id: int) -> int:
     if record is None:
         print(f"run {run_id} does not exist")
         return 1
-    print(f"run {record.run_id} {record.run_key} ({record.state}), recorded {record.created_at}")
+    print(
+        f"run {record.run_id} {record.run_key} ({record.state}), "
+        f"recorded {_recorded(record.created_at)}"
+    )
     per: dict[str, list[ledger.LineRecord]] = defaultdict(list)
     for line in ledger.run_lines(db, run_id):
         per[line.receiver_her].append(line)

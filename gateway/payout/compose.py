@@ -1,7 +1,7 @@
 """A recorded payout run as signed decisions (utbetalingsvedtak), one per payee.
 
 The ledger (``gateway.payout.ledger``) decides what is paid, exactly once. This module only
-describes a recorded run, grouped per payee (``gateway.payout.receivers``). The builder is
+describes a recorded run, grouped per payee (``gateway.payout.recipients``). The builder is
 deterministic, and ``gateway.payout.sending`` stores each signed decision when the run is
 enqueued, so a resend sends the very same bytes.
 """
@@ -22,7 +22,8 @@ from gateway.payout.decision import (
     patient_reference,
 )
 from gateway.payout.ledger import LineRecord, run_lines, runs
-from gateway.payout.receivers import Payee, ReceiverRegistry
+from gateway.payout.recipients import Payee, Recipients
+from gateway.practices.model import EMPTY_REGISTER
 from gateway.rules.registry import RULES
 from gateway.store.engine import Engine, Reader
 
@@ -47,18 +48,19 @@ def decisions_for_run(
     payer: Organisation,
     secret: bytes,
     on: date,
-    registry: ReceiverRegistry | None = None,
+    registry: Recipients | None = None,
 ) -> list[Decision]:
     """One decision per payee with every bill the run paid, reversed or corrected.
 
-    The payee of each bill comes from ``registry`` (a laboratory's refunds go to the regional
-    health authority owning it); without a registry every sender is its own payee."""
-    registry = registry if registry is not None else ReceiverRegistry()
+    The payee of each bill comes from ``registry``, as of the run day ``on`` (a laboratory's
+    refunds go to the regional health authority owning it); without a registry every sender is
+    its own payee."""
+    registry = registry if registry is not None else Recipients(EMPTY_REGISTER)
     lines = run_lines(db, run_id)
     run_key = next(r.run_key for r in runs(db) if r.run_id == run_id)
     by_payee: dict[str, tuple[Payee, list[LineRecord]]] = {}
     for line in lines:
-        payee = registry.payee(line.receiver_her, _practitioner_type(db, line.bill_id))
+        payee = registry.payee(line.receiver_her, _practitioner_type(db, line.bill_id), on)
         by_payee.setdefault(payee.her_id, (payee, []))[1].append(line)
     return [
         Decision(
@@ -85,7 +87,7 @@ def _order(line: LineRecord) -> tuple[int, int]:
 
 
 def _receiver(db: Reader, payee: Payee) -> Organisation:
-    """The payee as an organisation: its registry name, else the name it sends under."""
+    """The payee as an organisation: its name in the register, else the name it sends under."""
     name = payee.name
     if name is None:
         row = db.one(

@@ -17,8 +17,9 @@ Keys (all under ``[payout]``):
 ``payer_bic`` (str, none)
     BIC of the payer's bank, written as the debtor agent in pain.001 (optional).
 ``receivers_file`` (path, none)
-    The receivers registry (TOML, see ``gateway.payout.receivers``); without it every receiver
-    lacks an account and every payment is held.
+    The old receivers file (TOML). No longer read for payouts: the practice register names the
+    payees and gives their accounts (``gateway.practices``); when set, the start says how to
+    convert it (``gateway.practices.legacy``).
 ``payments_directory`` (path, none = ``<outbox.directory>/payout``)
     Where ``<run key>.pain001.xml`` payment files are written.
 ``decisions_directory`` (path, none = ``<outbox.directory>/payout``)
@@ -40,7 +41,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
-from gateway.payout.receivers import valid_account
+from gateway.practices.accounts import valid_account
 from gateway.settings import Table
 
 DEFAULT_CRON = "0 16 * * *"

@@ -157,10 +157,16 @@ def _serialised(db: Engine, failure: str) -> Iterator[Transaction]:
         yield tx
 
 
+def create_tables(db: Engine) -> None:
+    """Create the ledger's tables if they are missing, for a reader of them (the console)
+    that may come before any run."""
+    db.create_tables(SCHEMA)
+
+
 # --- the ledger --------------------------------------------------------------------------------
 
 
-def _target(
+def bill_target(
     *,
     kreditering: bool,
     credited: bool,
@@ -171,7 +177,9 @@ def _target(
     paid: int,
     original_paid: int | None,
 ) -> int:
-    """A bill's target (see the module docstring)."""
+    """A bill's TARGET (see the module docstring): what should in total have been paid for it
+    by now. The one rule, for the ledger's runs and for whoever shows a bill's payout status
+    (the web console and the claim status API)."""
     if kreditering:
         if status == "godkjent" and original_paid is not None:
             return -original_paid
@@ -194,7 +202,7 @@ def _compute(db: Reader) -> list[PlannedLine]:
         credited, manual = r[3] is not None, bool(r[4])
         original_id = None if r[8] is None else int(r[8])
         paid = paid_by_id[bill_id]
-        target = _target(
+        target = bill_target(
             kreditering=kreditering,
             credited=credited,
             manual=manual,

@@ -24,7 +24,7 @@ from typing import cast
 
 from lxml import etree
 
-from gateway.payout.receivers import valid_account, valid_kid
+from gateway.practices.accounts import valid_account, valid_kid
 
 PAIN001_NS = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"
 CURRENCY = "NOK"

@@ -1,10 +1,10 @@
 """Lines grouped per payee, and which payees a run must hold back.
 
 The ledger computes what is owed per bill; this module groups those lines by who is paid
-(``ReceiverRegistry.payee``) and decides, per payee, whether the run may pay it:
+(``Recipients.payee``: the practice register) and decides, per payee, whether the run may pay it:
 
-- **no account** in the receivers registry: held. Nothing is recorded for the payee, so no
-  decision is sent and its bills stay unpaid; the first run after the registry gives it an
+- **no account** in the practice register: held. Nothing is recorded for the payee, so no
+  decision is sent and its bills stay unpaid; the first run after the register gives it an
   account pays them all. (Recording the lines but leaving the payment out of pain.001 would
   make the ledger say "paid" for money that never left: the ledger must equal the money.)
 - **negative net** (credits or corrections larger than what is owed): held, and so carried to
@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway.payout.ledger import Hold, PlannedLine
-from gateway.payout.receivers import Payee, ReceiverRegistry
+from gateway.payout.recipients import Payee, Recipients
 
-NO_ACCOUNT = "Holdt tilbake: mottakeren mangler kontonummer i mottakerregisteret"
+NO_ACCOUNT = "Holdt tilbake: mottakeren mangler kontonummer i praksisregisteret"
 NEGATIVE = "Holdt tilbake: negativ saldo {amount} kr overføres til neste kjøring"
 
 
@@ -42,7 +42,7 @@ class PayeePlan:
         return self.held_reason is not None
 
 
-def plan_payees(lines: Sequence[PlannedLine], registry: ReceiverRegistry) -> list[PayeePlan]:
+def plan_payees(lines: Sequence[PlannedLine], registry: Recipients) -> list[PayeePlan]:
     """Group ``lines`` per payee (ordered by payee HER id) and apply the hold rules."""
     grouped: dict[str, tuple[Payee, list[PlannedLine]]] = {}
     for line in lines:
@@ -61,7 +61,7 @@ def plan_payees(lines: Sequence[PlannedLine], registry: ReceiverRegistry) -> lis
     return plans
 
 
-def hold_for(registry: ReceiverRegistry) -> Hold:
+def hold_for(registry: Recipients) -> Hold:
     """A ``ledger.run`` hold: the bills of every payee ``plan_payees`` holds back."""
 
     def hold(lines: Sequence[PlannedLine]) -> set[int]:

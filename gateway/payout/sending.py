@@ -18,10 +18,10 @@ decision inside never changes.
 
 The ebXML message: Service ``BehandlerKrav`` (type ``string``), Action ``Utbetalingsvedtak``
 (the project's own action), From our HER id and role, To the payee's HER id, a new
-ConversationId, CPAId from the registry entry (else ``payout.cpa_id``), AckRequested and
-DuplicateElimination; the signed decision is the one payload part (``text/xml``). The
-recipient is the payee's ``mail_address`` from the registry, else ``HER:<id>`` for the outbox
-to resolve through the CPA.
+ConversationId, CPAId from the payee's practice register entry (else ``payout.cpa_id``),
+AckRequested and DuplicateElimination; the signed decision is the one payload part
+(``text/xml``). The recipient is the payee's ``mail_address`` from the register, else
+``HER:<id>`` for the outbox to resolve through the CPA.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ from gateway.payout.compose import decisions_for_run, reference_secret
 from gateway.payout.config import PayoutConfig
 from gateway.payout.decision import Decision, signed_decision_bytes
 from gateway.payout.pain001 import Payment, PaymentRun, build_pain001
-from gateway.payout.receivers import ReceiverRegistry
+from gateway.payout.recipients import Recipients
+from gateway.practices.live import PracticeSource
 from gateway.records import ReplyRecord
 from gateway.security.xmldsig import Signer, load_signer
 from gateway.store.engine import Engine, Reader, Transaction
@@ -89,7 +90,7 @@ class PayoutDeps:
     identity: IdentityConfig
     signer: Signer
     secret: bytes  # for pseudonymous patient references (compose.reference_secret)
-    registry: ReceiverRegistry
+    registry: Recipients  # payees from the practice register
     decisions_directory: Path
     payments_directory: Path
     payer_account: str | None
@@ -278,7 +279,7 @@ def _insert_decision(
     db: Transaction, run_id: int, decision: Decision, deps: PayoutDeps, now: datetime
 ) -> None:
     her = _her_of(decision)
-    entry = deps.registry.get(her)
+    entry = deps.registry.get(her, local_naive(now).date())
     recipient = entry.mail_address if entry and entry.mail_address else f"HER:{her}"
     cpa_id = entry.cpa_id if entry and entry.cpa_id else deps.cpa_id
     total_ore = int(decision.total * 100)
@@ -437,16 +438,20 @@ def payout_config_of(config: Config) -> PayoutConfig:
 
 
 def deps_from_config(
-    config: Config, payout: PayoutConfig, *, signer: Signer | None = None
+    config: Config,
+    payout: PayoutConfig,
+    *,
+    practices: PracticeSource,
+    signer: Signer | None = None,
 ) -> PayoutDeps:
-    """Everything sending needs, from the loaded config (pass the daemon's ``signer`` to
-    avoid loading the key twice)."""
+    """Everything sending needs, from the loaded config and the practice register in force
+    (pass the daemon's ``signer`` to avoid loading the key twice)."""
     default_dir = config.outbox.directory / "payout"
     return PayoutDeps(
         identity=config.identity,
         signer=signer or load_signer(config.signing.key_file, config.signing.cert_file),
         secret=reference_secret(config.signing.key_file),
-        registry=ReceiverRegistry.load(payout.receivers_file),
+        registry=Recipients(practices),
         decisions_directory=payout.decisions_directory or default_dir,
         payments_directory=payout.payments_directory or default_dir,
         payer_account=payout.payer_account,

@@ -161,7 +161,9 @@ class Answering:
         the same claim in a new ebXML message, acknowledged anew (not with the old ack)."""
         log.info("duplicate_answered_again", source_ref=self.known.source_ref, first=prior_id)
         replies = self._acknowledgment() if new_message else []
-        replies += replies_again(stored, without_acknowledgments=new_message)
+        replies += replies_again(
+            stored, without_acknowledgments=new_message, file_name=self.replier.file_name
+        )
         return Answer(Outcome.DUPLICATE, tuple(replies), duplicate_of=prior_id)
 
     def _apprec(

@@ -8,8 +8,7 @@ tell the sender its bills were handled when they never were.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from gateway.claims.model import MsgHead
@@ -63,15 +62,20 @@ def msghead_duplicate(store: IntakeLookups, head: MsgHead, payload_sha256: str) 
 
 
 def replies_again(
-    stored: Iterable[StoredReply], *, without_acknowledgments: bool
+    stored: Iterable[StoredReply],
+    *,
+    without_acknowledgments: bool,
+    file_name: Callable[[str, str], str],
 ) -> list[ReplyRecord]:
-    """The stored replies, to be sent again under new file names. ``without_acknowledgments``
-    when this is a new ebXML message: the stored ack was for the earlier one."""
+    """The stored replies, to be sent again under new file names: ``file_name(kind, extension)``
+    names them after the file that came in this time, as every reply is (the sender looks for
+    the answer to the file it dropped). ``without_acknowledgments`` when this is a new ebXML
+    message: the stored ack was for the earlier one."""
     return [
         ReplyRecord(
             kind=reply.kind,
             recipient=reply.recipient,
-            filename=_again(reply.filename),
+            filename=file_name(reply.kind, reply.filename.rpartition(".")[2]),
             body=reply.body,
             ebxml_message_id=reply.ebxml_message_id,
             ref_to_message_id=reply.ref_to_message_id,
@@ -80,8 +84,3 @@ def replies_again(
         if not (without_acknowledgments and reply.kind == "acknowledgment")
     ]
 
-
-def _again(filename: str) -> str:
-    """A new, unique name for a stored reply sent again; the kind keeps its place."""
-    stem, _, ext = filename.rpartition(".")
-    return f"{stem}-again{uuid.uuid4().hex[:6]}.{ext}"

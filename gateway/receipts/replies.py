@@ -151,7 +151,7 @@ class Replier:
             return ReplyRecord(
                 kind="apprec",
                 recipient=self.mail_to,
-                filename=self._filename("apprec", "xml"),
+                filename=self.file_name("apprec", "xml"),
                 body=signed,
             )
         message_id = self._ebxml_id()
@@ -218,14 +218,16 @@ class Replier:
         return ReplyRecord(
             kind=kind,
             recipient=self.mail_to,
-            filename=self._filename(kind, "eml"),
+            filename=self.file_name(kind, "eml"),
             body=body,
             ebxml_message_id=message_id,
             ref_to_message_id=ref_to,
             awaits_ack=awaits_ack,
         )
 
-    def _filename(self, kind: str, ext: str) -> str:
+    def file_name(self, kind: str, ext: str) -> str:
+        """A reply file's name: after the file the message came in as, then the reply's kind
+        (``claim.msg`` -> ``claim.apprec.<id>.eml``)."""
         stem = _SAFE.sub("_", self.source_name.rsplit(".", 1)[0])[:80] or "message"
         return f"{stem}.{kind}.{uuid.uuid4().hex[:8]}.{ext}"
 

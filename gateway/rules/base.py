@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from gateway.claims.model import BehandlerKrav, Enkeltregning, MsgHead
+from gateway.practices.model import EMPTY_REGISTER, Practice, PracticeRegister
 from gateway.tariffs.model import EMPTY_BOOK, TariffBook
 
 
@@ -112,6 +113,11 @@ class ClaimContext:
     practitioner: str | None = None  # practitioner type (PRACTITIONER_TYPES), if known
     practitioner_id: str = ""  # HPR number of the practitioner, else the sender's HER id
     earlier: EarlierInMessage = field(default_factory=_NothingEarlier)
+    #: The practice register in force (empty: none imported; the register rules stand aside).
+    practices: PracticeRegister = EMPTY_REGISTER
+    #: The sender's register row as of the day of receipt (``gateway.practices.senders``);
+    #: rules about a bill's treatment date look it up with ``practices.on``.
+    practice: Practice | None = None
 
 
 Facts = Mapping[str, str]

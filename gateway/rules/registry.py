@@ -3,7 +3,17 @@
 
 from __future__ import annotations
 
-from gateway.rules import amounts, deadlines, dental, eligibility, lab, tariff
+from gateway.rules import (
+    amounts,
+    content,
+    deadlines,
+    dental,
+    eligibility,
+    lab,
+    practice,
+    tariff,
+    treatment,
+)
 from gateway.rules.base import Rule
 from gateway.rules.credit_whole_bill import CREDIT_WHOLE_BILL
 from gateway.rules.duplicate_bill import DUPLICATE_BILL
@@ -22,10 +32,13 @@ GENERAL: tuple[Rule, ...] = (
 
 RULES: tuple[Rule, ...] = (
     *GENERAL,
+    *practice.RULES,
+    *content.RULES,
     *deadlines.RULES,
     *eligibility.RULES,
     *tariff.RULES,
     *amounts.RULES,
     *dental.RULES,
     *lab.RULES,
+    *treatment.RULES,
 )

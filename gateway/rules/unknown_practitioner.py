@@ -36,7 +36,7 @@ UNKNOWN_PRACTITIONER = Rule(
         "Oppgi behandlerens kategori (TypeHealthcareProfessional, kodeverk 9060) i "
         "hodemeldingen, eller be Helfo registrere praksisens behandlertype."
     ),
-    basis="Issue 12 (fail closed): no bill is approved that the tariff and amount rules skipped",
+    basis="Fail closed (I): no bill is approved that the tariff and amount rules skipped",
     severity=Severity.MANUAL,
     scope=Scope.BILL,
     valid_from=date(2000, 1, 1),

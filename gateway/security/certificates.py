@@ -3,8 +3,9 @@
 What is checked (``check_certificate``): the validity period at a given moment, that the
 certificate is an end-entity certificate, that its key usage allows the purpose (signing:
 digitalSignature or nonRepudiation, as Norwegian business certificates carry only the latter;
-encryption: keyEncipherment), and optionally that one of the given CAs issued it. Revocation
-(CRL/OCSP) is not checked here: the partner's certificate is pinned in the CPA.
+encryption: keyEncipherment), optionally that one of the given CAs issued it, and, given a
+``RevocationCheck``, that it is not revoked (``gateway.security.revocation`` provides one; without
+it revocation is not checked, and the partner's certificate is only pinned in the CPA).
 
 A certificate without a KeyUsage extension is not restricted (RFC 5280 §4.2.1.3) and passes the
 key-usage check.
@@ -19,7 +20,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -30,6 +31,7 @@ from gateway.errors import CertificateInvalid, ConfigurationError
 
 __all__ = [
     "Purpose",
+    "RevocationCheck",
     "check_certificate",
     "days_to_expiry",
     "describe",
@@ -53,6 +55,15 @@ class Purpose(enum.Enum):
     """Verifying a signature made with its key (ours: signing with it)."""
     ENCRYPTION = "encryption"
     """Encrypting a content-encryption key to it (RSA key transport)."""
+
+
+class RevocationCheck(Protocol):
+    """Whether a certificate is revoked; ``gateway.security.revocation.RevocationChecker``."""
+
+    def check(self, cert: x509.Certificate, at: datetime) -> None:
+        """Return if ``cert`` was not revoked at ``at``; raise ``CertificateRevoked`` if it was,
+        ``RevocationUnknown`` if that cannot be established and the policy is to fail closed."""
+        ...
 
 
 def load_certificate(data: bytes) -> x509.Certificate:
@@ -110,11 +121,14 @@ def check_certificate(
     purpose: Purpose,
     *,
     issuers: Sequence[x509.Certificate] = (),
+    revocation: RevocationCheck | None = None,
 ) -> None:
     """Raise ``CertificateInvalid`` (Norwegian detail) unless ``cert`` may be used for ``purpose``.
 
     ``at`` (timezone-aware) must lie within the validity period. With ``issuers`` given, one of
-    them must have issued and signed ``cert``.
+    them must have issued and signed ``cert``. With ``revocation``, it must not be revoked
+    (``CertificateRevoked``, or ``RevocationUnknown`` when that cannot be established); this
+    runs last, so an expired or unusable certificate is reported as such, without a look-up.
     """
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("at must be timezone-aware")
@@ -153,6 +167,8 @@ def check_certificate(
             f"Sertifikatet ({who}) er ikke utstedt av en godkjent utsteder "
             f"({cert.issuer.rfc4514_string()})."
         )
+    if revocation is not None:
+        revocation.check(cert, at)
 
 
 def days_to_expiry(cert: x509.Certificate, at: datetime) -> int:

@@ -11,11 +11,16 @@ Two signatures reach us:
   ``verify_ebxml_envelope`` raises ``SecurityFailure`` (ebXML MessageError); ``sign_ebxml_envelope``
   makes the same shape for our Acknowledgment, MessageError and AppRec envelopes.
 
-Both verifiers check against the partner's certificate from the CPA, never against one found in
-``KeyInfo``, and return only the tree that was digested: callers must read the message from that
-return value, not from their own parse (signature wrapping). The defences, in order: exactly one
-``ds:Signature`` in the document, at the one allowed place; no ``ds:Object``; exactly one
-Reference to the whole document (``URI=""``), only known transforms; every payload part covered.
+Both verifiers check against the partner's certificates from the CPA, never against one found in
+``KeyInfo``. During a partner's certificate rollover there are several (the old and the new): a
+signature by any of them verifies; the one whose key matches the ``KeyInfo`` certificate is tried
+first, and a signature none of them made is still invalid (S01 / ``SecurityFailure``). With a
+``revocation`` check, the certificate that verified must not be revoked (AppRec S03, or S99 when
+its status cannot be established; ``SecurityFailure`` on the ebXML level). Both return only the
+tree that was digested: callers must read the message from that return value, not from their own
+parse (signature wrapping). The defences, in order: exactly one ``ds:Signature`` in the document,
+at the one allowed place; no ``ds:Object``; exactly one Reference to the whole document
+(``URI=""``), only known transforms; every payload part covered.
 
 The ebMS XPath transform is supported in exactly the form ebMS 2.0 prescribes (whitespace and
 the SOAP prefix may differ): it drops every element addressed to ``actor="…:nextMSH"`` or
@@ -29,7 +34,7 @@ import base64
 import copy
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Final
@@ -59,7 +64,8 @@ from gateway.errors import (
     SecurityFailure,
     SignatureInvalid,
 )
-from gateway.security.certificates import Purpose, check_certificate, describe
+from gateway.security.certificates import RevocationCheck
+from gateway.security.signer_certificates import Candidates, as_certificates, certificate_problem
 from gateway.security.xmldsig import Signer
 from gateway.validation.safe_xml import parse_xml
 
@@ -117,19 +123,21 @@ def has_signature(document: etree._Element) -> bool:
 
 def verify_msghead(
     document: etree._Element | bytes,
-    cert: x509.Certificate,
+    certs: x509.Certificate | Sequence[x509.Certificate],
     at: datetime,
     *,
     required: bool = True,
+    revocation: RevocationCheck | None = None,
 ) -> etree._Element:
-    """Verify the enveloped signature of a MsgHead against the sender's certificate ``cert``.
+    """Verify the enveloped signature of a MsgHead against the sender's certificate(s) ``certs``.
 
     Returns the MsgHead as it was signed (canonical, without the Signature): process that, and
     nothing else. ``at`` is the moment the certificate must be valid. An unsigned MsgHead raises
     ``SignatureInvalid`` if ``required``, else comes back as parsed. Raises ``SignatureInvalid``
     (S01) for a missing, misplaced, wrapped, tampered or foreign signature, ``CertificateInvalid``
-    (S02) if ``cert`` is expired, not yet valid or not for signing, and ``NotXml`` for bytes that
-    are not XML.
+    (S02) if no certificate is usable (expired, not yet valid, not for signing) or the one the
+    sender used is not, ``CertificateRevoked`` (S03) / ``RevocationUnknown`` (S99) from
+    ``revocation``, and ``NotXml`` for bytes that are not XML.
     """
     root = _isolated(document)
     if root.tag != _MSGHEAD:
@@ -147,13 +155,14 @@ def verify_msghead(
     return _verify(
         root,
         signatures[0],
-        cert,
+        as_certificates(certs),
         at,
         location="./",
         cid_parts={},
         allow_ebms_xpath=False,
         error=SignatureInvalid,
         certificate_error=CertificateInvalid,
+        revocation=revocation,
     )
 
 
@@ -163,19 +172,21 @@ def verify_msghead(
 def verify_ebxml_envelope(
     envelope: bytes,
     attachments: Mapping[str, bytes],
-    cert: x509.Certificate,
+    certs: x509.Certificate | Sequence[x509.Certificate],
     at: datetime,
     *,
     required: bool = True,
+    revocation: RevocationCheck | None = None,
 ) -> etree._Element:
-    """Verify the ebMS 2.0 signature in ``SOAP:Header`` against the sender's certificate.
+    """Verify the ebMS 2.0 signature in ``SOAP:Header`` against the sender's certificate(s).
 
     ``attachments`` maps each payload part's Content-ID (with or without ``<>``/``cid:``) to its
     transfer-decoded bytes; each must be covered by a ``cid:`` Reference with a matching digest,
     and every ``cid:`` Reference must name one of them. Returns the envelope as it was signed
     (canonical, without the Signature and without header blocks for ``nextMSH``): parse the
     header from that. An unsigned envelope raises ``SecurityFailure`` if ``required``, else comes
-    back as parsed. Every problem, the certificate's included, raises ``SecurityFailure``.
+    back as parsed. Every problem, the certificate's and its revocation included, raises
+    ``SecurityFailure``.
     """
     try:
         root = parse_xml(bytes(envelope))
@@ -198,13 +209,14 @@ def verify_ebxml_envelope(
     return _verify(
         root,
         signatures[0],
-        cert,
+        as_certificates(certs),
         at,
         location=f"./{_HEADER}/",
         cid_parts=parts,
         allow_ebms_xpath=True,
         error=SecurityFailure,
         certificate_error=SecurityFailure,
+        revocation=revocation,
     )
 
 
@@ -270,7 +282,7 @@ def sign_ebxml_envelope(
 def _verify(
     root: etree._Element,
     signature: etree._Element,
-    cert: x509.Certificate,
+    certs: tuple[x509.Certificate, ...],
     at: datetime,
     *,
     location: str,
@@ -278,16 +290,68 @@ def _verify(
     allow_ebms_xpath: bool,
     error: type[MessageError],
     certificate_error: type[MessageError],
+    revocation: RevocationCheck | None,
 ) -> etree._Element:
-    """Check the structure of ``signature``, then let signxml check digests and value.
+    """Check the certificates and the structure of ``signature``, then let signxml check the
+    signature value and digests with each usable certificate in turn.
 
     Returns the canonical tree of the ``URI=""`` Reference.
     """
-    try:
-        check_certificate(cert, at, Purpose.SIGNING)
-    except CertificateInvalid as exc:
-        raise certificate_error(exc.detail) from exc
+    candidates = Candidates.of(signature, certs, at)
+    if not candidates.usable:
+        raise candidates.no_match(error, certificate_error)
 
+    references, document_ref, filter_actors = _check_structure(
+        signature, cid_parts, allow_ebms_xpath, error
+    )
+    checked = _without_unsigned_actors(copy.deepcopy(root)) if filter_actors else root
+    config = replace(
+        _BASE_CONFIG,
+        location=location,
+        expect_references=len(references),
+        verification_time=at,
+    )
+    for candidate in candidates.usable:
+        try:
+            outcome = XMLVerifier().verify(
+                checked,
+                x509_cert=candidate,
+                parser=_parser(),
+                expect_config=config,
+                uri_resolver=_cid_resolver(cid_parts),
+            )
+        except InvalidDigest as exc:  # (an InvalidSignature) the key matched, the content did not
+            raise error("Innholdet er endret etter at det ble signert.") from exc
+        except InvalidSignature:
+            continue  # not this certificate's key: try the next one
+        except InvalidCertificate as exc:  # pragma: no cover - check_certificate ran first
+            raise certificate_error("Sertifikatet er ikke gyldig på kontrolltidspunktet.") from exc
+        except (InvalidInput, etree.LxmlError, ValueError) as exc:
+            raise error(
+                "Signaturen har feil form eller bruker en algoritme som ikke er tillatt."
+            ) from exc
+        signed = _signed_tree(outcome, references, document_ref, root, error)
+        if revocation is not None:
+            try:
+                revocation.check(candidate, at)
+            except CertificateInvalid as exc:
+                raise certificate_problem(exc, certificate_error) from exc
+        return signed
+
+    raise candidates.no_match(error, certificate_error)
+
+
+def _check_structure(
+    signature: etree._Element,
+    cid_parts: Mapping[str, bytes],
+    allow_ebms_xpath: bool,
+    error: type[MessageError],
+) -> tuple[list[etree._Element], etree._Element, bool]:
+    """Refuse what no certificate can make right: ``ds:Object``, other than one SignedInfo,
+    other than one ``URI=""`` Reference, unknown transforms, parts not covered or unknown.
+
+    Returns the References, the document Reference, and whether the ebMS XPath is applied.
+    """
     if signature.find(_DS + "Object") is not None:
         raise error("Signaturen inneholder ds:Object, som ikke er tillatt her.")
     signed_infos = signature.findall(_DS + "SignedInfo")
@@ -317,36 +381,20 @@ def _verify(
     uncovered = sorted(set(cid_parts) - covered)
     if uncovered:
         raise error(f"Vedleggsdelen {_shown(uncovered[0])} er ikke dekket av signaturen.")
+    return references, document_refs[0], filter_actors
 
-    checked = _without_unsigned_actors(copy.deepcopy(root)) if filter_actors else root
-    config = replace(
-        _BASE_CONFIG,
-        location=location,
-        expect_references=len(references),
-        verification_time=at,
-    )
-    try:
-        outcome = XMLVerifier().verify(
-            checked,
-            x509_cert=cert,
-            parser=_parser(),
-            expect_config=config,
-            uri_resolver=_cid_resolver(cid_parts),
-        )
-    except InvalidDigest as exc:
-        raise error("Innholdet er endret etter at det ble signert.") from exc
-    except InvalidCertificate as exc:  # pragma: no cover - check_certificate ran first
-        raise certificate_error("Sertifikatet er ikke gyldig på kontrolltidspunktet.") from exc
-    except InvalidSignature as exc:
-        raise error(_foreign_key_detail(signature, cert)) from exc
-    except (InvalidInput, etree.LxmlError, ValueError) as exc:
-        raise error(
-            "Signaturen har feil form eller bruker en algoritme som ikke er tillatt."
-        ) from exc
 
+def _signed_tree(
+    outcome: object,
+    references: list[etree._Element],
+    document_ref: etree._Element,
+    root: etree._Element,
+    error: type[MessageError],
+) -> etree._Element:
+    """The tree signxml verified for the document Reference."""
     # signxml returns one result per Reference, in the order of SignedInfo.
     results = outcome if isinstance(outcome, list) else [outcome]
-    document_result = results[references.index(document_refs[0])]
+    document_result = results[references.index(document_ref)]
     if not isinstance(document_result, VerifyResult):  # pragma: no cover - signxml's contract
         raise error("Signaturen kan ikke kontrolleres.")
     signed = document_result.signed_xml
@@ -434,22 +482,6 @@ def _cid_resolver(parts: Mapping[str, bytes]) -> Callable[[str], bytes | None]:
         return parts.get(normalize_content_id(uri)) if uri[:4].lower() == "cid:" else None
 
     return resolve
-
-
-def _foreign_key_detail(signature: etree._Element, cert: x509.Certificate) -> str:
-    """Name the certificate the sender used, if KeyInfo carries another than the agreed one."""
-    text = signature.findtext(f"{_DS}KeyInfo/{_DS}X509Data/{_DS}X509Certificate")
-    if text:
-        try:
-            used = x509.load_der_x509_certificate(base64.b64decode(_WHITESPACE.sub("", text)))
-        except ValueError:
-            used = None
-        if used is not None and used != cert:
-            return (
-                "Signaturverdien stemmer ikke med avsenderens sertifikat i CPA-en "
-                f"({describe(cert)}); meldingen er signert med {describe(used)}."
-            )
-    return "Signaturverdien stemmer ikke med avsenderens sertifikat."
 
 
 def _isolated(document: etree._Element | bytes) -> etree._Element:

@@ -9,20 +9,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Awaitable
-from pathlib import Path
 from typing import Any
 
 from gateway.config import Config
 from gateway.inbox.imap.config import mailboxes_from
 from gateway.outbox.smtp.config import SmtpConfig
 from gateway.service import health
+from gateway.settings import add_config_option
 from gateway.store.migrations import SCHEMA_VERSION
 
 
 def add_commands(sub: Any) -> None:
     """Add ``health`` to the ``gateway`` command."""
     parser = sub.add_parser("health", help="check database, mailboxes, SMTP and certificates")
-    parser.add_argument("--config", type=Path, default=Path("config/local.toml"))
+    add_config_option(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 

@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import TextIO
 
 from gateway.errors import StorageError
+from gateway.settings import add_config_option
 from gateway.stats.formats import FORMATS, FormatError, write_table
 from gateway.stats.model import AREA_LEVELS, DIMENSIONS, MEASURES
 from gateway.stats.periods import StatsError
 from gateway.store.engine import Engine
-
-DEFAULT_CONFIG = Path("config/local.toml")
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,7 +59,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="output format (default: from the --out file name's suffix)",
     )
     export.add_argument("--out", required=True, type=Path, help="the file to write")
-    export.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(export)
     export.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
     population = stats_sub.add_parser(
@@ -68,13 +67,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="import inhabitants per kommune, age group and sex (CSV; replaces that year)",
     )
     population.add_argument("file", type=Path)
-    population.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(population)
 
     residence = stats_sub.add_parser(
         "import-residence", help="import patients' municipality of residence (CSV)"
     )
     residence.add_argument("file", type=Path)
-    residence.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    add_config_option(residence)
 
 
 def run(args: argparse.Namespace) -> int | None:

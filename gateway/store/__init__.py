@@ -13,7 +13,12 @@ and its SQL:
   writer;
 - ``store.messages`` (``messages.py``): received messages for operators;
 - ``store.casework`` (``casework.py``): bills for case workers, overrides, effective status;
-- ``store.tariff_imports`` (``tariff_imports.py``): imported tariff files.
+- ``store.tariff_imports`` (``tariff_imports.py``): imported tariff files;
+- ``store.practices`` (``practices.py``): imported practice registers and their rows;
+- ``store.users`` (``users.py``): the web console's users, sessions, login attempts and audit
+  log;
+- ``store.console`` (``console.py``): what the console and the claim status API read beyond
+  case work and the outbox (worklist, search, payout lines, one sender's claims).
 
 The parts write portable SQL through ``engine.py``; ``sqlite.py`` and ``postgres.py`` are the
 engines, the only modules that know which database it is (with ``migrations.py``, ``schema.sql``
@@ -26,13 +31,16 @@ from pathlib import Path
 
 from gateway.store.acks import Acks
 from gateway.store.casework import CaseWork
+from gateway.store.console import ConsoleViews
 from gateway.store.database import Database
 from gateway.store.engine import Engine
 from gateway.store.history import History
 from gateway.store.intake import Intake
 from gateway.store.messages import ReceivedMessages
 from gateway.store.outbox import Outbox
+from gateway.store.practices import StoredPracticeImports
 from gateway.store.tariff_imports import StoredTariffImports
+from gateway.store.users import ConsoleUsers
 
 __all__ = ["Database", "Store"]
 
@@ -58,6 +66,9 @@ class Store:
         self.messages = ReceivedMessages(self.engine)
         self.casework = CaseWork(self.engine)
         self.tariff_imports = StoredTariffImports(self.engine)
+        self.practices = StoredPracticeImports(self.engine)
+        self.users = ConsoleUsers(self.engine)
+        self.console = ConsoleViews(self.engine)
 
     def close(self) -> None:
         self.engine.close()

@@ -13,7 +13,8 @@ from gateway.store.rows import Columns, field, filtered, moment, opt_int, opt_st
 
 __all__ = ["ReceivedMessages"]
 
-#: A received row with the ids of its message (no bytes, no national ids).
+#: A received row with the ids of its message (no bytes, no national ids). A duplicate stores
+#: no message of its own: its sender is the original's (o), the same by the duplicate's keys.
 _RECEIVED = Columns(
     ReceivedSummary,
     (
@@ -29,21 +30,24 @@ _RECEIVED = Columns(
         field("ebxml_message_id", opt_str, "m.ebxml_message_id"),
         field("conversation_id", opt_str, "m.conversation_id"),
         field("cpa_id", opt_str, "m.cpa_id"),
-        field("from_her", opt_str, "m.from_her"),
+        field("from_her", opt_str, "COALESCE(m.from_her, o.from_her)"),
         field("to_her", opt_str, "m.to_her"),
         field("service", opt_str, "m.service"),
         field("action", opt_str, "m.action"),
         field("msg_id", opt_str, "m.msg_id"),
         field("msg_type", opt_str, "m.msg_type"),
-        field("sender_her", opt_str, "m.sender_her"),
-        field("sender_name", opt_str, "m.sender_name"),
+        field("sender_her", opt_str, "COALESCE(m.sender_her, o.sender_her)"),
+        field("sender_name", opt_str, "COALESCE(m.sender_name, o.sender_name)"),
         field("apprec_status", opt_int, "m.apprec_status"),
         field("bills", int, "(SELECT COUNT(*) FROM bills b WHERE b.message_id = m.id)"),
     ),
 )
 
 
-_RECEIVED_FROM = "FROM received r LEFT JOIN messages m ON m.received_id = r.id "
+_RECEIVED_FROM = (
+    "FROM received r LEFT JOIN messages m ON m.received_id = r.id "
+    "LEFT JOIN messages o ON o.received_id = r.duplicate_of "
+)
 
 
 class ReceivedMessages:

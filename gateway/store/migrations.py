@@ -23,11 +23,11 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 #: The schema version ``schema.sql`` describes.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 #: The oldest version a PostgreSQL database can have (it is made from ``schema.sql``, at the
-#: then newest version; PostgreSQL support came with version 3).
-POSTGRES_SINCE = 2
+#: then newest version; PostgreSQL support came with version 5).
+POSTGRES_SINCE = 5
 
 
 class Statements(Protocol):
@@ -80,6 +80,82 @@ def _v1_to_v2(db: Statements) -> None:
 
 
 def _v2_to_v3(db: Statements) -> None:
+    """The web console's tables (``gateway.store.users``): users, sessions, the audit log and
+    login attempts. New tables only; no row of an existing one changes."""
+    for statement in (
+        "CREATE TABLE console_users (id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, "
+        "display_name TEXT NOT NULL, password_hash TEXT NOT NULL, roles TEXT NOT NULL, "
+        "disabled INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, "
+        "updated_at TEXT NOT NULL)",
+        "CREATE TABLE console_sessions (token_hash TEXT PRIMARY KEY, "
+        "user_id INTEGER NOT NULL REFERENCES console_users(id), csrf_token TEXT NOT NULL, "
+        "created_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, expires_at TEXT NOT NULL, "
+        "client TEXT)",
+        "CREATE INDEX console_sessions_user ON console_sessions(user_id)",
+        'CREATE TABLE audit_log (id INTEGER PRIMARY KEY, "at" TEXT NOT NULL, '
+        "actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT, detail TEXT, client TEXT)",
+        'CREATE INDEX audit_log_at ON audit_log("at")',
+        'CREATE TABLE login_attempts (id INTEGER PRIMARY KEY, "at" TEXT NOT NULL, '
+        "username TEXT NOT NULL, client TEXT NOT NULL, ok INTEGER NOT NULL)",
+        'CREATE INDEX login_attempts_user ON login_attempts(username, "at")',
+        'CREATE INDEX login_attempts_client ON login_attempts(client, "at")',
+    ):
+        db.execute(statement)
+
+
+def _v3_to_v4(db: Statements) -> None:
+    """The practice register: imported files, their rows, the view of the register in force."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS practice_imports (
+            id           INTEGER PRIMARY KEY,
+            source       TEXT    NOT NULL,
+            format       TEXT    NOT NULL CHECK (format IN ('csv', 'json')),
+            sha256       TEXT    NOT NULL,
+            rows         INTEGER NOT NULL,
+            imported_at  TEXT    NOT NULL,
+            content      BLOB    NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS practice_periods (
+            id                        INTEGER PRIMARY KEY,
+            import_id                 INTEGER NOT NULL REFERENCES practice_imports(id),
+            her_id                    TEXT    NOT NULL,
+            enh_id                    TEXT,
+            name                      TEXT    NOT NULL,
+            practice_type             TEXT    NOT NULL,
+            practitioner_type         TEXT,
+            specialties               TEXT    NOT NULL,
+            fagomrade                 TEXT,
+            municipality              TEXT,
+            valid_from                TEXT    NOT NULL,
+            valid_to                  TEXT,
+            direct_settlement_from    TEXT,
+            direct_settlement_to      TEXT,
+            operating_agreement_from  TEXT,
+            operating_agreement_to    TEXT,
+            account                   TEXT,
+            kid                       TEXT,
+            owner_her_id              TEXT,
+            mail_address              TEXT,
+            cpa_id                    TEXT
+        )
+        """
+    )
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS practice_periods_her "
+        "ON practice_periods(import_id, her_id, valid_from)"
+    )
+    db.execute(
+        "CREATE VIEW IF NOT EXISTS practices_in_force AS SELECT p.* FROM practice_periods p "
+        "WHERE p.import_id = (SELECT MAX(id) FROM practice_imports)"
+    )
+
+
+def _v4_to_v5(db: Statements) -> None:
     """Outbox rows claimed by the instance delivering them (several instances, one database):
     ``claimed_by`` names the instance, ``claimed_at`` when; a claim of an instance that is no
     longer alive is void."""
@@ -88,12 +164,18 @@ def _v2_to_v3(db: Statements) -> None:
 
 
 #: Migration from version N to N + 1, keyed by N.
-MIGRATIONS: dict[int, Callable[[Statements], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[Statements], None]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+    4: _v4_to_v5,
+}
 
 
-def migrate(db: sqlite3.Connection) -> int:
-    """Bring a SQLite database that has a ``schema_version`` row to ``SCHEMA_VERSION``; return
-    the version it is at (a newer one is left alone for the caller to refuse).
+def migrate(db: sqlite3.Connection, *, to: int = SCHEMA_VERSION) -> int:
+    """Bring a SQLite database that has a ``schema_version`` row to version ``to`` (default
+    ``SCHEMA_VERSION``); return the version it is at (a newer one is left alone for the caller
+    to refuse).
 
     ``db`` must be in autocommit mode (``isolation_level=None``); each step is its own
     ``BEGIN IMMEDIATE`` transaction that reads the version first, so a crash leaves the
@@ -104,7 +186,7 @@ def migrate(db: sqlite3.Connection) -> int:
         db.execute("BEGIN IMMEDIATE")
         try:
             current = int(db.execute("SELECT version FROM schema_version").fetchone()[0])
-            if current >= SCHEMA_VERSION:
+            if current >= to:
                 db.execute("COMMIT")
                 return current
             MIGRATIONS[current](db)

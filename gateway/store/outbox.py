@@ -131,23 +131,35 @@ class Outbox:
         )
         return None if found is None else opt_moment(found[0])
 
-    def record_delivery(self, reply_ids: Sequence[int], *, now: datetime | None = None) -> None:
+    def record_delivery(
+        self,
+        reply_ids: Sequence[int],
+        *,
+        now: datetime | None = None,
+        acks_expected: bool = True,
+    ) -> None:
         """Mark rows delivered (one more send; failed attempts reset). Only pending rows
-        change, so a row requeued or discarded meanwhile is not touched."""
+        change, so a row requeued or discarded meanwhile is not touched. Without
+        ``acks_expected`` (delivered where no partner acknowledges anything) a row stops
+        awaiting an ack: nobody would ever settle or resend it."""
         if not reply_ids:
             return
         at = stored_moment(now)
+        untracked = "" if acks_expected else (
+            ", ack_state = CASE WHEN ack_state = 'awaiting' THEN NULL ELSE ack_state END"
+        )
         with self._engine.transaction("could not mark replies delivered") as tx:
             tx.execute_many(
                 "UPDATE replies SET state = 'delivered', delivered_at = ?, "
-                "sends = sends + 1, attempts = 0, next_attempt_at = NULL, claimed_by = NULL "
-                "WHERE id = ? AND state = 'pending'",
+                "sends = sends + 1, attempts = 0, next_attempt_at = NULL, claimed_by = NULL"
+                f"{untracked} WHERE id = ? AND state = 'pending'",
                 [(at, i) for i in reply_ids],
             )
 
     def mark_delivered(self, reply_ids: Sequence[int]) -> None:
-        """``record_delivery`` now (the file outbox's name for it)."""
-        self.record_delivery(reply_ids)
+        """``record_delivery`` now, for the file outbox: a folder acknowledges nothing, so
+        what it delivers does not await an ack."""
+        self.record_delivery(reply_ids, acks_expected=False)
 
     def record_failure(
         self, reply_id: int, error: str, retry_at: datetime, *, now: datetime | None = None

@@ -1,4 +1,4 @@
--- gateway claims store, schema version 3, in SQLite's types (PostgreSQL gets it translated:
+-- gateway claims store, schema version 5, in SQLite's types (PostgreSQL gets it translated:
 -- gateway/store/ddl.py). Migrations: gateway/store/migrations.py.
 -- Amounts are integer øre. Times are ISO 8601 text: received_at in UTC, treatment times
 -- (dato_tid) in Norwegian local time as the claim carries them.
@@ -158,6 +158,51 @@ CREATE TABLE IF NOT EXISTS tariff_imports (
     content      BLOB    NOT NULL
 );
 
+-- The practice register (praksisinformasjon): every imported file is kept with its rows; the
+-- newest import is the register in force (gateway.practices; `gateway practices import`).
+CREATE TABLE IF NOT EXISTS practice_imports (
+    id           INTEGER PRIMARY KEY,
+    source       TEXT    NOT NULL,             -- the file name it was imported from
+    format       TEXT    NOT NULL CHECK (format IN ('csv', 'json')),
+    sha256       TEXT    NOT NULL,
+    rows         INTEGER NOT NULL,
+    imported_at  TEXT    NOT NULL,             -- UTC, ISO 8601
+    content      BLOB    NOT NULL
+);
+
+-- One row per practice and period of validity, per import. Dates are ISO days, *_to inclusive
+-- (NULL = open). Join a bill on her_id = bills.sender_her and its treatment day (the first ten
+-- characters of bills.dato_tid) between valid_from and COALESCE(valid_to, '9999-12-31').
+CREATE TABLE IF NOT EXISTS practice_periods (
+    id                        INTEGER PRIMARY KEY,
+    import_id                 INTEGER NOT NULL REFERENCES practice_imports(id),
+    her_id                    TEXT    NOT NULL,
+    enh_id                    TEXT,             -- organisation number
+    name                      TEXT    NOT NULL,
+    practice_type             TEXT    NOT NULL, -- praksistype: gateway.claims.practitioner
+    practitioner_type         TEXT,             -- the rule family it gives (bills.practitioner_type)
+    specialties               TEXT    NOT NULL, -- '|'-separated fagområder, '' = none
+    fagomrade                 TEXT,             -- the main (first) specialty
+    municipality              TEXT,             -- kommunenummer of the practice
+    valid_from                TEXT    NOT NULL,
+    valid_to                  TEXT,
+    direct_settlement_from    TEXT,             -- avtale om direkte oppgjør
+    direct_settlement_to      TEXT,
+    operating_agreement_from  TEXT,             -- driftsavtale
+    operating_agreement_to    TEXT,
+    account                   TEXT,             -- payout account
+    kid                       TEXT,
+    owner_her_id              TEXT,             -- the health authority owning a public laboratory
+    mail_address              TEXT,
+    cpa_id                    TEXT
+);
+CREATE INDEX IF NOT EXISTS practice_periods_her ON practice_periods(import_id, her_id, valid_from);
+
+-- The rows of the register in force.
+CREATE VIEW IF NOT EXISTS practices_in_force AS
+SELECT p.* FROM practice_periods p
+WHERE p.import_id = (SELECT MAX(id) FROM practice_imports);
+
 -- =============================================================================================
 -- case work: overrides by case workers and rebehandling (gateway claims override, rules replay)
 -- =============================================================================================
@@ -195,3 +240,50 @@ SELECT b.id                                   AS bill_id,
 FROM bills b
 LEFT JOIN overrides o
        ON o.id = (SELECT MAX(x.id) FROM overrides x WHERE x.bill_id = b.id);
+
+-- =============================================================================================
+-- the web console (gateway web, gateway users): users, sessions, audit log, login attempts
+-- =============================================================================================
+
+-- Nothing here holds a password or a session token in the clear. Times are UTC, ISO 8601.
+CREATE TABLE IF NOT EXISTS console_users (
+    id                   INTEGER PRIMARY KEY,
+    username             TEXT    NOT NULL UNIQUE,
+    display_name         TEXT    NOT NULL,
+    password_hash        TEXT    NOT NULL,      -- argon2id, encoded with its parameters
+    roles                TEXT    NOT NULL,      -- comma-separated: saksbehandler,drift,revisor
+    disabled             INTEGER NOT NULL DEFAULT 0,
+    created_at           TEXT    NOT NULL,
+    updated_at           TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS console_sessions (
+    token_hash    TEXT    PRIMARY KEY,          -- SHA-256 of the cookie's token
+    user_id       INTEGER NOT NULL REFERENCES console_users(id),
+    csrf_token    TEXT    NOT NULL,
+    created_at    TEXT    NOT NULL,
+    last_seen_at  TEXT    NOT NULL,
+    expires_at    TEXT    NOT NULL,             -- absolute end, whatever the activity
+    client        TEXT
+);
+CREATE INDEX IF NOT EXISTS console_sessions_user ON console_sessions(user_id);
+-- Every action in the console and by `gateway users`: who, what, to what, when, from where.
+CREATE TABLE IF NOT EXISTS audit_log (
+    id       INTEGER PRIMARY KEY,
+    "at"     TEXT    NOT NULL,
+    actor    TEXT    NOT NULL,                  -- console user name, or cli:<login>
+    action   TEXT    NOT NULL,                  -- e.g. login, override, requeue
+    target   TEXT,                              -- what it was done to (bill 12, reply 7)
+    detail   TEXT,                              -- never a national id
+    client   TEXT                               -- the remote address, for the console
+);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log("at");
+-- Login throttling; attempts older than a day are removed.
+CREATE TABLE IF NOT EXISTS login_attempts (
+    id        INTEGER PRIMARY KEY,
+    "at"      TEXT    NOT NULL,
+    username  TEXT    NOT NULL,
+    client    TEXT    NOT NULL,
+    ok        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_attempts_user ON login_attempts(username, "at");
+CREATE INDEX IF NOT EXISTS login_attempts_client ON login_attempts(client, "at");

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-#: Practitioner types (praksistyper) the rules know. ``lab`` is a laboratory (NLK codes).
+#: Practitioner types: the rule families and tariffs a bill is checked against (not the practice
+#: types of ``gateway.claims.practitioner``, which map onto these). ``lab`` is a laboratory (NLK
+#: codes); ``rehabilitering`` and ``behandlingsreiser`` report egenandeler only.
 PRACTITIONER_TYPES = frozenset(
     {
         "tannlege",
@@ -26,8 +28,17 @@ PRACTITIONER_TYPES = frozenset(
         "fysioterapeut",
         "kiropraktor",
         "logoped",
+        "audiopedagog",
+        "ortoptist",
         "lab",
         "medisinsk_genetikk",
+        "radiologi",
+        "psykiatri",
+        "helsestasjon",
+        "pasientreiser",
+        "fritt_behandlingsvalg",
+        "rehabilitering",
+        "behandlingsreiser",
     }
 )
 

@@ -44,5 +44,5 @@ SUM_ABOVE_LINES = Rule(
     valid_to=None,
     check=_sum_above_lines,
     practitioners=PRACTITIONER_TYPES,
-    basis="CALC-002 (S), CONT-008 (R); issue 4 'SumKrav consistent'",
+    basis="CALC-002 (S), CONT-008 (R): SumKrav no higher than the sum of the bill's lines",
 )

@@ -154,7 +154,7 @@ WRONG_AMOUNT = Rule(
     practitioners=TAKST_TYPES,
     basis=(
         "CALC-001 (R), CONT-008 (R), EGEN-004 (R), EGEN-005 (R), EGEN-011 (R); "
-        "CALC-006 (I) decided as rejection, not cap"
+        "CALC-006 (I): a wrong amount rejects the bill, it is not capped"
     ),
 )
 

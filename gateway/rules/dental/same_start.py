@@ -46,7 +46,7 @@ SAME_START = Rule(
     check=_same_start,
     practitioners=DENTAL,
     basis=(
-        "TIME-002 (S): NTF 31.08.2020, tidsregistrering i KUHR; orthodontist/university "
-        "exemption per issue 4"
+        "TIME-002 (S): NTF 31.08.2020, tidsregistrering i KUHR; orthodontists and universities "
+        "exempt across patients"
     ),
 )

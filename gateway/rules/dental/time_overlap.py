@@ -56,6 +56,6 @@ TIME_OVERLAP = Rule(
     practitioners=DENTAL,
     basis=(
         "TIME-001 (S): NTF 31.08.2020, tidsregistrering i KUHR; minutes TIME-004/005/006/007 "
-        "(R, Helfo takstveiledning); orthodontist/university exemption per issue 4"
+        "(R, Helfo takstveiledning); orthodontists and universities exempt across patients"
     ),
 )

@@ -80,6 +80,6 @@ NLK_BELOP = Rule(
     practitioners=LAB_PRACTITIONERS,
     basis=(
         "Katalog CALC-008 (S): refusjon per NLK-kode = sats for refusjonskategorien (datert); "
-        "sak 4 familie 2: feil beløp avvises"
+        "feil beløp avvises"
     ),
 )

@@ -8,7 +8,7 @@ credit (a credit names a bill that already passed these rules; ``credit_whole_bi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -27,6 +27,22 @@ NLK_START = date(2018, 1, 1)
 #: Codes that may repeat per panel, set-up or antigen, within a bill and across bills. The
 #: register's ``list_code`` flag marks them too; either is enough.
 LIST_CODES = frozenset({"NPU21747", "NPU26765", "NPU20200"})
+
+#: Other codes that may repeat, by why: unspecific codes (one code for
+#: several different analyses), blood-compatibility tests (one per blood unit) and verification
+#: measurements (a result measured again to confirm it). The real NLK codes are not in our
+#: sources; these are the ILLUSTRATIVE codes of fixtures/tariffs/nlk-codes.csv, and an operator
+#: marks real ones with the register's ``list_code`` flag.
+REPEATABLE_CODES: Mapping[str, str] = {
+    "NOR99501": "uspesifikk kode",
+    "NOR99502": "uspesifikk kode",
+    "NOR99601": "forlikelighetsprøve per blodenhet",
+    "NOR99701": "verifikasjonsmåling",
+}
+
+#: HPV analyses (ILLUSTRATIVE codes, as above): refunded only under the screening criteria of
+#: the cervical cancer screening programme (Livmorhalsprogrammet), see ``hpv``.
+HPV_CODES = frozenset({"NOR99801", "NOR99802"})
 
 GENETICS_FIELD = "MG"  # fagområde medisinsk genetikk
 CLINICAL_PHARMACOLOGY = "KF"  # fagområde klinisk farmakologi
@@ -55,6 +71,12 @@ def lines(bill: Enkeltregning, ctx: ClaimContext) -> list[tuple[Takst, NlkEntry 
 
 def is_list_code(code: str, entry: NlkEntry | None) -> bool:
     return code.upper() in LIST_CODES or (entry is not None and entry.list_code)
+
+
+def may_repeat(code: str, entry: NlkEntry | None) -> bool:
+    """Whether a code may be claimed more than once (on a bill, and per patient and day): a
+    list code, or one of ``REPEATABLE_CODES``."""
+    return is_list_code(code, entry) or code.upper() in REPEATABLE_CODES
 
 
 def is_genetics(entry: NlkEntry) -> bool:

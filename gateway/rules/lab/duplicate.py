@@ -1,7 +1,8 @@
 """NLK_DUPLIKAT: the same NLK code for the same patient and analysis date may be claimed once.
 
 Earlier approved bills of the same message and approved, uncredited bills in the store (any
-laboratory) count; list codes (``LIST_CODES`` or the register's ``list_code``) are exempt. The
+laboratory) count; codes that may repeat (list codes, unspecific codes, blood-compatibility
+tests per unit, verification measurements: ``common.may_repeat``) are exempt. The
 later bill is rejected, naming the code and the earlier bill. A stored bill with the same Guid
 from the same sender is the bill itself (a replay), and one credited earlier in the message no
 longer counts. Repeats inside one bill are ``repetition``'s business.
@@ -13,7 +14,7 @@ from datetime import datetime, time, timedelta
 
 from gateway.claims.model import Enkeltregning
 from gateway.rules.base import ClaimContext, Facts, Rule, Scope, Severity
-from gateway.rules.lab.common import LAB_PRACTITIONERS, NLK_START, applies, is_list_code, lines
+from gateway.rules.lab.common import LAB_PRACTITIONERS, NLK_START, applies, lines, may_repeat
 
 
 def _duplicates(bill: Enkeltregning, index: int, ctx: ClaimContext) -> Facts | None:
@@ -21,7 +22,7 @@ def _duplicates(bill: Enkeltregning, index: int, ctx: ClaimContext) -> Facts | N
         return None
     wanted: dict[str, str] = {}  # upper-case code -> code as sent
     for takst, entry in lines(bill, ctx):
-        if not is_list_code(takst.kode, entry):
+        if not may_repeat(takst.kode, entry):
             wanted.setdefault(takst.kode.upper(), takst.kode)
     if not wanted:
         return None
@@ -61,15 +62,16 @@ def _duplicates(bill: Enkeltregning, index: int, ctx: ClaimContext) -> Facts | N
 
 NLK_DUPLIKAT = Rule(
     id="LAB-005",
-    version=1,
+    version=2,
     code="NLK_DUPLIKAT",
     text=(
         "Duplikat: kode {koder} er allerede krevd for samme pasient med analysedato {dato} "
         "({tidligere}). En analyse kan bare kreves én gang per pasient og analysedato."
     ),
     guidance=(
-        "Krev hver analyse bare én gang per pasient og dag. Bare listekodene NPU21747, NPU26765 "
-        "og NPU20200 kan kreves flere ganger (per panel, oppsett eller antigen)."
+        "Krev hver analyse bare én gang per pasient og dag. Listekodene (NPU21747, NPU26765, "
+        "NPU20200), uspesifikke koder, forlikelighetsprøver (per blodenhet) og "
+        "verifikasjonsmålinger kan kreves flere ganger."
     ),
     severity=Severity.REJECT_BILL,
     scope=Scope.BILL,
@@ -79,6 +81,7 @@ NLK_DUPLIKAT = Rule(
     practitioners=LAB_PRACTITIONERS,
     basis=(
         "Katalog CORR-001 (S): samme pasient og takst krevd to ganger avvises som duplikat; "
-        "sak 4 familie 2: duplikatkontroll, unntatt listekoder"
+        "duplikatkontroll, unntatt listekoder, uspesifikke koder, forlikelighetsprøver per "
+        "enhet og verifikasjonsmålinger (kodene illustrative, I)"
     ),
 )

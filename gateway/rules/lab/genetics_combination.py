@@ -50,5 +50,5 @@ GENETIKK_KOMBINASJON = Rule(
     valid_to=None,
     check=_mixed_fields,
     practitioners=LAB_PRACTITIONERS,
-    basis="Sak 4 familie 2: genetikkoder kan ikke kombineres med andre fagområder på en regning",
+    basis="Genetikkoder kan ikke kombineres med andre fagområder på en regning",
 )

@@ -49,7 +49,7 @@ GENETIKK_FAGOMRADE = Rule(
     check=_other_field_by_genetics_lab,
     practitioners=frozenset({GENETICS_LAB}),
     basis=(
-        "Sak 4 familie 2: laboratorier for medisinsk genetikk kan bare kreve genetikkoder, "
+        "Laboratorier for medisinsk genetikk kan bare kreve genetikkoder, "
         "unntatt farmakogenetiske analyser i klinisk farmakologi"
     ),
 )

@@ -43,5 +43,5 @@ GENETIKK_REKVIRENT = Rule(
     valid_to=None,
     check=_genetics_by_other_lab,
     practitioners=LAB_PRACTITIONERS - {GENETICS_LAB},
-    basis="Sak 4 familie 2: genetikkoder bare for laboratorier for medisinsk genetikk",
+    basis="Genetikkoder bare for laboratorier for medisinsk genetikk",
 )

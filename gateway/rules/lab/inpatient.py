@@ -51,7 +51,7 @@ INNLAGT = Rule(
     check=_inpatient,
     practitioners=LAB_PRACTITIONERS,
     basis=(
-        "Sak 4 familie 2: analyser for innlagte refunderes ikke; markering med prosedyrekode "
+        "Analyser for innlagte refunderes ikke; markering med prosedyrekode "
         "INNLAGT er gatewayens egen konvensjon (I), BKM har intet slikt felt"
     ),
 )

@@ -1,9 +1,11 @@
-"""NLK_REPETISJON: a code other than a list code is paid once per bill.
+"""NLK_REPETISJON: a code that may not repeat is paid once per bill.
 
 List codes (NPU21747, NPU26765, NPU20200, or ``list_code`` in the register) may repeat as many
-times as panels, set-ups or antigens. Any other code claimed with ``Antall`` > 1, or on more than
-one line of the bill, is paid once: decision per the catalogue (LAB-006, outcome ADJUST), the bill
-is approved with the repeats taken off (the first line's ``Verdi`` once per code is kept).
+times as panels, set-ups or antigens; unspecific codes, blood-compatibility tests (per blood
+unit) and verification measurements may repeat too (``common.may_repeat``). Any other code
+claimed with ``Antall`` > 1, or on more than one line of the bill, is paid once: decision per the
+catalogue (LAB-006, outcome ADJUST), the bill is approved with the repeats taken off (the first
+line's ``Verdi`` once per code is kept).
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from gateway.rules.lab.common import (
     LAB_PRACTITIONERS,
     NLK_START,
     applies,
-    is_list_code,
     kroner,
     lines,
+    may_repeat,
 )
 
 
@@ -29,7 +31,7 @@ def _repeated(bill: Enkeltregning, index: int, ctx: ClaimContext) -> Hit | None:
     shown: dict[str, str] = {}
     excess = Decimal("0")
     for takst, entry in lines(bill, ctx):
-        if is_list_code(takst.kode, entry):
+        if may_repeat(takst.kode, entry):
             continue
         code = takst.kode.upper()
         paid_before = code in units
@@ -53,16 +55,16 @@ def _repeated(bill: Enkeltregning, index: int, ctx: ClaimContext) -> Hit | None:
 
 NLK_REPETISJON = Rule(
     id="LAB-006",
-    version=1,
+    version=2,
     code="NLK_REPETISJON",
     text=(
-        "Kode {koder} er krevd mer enn én gang på regningen. Bare listekodene NPU21747, NPU26765 "
-        "og NPU20200 kan gjentas; de øvrige refunderes én gang. {fratrukket} kr er trukket fra, "
-        "godkjent {godkjent} kr."
+        "Kode {koder} er krevd mer enn én gang på regningen. Bare listekoder, uspesifikke koder, "
+        "forlikelighetsprøver (per blodenhet) og verifikasjonsmålinger kan gjentas; de øvrige "
+        "refunderes én gang. {fratrukket} kr er trukket fra, godkjent {godkjent} kr."
     ),
     guidance=(
         "Krev hver analyse med antall 1. Listekodene kan kreves med antall lik antall paneler, "
-        "oppsett eller antigener."
+        "oppsett eller antigener, forlikelighetsprøver med antall blodenheter."
     ),
     severity=Severity.ADJUST,
     scope=Scope.BILL,
@@ -72,6 +74,7 @@ NLK_REPETISJON = Rule(
     practitioners=LAB_PRACTITIONERS,
     basis=(
         "Katalog LAB-006 (R delvis, utfall ADJUST (I)): en kode kan gjentas med begrensninger; "
-        "sak 4 familie 2: listekodene kan gjentas"
+        "listekodene kan gjentas, og uspesifikke koder, forlikelighetsprøver per enhet og "
+        "verifikasjonsmålinger (kodene illustrative, I)"
     ),
 )

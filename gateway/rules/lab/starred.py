@@ -37,5 +37,5 @@ STJERNEKODE = Rule(
     valid_to=None,
     check=_starred,
     practitioners=LAB_PRACTITIONERS,
-    basis="Katalog LAB-005 (R, stjernekode finnes); sak 4 familie 2: stjernekoder refunderes ikke",
+    basis="Katalog LAB-005 (R, stjernekode finnes); stjernekoder refunderes ikke",
 )

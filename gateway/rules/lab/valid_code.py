@@ -40,5 +40,5 @@ UGYLDIG_NLK = Rule(
     valid_to=None,
     check=_invalid_codes,
     practitioners=LAB_PRACTITIONERS,
-    basis="Katalog LAB-001 (R): NLK fra 2018-01-01, analysedatoen avgjør; sak 4 familie 2",
+    basis="Katalog LAB-001 (R): NLK fra 2018-01-01, analysedatoen avgjør",
 )

@@ -2,7 +2,9 @@
 
 Rules driven by the tariff book stand aside when the practitioner type is unknown or the book
 has no takster for it (see ``support.tariff_view``); the rules with limits from the catalogue
-itself (TAR-006 for lege, TAR-008 to TAR-011) need only the practitioner type.
+itself (TAR-006 for lege, TAR-008 to TAR-011) need only the practitioner type, and so do the
+catalogue's own combination, frequency and count rules (TAR-013 to TAR-021), which name their
+takster themselves; TAR-013 also needs the practice register (fastlege or legevakt).
 """
 
 from gateway.rules.base import Rule
