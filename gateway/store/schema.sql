@@ -115,6 +115,11 @@ CREATE INDEX IF NOT EXISTS findings_message ON findings(message_id);
 --   ack_state: for messages we send with ebXML AckRequested (AppRecs, payout decisions):
 --          awaiting until the partner's Acknowledgment (acknowledged) or MessageError (error)
 --          arrives; resent per the CPA's Retries/RetryInterval; expired after its TimeToLive.
+--   expires_at: UTC; after this, no resend (TimeToLive).
+--   claimed_by, claimed_at: several instances on one database: the instance delivering a
+--          pending row claims it (its engine's instance name, and when, UTC); the claim of an
+--          instance no longer alive is void. (No comments among the last columns: SQLite's
+--          DROP COLUMN, which a migration test uses, trips over them.)
 CREATE TABLE IF NOT EXISTS replies (
     id                 INTEGER PRIMARY KEY,
     received_id        INTEGER REFERENCES received(id),  -- NULL for messages we start (payout)
@@ -136,11 +141,9 @@ CREATE TABLE IF NOT EXISTS replies (
     ack_state          TEXT CHECK (ack_state IN ('awaiting', 'acknowledged', 'error', 'expired')),
     ack_received_id    INTEGER REFERENCES received(id),  -- the signal that settled it
     ack_at             TEXT,
-    expires_at         TEXT,                   -- UTC: after this, no resend (TimeToLive)
-    -- Several instances on one database: the instance delivering a pending row claims it
-    -- (its engine's instance name); a claim of an instance no longer alive is void.
+    expires_at         TEXT,
     claimed_by         TEXT,
-    claimed_at         TEXT                    -- UTC
+    claimed_at         TEXT
 );
 CREATE INDEX IF NOT EXISTS replies_pending ON replies(state) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS replies_received ON replies(received_id);
