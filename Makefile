@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= config/local.toml
 
-.PHONY: install deps run test test-fast lint bench clean
+.PHONY: install deps run test test-fast lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gateway needs Python 3.11 or newer")'
@@ -59,10 +59,19 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench.spool_bench
+	$(BIN)/python -m bench.spool_backlog
 	$(BIN)/python -m bench.rules_bench
 	$(BIN)/python -m bench.stats_bench
 	$(BIN)/python -m bench.mail_bench
 	$(BIN)/python -m bench.instances_bench
+	$(BIN)/python -m bench.hostile_bench
+
+# Coverage-guided fuzzing (atheris) of the MIME unwrap, the XML reader and the claim parser,
+# FUZZ_SECONDS each (default 600). A crash is written to fuzz/crashes/ and fails the run; copy it
+# into fuzz/corpus/<target>/ once fixed, where every test run replays it.
+FUZZ_SECONDS ?= 600
+fuzz: install
+	$(BIN)/python -m fuzz.run --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis

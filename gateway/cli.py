@@ -163,6 +163,7 @@ def _run(config: Config, *, once: bool) -> int:
 
 
 def _validate(files: Sequence[Path], *, as_json: bool, config: Config | None) -> int:
+    from gateway.inbox.reading import read_bounded
     from gateway.validate_files import Inspection, Verdict, inspect_bytes
     from gateway.validation.catalog import SchemaCatalog
     from gateway.validation.safe_xml import DEFAULT_MAX_XML_BYTES
@@ -176,7 +177,7 @@ def _validate(files: Sequence[Path], *, as_json: bool, config: Config | None) ->
     results: list[Inspection] = []
     for path in files:
         try:
-            data = path.read_bytes()
+            data = read_bounded(path, max_bytes)  # refused by size before it is read whole
         except OSError as exc:
             failed = Inspection(name=str(path))
             failed.worsen(Verdict.UNUSABLE, f"cannot read: {exc.strerror}")

@@ -48,6 +48,8 @@ class SpoolConfig:
     poll_interval: float
     max_recoveries: int
     settle_seconds: float = 0.0
+    #: Several daemons take files from this one spool (``gateway.inbox.spool_lock``).
+    shared: bool = False
 
     @property
     def incoming(self) -> Path:
@@ -261,6 +263,7 @@ def _spool(table: Table) -> SpoolConfig:
         poll_interval=table.number("poll_interval", 1.0, positive=True),
         max_recoveries=table.integer("max_recoveries", 3, low=1),
         settle_seconds=table.number("settle_seconds", 0.5, low=0),
+        shared=table.boolean("shared", False),
     )
 
 

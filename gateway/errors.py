@@ -17,6 +17,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from gateway.logs import redact
+
 
 class GatewayError(Exception):
     """Root of every error raised by gateway itself."""
@@ -42,9 +44,12 @@ class MessageError(GatewayError):
     """
 
     def __init__(self, detail: str, *, location: str | None = None) -> None:
+        # Whatever a stage quotes from the message, an identity number never reaches the
+        # sender's OT, an ebXML error description or a log through here.
+        detail = redact(detail)
         super().__init__(detail)
         self.detail = detail
-        self.location = location
+        self.location = redact(location) if location is not None else None
 
 
 # --- ebXML transport level: answered with an ebXML MessageError signal --------------------------

@@ -21,10 +21,14 @@ def write_atomically(path: Path, data: bytes, *, sync_dir: bool = False) -> None
     old file or the whole new one, never part of it. Temp files are named ``.<name>.<id>.tmp``
     (the spool and outbox ignore and clean up such names)."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not be left fuller by our leftovers
+        raise
     if sync_dir:
         fsync_dir(path.parent)

@@ -1,8 +1,10 @@
 """Structured logging (structlog), with national identity numbers redacted from every line.
 
-A fødselsnummer/D-nummer is 11 digits. Rather than trust every call site, the last processor
-before rendering replaces any run of exactly 11 digits in any logged string with a marker, so an
-identity number that slips into an exception text or a file name still never reaches a log.
+A fødselsnummer/D-nummer is 11 digits, often written as birth date and personal number apart
+("150765 00565", also with a no-break space, a dot or a hyphen). Rather than trust every call
+site, the last processor before rendering replaces any such run in any logged string with a
+marker, so an identity number that slips into an exception text or a file name still never
+reaches a log. ``MessageError`` texts (what a sender reads in OT) pass the same ``redact``.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from typing import Any
 
 import structlog
 
-_NATIONAL_ID = re.compile(r"(?<!\d)\d{11}(?!\d)")
+# Eleven digits, or six and five with one separator between (space, no-break or thin space,
+# dot, hyphen): never next to another digit, so longer numbers are left alone.
+_NATIONAL_ID = re.compile(r"(?<![\d])\d{6}[ \u00a0\u202f.\-]?\d{5}(?![\d])")
 REDACTED = "***********"
 
 
 def redact(text: str) -> str:
-    """Replace every 11-digit run (a possible national identity number) in ``text``."""
+    """Replace every possible national identity number in ``text`` (11 digits, or 6 + 5 with
+    one separator)."""
     return _NATIONAL_ID.sub(REDACTED, text)
 
 

@@ -26,7 +26,7 @@ from gateway.clock import local_naive, utc_now
 from gateway.config import IdentityConfig, SecurityConfig
 from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.payload import Decrypt, extract_payload
-from gateway.ebxml.unwrap import BareDocument, Packaged, is_signal, unwrap
+from gateway.ebxml.unwrap import BareDocument, Packaged, is_signal, unwrap, whole_sha256
 from gateway.errors import ContentError, MessageError, MsgIdReused, SchemaInvalid
 from gateway.logs import get_logger
 from gateway.outbox.signals import match_signal
@@ -136,7 +136,7 @@ class Pipeline:
 
     def process(self, raw: bytes, *, source: str, source_ref: str, source_name: str) -> Processed:
         """Run the stages and build the answer; the store is only read."""
-        intake = Intake(raw, source, source_ref, source_name, self.clock(), _sha256(raw))
+        intake = Intake(raw, source, source_ref, source_name, self.clock(), whole_sha256(raw))
         known = Understood(intake.received_at, source_ref, source_name)
         try:
             ending = self._run(intake, known)

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from gateway.claims.message_types import Claim
 from gateway.ebxml.model import EbxmlMessage
+from gateway.ebxml.unwrap import whole_size
 from gateway.receipts.answers import Answer
 from gateway.receipts.understood import Understood
 from gateway.records import MessageRecord, Outcome, ReceivedRecord
@@ -106,6 +107,7 @@ class Processed:
             outcome=self.answer.outcome,
             detail=self.detail,
             duplicate_of=self.answer.duplicate_of,
+            size=whole_size(intake.raw),
         )
 
     def result(self, received_id: int) -> Result:

@@ -35,6 +35,9 @@ class ReceivedRecord:
     outcome: Outcome
     detail: str | None = None
     duplicate_of: int | None = None
+    #: The size of the whole message when ``raw`` is only its first bytes (refused as too
+    #: large, ``gateway.ebxml.unwrap.Truncated``); None: ``len(raw)``.
+    size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

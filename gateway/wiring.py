@@ -27,7 +27,8 @@ from gateway.config import Config
 from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
 from gateway.inbox.imap.poller import MailboxLeases, MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
-from gateway.inbox.spool import Spool, SpoolInbox
+from gateway.inbox.spool import Spool
+from gateway.inbox.spool_service import SpoolInbox
 from gateway.intake import PipelineIntake
 from gateway.outbox.files import FileOutbox
 from gateway.outbox.reliability import AckTracker
@@ -63,7 +64,7 @@ class Adapters:
     mailboxes: tuple[MailboxConfig, ...]
     smtp: SmtpConfig | None
     payout: PayoutConfig
-    #: The console and the claim status API (``gateway web``; not part of ``gateway run``).
+    #: The console and the claim status API (``gateway web``; in ``gateway run`` if in_daemon).
     web: WebConfig
 
     @classmethod
@@ -164,12 +165,14 @@ def build(config: Config, *, once: bool = False) -> Parts:
     migrate_once(store.practices, config.practitioners, adapters.payout.receivers_file, config.path)
     metrics = Metrics()
     pipeline = _pipeline(config, store, metrics)
-    spool = Spool(config.spool)
+    spool = Spool(config.spool, on_parked=metrics.spool_parked)
     routing = Routing(config.identity.her_id, lambda: pipeline.partners)
     ctx = Context(config, adapters, store, routing)
     outbox, outbox_services = OUTBOXES[config.outbox.kind](ctx)
     intake = PipelineIntake(pipeline, store, outbox, metrics, waiting=spool.incoming_count)
-    spool_inbox = SpoolInbox(spool, intake, once=once)
+    spool_inbox = SpoolInbox(
+        spool, intake, once=once, max_bytes=config.validation.max_message_bytes
+    )
     tracker = MailTracker(store.engine) if adapters.mailboxes else None
     services: list[Service] = []
     if config.metrics.port:
@@ -182,6 +185,8 @@ def build(config: Config, *, once: bool = False) -> Parts:
         services.append(
             PayoutScheduler(adapters.payout, store.engine, deps, flush=outbox.notify)
         )
+    if adapters.web.in_daemon:
+        services.append(_web_service(config, adapters))
     services.append(Watchdog(intake.healthy))
     _register_gauges(metrics, config, spool, store)
     return Parts(config, store, pipeline, metrics, intake, outbox, spool_inbox, services, tracker)
@@ -198,6 +203,15 @@ def _inboxes(
             MailboxPoller(m, intake, tracker, leases=leases) for m in ctx.adapters.mailboxes
         ]
     return inboxes
+
+
+def _web_service(config: Config, adapters: Adapters) -> Service:
+    """``[web] in_daemon = true``: the console and the status API served by the daemon."""
+    # Imported here: the web stack is loaded only when it is served, and gateway.web builds its
+    # application from this module's Adapters.
+    from gateway.web.service import WebService
+
+    return WebService(config, adapters)
 
 
 def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
@@ -224,11 +238,7 @@ def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
 
 def _register_gauges(metrics: Metrics, config: Config, spool: Spool, store: Store) -> None:
     metrics.register_gauge("inbox_depth", lambda: float(spool.incoming_count()), inbox="spool")
-    metrics.register_gauge(
-        "dead_letters",
-        lambda: float(sum(1 for p in config.spool.bad.iterdir() if p.is_file())),
-        kind="spool",
-    )
+    metrics.register_gauge("dead_letters", lambda: float(spool.parked_count()), kind="spool")
     summary = store.outbox.summary  # under the store's lock: safe from any thread
     metrics.register_gauge("oldest_pending_reply_age", lambda: summary().oldest_pending_seconds)
     metrics.register_gauge("outstanding_acks", lambda: float(summary().awaiting_ack))

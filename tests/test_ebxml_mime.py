@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import email
+import email.header
+import email.policy
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -297,12 +300,13 @@ def built(
     ),
     message_id: str = "20240506-abc@gw.example",
     subject: str = "ebXML",
+    mail_to: str = "mottak@speare.example",
 ) -> bytes:
     return build(
         envelope,
         attachments,
         mail_from="gateway@helfo.example",
-        mail_to="mottak@speare.example",
+        mail_to=mail_to,
         subject=subject,
         message_id=message_id,
         date=WHEN,
@@ -394,9 +398,7 @@ def test_build_base64_lines_decode_to_the_body() -> None:
     [
         {"date": datetime(2024, 1, 1)},  # naive
         {"mail_from": "a@b\r\nBcc: victim@example.no"},
-        {"subject": "hei\r\nBcc: victim@example.no"},
         {"message_id": "has space@x"},
-        {"mail_to": "blåbær@example.no"},
         {"envelope_xml": "<e>æ</e>".encode("latin-1")},
         {
             "attachments": [
@@ -422,6 +424,19 @@ def test_build_refuses_values_it_cannot_send(kwargs: dict[str, object]) -> None:
 
     with pytest.raises(ValueError):
         build(**arguments)  # type: ignore[arg-type]
+
+
+def test_build_makes_sender_supplied_subject_and_recipient_header_safe() -> None:
+    # Both may carry what a sender wrote (its MessageId, its PartyId): never a reason to leave
+    # the message unanswered, never a way to add a header.
+    raw = built(subject="ebXML apprec for hei\r\nBcc: victim@example.no\x00", mail_to="HER:Ærø\n1")
+    headers = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert not any(line.lower().startswith(b"bcc") for line in headers)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["Subject"] == "ebXML apprec for hei Bcc: victim@example.no"
+    (to,) = [line[4:] for line in headers if line.startswith(b"To: ")]
+    assert str(email.header.make_header(email.header.decode_header(to.decode()))) == "HER:Ærø 1"
+    assert raw.isascii()
 
 
 def test_build_keeps_the_sender_time_zone() -> None:

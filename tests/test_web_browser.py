@@ -10,12 +10,15 @@ locally and fail in CI (``make deps`` installs it).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.support.net import free_port
+from tests.support.oidc import CLIENT_SECRET, OidcProvider, oidc_section
 from tests.support.web import PASSWORD, Console
 
 pytestmark = pytest.mark.integration
@@ -140,3 +143,35 @@ def test_statistics_file_is_downloaded(page: Page, web: Console, tmp_path: Path)
     text = target.read_bytes().decode("utf-8-sig")
     assert "kontakter" in text.lower() or ";" in text
     assert download.value.suggested_filename == "kontakter-kjonn-2026-10.csv"
+
+
+def test_a_case_worker_logs_in_through_the_identity_provider(
+    browser: Browser,
+    start_console: Callable[..., AbstractContextManager[Console]],
+    tmp_path: Path,
+) -> None:
+    """The provider is another site (localhost, the console 127.0.0.1), and the way back starts
+    on its page: the flow cookie must come back with it, and the strict session cookie must be
+    sent on the next page all the same."""
+    secret = tmp_path / "oidc-secret"
+    secret.write_text(CLIENT_SECRET, encoding="utf-8")
+    port = free_port()
+    user = {"preferred_username": "sofie", "name": "Sofie SSO", "groups": ["kuhr-saksbehandlere"]}
+    with OidcProvider(user=user, host="localhost", page=True) as provider:
+        section = oidc_section(provider, f"http://127.0.0.1:{port}", str(secret))
+        with start_console(api_extra=section, port=port) as web:
+            context = browser.new_context(base_url=web.base)
+            tab = context.new_page()
+            tab.set_default_timeout(20_000)
+            try:
+                tab.goto("/arbeidsliste")
+                tab.wait_for_url("**/logg-inn?neste=/arbeidsliste")
+                tab.get_by_role("link", name="Logg inn med Testleverandøren").click()
+                tab.get_by_role("link", name="Fortsett").click()  # at the provider
+                tab.wait_for_url(f"{web.base}/arbeidsliste")
+                tab.locator("#antall").wait_for()
+                assert "Sofie SSO" in tab.content()
+                shot(tab, "09-arbeidsliste-etter-oidc")
+            finally:
+                context.close()
+    assert "/token" in provider.paths() and provider.token_errors == []

@@ -231,3 +231,21 @@ def test_login_attempts_older_than_a_day_are_removed(store: Store) -> None:
         2,
         start + timedelta(hours=24, minutes=1),
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("/drift/dodbrev?x=1", "/drift/dodbrev?x=1"),
+        ("//evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("/\t/evil.example", "/"),
+        ("/\n/evil.example", "/"),
+        ("https://evil.example", "/"),
+        ("/ /x", "/"),
+    ],
+)
+def test_after_login_only_a_path_on_this_console(given: str, kept: str) -> None:
+    from gateway.web.auth_pages import safe_next
+
+    assert safe_next(given) == kept

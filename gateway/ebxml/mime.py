@@ -29,12 +29,14 @@ from email.errors import (
     StartBoundaryNotFoundDefect,
 )
 from email.errors import MessageError as EmailError
-from email.header import Header, decode_header, make_header
+from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
 from typing import Final
 from urllib.parse import unquote
 
+from gateway.ebxml.header_text import encoded, header_safe
+from gateway.ebxml.mime_limits import check_bounds
 from gateway.errors import MimeProblem
 
 __all__ = ["MimePackage", "MimePart", "OutgoingPart", "build", "unwrap"]
@@ -133,6 +135,7 @@ def _unwrap(raw: bytes) -> MimePackage:
     if not raw.strip():
         # Said as it is: "no MIME headers" would send the sender looking in the wrong place.
         raise MimeProblem(f"Meldingen er tom ({len(raw)} byte, ingen tegn).")
+    check_bounds(raw)  # before the stdlib parser: its cost grows faster than the input
     message = BytesParser(policy=policy.compat32).parsebytes(bytes(raw))
     raw_headers = _raw_headers(message)
     if not raw_headers:
@@ -372,7 +375,8 @@ def build(
 
     Deterministic: the boundary and the envelope's Content-ID are derived from ``message_id``,
     so building the same reply twice gives the same bytes. Raises ``ValueError`` for values that
-    cannot be put in a header, for a naive ``date`` and for duplicate Content-IDs.
+    cannot be put in a header, for a naive ``date`` and for duplicate Content-IDs; ``subject``
+    and ``mail_to`` (which may carry a sender's values) are made header-safe instead.
     """
     if date.tzinfo is None or date.utcoffset() is None:
         raise ValueError("date must be timezone-aware")
@@ -396,12 +400,15 @@ def build(
             raise ValueError(f"duplicate Content-ID {part.content_id!r}")
         seen.add(part.content_id)
     _check_header_text(mail_from, "mail_from")
-    _check_header_text(mail_to, "mail_to")
+    if not header_safe(mail_to):
+        raise ValueError("mail_to must not be empty")
 
     lines: list[bytes] = [
         _header_line("From", mail_from),
-        _header_line("To", mail_to),
-        b"Subject: " + _encode_subject(subject),
+        # Both may hold what a sender wrote (a PartyId, a MessageId): made header-safe, never
+        # a reason to leave a message unanswered.
+        encoded("To", mail_to),
+        encoded("Subject", subject),
         _header_line("Date", email.utils.format_datetime(date)),
         _header_line("Message-ID", f"<{mid}>"),
         b"MIME-Version: 1.0",
@@ -436,13 +443,6 @@ def _base64_lines(body: bytes) -> list[bytes]:
 def _header_line(name: str, value: str) -> bytes:
     """``Name: value``, or a continuation line when ``name`` is empty."""
     return (f"{name}: {value}" if name else value).encode("ascii")
-
-
-def _encode_subject(subject: str) -> bytes:
-    _check_no_newline(subject, "subject")
-    if subject.isascii():
-        return subject.encode("ascii")
-    return Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n").encode("ascii")
 
 
 def _check_header_text(value: str, what: str) -> None:

@@ -6,6 +6,7 @@ same oversized input.
 
 from __future__ import annotations
 
+import codecs
 import email.utils
 import hashlib
 import re
@@ -14,9 +15,19 @@ from typing import Final
 
 from gateway.ebxml import mime
 from gateway.ebxml.model import EbxmlMessage
-from gateway.errors import MimeProblem
+from gateway.errors import MimeProblem, NotXml
 
-__all__ = ["SIGNAL_ACTIONS", "BareDocument", "Packaged", "Unwrapped", "is_signal", "unwrap"]
+__all__ = [
+    "SIGNAL_ACTIONS",
+    "BareDocument",
+    "Packaged",
+    "Truncated",
+    "Unwrapped",
+    "is_signal",
+    "unwrap",
+    "whole_sha256",
+    "whole_size",
+]
 
 #: ebMS actions of the MSH signals we may receive for our own messages.
 SIGNAL_ACTIONS: Final = frozenset({"Acknowledgment", "MessageError", "StatusResponse", "Pong"})
@@ -45,11 +56,53 @@ class Packaged:
 Unwrapped = BareDocument | Packaged
 
 
+class Truncated(bytes):
+    """The first bytes of a message too large to read whole, kept as evidence.
+
+    An inbox that refuses a message by its size hands on only a bounded prefix, as this bytes
+    value, with the size and SHA-256 of the whole message it read past. ``unwrap`` refuses it
+    by ``size``; the store keeps the prefix with the whole's size and digest.
+    """
+
+    size: int
+    sha256: str
+
+    def __new__(cls, prefix: bytes, *, size: int, sha256: str) -> Truncated:
+        value = super().__new__(cls, prefix)
+        value.size = size
+        value.sha256 = sha256
+        return value
+
+    def __reduce__(self) -> tuple[object, ...]:  # pickled to a worker process as it is
+        return (_truncated, (bytes(self), self.size, self.sha256))
+
+
+def _truncated(prefix: bytes, size: int, sha256: str) -> Truncated:
+    return Truncated(prefix, size=size, sha256=sha256)
+
+
+def whole_size(raw: bytes) -> int:
+    """The size of the message ``raw`` is (or is the evidence prefix of)."""
+    return raw.size if isinstance(raw, Truncated) else len(raw)
+
+
+def whole_sha256(raw: bytes) -> str:
+    """The SHA-256 of the message ``raw`` is (or is the evidence prefix of)."""
+    return raw.sha256 if isinstance(raw, Truncated) else hashlib.sha256(raw).hexdigest()
+
+
 def unwrap(raw: bytes, *, max_bytes: int) -> Unwrapped:
-    """``raw`` as a bare XML document or a MIME package; ``MimeProblem`` if it is larger than
-    ``max_bytes`` or not a readable package."""
-    if len(raw) > max_bytes:
-        raise MimeProblem(f"Meldingen er {len(raw)} byte; største tillatte er {max_bytes} byte.")
+    """``raw`` as a bare XML document or a MIME package.
+
+    Larger than ``max_bytes`` (or ``Truncated``): ``NotXml`` (T01) when it starts like an XML
+    document, else ``MimeProblem``. Not a readable package: ``MimeProblem``."""
+    size = whole_size(raw)
+    if size > max_bytes or isinstance(raw, Truncated):
+        if looks_like_xml(raw):
+            raise NotXml(
+                f"Dokumentet er for stort ({size} byte; høyeste tillatte er {max_bytes} byte)."
+            )
+        raise MimeProblem(f"Meldingen er {size} byte; største tillatte er {max_bytes} byte.")
     if looks_like_xml(raw):
         return BareDocument(payload=raw, content_sha256=hashlib.sha256(raw).hexdigest())
     package = mime.unwrap(raw)
@@ -64,8 +117,36 @@ def unwrap(raw: bytes, *, max_bytes: int) -> Unwrapped:
 
 
 def looks_like_xml(raw: bytes) -> bool:
-    """Starts like an XML document (after a byte order mark and whitespace)."""
-    return raw[:64].lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+    """Starts like an XML document: ``<`` after whitespace, in UTF-8, UTF-16 or UTF-32, with
+    or without a byte order mark (the encodings XML 1.0 Appendix F detects). The one rule for
+    every bare document; the hardened parser then decodes it by its BOM or declaration."""
+    head = raw[:256]
+    text = head.decode(_xml_encoding(head), errors="ignore")  # utf-8-sig drops a UTF-8 BOM
+    return text.lstrip("\ufeff \t\r\n").startswith("<")
+
+
+def _xml_encoding(head: bytes) -> str:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    for probe, encoding in _BOMLESS:
+        if head.startswith(probe):
+            return encoding
+    return "latin-1"  # UTF-8 and ASCII-compatible encodings: markup is ASCII either way
+
+
+#: BOM-less UTF-32/UTF-16 (a ``<`` or a space first), longest probes first.
+_BOMLESS: Final = (
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00", "utf-16-le"),
+    (b"\x00<", "utf-16-be"),
+    (b" \x00", "utf-16-le"),
+    (b"\x00 ", "utf-16-be"),
+)
 
 
 def is_signal(message: EbxmlMessage) -> bool:

@@ -7,14 +7,24 @@ restart never loses a reply and never doubles one.
 
 As an ``Outbox`` (``gateway.transports``) it writes on ``notify``, in the caller's thread: right
 after each commit, in the pipeline's worker, so a message's replies are on disk before its
-spool file moves. Its service only delivers what a previous run left pending.
+spool file moves. Its service delivers what a previous run left pending.
+
+A disk that refuses (full, read-only, failing) is treated like a database that refuses: the
+replies stay pending in the database (nothing is lost, intake goes on), the service tries again
+with backoff until the disk takes them, ``health()`` says what is wrong meanwhile, and it
+recovers by itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from gateway.files import fsync_dir, write_atomically
 from gateway.logs import get_logger
@@ -25,6 +35,18 @@ log = get_logger("outbox.files")
 
 #: Rows claimed at a time.
 CLAIM = 500
+#: The longest wait between tries while the disk refuses.
+MAX_BACKOFF: Final = 60.0
+#: Below this much free space ``check_space`` reports the outbox directory as failing.
+MIN_FREE_BYTES: Final = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryHealth:
+    """Whether replies reach the outbox directory; ``detail`` says why not."""
+
+    ok: bool
+    detail: str
 
 
 class FileOutbox:
@@ -32,45 +54,107 @@ class FileOutbox:
 
     name = "files"
 
-    def __init__(self, store: Store, directory: Path) -> None:
+    def __init__(self, store: Store, directory: Path, *, first_retry: float = 1.0) -> None:
         self.store = store
         self.directory = directory
+        self.first_retry = first_retry
         self._lock = threading.Lock()  # the worker and the payout scheduler may both flush
+        #: (since, what) while delivery fails; None while it works.
+        self._failing: tuple[float, str] | None = None
         directory.mkdir(parents=True, exist_ok=True)
         # A crash mid-write leaves a temp file; its reply is still pending and is written again.
         for stale in directory.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
 
-    def deliver(self, replies: list[PendingReply]) -> list[int]:
-        """Write each reply's file (temp file, fsync, rename); return the ids written."""
-        written: list[int] = []
+    def deliver(self, replies: list[PendingReply], written: list[int] | None = None) -> list[int]:
+        """Write each reply's file (temp file, fsync, rename); return the ids written. On an
+        ``OSError`` the ids written before it are in ``written`` (when given)."""
+        done = [] if written is None else written
         for reply in replies:
             write_atomically(self.directory / reply.filename, reply.body)
-            written.append(reply.id)
-        if written:
+            done.append(reply.id)
+        if done:
             fsync_dir(self.directory)
-        return written
+        return done
 
     def flush(self) -> int:
-        """Deliver everything pending; return how many replies were written."""
+        """Deliver everything pending; return how many replies were written. Raises
+        ``OSError`` when the disk refuses (what was written before is marked delivered)."""
         total = 0
         with self._lock:
             while True:
                 # Claimed: another instance on the database never writes the same rows.
                 pending = self.store.outbox.claim_due(CLAIM)
-                if pending:
-                    self.store.outbox.mark_delivered(self.deliver(pending))
-                    total += len(pending)
+                written: list[int] = []
+                try:
+                    self.deliver(pending, written)
+                finally:
+                    if written:
+                        self.store.outbox.mark_delivered(written)
+                total += len(written)
                 if len(pending) < CLAIM:  # that was all that was due
                     return total
 
     def notify(self) -> None:
-        """New rows are committed: write them now, in this thread."""
-        self.flush()
+        """New rows are committed: write them now, in this thread. Never raises for the disk:
+        while it refuses, the rows stay pending and the service tries again."""
+        self._attempt()
+
+    def health(self) -> DeliveryHealth:
+        """Whether delivery works now (in the daemon); see also ``check_space``."""
+        failing = self._failing
+        if failing is None:
+            return DeliveryHealth(True, f"{self.directory}: replies delivered")
+        since, what = failing
+        return DeliveryHealth(
+            False,
+            f"{self.directory}: replies not delivered for {time.time() - since:.0f} s ({what}); "
+            "they wait in the database and are written once the disk takes them",
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver what a previous run left pending, then wait for ``stop``."""
-        delivered = await asyncio.to_thread(self.flush)
+        """Deliver what a previous run left pending; while the disk refuses, try again with
+        backoff until ``stop``."""
+        delivered = await asyncio.to_thread(self._attempt)
         if delivered:
             log.info("pending_replies_delivered", count=delivered)
-        await stop.wait()
+        backoff = self.first_retry
+        while not stop.is_set():
+            if self._failing is None:
+                backoff = self.first_retry
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=backoff if self._failing else 1.0)
+            if self._failing is not None and not stop.is_set():
+                await asyncio.to_thread(self._attempt)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+
+    def _attempt(self) -> int:
+        try:
+            delivered = self.flush()
+        except OSError as exc:
+            what = os.strerror(exc.errno) if exc.errno else str(exc)
+            if self._failing is None:
+                self._failing = (time.time(), what)
+                log.error("outbox_delivery_failed", directory=str(self.directory), error=what)
+            return 0
+        if self._failing is not None:
+            log.info(
+                "outbox_delivery_recovered",
+                directory=str(self.directory),
+                after_seconds=round(time.time() - self._failing[0], 1),
+            )
+            self._failing = None
+        return delivered
+
+
+def check_space(directory: Path, *, min_free_bytes: int = MIN_FREE_BYTES) -> DeliveryHealth:
+    """For ``gateway health``: is there room for replies in ``directory``?"""
+    try:
+        st = os.statvfs(directory)
+    except OSError as exc:
+        return DeliveryHealth(False, f"{directory}: {exc.strerror or exc}")
+    free = st.f_bavail * st.f_frsize
+    text = f"{directory}: {free / 1024 / 1024:.0f} MiB free"
+    if free < min_free_bytes:
+        return DeliveryHealth(False, f"{text}; replies wait in the database until there is room")
+    return DeliveryHealth(True, text)

@@ -203,6 +203,13 @@ class Metrics:
             buckets=MESSAGE_BUCKETS,
             registry=self.registry,
         )
+        self.spool_parked_files = Counter(
+            "gateway_spool_parked",
+            "Files the spool parked in bad/, by kind (symlink, fifo, directory, socket, device, "
+            "abandoned, unclaimable, crashes, failed, unreadable).",
+            ("kind",),
+            registry=self.registry,
+        )
         self.gauge_errors = Counter(
             "gateway_gauge_errors",
             "Scrape-time gauge reads that raised (the sample was left out of that scrape).",
@@ -268,6 +275,10 @@ class Metrics:
         """One handled message: its outcome and end-to-end time in seconds."""
         self.messages.labels(outcome=outcome).inc()
         self.message_seconds.observe(seconds)
+
+    def spool_parked(self, kind: str) -> None:
+        """One file parked by the spool (``Spool(on_parked=...)``), by its kind."""
+        self.spool_parked_files.labels(kind=kind).inc()
 
     # --- scrape-time gauges -----------------------------------------------------------------
 

@@ -113,7 +113,7 @@ def _insert_received(tx: Transaction, r: ReceivedRecord) -> int:
             r.source,
             r.source_ref,
             r.sha256,
-            len(r.raw),
+            len(r.raw) if r.size is None else r.size,
             r.raw,
             r.outcome.value,
             r.detail,

@@ -9,6 +9,10 @@ a new password.
 Throttling: after ``max_failures`` failed logins for one user name within ``window`` (counted
 since that name's last success), or ``max_client_failures`` from one address, further attempts
 are refused without checking the password until ``window`` has passed since the latest failure.
+
+A user an identity provider vouches for (OIDC, ``gateway.web.oidc``) logs in with
+``login_external``: an account named ``oidc:<name>`` without a usable password, its roles the
+provider's, and the same sessions, audit lines and throttling (by client address).
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ from gateway.users.passwords import (
 from gateway.users.roles import Permission, Role, permissions
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+#: The user names of accounts an identity provider vouches for begin with these (a local user
+#: name cannot hold ':'), and their password hash is no hash: no password ever matches it.
+EXTERNAL_PREFIX = {"oidc": "oidc:"}
+EXTERNAL_HASH = "!external"
 
 
 class AccountError(GatewayError):
@@ -170,6 +178,10 @@ class Accounts:
 
     def set_password(self, username: str, password: str, *, by: str) -> None:
         record = self._existing(username)
+        if record.password_hash == EXTERNAL_HASH:
+            raise AccountError(
+                f"{record.username} logger inn gjennom identitetsleverandøren og har ikke passord."
+            )
         check_policy(password, record.username)
         self.tables.update_user(record.id, password_hash=hash_password(password))
         self.audit(by, "user_password", target=record.username)
@@ -197,6 +209,11 @@ class Accounts:
             raise LoginFailed("Feil brukernavn eller passord.")
         if needs_rehash(record.password_hash):
             self.tables.update_user(record.id, password_hash=hash_password(password))
+        return self._start_session(record, client, now)
+
+    def _start_session(
+        self, record: UserRecord, client: str, now: datetime, *, how: str | None = None
+    ) -> tuple[str, Session]:
         token = secrets.token_urlsafe(32)
         session = Session(
             user=ConsoleUser.of(record),
@@ -207,18 +224,79 @@ class Accounts:
         self.tables.create_session(
             session.token_hash, record.id, session.csrf_token, session.expires_at, client
         )
-        self.audit(record.username, "login", client=client)
+        self.audit(record.username, "login", client=client, detail=how)
         return token, session
 
-    def _check_throttle(self, username: str, client: str, now: datetime) -> None:
+    def _check_throttle(self, username: str | None, client: str, now: datetime) -> None:
         since = now - self.policy.window
-        for count, last, limit in (
-            (*self.tables.failures_since(since, username=username), self.policy.max_failures),
-            (*self.tables.failures_since(since, client=client), self.policy.max_client_failures),
-        ):
+        checks = [
+            (*self.tables.failures_since(since, client=client), self.policy.max_client_failures)
+        ]
+        if username is not None:
+            checks.append(
+                (*self.tables.failures_since(since, username=username), self.policy.max_failures)
+            )
+        for count, last, limit in checks:
             if count >= limit and last is not None:
                 self.audit(username or "-", "login_throttled", client=client)
                 raise LoginThrottled(last + self.policy.window - now)
+
+    # --- logging in through an identity provider (OIDC) --------------------------------------
+
+    def check_external_throttle(self, client: str) -> None:
+        """Before a login through the provider: ``LoginThrottled`` when ``client`` failed too
+        often (by address only: the user name is not known yet)."""
+        self._check_throttle(None, client, self.clock())
+
+    def external_failed(
+        self, username: str | None, client: str, reason: str, *, method: str = "oidc"
+    ) -> None:
+        """A login through the provider failed: counted for throttling and audited."""
+        name = username or EXTERNAL_PREFIX.get(method, method + ":")
+        self.tables.record_login_attempt(name, client, False, self.clock())
+        self.audit(username or "-", "login_failed", client=client, detail=f"{method}: {reason}")
+
+    def login_external(
+        self,
+        username: str,
+        display_name: str,
+        roles: Sequence[Role],
+        client: str,
+        *,
+        method: str = "oidc",
+    ) -> tuple[str, Session]:
+        """A user the identity provider vouched for: their console account is made at the
+        first login, takes the provider's roles at every login, and gets a session like a
+        password login. A user disabled with ``gateway users disable`` stays out."""
+        now = self.clock()
+        if not username.startswith(EXTERNAL_PREFIX[method]) or not roles:
+            raise AccountError(f"not a {method} user name, or no role: {username!r}")
+        wanted = tuple(sorted(r.value for r in roles))
+        record = self.tables.user_by_name(username)
+        if record is None:
+            try:
+                record = self.tables.add_user(
+                    username, display_name.strip() or username, EXTERNAL_HASH, wanted
+                )
+            except StorageError:  # made by a parallel first login
+                record = self.tables.user_by_name(username)
+                if record is None:
+                    raise
+            else:
+                roles_text = "roller: " + ",".join(wanted)
+                self.audit(method, "user_add", target=username, detail=roles_text)
+        if record.disabled:
+            self.external_failed(username, client, "user disabled", method=method)
+            raise LoginFailed("Brukeren din er stengt i konsollet. Kontakt drift.")
+        if tuple(sorted(record.roles)) != wanted:
+            self.tables.update_user(record.id, roles=wanted)
+            self.audit(
+                method, "user_roles", target=username,
+                detail=f"{','.join(record.roles)} -> {','.join(wanted)}",
+            )
+            record = self.tables.user_by_id(record.id) or record
+        self.tables.record_login_attempt(username, client, True, now)
+        return self._start_session(record, client, now, how=method)
 
     def session(self, token: str) -> Session | None:
         """The live session of ``token``, or None (unknown, idle too long, past its end, or

@@ -30,6 +30,8 @@ class ValidationReport:
     namespace: str
     root: str
     problems: tuple[SchemaProblem, ...] = ()
+    #: Problems found beyond those listed (reporting is capped).
+    more: int = 0
 
     @property
     def valid(self) -> bool:
@@ -40,7 +42,8 @@ class ValidationReport:
         if self.valid:
             return
         first = self.problems[0]
-        more = f" (og {len(self.problems) - 1} feil til)" if len(self.problems) > 1 else ""
+        others = len(self.problems) - 1 + self.more
+        more = f" (og {others} feil til)" if others else ""
         raise SchemaInvalid(f"Linje {first.line}: {first.reason}{more}", location=first.path)
 
     def summary(self) -> str:
@@ -48,9 +51,11 @@ class ValidationReport:
         subject = f"{{{self.namespace}}}{self.root}" if self.namespace else self.root
         if self.valid:
             return f"{subject}: valid"
-        count = len(self.problems)
+        count = len(self.problems) + self.more
         lines = [f"{subject}: {count} schema problem{'s' if count != 1 else ''}"]
         lines.extend(f"  - {problem}" for problem in self.problems)
+        if self.more:
+            lines.append(f"  - ... and {self.more} more")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, object]:
@@ -60,4 +65,5 @@ class ValidationReport:
             "root": self.root,
             "valid": self.valid,
             "problems": [problem.to_dict() for problem in self.problems],
+            "more_problems": self.more,
         }

@@ -13,8 +13,11 @@ claim status API for senders. Served by ``gateway web --config FILE`` (``server.
     audit_pages.py      the audit log (revisor)
     jobs.py, jobs_pages.py  long work with a progress page
     replies.py          a stored reply (AppRec, signal) as readable XML and a summary
+    probes.py           what the operations page asks outside the database: IMAP depths, CRLs
+    oidc/               console login with OpenID Connect (``[web.oidc]``)
     api/                the claim status API: auth (JWT, mTLS), status model, OpenAPI
     server.py           uvicorn, TLS (and the client certificate for mTLS), ``gateway web``
+    service.py          the same, as a service of ``gateway run`` (``[web] in_daemon``)
 
 Console users and roles are ``gateway.users``. See docs/web.md.
 """

@@ -49,6 +49,9 @@ from gateway.web.context import (
 )
 from gateway.web.data import ConsoleData
 from gateway.web.jobs import JobRunner
+from gateway.web.oidc import pages as oidc_pages
+from gateway.web.oidc.flow import OidcLogin
+from gateway.web.probes import MailboxProbe
 from gateway.wiring import Adapters
 
 #: No script, no frames, nothing from elsewhere: the console needs none of it.
@@ -131,6 +134,7 @@ def routes() -> list[BaseRoute]:
     static = StaticFiles(directory=str(resources.files("gateway.web").joinpath("static")))
     return [
         *auth_pages.ROUTES,
+        *oidc_pages.ROUTES,
         *casework_pages.ROUTES,
         *replay_pages.ROUTES,
         *jobs_pages.ROUTES,
@@ -180,6 +184,8 @@ def create_app(
         jobs=jobs,
         templates=templates(),
         started=utc_now(),
+        mailbox_probe=MailboxProbe(adapters.mailboxes),
+        oidc=OidcLogin(adapters.web.oidc) if adapters.web.oidc is not None else None,
     )
     app.state.sender_auth = sender_auth or SenderAuth.from_config(config, adapters.web.api)
     return app

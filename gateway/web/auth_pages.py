@@ -33,9 +33,16 @@ _START = (
 )
 
 
-def _safe_next(path: str) -> str:
-    """Only a path on this console (never another site) after login."""
-    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+def safe_next(path: str) -> str:
+    """Only a path on this console (never another site) after login. Control characters are
+    refused too: a browser drops a tab or line break, so "/<tab>/x" would become "//x"."""
+    if (
+        not path.startswith("/")
+        or path.startswith("//")
+        or "\\" in path
+        or not path.isprintable()
+        or " " in path
+    ):
         return "/"
     return path
 
@@ -53,7 +60,7 @@ async def login_page(request: Request, *, problem: str | None = None, status: in
                      username: str = "") -> Response:
     token = secrets.token_urlsafe(24)
     root = ctx(request).web.root_path
-    next_path = _safe_next(request.query_params.get("neste", "/"))
+    next_path = safe_next(request.query_params.get("neste", "/"))
     response = render(
         request,
         "login.html",
@@ -64,6 +71,7 @@ async def login_page(request: Request, *, problem: str | None = None, status: in
         problem=problem,
         username=username,
         idle_minutes=int(ctx(request).web.session_idle_minutes),
+        oidc_label=oidc.config.label if (oidc := ctx(request).oidc) is not None else None,
     )
     response.set_cookie(
         LOGIN_COOKIE, token, httponly=True, samesite="strict",
@@ -94,7 +102,7 @@ async def login_post(request: Request) -> Response:
     except (LoginFailed, LoginThrottled) as exc:
         status = 429 if isinstance(exc, LoginThrottled) else 401
         return await login_page(request, problem=str(exc), status=status, username=username)
-    response = redirect(request, _safe_next(str(form.get("neste", "/"))))
+    response = redirect(request, safe_next(str(form.get("neste", "/"))))
     response.set_cookie(
         SESSION_COOKIE, token, httponly=True, samesite="strict",
         secure=context.web.cookie_secure, path=context.web.root_path or "/",

@@ -17,6 +17,11 @@ the adapters' settings by ``gateway.wiring.Adapters.of``): an error names the fi
     ``forwarded_allow_ips`` ([]): addresses of reverse proxies whose ``X-Forwarded-For`` and
     ``X-Forwarded-Proto`` are believed (the client address counts for throttling and audit).
     ``root_path`` (""): the path prefix when the proxy serves the console under one.
+    ``in_daemon`` (false): ``gateway run`` serves the console and the API too (one process;
+    ``gateway web`` as its own service is the production way, docs/web.md).
+
+``[web.oidc]``: console login with OpenID Connect beside local accounts
+(``gateway.web.oidc.config`` documents every key).
 
 ``[web.api]``: who may ask the claim status API (``/api/v1``), and how they prove it
     ``jwt_issuer``: the token issuer (``iss``), e.g. HelseID's. With it, a request may carry
@@ -43,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.settings import Table
+from gateway.web.oidc.config import OidcConfig
 
 DEFAULT_PORT = 8480
 DEFAULT_ALGORITHMS = ("RS256", "PS256", "ES256")
@@ -59,7 +65,9 @@ _WEB_KEYS = (
     "root_path",
     "tls_cert_file",
     "tls_key_file",
+    "in_daemon",
     "api",
+    "oidc",
 )
 _API_KEYS = (
     "jwt_issuer",
@@ -112,7 +120,9 @@ class WebConfig:
     root_path: str = ""
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    in_daemon: bool = False
     api: ApiConfig = field(default_factory=ApiConfig)
+    oidc: OidcConfig | None = None
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], base: Path) -> WebConfig:
@@ -146,7 +156,9 @@ class WebConfig:
             root_path=root,
             tls_cert_file=cert,
             tls_key_file=key,
+            in_daemon=t.boolean("in_daemon", False),
             api=api,
+            oidc=OidcConfig.from_table(t.table("oidc")),
         )
 
 

@@ -29,6 +29,8 @@ from gateway.web import formatting
 from gateway.web.config import WebConfig
 from gateway.web.data import ConsoleData
 from gateway.web.jobs import JobRunner
+from gateway.web.oidc.flow import OidcLogin
+from gateway.web.probes import MailboxProbe
 from gateway.wiring import Adapters
 
 SESSION_COOKIE = "gateway_session"
@@ -75,6 +77,10 @@ class WebContext:
     jobs: JobRunner
     templates: Environment
     started: datetime
+    #: The IMAP mailboxes' depths for the operations page.
+    mailbox_probe: MailboxProbe
+    #: Login with OpenID Connect (``[web.oidc]``), or None: local accounts only.
+    oidc: OidcLogin | None = None
 
     @property
     def web(self) -> WebConfig:

@@ -1,4 +1,5 @@
-"""Operations pages: the overview (depths, certificates, payout), received messages with their
+"""Operations pages: the overview (depths of the outbox, the spool and the IMAP mailboxes,
+certificates and the age of the revocation lists, payout), received messages with their
 replies and acknowledgments, one reply decoded, and dead letters with requeue and discard
 (the same store calls as ``gateway outbox requeue|discard``, as the logged-in user)."""
 
@@ -18,6 +19,7 @@ from gateway.service.health import days_to_expiry
 from gateway.users.roles import Permission
 from gateway.web.context import NotFound, call, checked_form, client, ctx, login, redirect, render
 from gateway.web.payout_pages import payout_overview
+from gateway.web.probes import revocation_state
 from gateway.web.replies import readable_reply
 
 _NOTICES = {
@@ -71,8 +73,10 @@ async def overview(request: Request) -> Response:
         outbox=await call(data.outbox_summary),
         counts=await call(data.counts),
         spool=await call(_spool_depth, request),
-        mailboxes=ctx(request).adapters.mailboxes,
+        mailboxes=await ctx(request).mailbox_probe.depths(),
         certificates=await call(_certificates, request),
+        revocation=await call(revocation_state, ctx(request).config),
+        now=utc_now(),
         warn_days=ctx(request).config.security.certificate_warn_days,
         payout=await call(payout_overview, request) if session.user.can(Permission.PAYOUT_READ)
         else None,

@@ -214,9 +214,12 @@ def web_section(issuer: Issuer | None, *, extra: str = "", api_extra: str = "") 
 
 
 @contextmanager
-def running_server(app: Any, web: WebConfig, *, timeout: float = 15.0) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free port in a thread; yield its base URL."""
-    port = free_port()
+def running_server(
+    app: Any, web: WebConfig, *, timeout: float = 15.0, port: int | None = None
+) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on ``port`` (a free one by default) in a thread; yield its
+    base URL."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn_config(app, web, port=port))
     thread = threading.Thread(target=server.run, name="web-test-server", daemon=True)
     thread.start()
@@ -293,9 +296,11 @@ def console(
     web_extra: str = "",
     api_extra: str = "",
     config_extra: str = "",
+    port: int | None = None,
 ) -> Iterator[Console]:
     """Seed ``store`` through ``pipeline`` (built with the bundled tariffs and
-    ``PRACTITIONERS``), add the test users and serve the console on it."""
+    ``PRACTITIONERS``), add the test users and serve the console on it (on ``port``, when the
+    config must name it: an OIDC callback)."""
     use_low_cost_for_tests()
     import_bundled_tariffs(store)
     seeded = seed(pipeline, store)
@@ -309,7 +314,7 @@ def console(
     data = ConsoleData(config, store, policy_of(adapters.web))
     add_users(data.accounts)
     app = create_app(config, data, adapters=adapters)
-    with running_server(app, adapters.web) as base:
+    with running_server(app, adapters.web, port=port) as base:
         yield Console(base, config_path, seeded, data, issuer)
 
 
