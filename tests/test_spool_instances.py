@@ -1,8 +1,9 @@
 """Two daemons on one spool directory and one database: each dropped file answered once.
 
-Spool claiming is a rename (atomic: two instances never claim one file). What an instance does
-on start with the files left in ``work/`` must not take another live instance's file in hand:
-one daemon is restarted (SIGKILL, start) while the other works.
+Spool claiming is a rename (atomic: two instances never claim one file). With ``spool.shared``
+each instance has a work directory of its own; what an instance does on start with the files
+left in ``work/`` must not take another live instance's file in hand: one daemon is restarted
+(SIGKILL, start) while the other works.
 """
 
 from __future__ import annotations
@@ -18,16 +19,7 @@ import pytest
 from gateway.store import Store
 from tests.test_daemon_e2e import CONFIG, drop_claims, gateway
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.slow,
-    pytest.mark.xfail(
-        strict=True,
-        reason="a starting daemon recovers every file in work/, also those another live "
-        "instance has in hand, and dies when that one moves it (spool.shared, per-instance "
-        "work directories, comes with the spool work on branch w2-hostile)",
-    ),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CLAIMS = 150
 
@@ -35,7 +27,9 @@ CLAIMS = 150
 def _site(root: Path, shared: Path) -> Path:
     root.mkdir()
     config = CONFIG.replace('path = "var/gateway.sqlite3"', f'path = "{shared}/gateway.sqlite3"')
-    config = config.replace('directory = "var/spool"', f'directory = "{shared}/spool"')
+    config = config.replace(
+        'directory = "var/spool"', f'directory = "{shared}/spool"\nshared = true'
+    )
     config = config.replace('directory = "var/outbox"', f'directory = "{shared}/outbox"')
     (root / "gateway.toml").write_text(config, encoding="utf-8")
     (root / "var").mkdir()
