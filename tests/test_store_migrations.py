@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import StorageError
-from gateway.store import Store
-from gateway.store.migrations import SCHEMA_VERSION, migrate
+from gateway.records import ReplyRecord
+from gateway.store import Database, Store
+from gateway.store.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
 
 # The v1 tables a migration touches or references, as gateway 0.1 (schema 1) made them.
 V1 = """
@@ -191,3 +192,52 @@ def test_the_v4_step_makes_the_practice_register_schema_sql_describes(tmp_path: 
         "view practices_in_force",
         "columns practices_in_force",
     }
+
+
+#: The version the outbox claims' step (``claimed_by``, ``claimed_at``) starts from.
+CLAIMS_STEP_FROM = 4
+
+
+def _reply_columns(store: Store) -> list[tuple[object, ...]]:
+    """The ``replies`` table's columns in order: name, type, not null, default."""
+    if store.engine.dialect == "sqlite":
+        return [
+            (r[1], r[2], r[3], r[4]) for r in store.engine.rows("PRAGMA table_info(replies)")
+        ]
+    return [
+        tuple(r)
+        for r in store.engine.rows(
+            "SELECT column_name, data_type, is_nullable, column_default "
+            "FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = 'replies' ORDER BY ordinal_position"
+        )
+    ]
+
+
+def test_the_claims_step_adds_the_outbox_claims_schema_sql_describes(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No PostgreSQL database is this old (they start at POSTGRES_SINCE); the step runs there
+    # all the same, translated, as every later step will.
+    monkeypatch.setattr("gateway.store.postgres.POSTGRES_SINCE", CLAIMS_STEP_FROM)
+    assert "claimed_by" in (MIGRATIONS[CLAIMS_STEP_FROM].__doc__ or "")
+    store = Store(database)
+    fresh = _reply_columns(store)
+    assert [c[0] for c in fresh][-2:] == ["claimed_by", "claimed_at"]
+    # The database as the version before the step left it, with a reply waiting.
+    store.outbox.queue_replies(
+        [ReplyRecord(kind="apprec", recipient="HER:1", filename="a.xml", body=b"a")]
+    )
+    with store.engine.transaction("back to the version before the step") as tx:
+        for column in ("claimed_at", "claimed_by"):
+            tx.execute(f"ALTER TABLE replies DROP COLUMN {column}")
+        tx.execute("UPDATE schema_version SET version = ?", (CLAIMS_STEP_FROM,))
+    store.close()
+
+    migrated = Store(database)
+    try:
+        assert migrated.engine.rows("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+        assert _reply_columns(migrated) == fresh
+        assert [r.filename for r in migrated.outbox.claim_due()] == ["a.xml"]
+    finally:
+        migrated.close()
