@@ -1,7 +1,8 @@
 """The ``gateway`` command: the daemon and the operator's tools.
 
     gateway run --config FILE [--once]       run the daemon (``--once``: until the spool is empty)
-    gateway validate FILE... [--json]        check files; exit 0 valid, 1 invalid, 2 unusable
+    gateway validate FILE... [--json] [--decide] [--verify-signatures [--cert|--cpa] [--at]]
+                                             check files; exit 0 valid, 1 invalid, 2 unusable
     gateway keys generate --config FILE      make a development signing key and certificate
     gateway tariffs import FILE... --config  import tariff/NLK data; in force without a restart
     gateway practices import|show|convert    the practice register; in force without a restart
@@ -27,6 +28,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.casework import cli as casework_cli
 from gateway.config import Config
@@ -40,6 +42,9 @@ from gateway.stats import cli as stats_cli
 from gateway.users import cli as users_cli
 from gateway.web import cli as web_cli
 from gateway.wiring import load_config
+
+if TYPE_CHECKING:
+    from gateway.validate_files import Inspection
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,7 +64,28 @@ def _parser() -> argparse.ArgumentParser:
         "--config",
         type=Path,
         metavar="FILE",
-        help="use this config's official schema directories and size limit (default: none)",
+        help="use this config's schema directories and limits, and for --decide everything "
+        "(default: none)",
+    )
+    validate.add_argument(
+        "--decide",
+        action="store_true",
+        help="run the daemon's whole pipeline (all rules; on a copy of the database, nothing "
+        "written) and print the AppRec it would send; needs --config",
+    )
+    validate.add_argument(
+        "--verify-signatures",
+        action="store_true",
+        help="check the ebXML and MsgHead signatures (against --cert or --cpa; without them "
+        "against the certificate the signature carries, not pinned)",
+    )
+    pinned = validate.add_mutually_exclusive_group()
+    pinned.add_argument("--cert", type=Path, help="the signer's certificate (PEM or DER)")
+    pinned.add_argument("--cpa", type=Path, help="a CPA naming the sender's certificates")
+    validate.add_argument(
+        "--at",
+        help="check certificates at this moment (ISO 8601; local time without a zone), or "
+        "'signing-time' (the envelope's Timestamp, the MsgHead's GenDate); default now",
     )
 
     keys = sub.add_parser("keys", help="signing keys")
@@ -131,7 +157,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if handled is not None:
             return handled
         if args.command == "validate":
-            return _validate(args.files, as_json=args.json, config=config)
+            return _validate(args, config=config)
         assert config is not None  # every other command has --config with a default
         if args.command == "run":
             return _run(config, once=args.once)
@@ -162,7 +188,7 @@ def _run(config: Config, *, once: bool) -> int:
     return asyncio.run(run_daemon(config, once=once))
 
 
-def _validate(files: Sequence[Path], *, as_json: bool, config: Config | None) -> int:
+def _validate(args: argparse.Namespace, *, config: Config | None) -> int:
     from gateway.inbox.reading import read_bounded
     from gateway.validate_files import Inspection, Verdict, inspect_bytes
     from gateway.validation.catalog import SchemaCatalog
@@ -173,9 +199,16 @@ def _validate(files: Sequence[Path], *, as_json: bool, config: Config | None) ->
     if config is not None:
         extra = config.validation.official_schema_dirs
         max_bytes = config.validation.max_message_bytes
+    if args.decide and config is None:
+        raise ConfigurationError(
+            "validate --decide needs --config: the daemon's identity, keys, partners and database"
+        )
+    if (args.cert or args.cpa or args.at) and not args.verify_signatures:
+        raise ConfigurationError("--cert, --cpa and --at go with --verify-signatures")
     catalog = SchemaCatalog.default(extra_dirs=extra)
     results: list[Inspection] = []
-    for path in files:
+    readable: list[tuple[Inspection, bytes]] = []
+    for path in args.files:
         try:
             data = read_bounded(path, max_bytes)  # refused by size before it is read whole
         except OSError as exc:
@@ -183,12 +216,67 @@ def _validate(files: Sequence[Path], *, as_json: bool, config: Config | None) ->
             failed.worsen(Verdict.UNUSABLE, f"cannot read: {exc.strerror}")
             results.append(failed)
             continue
-        results.append(inspect_bytes(str(path), data, catalog, max_bytes=max_bytes))
-    if as_json:
+        inspection = inspect_bytes(str(path), data, catalog, max_bytes=max_bytes)
+        results.append(inspection)
+        readable.append((inspection, data))
+    if args.verify_signatures:
+        _verify_signatures(args, config, readable, max_bytes)
+    if args.decide:
+        from gateway.logs import configure_logging
+        from gateway.validate_decide import Decider
+
+        assert config is not None  # checked above
+        # The pipeline logs as in the daemon: to stderr, so the report on stdout stays clean.
+        configure_logging(config.logging.level, config.logging.format)
+        with Decider(config) as decider:
+            for position, (inspection, data) in enumerate(readable):
+                inspection.add_decision(decider.decide(inspection.name, data, position))
+    if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
     else:
         print("\n".join(r.render() for r in results))
     return int(max(r.verdict for r in results))
+
+
+def _verify_signatures(
+    args: argparse.Namespace,
+    config: Config | None,
+    readable: Sequence[tuple[Inspection, bytes]],
+    max_bytes: int,
+) -> None:
+    from gateway.partners.cpa import load_cpa
+    from gateway.security import cms, cms_signed
+    from gateway.security.certificates import load_certificate_file
+    from gateway.validate_signatures import Pinning, parse_at, verify_signatures
+
+    try:
+        at = parse_at(args.at)
+    except ValueError as exc:
+        raise ConfigurationError(f"--at must be ISO 8601 or 'signing-time': {exc}") from exc
+    pinning = Pinning(
+        certificate=load_certificate_file(args.cert) if args.cert else None,
+        cpa=load_cpa(args.cpa) if args.cpa else None,
+    )
+    decrypt = None
+    if config is not None and config.security.decryption:
+        keys = [
+            cms.DecryptionKey.from_files(p.key_file, p.cert_file)
+            for p in config.security.decryption
+        ]
+        decrypt = lambda blob: cms.decrypt(blob, keys, max_bytes=max_bytes)  # noqa: E731
+    for inspection, data in readable:
+        beside = Path(inspection.name + cms_signed.SIGNATURE_SUFFIX)
+        detached = beside.read_bytes() if beside.is_file() else None
+        inspection.add_signatures(
+            verify_signatures(
+                data,
+                pinning=pinning,
+                at=at,
+                max_bytes=max_bytes,
+                decrypt=decrypt,
+                detached=detached,
+            )
+        )
 
 
 def _keys_generate(config: Config, *, force: bool, if_missing: bool) -> int:
@@ -198,9 +286,7 @@ def _keys_generate(config: Config, *, force: bool, if_missing: bool) -> int:
     if if_missing and key.exists() and cert.exists():
         return 0
     if (key.exists() or cert.exists()) and not force:
-        print(
-            f"gateway: {key} or {cert} exists; use --force to replace them", file=sys.stderr
-        )
+        print(f"gateway: {key} or {cert} exists; use --force to replace them", file=sys.stderr)
         return 1
     generate_dev_credentials(
         key,

@@ -110,6 +110,11 @@ class UnknownReceiver(ContentError):
     """The MsgHead is addressed to someone other than this gateway."""
 
 
+class UnknownSender(ContentError):
+    """With partners configured: the MsgHead's sender has no CPA with us (or its CPA does not
+    let it send this message), so nothing it sends can be authenticated or approved."""
+
+
 class SignatureInvalid(ContentError):
     """The MsgHead's enveloped signature is missing, malformed, wrapped or does not verify."""
 
@@ -203,6 +208,12 @@ RECEIPTS: dict[type[MessageError], ReceiptCode] = {
         ReplyChannel.APPREC,
         "E21",
         "Mottaker finnes ikke",
+        APPREC_ERROR_CODE_SYSTEM,
+    ),
+    UnknownSender: ReceiptCode(
+        ReplyChannel.APPREC,
+        "X99",
+        "Annen feil",
         APPREC_ERROR_CODE_SYSTEM,
     ),
     SignatureInvalid: ReceiptCode(

@@ -5,7 +5,8 @@ lives in its package (``ebxml/`` unwrap and payload, ``partners/`` addressing an
 ``receipts/`` duplicates and answers, ``claims/`` message types, ``rules/``). Values between
 them are typed and complete for their phase; ``Understood`` keeps what an interrupted run had
 read, to address its answer. A stage stops the run by raising a ``MessageError`` (answered as
-``gateway.errors.RECEIPTS`` says) or by ending it early (a duplicate, an incoming signal).
+``gateway.errors.RECEIPTS`` says) or by ending it early (a duplicate, an incoming signal, a
+partner's Ping or StatusRequest).
 Whatever happens, the original bytes, what was understood, the decision and the replies are
 committed together in ``Pipeline.commit``: all or nothing.
 """
@@ -25,13 +26,29 @@ from gateway.claims.practitioner import practitioner_id
 from gateway.clock import local_naive, utc_now
 from gateway.config import IdentityConfig, SecurityConfig
 from gateway.ebxml.envelope import parse_envelope
+from gateway.ebxml.model import EbxmlMessage
 from gateway.ebxml.payload import Decrypt, extract_payload
+from gateway.ebxml.signals import (
+    MessageStatus,
+    StatusRequest,
+    is_ping,
+    is_status_request,
+    parse_status_request,
+    signature_references,
+)
 from gateway.ebxml.unwrap import BareDocument, Packaged, is_signal, unwrap, whole_sha256
 from gateway.errors import ContentError, MessageError, MsgIdReused, SchemaInvalid
 from gateway.logs import get_logger
 from gateway.outbox.signals import match_signal
 from gateway.partners.addressing import check_addressing, check_msghead_parties
-from gateway.partners.authentication import signal_trusted, verified_envelope, verified_msghead
+from gateway.partners.authentication import (
+    msh_request_partner,
+    sender_agreement,
+    signal_trusted,
+    verified_envelope,
+    verified_msghead,
+)
+from gateway.partners.cpa import CpaParty
 from gateway.partners.registry import PartnerRegistry
 from gateway.practices.live import PracticeSource
 from gateway.practices.model import EMPTY_REGISTER
@@ -41,6 +58,7 @@ from gateway.processing import (
     Duplicate,
     Ending,
     Intake,
+    MshRequest,
     Processed,
     Result,
     Signal,
@@ -49,11 +67,14 @@ from gateway.processing import (
 )
 from gateway.receipts.answers import Answer, Answering
 from gateway.receipts.duplicates import ebxml_duplicate, msghead_duplicate
+from gateway.receipts.options import ReplyOptions
 from gateway.receipts.understood import Understood
 from gateway.records import Outcome
 from gateway.rules.base import ClaimContext
+from gateway.rules.codes import shipped_code_list
 from gateway.rules.engine import RuleEngine
 from gateway.security import cms
+from gateway.security.certificates import RevocationCheck
 from gateway.security.xmldsig import Signer
 from gateway.store import Store
 from gateway.tariffs.model import EMPTY_BOOK, TariffBook
@@ -101,7 +122,11 @@ class Pipeline:
         decryption_keys: Sequence[cms.DecryptionKey] = (),
         security: SecurityConfig | None = None,
         observe: StageObserver | None = None,
+        replies: ReplyOptions | None = None,
+        revocation: RevocationCheck | None = None,
     ) -> None:
+        # Every rule's code must be in the published code list: a code outside it is never sent.
+        shipped_code_list().check(engine.rules)
         self.identity = identity
         #: Entered around every stage run (the daemon counts and times each).
         self.observe: StageObserver = observe or unobserved
@@ -127,6 +152,10 @@ class Pipeline:
         self.engine = engine
         self.max_message_bytes = max_message_bytes
         self.clock = clock
+        #: How answers are written (``[replies]``): code system, per-partner carrier/version.
+        self.replies = replies or ReplyOptions()
+        #: Whether a partner certificate is revoked (``[revocation]``); None: not checked.
+        self.revocation = revocation
 
     def handle(self, raw: bytes, *, source: str, source_ref: str, source_name: str) -> Result:
         """Process one message and commit it with its replies. Never raises a MessageError."""
@@ -185,14 +214,26 @@ class Pipeline:
                 header = message.header
                 log.info("signal_received", action=header.action, ref_to=header.ref_to_message_id)
                 stage.finished()
-                trusted = signal_trusted(package, message, self.partners, us, at, signed)
+                trusted = signal_trusted(
+                    package, message, self.partners, us, at, signed, revocation=self.revocation
+                )
                 return Signal(message, trusted)
+            if self.partners is not None and _is_msh_request(message):
+                request = self._msh_request(packaged, message, known)
+                stage.finished()
+                return request
         with self.observe("check_ebxml_addressing"):
             addressed = check_addressing(message.header, self.partners, us, at=at)
             known.message_type, known.agreement = addressed.message_type, addressed.agreement
         agreement = addressed.agreement
         with self.observe("verify_ebxml_signature"):
-            message = known.message = verified_envelope(package, message, agreement, at, signed)
+            verified = verified_envelope(
+                package, message, agreement, at, signed, revocation=self.revocation
+            )
+            message = known.message = verified.message
+            if verified.checked and message.ack_requested and message.ack_signed:
+                # Non-repudiation of receipt: the signed ack carries what was signed.
+                known.signature_references = signature_references(package.envelope.body)
         with self.observe("check_ebxml_duplicate") as stage:
             prior = ebxml_duplicate(self.store.intake, message.header, packaged.content_sha256)
             if prior is not None:
@@ -207,14 +248,55 @@ class Pipeline:
                 max_bytes=self.max_message_bytes,
             )
 
+    def _msh_request(
+        self, packaged: Packaged, message: EbxmlMessage, known: Understood
+    ) -> MshRequest:
+        """A partner's Ping or StatusRequest, from the other party of a CPA in force and signed
+        as the CPA's default channel says (else an ebXML error, answered with a MessageError)."""
+        assert self.partners is not None  # only asked with partners configured
+        partner, envelope = msh_request_partner(
+            packaged.package,
+            message,
+            self.partners,
+            self.identity.her_id,
+            known.received_at,
+            self.security.require_signed_ebxml,
+            revocation=self.revocation,
+        )
+        known.partner = partner
+        if is_ping(message.header):
+            return MshRequest(message.header)
+        request = parse_status_request(envelope)
+        status, received_at = self._status_of(request, partner)
+        return MshRequest(message.header, request, status, received_at)
+
+    def _status_of(
+        self, request: StatusRequest, partner: CpaParty
+    ) -> tuple[MessageStatus, datetime | None]:
+        """The status of the message a StatusRequest names: we never received it (or answered
+        it with a MessageError: not received), it is not the requester's, it is received but
+        not answered (an operator holds it), or received and answered."""
+        found = self.store.intake.status_of(request.header.cpa_id, request.ref_to_message_id)
+        if found is None:
+            return MessageStatus.NOT_RECOGNIZED, None
+        if found.from_her != partner.her_id or found.cpa_id != request.header.cpa_id:
+            return MessageStatus.UNAUTHORIZED, None
+        if found.outcome is Outcome.FAILED:
+            return MessageStatus.RECEIVED, found.received_at
+        return MessageStatus.PROCESSED, found.received_at
+
     def _read(self, payload: bytes, known: Understood) -> Ending:
         """The MsgHead document: parse, signature, schema, ids, parties, claim, rules."""
         with self.observe("parse_payload"):
             payload_sha256 = known.payload_sha256 = _sha256(payload)
-            root = parse_xml(payload, max_bytes=self.max_message_bytes)
+            root = known.document = parse_xml(payload, max_bytes=self.max_message_bytes)
         with self.observe("verify_msghead_signature"):
-            signed = self.security.require_signed_msghead
-            root = verified_msghead(root, known.agreement, known.received_at, signed)
+            at, signed = known.received_at, self.security.require_signed_msghead
+            if known.agreement is None and self.partners is not None:
+                # No ebXML around it (a file in the spool): the MsgHead sender's own CPA, or
+                # UnknownSender. With partners, no claim goes unauthenticated.
+                known.agreement = sender_agreement(root, self.partners, self.identity.her_id, at)
+            root = verified_msghead(root, known.agreement, at, signed, revocation=self.revocation)
         try:
             with self.observe("validate"):
                 message_type = known.message_type = document_type(root, known.message_type)
@@ -280,16 +362,26 @@ class Pipeline:
             identity=self.identity,
             signer=self.signer,
             encrypt_replies=self.security.encrypt_replies,
+            options=self.replies,
+            revocation=self.revocation,
         )
 
     def _answer(self, ending: Ending, known: Understood) -> Answer:
         if isinstance(ending, Signal):
             return Answer(Outcome.SIGNAL)
         answering = self._answering(known)
+        if isinstance(ending, MshRequest):
+            if ending.status_request is None:
+                return answering.pong(ending.header)
+            return answering.status(ending.status_request, ending.status, ending.received_at)
         if isinstance(ending, Duplicate):
             stored = self.store.intake.replies_for(ending.prior_id)
             return answering.again(ending.prior_id, stored, new_message=ending.new_message)
         return answering.decision(ending.evaluation)
+
+
+def _is_msh_request(message: EbxmlMessage) -> bool:
+    return is_ping(message.header) or is_status_request(message.header)
 
 
 def _readable_head(root: etree._Element) -> MsgHead | None:

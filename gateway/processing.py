@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Protocol
 
 from gateway.claims.message_types import Claim
-from gateway.ebxml.model import EbxmlMessage
+from gateway.ebxml.model import EbxmlMessage, MessageHeader
+from gateway.ebxml.signals import MessageStatus, StatusRequest
 from gateway.ebxml.unwrap import whole_size
 from gateway.receipts.answers import Answer
 from gateway.receipts.understood import Understood
@@ -24,6 +25,7 @@ __all__ = [
     "Duplicate",
     "Ending",
     "Intake",
+    "MshRequest",
     "Processed",
     "Result",
     "Signal",
@@ -78,7 +80,18 @@ class Decided:
     evaluation: Evaluation
 
 
-Ending = Duplicate | Signal | Decided
+@dataclass(frozen=True, slots=True)
+class MshRequest:
+    """A partner's Ping or StatusRequest (ebMS 2.0 §7-8): answered with a Pong or, with the
+    asked-about message's ``status`` and receipt time, a StatusResponse."""
+
+    header: MessageHeader
+    status_request: StatusRequest | None = None  # None: a Ping
+    status: MessageStatus = MessageStatus.NOT_RECOGNIZED
+    received_at: datetime | None = None
+
+
+Ending = Duplicate | Signal | Decided | MshRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +120,7 @@ class Processed:
             outcome=self.answer.outcome,
             detail=self.detail,
             duplicate_of=self.answer.duplicate_of,
+            signature_references=self.known.signature_references,
             size=whole_size(intake.raw),
         )
 

@@ -21,7 +21,8 @@ class Outcome(enum.Enum):
     REJECTED = "rejected"  # AppRec status 2
     EBXML_ERROR = "ebxml_error"  # answered with an ebXML MessageError
     DUPLICATE = "duplicate"  # answered again with the stored replies
-    SIGNAL = "signal"  # an incoming Acknowledgment/MessageError: recorded, not answered
+    SIGNAL = "signal"  # an ebMS signal: Ack/MessageError for ours (recorded, not answered),
+    # or a partner's Ping/StatusRequest (answered with a Pong/StatusResponse)
     FAILED = "failed"  # our own error; kept for an operator, not answered
 
 
@@ -35,6 +36,10 @@ class ReceivedRecord:
     outcome: Outcome
     detail: str | None = None
     duplicate_of: int | None = None
+    #: The ``ds:Reference`` copies of its verified ebXML signature, when it asked for a signed
+    #: acknowledgment (``gateway.ebxml.signals.signature_references``); kept as evidence of
+    #: what our acknowledgment acknowledged.
+    signature_references: tuple[bytes, ...] = ()
     #: The size of the whole message when ``raw`` is only its first bytes (refused as too
     #: large, ``gateway.ebxml.unwrap.Truncated``); None: ``len(raw)``.
     size: int | None = None
@@ -178,6 +183,17 @@ class PriorMessage:
     content_sha256: str | None
     payload_sha256: str | None
     outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedStatus:
+    """What we know of a message a partner asks about (an ebMS StatusRequest)."""
+
+    received_id: int
+    received_at: datetime  # UTC
+    outcome: Outcome
+    cpa_id: str | None
+    from_her: str | None  # the ebXML From party that sent it
 
 
 @dataclass(frozen=True, slots=True)

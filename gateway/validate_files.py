@@ -3,10 +3,19 @@
 Accepts a MIME ebXML message (``.msg``/``.eml``), a MsgHead document, or a bare BehandlerKrav.
 Pure: bytes in, a report out. A file is opened as the pipeline opens it (``gateway.ebxml.unwrap``
 and ``gateway.ebxml.payload``), with the same bounds on its size and on an unpacked payload.
+Two checks go further, each answered by the daemon's own code:
+
+- ``--verify-signatures`` (``gateway.validate_signatures``): the ebXML and MsgHead signatures,
+  against a given certificate or CPA, or (not pinned) the one the signature carries;
+- ``--decide`` (``gateway.validate_decide``): the whole pipeline, every rule, on a copy of the
+  configured database, and the AppRec the daemon would send.
+
 The verdict per file:
 
-- ``valid``: every document in it passes its schema (and a claim parses);
-- ``invalid``: it could be read, but a document fails its schema or the claim cannot be parsed;
+- ``valid``: every document in it passes its schema (and a claim parses); with the further
+  checks, every signature verifies and the daemon would accept the claim whole;
+- ``invalid``: it could be read, but a document fails its schema, the claim cannot be parsed,
+  a signature does not verify, or the daemon would reject the claim or any of its bills;
 - ``unusable``: it cannot be read as any of the accepted kinds (broken MIME, not well-formed XML,
   an encrypted payload this tool cannot open).
 """
@@ -16,7 +25,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
@@ -33,6 +42,10 @@ from gateway.errors import EbxmlError, HeaderInconsistent, MessageError, NotXml
 from gateway.validation.catalog import SchemaCatalog
 from gateway.validation.report import ValidationReport
 from gateway.validation.safe_xml import DEFAULT_MAX_XML_BYTES, parse_xml
+
+if TYPE_CHECKING:  # only their values are held here: the checks import the daemon's parts
+    from gateway.validate_decide import Decision
+    from gateway.validate_signatures import SignatureCheck
 
 
 class Verdict(enum.IntEnum):
@@ -53,13 +66,31 @@ class Inspection:
     notes: list[str] = field(default_factory=list)
     reports: list[ValidationReport] = field(default_factory=list)
     claim: dict[str, Any] | None = None
+    signatures: list[SignatureCheck] | None = None
+    decision: Decision | None = None
 
     def worsen(self, verdict: Verdict, note: str) -> None:
         self.verdict = max(self.verdict, verdict)
         self.notes.append(note)
 
+    def add_signatures(self, checks: list[SignatureCheck]) -> None:
+        """``--verify-signatures``: a signature that fails makes the file invalid."""
+        self.signatures = checks
+        for check in checks:
+            if check.failed:
+                self.worsen(Verdict.INVALID, f"{check.what} signature does not verify")
+
+    def add_decision(self, decision: Decision) -> None:
+        """``--decide``: a claim the daemon would not accept whole is never reported as fine."""
+        self.decision = decision
+        if not decision.fine:
+            answer = decision.outcome.value
+            if decision.apprec_status:
+                answer += f" (AppRec status {decision.apprec_status})"
+            self.worsen(Verdict.INVALID, f"the daemon would answer {answer}")
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "file": self.name,
             "kind": self.kind,
             "verdict": self.verdict.name.lower(),
@@ -67,6 +98,11 @@ class Inspection:
             "documents": [r.to_dict() for r in self.reports],
             "claim": self.claim,
         }
+        if self.signatures is not None:
+            found["signatures"] = [check.to_dict() for check in self.signatures]
+        if self.decision is not None:
+            found["decision"] = self.decision.to_dict()
+        return found
 
     def render(self) -> str:
         lines = [f"{self.name}: {self.verdict.name.lower()} ({self.kind})"]
@@ -79,6 +115,9 @@ class Inspection:
                 f"  claim: {c['bills']} bill(s), AntallRegninger {c['antall_regninger']}, "
                 f"SumKravSamlet {c['sum_krav_samlet']} (bills sum to {c['sum_of_bills']})"
             )
+        lines += [f"  {check.render()}" for check in self.signatures or ()]
+        if self.decision is not None:
+            lines += [f"  {line}" for line in self.decision.render()]
         return "\n".join(lines)
 
 

@@ -1,10 +1,12 @@
 """Building ``gateway run`` from its configuration: every part, and the services that run.
 
 ``build(config)`` makes the store, the pipeline (schema catalog, signer, rule engine, partners,
-decryption keys, metrics per stage), the intake, the outbox ``outbox.kind`` names, and the list
-of services the daemon runs (``gateway.transports.Service``): the metrics endpoint, the outbox,
-the inboxes (the spool and one poller per IMAP mailbox), the ack tracker, the payout scheduler
-and the systemd watchdog. ``gateway.daemon`` only runs them.
+decryption keys, the practice register in force, the ``[replies]`` options, the revocation
+checker, metrics per stage), the intake, the outbox ``outbox.kind`` names, and the list of
+services the daemon runs (``gateway.transports.Service``): the metrics endpoint, the outbox, the
+inboxes (the spool and one poller per IMAP mailbox), the ack tracker, the CRL refresher (with
+``[revocation]``), the payout scheduler, the web console (``[web] in_daemon``) and the systemd
+watchdog. ``gateway.daemon`` only runs them.
 
 Each adapter reads its own table of the config file, beside its code; ``Adapters.of`` collects
 them (and the web console's ``[web]``, which ``gateway web`` serves), and ``load_config`` reads
@@ -23,13 +25,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+
 from gateway.config import Config
+from gateway.errors import ConfigurationError
 from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
 from gateway.inbox.imap.poller import MailboxLeases, MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
 from gateway.inbox.spool import Spool
 from gateway.inbox.spool_service import SpoolInbox
 from gateway.intake import PipelineIntake
+from gateway.logs import get_logger
 from gateway.outbox.files import FileOutbox
 from gateway.outbox.reliability import AckTracker
 from gateway.outbox.routing import Routing
@@ -42,9 +48,12 @@ from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline
 from gateway.practices.legacy import migrate_once
 from gateway.practices.live import LiveRegister
+from gateway.processing import StageObserver
+from gateway.receipts.options import ReplyOptions
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.security.cms import DecryptionKey
+from gateway.security.revocation import Revocation, RevocationConfig
 from gateway.security.xmldsig import load_signer
 from gateway.service.health import days_to_expiry
 from gateway.service.metrics import Metrics, MetricsEndpoint
@@ -53,6 +62,8 @@ from gateway.store import Store
 from gateway.transports import Inbox, Intake, Outbox, Service
 from gateway.validation.catalog import SchemaCatalog
 from gateway.web.config import WebConfig
+
+log = get_logger("wiring")
 
 # --- settings ----------------------------------------------------------------------------------
 
@@ -64,13 +75,16 @@ class Adapters:
     mailboxes: tuple[MailboxConfig, ...]
     smtp: SmtpConfig | None
     payout: PayoutConfig
+    replies: ReplyOptions
+    revocation: RevocationConfig | None
     #: The console and the claim status API (``gateway web``; in ``gateway run`` if in_daemon).
     web: WebConfig
 
     @classmethod
     def of(cls, config: Config) -> Adapters:
         """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``),
-        ``[payout]`` and ``[web]``; raise ``ConfigurationError`` naming the bad key."""
+        ``[payout]``, ``[replies]``, ``[revocation]`` and ``[web]``; raise
+        ``ConfigurationError`` naming the bad key."""
         outbox = config.table("outbox")
         kind = config.outbox.kind
         if kind not in OUTBOXES:
@@ -85,8 +99,22 @@ class Adapters:
             mailboxes=mailboxes_from(config.table("imap")),
             smtp=smtp,
             payout=PayoutConfig.from_table(config.table("payout")),
+            replies=ReplyOptions.from_table(config.table("replies")),
+            revocation=revocation_config(config),
             web=WebConfig.from_table(config.table("web")),
         )
+
+
+def revocation_config(config: Config) -> RevocationConfig | None:
+    """``[revocation]`` (``gateway.security.revocation``); None: revocation is not checked."""
+    document = config.tables.data if config.tables is not None else {}
+    found = RevocationConfig.from_toml(document, base=config.path.parent, source=str(config.path))
+    if found is not None and config.partners.directory is None:
+        raise ConfigurationError(
+            f"{config.path}: [revocation] needs partners.directory: revocation is checked for "
+            "the partner certificates of the CPAs"
+        )
+    return found
 
 
 def load_config(path: Path) -> Config:
@@ -164,7 +192,8 @@ def build(config: Config, *, once: bool = False) -> Parts:
     # practice register has been imported yet.
     migrate_once(store.practices, config.practitioners, adapters.payout.receivers_file, config.path)
     metrics = Metrics()
-    pipeline = _pipeline(config, store, metrics)
+    pipeline = build_pipeline(config, store, adapters, observe=metrics.observe_stages(STAGES))
+    revocation = attach_revocation(adapters.revocation, pipeline)
     spool = Spool(config.spool, on_parked=metrics.spool_parked)
     routing = Routing(config.identity.her_id, lambda: pipeline.partners)
     ctx = Context(config, adapters, store, routing)
@@ -178,9 +207,15 @@ def build(config: Config, *, once: bool = False) -> Parts:
     if config.metrics.port:
         services.append(MetricsEndpoint(metrics, config.metrics.host, config.metrics.port))
     services += [outbox, *outbox_services, *_inboxes(ctx, intake, spool_inbox, tracker)]
+    if revocation is not None:
+        services.append(revocation.refresher)
     if adapters.payout.enabled:
         deps = deps_from_config(
-            config, adapters.payout, practices=pipeline.practices, signer=pipeline.signer
+            config,
+            adapters.payout,
+            practices=pipeline.practices,
+            signer=pipeline.signer,
+            partners=lambda: pipeline.partners,
         )
         services.append(
             PayoutScheduler(adapters.payout, store.engine, deps, flush=outbox.notify)
@@ -214,10 +249,26 @@ def _web_service(config: Config, adapters: Adapters) -> Service:
     return WebService(config, adapters)
 
 
-def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
+def build_pipeline(
+    config: Config,
+    store: Store,
+    adapters: Adapters | None = None,
+    *,
+    observe: StageObserver | None = None,
+) -> Pipeline:
+    """The pipeline ``gateway run`` uses, on ``store`` (``gateway validate --decide`` runs the
+    same on a copy of the database); revocation is attached by ``build``."""
+    adapters = adapters or Adapters.of(config)
     partners = None
     if config.partners.directory is not None:
         partners = PartnerRegistry.load(config.partners.directory)
+    else:
+        # Fail closed is only possible with partners: say so at every start.
+        log.warning(
+            "claims_not_authenticated",
+            reason="no partners.directory: no CPA, so no sender is checked and no signature "
+            "verified; every claim is taken as it comes",
+        )
     return Pipeline(
         identity=config.identity,
         store=store,
@@ -232,8 +283,25 @@ def _pipeline(config: Config, store: Store, metrics: Metrics) -> Pipeline:
             for pair in config.security.decryption
         ],
         security=config.security,
-        observe=metrics.observe_stages(STAGES),
+        observe=observe,
+        replies=adapters.replies,
     )
+
+
+def attach_revocation(config: RevocationConfig | None, pipeline: Pipeline) -> Revocation | None:
+    """With ``[revocation]``: the checker for the pipeline and the CRL refresher for the daemon,
+    over the partner certificates of the registry in force (reloads included)."""
+    if config is None:
+        return None
+    our_her = pipeline.identity.her_id
+
+    def certificates() -> tuple[x509.Certificate, ...]:
+        registry = pipeline.partners
+        return registry.partner_certificates(our_her) if registry is not None else ()
+
+    revocation = Revocation.start(config, certificates)
+    pipeline.revocation = revocation.checker
+    return revocation
 
 
 def _register_gauges(metrics: Metrics, config: Config, spool: Spool, store: Store) -> None:

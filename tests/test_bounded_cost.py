@@ -28,7 +28,8 @@ from gateway.ebxml import mime
 from gateway.ebxml.unwrap import Truncated
 from gateway.errors import MimeProblem, SchemaInvalid
 from gateway.pipeline import Pipeline
-from gateway.receipts.apprec import apprec_from_msghead
+from gateway.receipts.apprec import read_apprec
+from gateway.receipts.replies import APPREC_SIGNATURE
 from gateway.records import Outcome
 from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
@@ -58,7 +59,10 @@ def handled(pipeline: Pipeline, raw: bytes, ref: str) -> tuple[Outcome, list[byt
     started = time.perf_counter()
     result = pipeline.handle(raw, source="spool", source_ref=ref, source_name=f"{ref}.xml")
     seconds = time.perf_counter() - started
-    replies = [r.body for r in pipeline.store.outbox.pending_replies()]
+    # The AppRec (and any ebXML reply), not the detached signature beside a bare AppRec.
+    replies = [
+        r.body for r in pipeline.store.outbox.pending_replies() if r.kind != APPREC_SIGNATURE
+    ]
     return result.outcome, replies, seconds
 
 
@@ -67,7 +71,7 @@ def apprec_errors(body: bytes) -> list[tuple[str, str]]:
     if not body.lstrip().startswith(b"<"):
         package = mime.unwrap(body)
         body = next(p.body for p in package.attachments if p.body.lstrip().startswith(b"<"))
-    apprec = apprec_from_msghead(body)
+    apprec = read_apprec(body)
     return [(e.get("V", ""), e.get("OT", "")) for e in apprec.iter("{*}Error")]
 
 

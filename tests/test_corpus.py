@@ -7,9 +7,14 @@
 Each file runs on a fresh store with the clock at ``FIXED_NOW``. For every answer: the outcome,
 the reply kinds, the AppRec's status and error codes (and for per-bill errors that ``OT`` names
 the offending bills, found here from the payload itself), the MessageError's code and Norwegian
-description, that AppRec signatures verify and AppRecs and ebXML envelopes validate against the
-project schemas, and that the original bytes are in the store. The corpus itself must be what
-``tools/make_fixtures.py`` writes, byte for byte.
+description, that the bare AppRec's integrity checks out (the signed ebXML envelope's ``cid:``
+reference over it, or the detached CMS signature beside a file) and AppRecs and ebXML envelopes
+validate against the project schemas, and that the original bytes are in the store. The corpus
+itself must be what ``tools/make_fixtures.py`` writes, byte for byte.
+
+Fixtures are named after the rule's mnemonic (``DUPLIKAT``, ``SUMKRAV``), readable for a person;
+the AppRec carries its number from the shipped code list (``gateway.rules.codes``), and a
+message-level rule its KITH 8221 code: ``wire_code`` maps one to the other.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import tomllib
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +40,12 @@ from gateway.ebxml.model import EbxmlMessage
 from gateway.ebxml.namespaces import APPREC_NS, BKM_NS, MSGHEAD_NS
 from gateway.errors import MimeProblem
 from gateway.pipeline import Pipeline, Result
-from gateway.receipts.apprec import apprec_from_msghead
+from gateway.receipts.apprec import read_apprec
 from gateway.records import Outcome, StoredReply
-from gateway.security.xmldsig import verify
+from gateway.rules.codes import DEFAULT_CODE_SYSTEM, shipped_code_list
+from gateway.security import cms_signed
+from gateway.security.certificates import load_certificate
+from gateway.security.signatures import verify_ebxml_envelope
 from gateway.store import Store
 from gateway.testing.claims import fnr_is_valid
 from gateway.validation.catalog import SchemaCatalog
@@ -80,6 +88,25 @@ KITH_8221 = "2.16.578.1.12.4.1.1.8221"
 KITH_8221_CODES = frozenset({"T01", "T02", "T10", "E21"})
 #: Rule codes given per bill: ``OT`` is the bill's RegningNr.
 BILL_CODES = frozenset({"766", "DUPLIKAT", "KREDITERING"})
+
+
+def _now() -> datetime:
+    """When our replies are checked: the test key is made at the start of the session, later
+    than the pipeline's fixed clock, so its signatures are checked as of now."""
+    return datetime.now(UTC)
+
+
+def wire_code(name: str) -> tuple[str, str]:
+    """(``Error/@V``, ``Error/@S``) of a code a fixture is named after: a KITH 8221 code as it
+    is, a per-bill rule's mnemonic as its number in the code list, a message-level rule's as its
+    8221 code."""
+    codes = shipped_code_list()
+    if name in KITH_8221_CODES or name == "E10":
+        return name, KITH_8221
+    try:
+        return codes.merknad(name).value, DEFAULT_CODE_SYSTEM
+    except LookupError:
+        return codes.message_code(name).code, KITH_8221
 #: Rule 766 allows the sender's clock to be this far ahead.
 CLOCK_TOLERANCE = timedelta(minutes=10)
 
@@ -250,14 +277,15 @@ class Checker:
             self.check_message_error(replies[0].body, expect.ebxml_error)
             assert result.apprec_status is None
             return
-        wanted = ("acknowledgment", "apprec") if expect.acknowledgment else ("apprec",)
+        ebxml = path.suffix != ".xml"
+        answer = ("apprec",) if ebxml else ("apprec", "apprec_signature")
+        wanted = ("acknowledgment", *answer) if expect.acknowledgment else answer
         assert kinds == wanted
         for reply in replies:
             if reply.kind == "acknowledgment":
                 self.check_acknowledgment(reply.body)
-            else:
-                assert reply.kind == "apprec"
-                apprec = self.check_apprec(reply.body, ebxml=path.suffix != ".xml")
+            elif reply.kind == "apprec":
+                apprec = self.check_apprec(reply, replies, ebxml=ebxml)
                 if expect.apprec_status is not None:
                     self.check_apprec_content(apprec, expect)
         if expect.outcome is not Outcome.DUPLICATE:
@@ -287,21 +315,34 @@ class Checker:
         assert error.description.startswith(f"{EBXML_TEXTS[code]}: "), error.description
         assert len(error.description) > len(EBXML_TEXTS[code]) + 2, "no detail given"
 
-    def check_apprec(self, body: bytes, *, ebxml: bool) -> etree._Element:
-        """Verify the signature, validate the signed MsgHead; return the AppRec element."""
+    def check_apprec(
+        self, reply: StoredReply, replies: list[StoredReply], *, ebxml: bool
+    ) -> etree._Element:
+        """Check the bare AppRec's integrity (the signed envelope's cid: reference over it, or
+        the detached signature beside the file) and validate it; return it."""
+        return read_apprec(self.verified_apprec(reply, replies, ebxml=ebxml))
+
+    def verified_apprec(
+        self, reply: StoredReply, replies: list[StoredReply], *, ebxml: bool
+    ) -> bytes:
+        certificate = load_certificate(self.cert_pem)
         if ebxml:
-            package, message = self.envelope(body)
+            package, message = self.envelope(reply.body)
             assert message.header.action == "Svarmelding"
             (part,) = package.attachments
-            signed = part.body
+            assert part.content_id is not None
+            verify_ebxml_envelope(
+                package.envelope.body, {part.content_id: part.body}, certificate, _now()
+            )
+            document = part.body
         else:
-            signed = body
-        root = verify(signed, self.cert_pem)
-        report = self.catalog.validate(parse_xml(signed))
+            (signature,) = [r for r in replies if r.kind == "apprec_signature"]
+            assert signature.filename == reply.filename + cms_signed.SIGNATURE_SUFFIX
+            cms_signed.verify(reply.body, signature.body, certificate, at=_now())
+            document = reply.body
+        report = self.catalog.validate(parse_xml(document))
         assert report.valid, report.problems
-        apprec = apprec_from_msghead(root)
-        assert self.catalog.validate(apprec).valid
-        return apprec
+        return document
 
     def check_apprec_content(self, apprec: etree._Element, expect: Expect) -> None:
         status = apprec.find(f"{_AR}Status")
@@ -313,15 +354,20 @@ class Checker:
             assert errors == []
             return
         assert errors, "a rejecting AppRec needs an Error"
-        for code in expect.codes:
-            assert code in codes, f"{code} not among {codes}"
+        wanted = [wire_code(code) for code in expect.codes]
+        found = [(e.get("V"), e.get("S")) for e in errors]
+        for code in wanted:
+            assert code in found, f"{code} not among {found}"
         for error in errors:
+            # Complete, as KITH's sample: S, V, DN and OT on every Error.
             assert error.get("DN"), "every Error has a Norwegian text"
-            if error.get("V") in KITH_8221_CODES:
-                assert error.get("S") == KITH_8221
-                assert error.get("OT"), "a message-level rejection says why in OT"
+            assert error.get("S") in (KITH_8221, DEFAULT_CODE_SYSTEM)
+            assert error.get("OT"), "every Error says what it concerns in OT"
+            if error.get("S") == DEFAULT_CODE_SYSTEM:
+                assert (error.get("V") or "").isdigit(), "per-bill codes are numbers"
         if expect.ot is not None:
-            bill_errors = sorted(e.get("OT") or "" for e in errors if e.get("V") in expect.codes)
+            values = {v for v, _ in wanted}
+            bill_errors = sorted(e.get("OT") or "" for e in errors if e.get("V") in values)
             assert bill_errors == sorted(expect.ot)
 
 
@@ -347,12 +393,7 @@ def test_good_fixture_is_accepted(path: Path, checker: Checker) -> None:
     payload = etree.fromstring(payload_of(path.read_bytes()))
     msg_id = payload.findtext(f"{_MH}MsgInfo/{_MH}MsgId")
     apprec_reply = next(r for r in replies if r.kind == "apprec")
-    signed = (
-        mime.unwrap(apprec_reply.body).attachments[0].body
-        if path.suffix != ".xml"
-        else apprec_reply.body
-    )
-    apprec = apprec_from_msghead(verify(signed, checker.cert_pem))
+    apprec = checker.check_apprec(apprec_reply, replies, ebxml=path.suffix != ".xml")
     assert apprec.findtext(f"{_AR}OriginalMsgId/{_AR}Id") == msg_id
 
 

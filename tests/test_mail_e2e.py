@@ -329,9 +329,10 @@ def test_a_claim_mailed_in_is_acknowledged_and_answered_with_an_encrypted_signed
     assert apprec.action == "Svarmelding"
     assert apprec.ref == claim.message_id
     assert apprec.recipients == (PARTNER_MAIL,)
-    # Encrypted for the partner (open_reply decrypted it with the partner's key), and signed
-    # by us twice: the ebMS envelope and the MsgHead around the AppRec (both verified).
+    # Encrypted for the partner (open_reply decrypted it with the partner's key), the bare
+    # AppRec inside covered by our signed envelope's cid: reference (verified).
     assert apprec.opened.content_types == ("application/pkcs7-mime",)
+    assert apprec.opened.msghead is None
     (part,) = mime.unwrap(apprec.data).attachments
     assert not part.body.lstrip().startswith(b"<")  # CMS, not XML
     assert apprec.opened.status == "1"

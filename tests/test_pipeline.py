@@ -17,13 +17,15 @@ from gateway.ebxml import mime
 from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.namespaces import APPREC_NS, EB_NS
 from gateway.pipeline import STAGES, Pipeline
-from gateway.receipts.apprec import apprec_from_msghead
+from gateway.receipts.apprec import read_apprec
 from gateway.receipts.decode import decode_reply
 from gateway.records import Outcome
-from gateway.security.xmldsig import verify
+from gateway.rules.codes import DEFAULT_CODE_SYSTEM, shipped_code_list
+from gateway.security import cms_signed
+from gateway.security.certificates import load_certificate_file
 from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
-from gateway.testing.messages import Route, ebxml_message
+from gateway.testing.messages import Route, ebxml_message, open_reply
 
 AR = {"ar": APPREC_NS}
 
@@ -48,7 +50,7 @@ def as_message(head: MsgHead, krav: BehandlerKrav, seed: int, **kwargs: object) 
 def apprec_of(body: bytes) -> etree._Element:
     package = mime.unwrap(body)
     (part,) = package.attachments
-    return apprec_from_msghead(part.body)
+    return read_apprec(part.body)
 
 
 def handle(pipeline: Pipeline, raw: bytes, ref: str) -> tuple[Outcome, list[bytes]]:
@@ -81,9 +83,12 @@ def test_accepted_claim_gets_ack_and_signed_apprec_referring_to_it(
     assert reply_env.header.cpa_id == incoming.header.cpa_id
     assert reply_env.header.conversation_id == incoming.header.conversation_id
 
-    signed = verify(reply.attachments[0].body, credentials[1].read_bytes())
-    apprec = signed.find(".//ar:AppRec", AR)
-    assert apprec is not None
+    # The bare AppRec, its integrity the signed envelope's cid: reference over the part.
+    assert [p.content_type for p in reply.attachments] == ["application/xml"]
+    opened = open_reply(apprec_mail, load_certificate_file(credentials[1]))
+    assert opened.msghead is None
+    apprec = opened.apprec
+    assert apprec is not None and apprec.tag == f"{{{APPREC_NS}}}AppRec"
     assert apprec.find("ar:Status", AR).get("V") == "1"  # type: ignore[union-attr]
     assert apprec.findtext("ar:OriginalMsgId/ar:Id", namespaces=AR) == head.msg_id
 
@@ -100,9 +105,14 @@ def test_partial_rejection_gives_status_3_with_one_error_per_bill(
     assert outcome is Outcome.PARTIALLY_ACCEPTED
     apprec = apprec_of(bodies[-1])
     assert apprec.find("ar:Status", AR).get("V") == "3"  # type: ignore[union-attr]
+    # One Error per finding of the one rejected bill, each complete: S, a numeric V, DN, OT.
     errors = apprec.findall("ar:Error", AR)
-    assert [(e.get("V"), e.get("OT")) for e in errors] == [("766", future.regning_nr)]
+    assert errors[0].get("V") == "766"
     assert "frem i tid" in (errors[0].get("DN") or "")
+    for error in errors:
+        assert error.get("OT") == future.regning_nr
+        assert error.get("S") == DEFAULT_CODE_SYSTEM
+        assert (error.get("V") or "").isdigit() and error.get("DN")
 
 
 def test_same_message_again_gets_the_identical_stored_replies(
@@ -215,7 +225,8 @@ def test_credit_then_corrected_bill_with_the_same_guid(
     twice = dataclasses.replace(head, msg_id="twice-8")
     outcome, bodies = handle(pipeline, as_message(twice, krav, 82), "r8d")
     assert outcome is Outcome.REJECTED
-    assert apprec_of(bodies[-1]).find("ar:Error", AR).get("V") == "DUPLIKAT"  # type: ignore[union-attr]
+    duplikat = shipped_code_list().merknad("DUPLIKAT").value
+    assert apprec_of(bodies[-1]).find("ar:Error", AR).get("V") == duplikat  # type: ignore[union-attr]
     live = store.engine.rows(
         "SELECT COUNT(*) FROM bills WHERE status='godkjent' AND kreditering=0 "
         "AND credited_by IS NULL"
@@ -223,14 +234,21 @@ def test_credit_then_corrected_bill_with_the_same_guid(
     assert live == [(1,)]
 
 
-def test_bare_msghead_gets_a_bare_signed_apprec(
+def test_bare_msghead_gets_a_bare_apprec_with_a_detached_signature(
     make_pipeline: Callable[..., Pipeline], credentials: tuple[Path, Path]
 ) -> None:
     head, krav = claim(9)
-    outcome, (reply,) = handle(make_pipeline(), msghead_with_bkm(head, krav), "r9")
+    pipeline = make_pipeline()
+    outcome, (reply, signature) = handle(pipeline, msghead_with_bkm(head, krav), "r9")
     assert outcome is Outcome.ACCEPTED
-    signed = verify(reply, credentials[1].read_bytes())
-    assert signed.find(".//ar:Status", AR).get("V") == "1"  # type: ignore[union-attr]
+    files = [r.filename for r in pipeline.store.outbox.pending_replies()]
+    assert files[-1] == files[-2] + cms_signed.SIGNATURE_SUFFIX
+    verified = cms_signed.verify(reply, signature, load_certificate_file(credentials[1]))
+    assert verified.pinned
+    apprec = read_apprec(reply)
+    assert apprec.tag == f"{{{APPREC_NS}}}AppRec"  # bare, no MsgHead around it
+    assert apprec.find("ar:Status", AR).get("V") == "1"  # type: ignore[union-attr]
+    assert apprec.findtext("ar:OriginalMsgId/ar:Id", namespaces=AR) == head.msg_id
 
 
 def test_claim_for_another_receiver_is_rejected_with_e21(

@@ -19,7 +19,7 @@ from gateway.claims.model import Enkeltregning, Takst
 from gateway.ebxml import mime
 from gateway.payout import ledger
 from gateway.pipeline import Pipeline
-from gateway.receipts.apprec import APPREC_NS, apprec_from_msghead
+from gateway.receipts.apprec import APPREC_NS, read_apprec
 from gateway.rules.base import Severity
 from gateway.rules.engine import BillStatus, Evaluation, RuleEngine
 from gateway.rules.registry import RULES
@@ -132,7 +132,7 @@ def test_bills_of_an_unknown_type_are_held_from_payout_until_a_case_worker_decid
     # refusal, and KITH allows Error only with status 2 or 3); the hold is on our side.
     reply = [r for r in store.outbox.pending_replies() if ".apprec." in r.filename][-1]
     (part,) = mime.unwrap(reply.body).attachments
-    apprec = apprec_from_msghead(part.body)
+    apprec = read_apprec(part.body)
     assert apprec.find(f"{{{APPREC_NS}}}Status").get("V") == "1"  # type: ignore[union-attr]
     assert apprec.find(f"{{{APPREC_NS}}}Error") is None
     rows = bill_rows(store.engine)

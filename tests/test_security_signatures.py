@@ -163,6 +163,42 @@ def test_an_expired_certificate_is_s02(pki: TestPki, signed_msghead: bytes) -> N
     verify_msghead(signed_msghead, expired.certificate, NOW - timedelta(days=2))
 
 
+def test_expired_and_tampered_is_s01_the_integrity_first(
+    pki: TestPki, signed_msghead: bytes
+) -> None:
+    # Issue 11: the digest is checked before the certificate's dates, so the sender learns that
+    # the content was changed, not only that its certificate has run out.
+    expired = pki.ca.issue(
+        "Testlegen",
+        key_name="partner",
+        not_before=NOW - timedelta(days=400),
+        not_after=NOW - timedelta(days=1),
+    )
+    tampered = serialize(with_msg_id(signed_msghead, "another-id"))
+    with pytest.raises(SignatureInvalid, match="endret etter") as caught:
+        verify_msghead(tampered, expired.certificate, NOW)
+    assert not isinstance(caught.value, CertificateInvalid)
+    # Not yet valid and tampered: the same.
+    future = pki.ca.issue(
+        "Testlegen",
+        key_name="partner",
+        not_before=NOW + timedelta(days=1),
+        not_after=NOW + timedelta(days=400),
+    )
+    with pytest.raises(SignatureInvalid, match="endret etter"):
+        verify_msghead(tampered, future.certificate, NOW)
+    with pytest.raises(CertificateInvalid, match=r"ikke gyldig|utløpt"):
+        verify_msghead(signed_msghead, future.certificate, NOW)
+
+
+def test_ebxml_expired_and_tampered_names_the_tampering(
+    pki: TestPki, parts: dict[str, bytes], signed_envelope: bytes
+) -> None:
+    tampered = signed_envelope.replace(b"OppgjorsMelding", b"Annullering")
+    with pytest.raises(SecurityFailure, match="endret etter"):
+        verify_ebxml_envelope(tampered, parts, pki.partner.certificate, NOW.replace(year=2100))
+
+
 def test_a_certificate_not_for_signing_is_s02(pki: TestPki, signed_msghead: bytes) -> None:
     encryption_only = pki.ca.issue("Testlegen", key_name="partner", usage=Usage.ENCRYPTION)
     with pytest.raises(CertificateInvalid, match="ikke til signering"):

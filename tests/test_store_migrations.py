@@ -10,7 +10,7 @@ import pytest
 from gateway.errors import StorageError
 from gateway.records import ReplyRecord
 from gateway.store import Database, Store
-from gateway.store.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
+from gateway.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 # The v1 tables a migration touches or references, as gateway 0.1 (schema 1) made them.
 V1 = """
@@ -123,7 +123,8 @@ def test_v2_database_gets_the_console_tables_as_a_new_one_has_them(tmp_path: Pat
         )
         for table in _CONSOLE_TABLES:
             tx.execute(f"DROP TABLE {table}")
-        for column in ("claimed_at", "claimed_by"):  # schema 5's, added after the console's
+        tx.execute("ALTER TABLE received DROP COLUMN signature_references")  # a later step's
+        for column in ("claimed_at", "claimed_by"):  # a later step's
             tx.execute(f"ALTER TABLE replies DROP COLUMN {column}")
         tx.execute("UPDATE schema_version SET version = 2")
     store.close()
@@ -148,7 +149,7 @@ def test_the_v3_step_makes_the_console_tables_schema_sql_describes(tmp_path: Pat
     db = sqlite3.connect(old, isolation_level=None)
     db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     db.execute("INSERT INTO schema_version VALUES (2)")
-    assert migrate(db, to=4) == 4  # the steps alone, without schema.sql after them
+    MIGRATIONS[2](db)  # the step alone, without schema.sql (or a later step) after it
     db.close()
     # Each console table and index of a new database, exactly: its columns and their types,
     # constraints and defaults.
@@ -170,7 +171,7 @@ def test_the_v4_step_makes_the_practice_register_schema_sql_describes(tmp_path: 
     db = sqlite3.connect(old, isolation_level=None)
     db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     db.execute("INSERT INTO schema_version VALUES (3)")
-    assert migrate(db, to=4) == 4  # the step alone, without schema.sql after it
+    MIGRATIONS[3](db)  # the step alone, without schema.sql (or a later step) after it
     db.close()
 
     def practice_shape(path: Path) -> dict[str, list[tuple[object, ...]]]:
@@ -194,8 +195,34 @@ def test_the_v4_step_makes_the_practice_register_schema_sql_describes(tmp_path: 
     }
 
 
+def test_a_v4_database_gets_the_signature_references_column(tmp_path: Path) -> None:
+    """Signed acknowledgments: the received row keeps the references it acknowledged."""
+    fresh = tmp_path / "fresh.sqlite"
+    Store(fresh).close()
+    old = tmp_path / "v4.sqlite"
+    store = Store(old)
+    with store.engine.transaction("v4") as tx:
+        tx.execute(
+            "INSERT INTO received(received_at, source, source_ref, sha256, size, raw, outcome) "
+            "VALUES ('2026-01-01T00:00:00+00:00', 'spool', 'a', 'x', 1, X'00', 'accepted')"
+        )
+        tx.execute("ALTER TABLE received DROP COLUMN signature_references")
+        for column in ("claimed_at", "claimed_by"):  # the next step's
+            tx.execute(f"ALTER TABLE replies DROP COLUMN {column}")
+        tx.execute("UPDATE schema_version SET version = 4")
+    store.close()
+    assert "signature_references" not in [c[1] for c in _shape(old)["table received"]]
+    migrated = Store(old)
+    try:
+        rows = migrated.engine.rows("SELECT source_ref, signature_references FROM received")
+        assert [tuple(r) for r in rows] == [("a", None)]
+    finally:
+        migrated.close()
+    assert _shape(old) == _shape(fresh)
+
+
 #: The version the outbox claims' step (``claimed_by``, ``claimed_at``) starts from.
-CLAIMS_STEP_FROM = 4
+CLAIMS_STEP_FROM = 5
 
 
 def _reply_columns(store: Store) -> list[tuple[object, ...]]:

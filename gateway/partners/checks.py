@@ -37,6 +37,7 @@ __all__ = [
     "TO_ROLE",
     "Agreement",
     "check_header",
+    "check_parties",
     "check_service_action",
 ]
 
@@ -86,21 +87,7 @@ def check_header(
     """Accept ``header`` under its CPA for ``service``/``action`` received at ``at``
     (timezone-aware), or raise ``HeaderValueNotRecognized``/``HeaderInconsistent`` with the
     XPath of the element at fault."""
-    cpa = registry.by_cpa_id(header.cpa_id)
-    if cpa is None:
-        raise HeaderValueNotRecognized(
-            f"CPA-id {header.cpa_id!r} er ukjent hos mottakeren; det finnes ingen avtale (CPA) "
-            "med den id-en.",
-            location=CPA_ID,
-        )
-    if not cpa.in_force(at):
-        raise HeaderInconsistent(
-            f"CPA {cpa.cpa_id!r} gjelder fra {_when(cpa.start)} til {_when(cpa.end)}, men "
-            f"meldingen ble mottatt {_when(at)}.",
-            location=CPA_ID,
-        )
-    us = _check_to(header.to_party, cpa, our_her)
-    partner = _check_from(header.from_party, cpa, us)
+    cpa, us, partner = check_parties(header, registry, our_her, at=at)
 
     check_service_action(header, service=service, action=action)
     sent_as = partner.can_send(service, action)
@@ -142,6 +129,29 @@ def check_header(
             location=TO_ROLE,
         )
     return Agreement(cpa=cpa, us=us, partner=partner, sent_as=sent_as, received_as=received_as)
+
+
+def check_parties(
+    header: MessageHeader, registry: PartnerRegistry, our_her: str, *, at: datetime
+) -> tuple[Cpa, CpaParty, CpaParty]:
+    """The first checks of ``check_header``, for any message (an MSH Ping or StatusRequest
+    too): the CPA exists and is in force at ``at``, is addressed to us and comes from the
+    CPA's other party. Returns ``(cpa, us, partner)``."""
+    cpa = registry.by_cpa_id(header.cpa_id)
+    if cpa is None:
+        raise HeaderValueNotRecognized(
+            f"CPA-id {header.cpa_id!r} er ukjent hos mottakeren; det finnes ingen avtale (CPA) "
+            "med den id-en.",
+            location=CPA_ID,
+        )
+    if not cpa.in_force(at):
+        raise HeaderInconsistent(
+            f"CPA {cpa.cpa_id!r} gjelder fra {_when(cpa.start)} til {_when(cpa.end)}, men "
+            f"meldingen ble mottatt {_when(at)}.",
+            location=CPA_ID,
+        )
+    us = _check_to(header.to_party, cpa, our_her)
+    return cpa, us, _check_from(header.from_party, cpa, us)
 
 
 def check_service_action(header: MessageHeader, *, service: str, action: str) -> None:

@@ -5,7 +5,9 @@ pays nothing new. A run is recorded (ledger), then its signed decisions are stor
 in the outbox (the daemon's outbox sends them), and copies plus the pain.001 payment file are
 written (see ``gateway.payout.sending``). Payees are named, and paid to the account, as the
 practice register in force says (``gateway.payout.recipients``); payees without an account, or
-with a negative net, are held and shown with the reason.
+with a negative net, are held and shown with the reason; so is a decision whose receiver's CPA
+does not list its Service/Action (``gateway.payout.routing``): stored, not sent, until the CPA
+allows it.
 """
 
 from __future__ import annotations
@@ -82,8 +84,16 @@ def _command(
             print(f"run {key} was already recorded (run {result.run_id}); nothing new is paid")
         _print_held(plan_payees(result.held, deps.registry))
         outcome = sending.process_run(db, result.run_id, deps)
+        held = {h.vedtak_id: h.reason for h in sending.held_decisions(db)}
         for decision in outcome.decisions:
-            print(f"  {decision.receiver_her}: {format_kroner(decision.total_ore)} kr")
+            print(
+                f"  {decision.receiver_her}: {format_kroner(decision.total_ore)} kr"
+                + (
+                    f"  -- HELD, not sent: {held[decision.vedtak_id]}"
+                    if decision.vedtak_id in held
+                    else ""
+                )
+            )
         print(
             f"run {key} (id {result.run_id}): {len(outcome.decisions)} decision(s), "
             f"{outcome.queued} queued in the outbox"
@@ -172,6 +182,7 @@ def _show(db: Engine, run_id: int) -> int:
         print(f"sender {sender}: {len(items)} bill(s), {format_kroner(total)} kr")
         for i in items:
             print(f"    bill {i.bill_id:>8}  {i.kind:<10} {format_kroner(i.amount_ore):>14} kr")
+    held = {h.vedtak_id: h for h in sending.held_decisions(db)}
     for d in sending.stored_decisions(db, run_id):
         account = d.account or "no account"
         print(
@@ -179,4 +190,6 @@ def _show(db: Engine, run_id: int) -> int:
             f"{format_kroner(d.total_ore)} kr, account {account}"
             + (f", KID {d.kid}" if d.kid else "")
         )
+        if d.vedtak_id in held:
+            print(f"    HELD, not sent: {held[d.vedtak_id].reason}")
     return 0

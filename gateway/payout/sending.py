@@ -18,36 +18,46 @@ decision inside never changes.
 
 The ebXML message: Service ``BehandlerKrav`` (type ``string``), Action ``Utbetalingsvedtak``
 (the project's own action), From our HER id and role, To the payee's HER id, a new
-ConversationId, CPAId from the payee's practice register entry (else ``payout.cpa_id``),
-AckRequested and DuplicateElimination; the signed decision is the one payload part
-(``text/xml``). The recipient is the payee's ``mail_address`` from the register, else
-``HER:<id>`` for the outbox to resolve through the CPA.
+ConversationId, AckRequested and DuplicateElimination, the envelope signed (a ``cid:`` reference
+over the payload); the signed decision is the one payload part (``text/xml``, or gzipped and
+CMS-encrypted as the CPA says). With partners configured, a decision goes out only if the
+receiver's CPA lists its Service/Action (``gateway.payout.routing``); otherwise it is **held**
+(``payout_held``, with the reason) and queued once the CPA allows it, by the next
+``process_run`` or ``resend``. Without partners, the CPAId is the payee's practice register
+entry's (else ``payout.cpa_id``) and the recipient the payee's ``mail_address`` from the
+register, else ``HER:<id>`` for the outbox to resolve.
 """
 
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from gateway.clock import local_naive, utc_now
-from gateway.config import Config, IdentityConfig
-from gateway.ebxml import mime
-from gateway.ebxml.compose import build_envelope
-from gateway.ebxml.model import ManifestReference, MessageHeader, Party, PartyId
+from gateway.clock import local_naive
+from gateway.config import Config
 from gateway.files import fsync_dir, write_atomically
 from gateway.logs import get_logger
+from gateway.partners.registry import PartnerRegistry
 from gateway.payout import ledger
 from gateway.payout.compose import decisions_for_run, reference_secret
 from gateway.payout.config import PayoutConfig
 from gateway.payout.decision import Decision, signed_decision_bytes
+from gateway.payout.message import ebxml_message
 from gateway.payout.pain001 import Payment, PaymentRun, build_pain001
 from gateway.payout.recipients import Recipients
+from gateway.payout.routing import (
+    ACTION,
+    SERVICE,
+    SERVICE_TYPE,
+    DecisionRoute,
+    Held,
+    route_decision,
+)
+from gateway.payout.values import HeldDecision, PayoutDeps, RunOutcome, StoredDecision
 from gateway.practices.live import PracticeSource
 from gateway.records import ReplyRecord
 from gateway.security.xmldsig import Signer, load_signer
@@ -56,10 +66,20 @@ from gateway.store.replies import write_replies
 
 log = get_logger("payout")
 
-SERVICE = "BehandlerKrav"
-SERVICE_TYPE = "string"
-ACTION = "Utbetalingsvedtak"
 KIND = "payout_decision"
+__all__ = [
+    "ACTION",
+    "KIND",
+    "SERVICE",
+    "SERVICE_TYPE",
+    "HeldDecision",
+    "PayoutDeps",
+    "RunOutcome",
+    "StoredDecision",
+    "ebxml_message",
+    "held_decisions",
+    "release_held",
+]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payout_decisions (
@@ -78,54 +98,16 @@ CREATE TABLE IF NOT EXISTS payout_decisions (
     created_at    TEXT    NOT NULL,
     UNIQUE (run_id, receiver_her)
 );
+-- decisions that may not go out now (the receiver's CPA does not list their Service/Action):
+-- stored above, queued once the CPA allows it; the row goes when it is queued
+CREATE TABLE IF NOT EXISTS payout_held (
+    vedtak_id     TEXT    PRIMARY KEY REFERENCES payout_decisions(vedtak_id),
+    reason        TEXT    NOT NULL,
+    held_at       TEXT    NOT NULL
+);
 """
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-@dataclass(frozen=True)
-class PayoutDeps:
-    """What composing, signing and sending decisions needs (built once by the caller)."""
-
-    identity: IdentityConfig
-    signer: Signer
-    secret: bytes  # for pseudonymous patient references (compose.reference_secret)
-    registry: Recipients  # payees from the practice register
-    decisions_directory: Path
-    payments_directory: Path
-    payer_account: str | None
-    payer_bic: str | None = None
-    cpa_id: str = "gateway-payout"
-    now: Callable[[], datetime] = utc_now
-    new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
-
-
-@dataclass(frozen=True, slots=True)
-class StoredDecision:
-    """A decision as stored at enqueue time."""
-
-    run_id: int
-    vedtak_id: str
-    receiver_her: str
-    name: str
-    account: str | None
-    kid: str | None
-    total_ore: int
-    bills: int
-    recipient: str
-    cpa_id: str
-    body: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class RunOutcome:
-    """What ``process_run`` did for one run."""
-
-    run_id: int
-    run_key: str
-    decisions: tuple[StoredDecision, ...]
-    queued: int  # outbox rows inserted now (0 when they already existed)
-    payment_file: Path | None
 
 
 # --- storage --------------------------------------------------------------------------------------
@@ -143,10 +125,16 @@ _DECISION_COLUMNS = (
 
 
 def _read_decisions(db: Reader, run_id: int) -> list[StoredDecision]:
+    return _read_decisions_where(db, "run_id = ?", (run_id,))
+
+
+def _read_decisions_where(
+    db: Reader, where: str, params: tuple[object, ...]
+) -> list[StoredDecision]:
     rows = db.rows(
-        f"SELECT {_DECISION_COLUMNS} FROM payout_decisions WHERE run_id = ? "  # noqa: S608
+        f"SELECT {_DECISION_COLUMNS} FROM payout_decisions WHERE {where} "  # noqa: S608
         "ORDER BY receiver_her",
-        (run_id,),
+        params,
     )
     return [
         StoredDecision(
@@ -232,6 +220,7 @@ def process_run(db: Engine, run_id: int, deps: PayoutDeps) -> RunOutcome:
     """Steps 2 and 3 for a recorded run; safe to repeat at any point."""
     decisions, queued = enqueue_run(db, run_id, deps)
     payment_file = finish_run(db, run_id, deps)
+    release_held(db, deps)  # earlier runs' decisions whose CPA now allows them
     run = ledger.run_record(db, run_id)
     key = run.run_key if run is not None else ""
     return RunOutcome(run_id, key, tuple(decisions), queued, payment_file)
@@ -306,14 +295,30 @@ def _insert_decision(
 def _queue(
     db: Transaction, decision: StoredDecision, deps: PayoutDeps, now: datetime, name: str
 ) -> int:
-    """Insert one outbox row for ``decision`` named after ``name``; 0 if it exists already."""
+    """Insert one outbox row for ``decision`` named after ``name``; 0 if it exists already or
+    the decision is held (its receiver's CPA does not take it: recorded in ``payout_held``)."""
     filename = f"payout-{_safe(name)}.eml"
     if db.one("SELECT 1 FROM replies WHERE filename = ?", (filename,)):
         return 0
-    message_id, body = ebxml_message(decision, deps, now)
+    route = _route(decision, deps, now)
+    if isinstance(route, Held):
+        db.execute(
+            "INSERT INTO payout_held(vedtak_id, reason, held_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (vedtak_id) DO UPDATE SET reason = excluded.reason",
+            (decision.vedtak_id, route.reason, now.isoformat()),
+        )
+        log.warning(
+            "payout_decision_held",
+            vedtak_id=decision.vedtak_id,
+            receiver_her=decision.receiver_her,
+            reason=route.reason,
+        )
+        return 0
+    db.execute("DELETE FROM payout_held WHERE vedtak_id = ?", (decision.vedtak_id,))
+    message_id, body = ebxml_message(decision, deps, now, route)
     reply = ReplyRecord(
         kind=KIND,
-        recipient=decision.recipient,
+        recipient=route.recipient,
         filename=filename,
         body=body,
         ebxml_message_id=message_id,
@@ -323,41 +328,40 @@ def _queue(
     return 1
 
 
-def ebxml_message(decision: StoredDecision, deps: PayoutDeps, now: datetime) -> tuple[str, bytes]:
-    """The MIME ebXML message carrying ``decision``: (ebXML MessageId, SMTP-ready bytes)."""
-    domain = _mail_domain(deps.identity.mail_address)
-    message_id = f"{deps.new_id()}@{domain}"
-    content_id = f"vedtak-{uuid.uuid5(uuid.NAMESPACE_URL, message_id).hex}@{domain}"
-    header = MessageHeader(
-        from_party=Party(
-            party_ids=(PartyId(deps.identity.her_id, "HER"),), role=deps.identity.ebxml_role
-        ),
-        to_party=Party(party_ids=(PartyId(decision.receiver_her, "HER"),)),
+def _route(decision: StoredDecision, deps: PayoutDeps, now: datetime) -> DecisionRoute | Held:
+    return route_decision(
+        receiver_her=decision.receiver_her,
+        recipient=decision.recipient,
         cpa_id=decision.cpa_id,
-        conversation_id=deps.new_id(),
-        service=SERVICE,
-        service_type=SERVICE_TYPE,
-        action=ACTION,
-        message_id=message_id,
-        timestamp=now,
-        duplicate_elimination=True,
+        partners=deps.partners(),
+        our_her=deps.identity.her_id,
+        at=now,
     )
-    envelope = build_envelope(
-        header,
-        manifest=[ManifestReference(href=f"cid:{content_id}", content_id=content_id)],
-        ack_requested=True,
+
+
+def held_decisions(db: Engine) -> list[HeldDecision]:
+    """Every decision held back now, oldest first, with why."""
+    db.create_tables(ledger.SCHEMA + SCHEMA)
+    rows = db.rows(
+        "SELECT h.vedtak_id, d.run_id, d.receiver_her, h.reason, h.held_at "
+        "FROM payout_held h JOIN payout_decisions d ON d.vedtak_id = h.vedtak_id "
+        "ORDER BY h.held_at, h.vedtak_id"
     )
-    part = mime.OutgoingPart(content_id=content_id, content_type="text/xml", body=decision.body)
-    body = mime.build(
-        envelope,
-        [part],
-        mail_from=deps.identity.mail_address,
-        mail_to=decision.recipient,
-        subject=f"Utbetalingsvedtak {decision.vedtak_id}",
-        message_id=f"<{message_id}>",
-        date=now,
-    )
-    return message_id, body
+    return [HeldDecision(str(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows]
+
+
+def release_held(db: Engine, deps: PayoutDeps) -> int:
+    """Queue every held decision its receiver's CPA now allows; return how many went."""
+    queued = 0
+    with _transaction(db, "could not release held payout decisions") as tx:
+        now = deps.now()
+        held = [str(r[0]) for r in tx.rows("SELECT vedtak_id FROM payout_held ORDER BY vedtak_id")]
+        for vedtak_id in held:
+            (decision,) = _read_decisions_where(tx, "vedtak_id = ?", (vedtak_id,))
+            queued += _queue(tx, decision, deps, now, decision.vedtak_id)
+    if queued:
+        log.info("payout_decisions_released", queued=queued, still_held=len(held) - queued)
+    return queued
 
 
 def write_decision_files(decisions: list[StoredDecision], directory: Path) -> list[Path]:
@@ -443,10 +447,16 @@ def deps_from_config(
     *,
     practices: PracticeSource,
     signer: Signer | None = None,
+    partners: Callable[[], PartnerRegistry | None] | None = None,
 ) -> PayoutDeps:
     """Everything sending needs, from the loaded config and the practice register in force
-    (pass the daemon's ``signer`` to avoid loading the key twice)."""
+    (pass the daemon's ``signer`` and ``partners`` to avoid loading the key twice and to follow
+    its reloads; else the partners directory is read here)."""
     default_dir = config.outbox.directory / "payout"
+    if partners is None:
+        directory = config.partners.directory
+        registry = PartnerRegistry.load(directory) if directory is not None else None
+        partners = lambda: registry  # noqa: E731 - the registry as loaded now
     return PayoutDeps(
         identity=config.identity,
         signer=signer or load_signer(config.signing.key_file, config.signing.cert_file),
@@ -457,4 +467,5 @@ def deps_from_config(
         payer_account=payout.payer_account,
         payer_bic=payout.payer_bic,
         cpa_id=payout.cpa_id,
+        partners=partners,
     )

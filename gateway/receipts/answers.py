@@ -1,36 +1,41 @@
 """What a received message is answered with: its outcome and the replies that say so.
 
-- A claim that went through the rules: an AppRec with status 1, 2 or 3 (one ``Error`` per
-  rejected bill, or the message-level findings), after an ebXML ``Acknowledgment`` if asked.
+- A claim that went through the rules: an AppRec with status 1, 2 or 3, one ``Error`` per
+  refusing finding (``gateway.receipts.rule_errors``: per-bill codes from the shipped code list
+  with ``OT`` = RegningNr, message-level rejections as KITH 8221 codes), after an ebXML
+  ``Acknowledgment`` if asked (a signed one carrying the claim's ``ds:Reference`` copies).
 - A ``MessageError`` raised by a stage: what ``gateway.errors.RECEIPTS`` says, an ebXML
   MessageError (the message was not received) or a rejecting AppRec.
 - A message we know: the replies it got the first time (``gateway.receipts.duplicates``).
+- A Ping or StatusRequest from a partner: a Pong or StatusResponse.
 
-Replies go where ``Understood.reply_address`` says, encrypted to the partner when its CPA says
-so and its certificate allows.
+Replies go where ``Understood.reply_address`` says, packaged as the partner's CPA and the
+``[replies]`` options say (``gateway.receipts.packaging``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from cryptography import x509
-
-from gateway.claims.message_types import MESSAGE_TYPES, MessageType
+from gateway.claims.message_types import MESSAGE_TYPES
 from gateway.config import IdentityConfig
 from gateway.ebxml.envelope import peek_message_id
-from gateway.errors import CertificateInvalid, MessageError, ReplyChannel, receipt_for
+from gateway.ebxml.model import MessageHeader
+from gateway.ebxml.signals import MessageStatus, StatusRequest
+from gateway.errors import MessageError, ReplyChannel, receipt_for
 from gateway.logs import get_logger
-from gateway.partners.checks import Agreement
 from gateway.receipts.apprec import AppRecError, AppRecStatus
 from gateway.receipts.duplicates import replies_again
+from gateway.receipts.options import ReplyOptions
+from gateway.receipts.packaging import reply_packaging
 from gateway.receipts.replies import Replier
+from gateway.receipts.rule_errors import errors_from_evaluation
 from gateway.receipts.understood import Understood
 from gateway.records import Outcome, ReplyRecord, StoredReply
-from gateway.rules.base import Severity
 from gateway.rules.engine import Evaluation
-from gateway.security.certificates import Purpose, check_certificate
+from gateway.security.certificates import RevocationCheck
 from gateway.security.xmldsig import Signer
 
 __all__ = ["Answer", "Answering"]
@@ -60,6 +65,7 @@ class Answering:
 
     known: Understood
     replier: Replier
+    options: ReplyOptions = field(default_factory=ReplyOptions)
 
     @classmethod
     def to(
@@ -69,11 +75,19 @@ class Answering:
         identity: IdentityConfig,
         signer: Signer,
         encrypt_replies: bool,
+        options: ReplyOptions | None = None,
+        revocation: RevocationCheck | None = None,
     ) -> Answering:
+        options = options or ReplyOptions()
         message_type = known.message_type or MESSAGE_TYPES[0]
-        encrypt_to = None
-        if known.agreement is not None and encrypt_replies:
-            encrypt_to = _encryption_certificate(known.agreement, message_type, known)
+        packaging = reply_packaging(
+            known.agreement,
+            message_type,
+            options.for_partner(known.partner_her()),
+            at=known.received_at,
+            encrypt_replies=encrypt_replies,
+            revocation=revocation,
+        )
         return cls(
             known,
             Replier(
@@ -85,36 +99,28 @@ class Answering:
                 reply_service=message_type.reply_service,
                 reply_action=message_type.reply_action,
                 sign_envelopes=True,
-                encrypt_to=encrypt_to,
+                packaging=packaging,
             ),
+            options,
         )
 
     def decision(self, evaluation: Evaluation) -> Answer:
-        """Answer a claim that went through the rules."""
-        errors: list[AppRecError] = []
+        """Answer a claim that went through the rules: one ``Error`` per refusing finding."""
+        errors = list(
+            errors_from_evaluation(
+                evaluation,
+                code_system=self.options.rule_code_system,
+                explain=self.options.explain,
+            )
+        )
         if evaluation.message_rejected:
             status = AppRecStatus.AVVIST
-            errors = [
-                AppRecError(code=f.code, text=f.text)
-                for f in evaluation.message_findings
-                if f.severity is Severity.REJECT_MESSAGE
-            ]
+        elif not evaluation.rejected:
+            status = AppRecStatus.OK
+        elif not evaluation.approved:
+            status = AppRecStatus.AVVIST
         else:
-            for bill in evaluation.rejected:
-                refusing = [f for f in bill.findings if f.severity is not Severity.WARNING]
-                errors.append(
-                    AppRecError(
-                        code=refusing[0].code,
-                        text=" ".join(f.text for f in refusing),
-                        ot=bill.bill.regning_nr,
-                    )
-                )
-            if not evaluation.rejected:
-                status = AppRecStatus.OK
-            elif not evaluation.approved:
-                status = AppRecStatus.AVVIST
-            else:
-                status = AppRecStatus.OK_FEIL_I_DELMELDING
+            status = AppRecStatus.OK_FEIL_I_DELMELDING
         log.info(
             "claim_decided",
             source_ref=self.known.source_ref,
@@ -122,8 +128,27 @@ class Answering:
             bills=len(evaluation.bills),
             approved=len(evaluation.approved),
             rejected=len(evaluation.rejected),
+            errors=len(errors),
         )
         return Answer(_OUTCOMES[status], self._apprec(status, errors), apprec_status=int(status))
+
+    def pong(self, ping: MessageHeader) -> Answer:
+        """Answer a partner's Ping with a Pong."""
+        log.info("ping_answered", source_ref=self.known.source_ref, ref_to=ping.message_id)
+        return Answer(Outcome.SIGNAL, (self.replier.pong(ping),))
+
+    def status(
+        self, request: StatusRequest, status: MessageStatus, received_at: datetime | None
+    ) -> Answer:
+        """Answer a partner's StatusRequest with the status of the message it names."""
+        log.info(
+            "status_request_answered",
+            source_ref=self.known.source_ref,
+            asked=request.ref_to_message_id,
+            status=status.value,
+        )
+        reply = self.replier.status_response(request, status, received_at)
+        return Answer(Outcome.SIGNAL, (reply,))
 
     def error(self, error: MessageError) -> Answer:
         """Answer a message a stage refused, as ``RECEIPTS`` says."""
@@ -166,9 +191,7 @@ class Answering:
         )
         return Answer(Outcome.DUPLICATE, tuple(replies), duplicate_of=prior_id)
 
-    def _apprec(
-        self, status: AppRecStatus, errors: list[AppRecError]
-    ) -> tuple[ReplyRecord, ...]:
+    def _apprec(self, status: AppRecStatus, errors: list[AppRecError]) -> tuple[ReplyRecord, ...]:
         acknowledgment = self._acknowledgment()
         apprec = self.replier.apprec(
             incoming=self.known.message,
@@ -177,39 +200,11 @@ class Answering:
             status=status,
             errors=errors,
         )
-        return (*acknowledgment, apprec)
+        return (*acknowledgment, *apprec)
 
     def _acknowledgment(self) -> list[ReplyRecord]:
         message = self.known.message
         if message is not None and message.ack_requested:
-            return [self.replier.acknowledgment(message)]
+            references = self.known.signature_references if message.ack_signed else ()
+            return [self.replier.acknowledgment(message, references=references)]
         return []
-
-
-def _encryption_certificate(
-    agreement: Agreement, message_type: MessageType, known: Understood
-) -> x509.Certificate | None:
-    """The partner's certificate to encrypt our reply to, when its CPA wants replies encrypted
-    and the certificate is usable; else None (the reply goes signed but unencrypted)."""
-    partner = agreement.partner
-    binding = partner.can_receive(message_type.reply_service, message_type.reply_action)
-    if binding is None or not binding.packaging.encrypted:
-        return None
-    certificate = partner.encryption_certificate(message_type.reply_service)
-    problem = "no encryption certificate"
-    if certificate is not None:
-        try:
-            check_certificate(certificate, known.received_at, Purpose.ENCRYPTION)
-            return certificate
-        except CertificateInvalid as exc:
-            problem = exc.detail
-    # Often the very case being answered (an expired certificate pair): the sender must still
-    # learn why; an AppRec carries no patient data, so it goes signed but unencrypted rather
-    # than not at all (or crashing here).
-    log.warning(
-        "reply_not_encrypted",
-        cpa_id=agreement.cpa.cpa_id,
-        partner_her=partner.her_id,
-        reason=problem,
-    )
-    return None

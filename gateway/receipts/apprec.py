@@ -251,6 +251,16 @@ def apprec_from_msghead(signed_msghead_bytes: bytes | etree._Element) -> etree._
     return found[0]
 
 
+def read_apprec(document: bytes | etree._Element) -> etree._Element:
+    """The AppRec of a reply document: the bare ``<AppRec>`` itself (as the network carries
+    it), or the one a MsgHead carrier holds. Checks no signature: the bare one's integrity is the
+    ebXML envelope's or a detached CMS signature's, the carrier's its own (verify first)."""
+    root = parse_xml(document) if isinstance(document, bytes) else document
+    if root.tag in _APPREC_TAGS:
+        return root
+    return apprec_from_msghead(root)
+
+
 def format_datetime(value: datetime) -> str:
     """``xs:dateTime`` with seconds precision and no zone, in Norwegian local time."""
     if value.tzinfo is not None:

@@ -4,8 +4,10 @@ its documents as indented XML, instead of base64 MIME.
 Pure: bytes in, values out. Each surface words it in its own language (``summary`` with a
 ``Wording``): English here for the shell (``gateway outbox show``, ``gateway messages show``),
 Norwegian in ``gateway.web.replies`` for the console. A payload encrypted to the partner (CMS)
-cannot be read back by us; ``encrypted`` counts those parts. Every 11-digit run in a text or
-document is redacted, so a national id never reaches the terminal or the page.
+cannot be read back by us; ``encrypted`` counts those parts. The AppRec is found bare (as it is
+sent, v1.0 or v1.1) or inside a MsgHead carrier; a detached CMS signature (the ``.p7s`` beside a
+bare AppRec file) is named as such. Every 11-digit run in a text or document is redacted, so a
+national id never reaches the terminal or the page.
 """
 
 from __future__ import annotations
@@ -19,9 +21,18 @@ from gateway.ebxml import mime
 from gateway.ebxml.namespaces import APPREC_NS, EB_NS, MSGHEAD_NS
 from gateway.errors import GatewayError
 from gateway.logs import redact
+from gateway.receipts.apprec import APPREC_V1_1_NS
 from gateway.validation.safe_xml import parse_xml
 
 _ENCRYPTED = ("application/pkcs7-mime", "application/x-pkcs7-mime")
+#: The AppRec namespaces, 1.0 and 1.1.
+_APPRECS = (APPREC_NS, APPREC_V1_1_NS)
+#: What a detached CMS signature file (DER, a SEQUENCE) is shown as.
+DETACHED_SIGNATURE = (
+    "(a detached CMS signature over the AppRec file of the same name without .p7s; "
+    "check it with: openssl cms -verify -binary -inform DER -in FILE.p7s -content FILE "
+    "-noverify -certfile OUR-CERT.pem -nointern)"
+)
 
 #: Where a document came from: the SOAP envelope, an attachment, a bare XML body, or the AppRec
 #: found inside one of them (shown first).
@@ -75,6 +86,8 @@ def decode_reply(body: bytes) -> DecodedReply:
     """The readable parts of a reply body (ebXML MIME, or a bare XML document)."""
     if body.lstrip().startswith(b"<"):
         return _from_documents([("document", None, body)])
+    if body.startswith(b"\x30"):  # DER: the detached signature beside a bare AppRec file
+        return DecodedReply((), (Document("document", None, DETACHED_SIGNATURE),))
     try:
         package = mime.unwrap(body)
     except GatewayError as exc:
@@ -103,10 +116,13 @@ def _from_documents(parts: list[tuple[Part, str | None, bytes]]) -> DecodedReply
         found = said_in(root)
         if found is not None:
             said.append(found)
-        for apprec in root.iter(f"{{{APPREC_NS}}}AppRec"):
-            if apprec is not root:
-                # The AppRec inside MsgHead/Document/RefDoc/Content, shown on its own first.
-                apprecs.append(Document("apprec", None, _pretty(apprec)))
+        if etree.QName(root).namespace in _APPRECS:
+            # The bare AppRec, as it is sent: shown first, as what the reply says.
+            apprecs.append(Document("apprec", None, _pretty(root)))
+            continue
+        for apprec in (a for ns in _APPRECS for a in root.iter(f"{{{ns}}}AppRec")):
+            # The AppRec inside MsgHead/Document/RefDoc/Content, shown on its own first.
+            apprecs.append(Document("apprec", None, _pretty(apprec)))
         documents.append(Document(part, content_id, _pretty(root)))
     return DecodedReply(tuple(said), (*apprecs, *documents))
 
@@ -127,9 +143,9 @@ def _text(element: etree._Element | None) -> str:
 
 def said_in(root: etree._Element) -> Said | None:
     """What the AppRec, ebXML signal or MsgHead in ``root`` says (None: none of those)."""
-    ar = f"{{{APPREC_NS}}}"
-    apprec = root if root.tag == f"{ar}AppRec" else next(root.iter(f"{ar}AppRec"), None)
+    apprec = next((a for ns in _APPRECS for a in root.iter(f"{{{ns}}}AppRec")), None)
     if apprec is not None:
+        ar = f"{{{etree.QName(apprec).namespace}}}"
         status = apprec.find(f"{ar}Status")
         return Said(
             "apprec",

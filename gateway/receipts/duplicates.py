@@ -15,6 +15,7 @@ from gateway.claims.model import MsgHead
 from gateway.ebxml.model import MessageHeader
 from gateway.errors import HeaderInconsistent, MsgIdReused
 from gateway.records import PriorMessage, ReplyRecord, StoredReply
+from gateway.security.cms_signed import SIGNATURE_SUFFIX
 
 __all__ = ["IntakeLookups", "ebxml_duplicate", "msghead_duplicate", "replies_again"]
 
@@ -69,18 +70,28 @@ def replies_again(
 ) -> list[ReplyRecord]:
     """The stored replies, to be sent again under new file names: ``file_name(kind, extension)``
     names them after the file that came in this time, as every reply is (the sender looks for
-    the answer to the file it dropped). ``without_acknowledgments`` when this is a new ebXML
-    message: the stored ack was for the earlier one."""
-    return [
-        ReplyRecord(
-            kind=reply.kind,
-            recipient=reply.recipient,
-            filename=file_name(reply.kind, reply.filename.rpartition(".")[2]),
-            body=reply.body,
-            ebxml_message_id=reply.ebxml_message_id,
-            ref_to_message_id=reply.ref_to_message_id,
+    the answer to the file it dropped); a detached signature keeps the name of the file it signs
+    plus ``.p7s``. ``without_acknowledgments`` when this is a new ebXML message: the stored ack
+    was for the earlier one."""
+    again: list[ReplyRecord] = []
+    renamed: dict[str, str] = {}  # stored file name -> the name it is sent again under
+    for reply in stored:
+        if without_acknowledgments and reply.kind == "acknowledgment":
+            continue
+        signed = reply.filename.removesuffix(SIGNATURE_SUFFIX)
+        if reply.filename.endswith(SIGNATURE_SUFFIX) and signed in renamed:
+            filename = renamed[signed] + SIGNATURE_SUFFIX
+        else:
+            filename = file_name(reply.kind, reply.filename.rpartition(".")[2])
+        renamed[reply.filename] = filename
+        again.append(
+            ReplyRecord(
+                kind=reply.kind,
+                recipient=reply.recipient,
+                filename=filename,
+                body=reply.body,
+                ebxml_message_id=reply.ebxml_message_id,
+                ref_to_message_id=reply.ref_to_message_id,
+            )
         )
-        for reply in stored
-        if not (without_acknowledgments and reply.kind == "acknowledgment")
-    ]
-
+    return again

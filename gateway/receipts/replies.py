@@ -1,19 +1,26 @@
-"""Turns a decision into reply files: ebXML signals and signed AppRecs, ready for the outbox.
+"""Turns a decision into reply files: ebXML signals and AppRecs, ready for the outbox.
 
-- An ebXML message gets ebXML back: an ``Acknowledgment`` when it asked for one, a
-  ``MessageError`` for transport-level problems, and the AppRec (a signed MsgHead carrying the
-  AppRec) wrapped in an ebXML message with the answered type's reply Service and Action (for a
+- An ebXML message gets ebXML back: an ``Acknowledgment`` when it asked for one (signed ones
+  carry the acknowledged message's ``ds:Reference`` copies), a ``MessageError`` for
+  transport-level problems, a ``Pong`` or ``StatusResponse`` for a Ping or StatusRequest, and the
+  AppRec wrapped in an ebXML message with the answered type's reply Service and Action (for a
   BehandlerKrav: ``BehandlerKrav``/``Svarmelding``), From/To swapped and ``RefToMessageId``
-  pointing at the claim.
-- A bare MsgHead dropped in the spool gets a bare signed MsgHead+AppRec back (``.xml``).
+  pointing at the claim. The AppRec is the **bare** ``<AppRec>`` (``ReplyPackaging`` says which
+  version, and whether it is gzipped and CMS-encrypted, as the partner's CPA declares); its
+  integrity and origin are the signed ebXML envelope's ``cid:`` reference over the payload part.
+- A bare MsgHead dropped in the spool gets the bare AppRec as a file (``.xml``) and a detached
+  CMS signature over its exact bytes beside it (``.xml.p7s``, ``gateway.security.cms_signed``).
+- Only a partner configured with ``apprec_carrier = "msghead"`` gets the AppRec inside a signed
+  MsgHead of type ``APPREC`` instead (enveloped XML-DSig; no ``.p7s`` then).
 """
 
 from __future__ import annotations
 
+import gzip
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography import x509
@@ -25,18 +32,34 @@ from gateway.config import IdentityConfig
 from gateway.ebxml import mime
 from gateway.ebxml.compose import build_envelope, reply_header, serialize
 from gateway.ebxml.model import EbxmlMessage, ManifestReference, MessageHeader, Party, PartyId
-from gateway.ebxml.signals import ErrorDetail, build_acknowledgment, build_message_error
+from gateway.ebxml.signals import (
+    ErrorDetail,
+    MessageStatus,
+    StatusRequest,
+    build_acknowledgment,
+    build_message_error,
+    build_pong,
+    build_status_response,
+)
 from gateway.receipts.apprec import (
     AppRec,
     AppRecError,
     AppRecStatus,
     build_apprec,
+    serialize_apprec,
     wrap_in_msghead,
 )
+from gateway.receipts.packaging import ReplyPackaging
 from gateway.records import ReplyRecord
-from gateway.security import cms
+from gateway.security import cms, cms_signed
 from gateway.security.signatures import sign_ebxml_envelope
 from gateway.security.xmldsig import Signer
+
+#: ``ReplyRecord.kind`` of the detached signature beside a bare AppRec file.
+APPREC_SIGNATURE = "apprec_signature"
+#: Content-Types of the AppRec payload part, by its outermost layer.
+_ENCRYPTED = "application/pkcs7-mime; smime-type=enveloped-data"
+_GZIP = "application/x-gzip"
 
 UNKNOWN_PARTY = Party(party_ids=(PartyId("unknown"),), role=None)
 
@@ -66,16 +89,52 @@ class Replier:
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
     #: Sign every ebXML envelope we send (ebMS 2.0 ds:Signature in SOAP:Header).
     sign_envelopes: bool = False
-    #: The partner's encryption certificate from its CPA: the AppRec payload is CMS-encrypted.
-    encrypt_to: x509.Certificate | None = None
+    #: How the AppRec is written and wrapped for this partner (its CPA and ``[replies]``).
+    packaging: ReplyPackaging = field(default_factory=ReplyPackaging)
+
+    @property
+    def encrypt_to(self) -> x509.Certificate | None:
+        """The partner's encryption certificate: the AppRec payload is CMS-encrypted to it."""
+        return self.packaging.encrypt_to
 
     # --- ebXML signals --------------------------------------------------------------------------
 
-    def acknowledgment(self, incoming: EbxmlMessage) -> ReplyRecord:
+    def acknowledgment(
+        self, incoming: EbxmlMessage, *, references: Sequence[bytes] = ()
+    ) -> ReplyRecord:
+        """The Acknowledgment of ``incoming``; ``references``: the ``ds:Reference`` copies of
+        its verified signature, when it asked for a signed acknowledgment (ebMS 2.0 §6.3.2.5)."""
         message_id = self._ebxml_id()
-        envelope = build_acknowledgment(incoming.header, message_id=message_id, timestamp=self.now)
+        envelope = build_acknowledgment(
+            incoming.header,
+            message_id=message_id,
+            timestamp=self.now,
+            references=references,
+        )
         return self._ebxml_reply(
             "acknowledgment", envelope, (), message_id, incoming.header.message_id
+        )
+
+    def pong(self, ping: MessageHeader) -> ReplyRecord:
+        """The Pong answering a Ping (ebMS 2.0 §8)."""
+        message_id = self._ebxml_id()
+        envelope = build_pong(ping, message_id=message_id, timestamp=self.now)
+        return self._ebxml_reply("pong", envelope, (), message_id, ping.message_id)
+
+    def status_response(
+        self, request: StatusRequest, status: MessageStatus, received_at: datetime | None
+    ) -> ReplyRecord:
+        """The StatusResponse to a StatusRequest (ebMS 2.0 §7)."""
+        message_id = self._ebxml_id()
+        envelope = build_status_response(
+            request,
+            status,
+            received_at=received_at if status.has_timestamp else None,
+            message_id=message_id,
+            timestamp=self.now,
+        )
+        return self._ebxml_reply(
+            "status_response", envelope, (), message_id, request.header.message_id
         )
 
     def message_error(
@@ -122,14 +181,14 @@ class Replier:
         original: OriginalRef,
         status: AppRecStatus,
         errors: Sequence[AppRecError],
-    ) -> ReplyRecord:
-        """A signed MsgHead carrying the AppRec; wrapped in ebXML when the claim came so."""
+    ) -> tuple[ReplyRecord, ...]:
+        """The AppRec, in an ebXML message when the claim came so, else as a file (bare: with
+        its detached signature beside it)."""
         local_now = local_naive(self.now).replace(microsecond=0)
-        us = self.identity.organisation()
         apprec = AppRec(
             id=self.new_id(),
             gen_date=local_now,
-            sender=us,
+            sender=self.identity.organisation(),
             receiver=receiver,
             status=status,
             errors=tuple(errors),
@@ -138,22 +197,11 @@ class Replier:
             original_msg_id=original.msg_id,
             software_name="gateway",
             software_version=_version(),
+            version=self.packaging.version,
         )
-        carrier = wrap_in_msghead(
-            build_apprec(apprec),
-            msg_id=self.new_id(),
-            gen_date=local_now,
-            sender=us,
-            receiver=receiver,
-        )
-        signed = etree.tostring(self.signer.sign(carrier), xml_declaration=True, encoding="UTF-8")
+        document = self._apprec_document(apprec)
         if incoming is None:
-            return ReplyRecord(
-                kind="apprec",
-                recipient=self.mail_to,
-                filename=self.file_name("apprec", "xml"),
-                body=signed,
-            )
+            return self._apprec_files(document)
         message_id = self._ebxml_id()
         content_id = f"apprec-{uuid.uuid4().hex}@{_mail_domain(self.identity.mail_address)}"
         header = reply_header(
@@ -163,6 +211,7 @@ class Replier:
             service_type=incoming.header.service_type,
             message_id=message_id,
             timestamp=self.now,
+            duplicate_elimination=self.packaging.duplicate_elimination,
         )
         envelope = build_envelope(
             header,
@@ -170,17 +219,52 @@ class Replier:
             ack_requested=True,
             ack_signed=False,
         )
-        if self.encrypt_to is not None:
-            part = mime.OutgoingPart(
-                content_id=content_id,
-                content_type="application/pkcs7-mime; smime-type=enveloped-data",
-                body=cms.encrypt(signed, self.encrypt_to, at=self.now),
-            )
-        else:
-            part = mime.OutgoingPart(content_id=content_id, content_type="text/xml", body=signed)
-        return self._ebxml_reply(
+        part = self._apprec_part(content_id, document)
+        reply = self._ebxml_reply(
             "apprec", envelope, (part,), message_id, incoming.header.message_id, awaits_ack=True
         )
+        return (reply,)
+
+    def _apprec_document(self, apprec: AppRec) -> bytes:
+        """The bare AppRec's bytes, or a signed MsgHead carrying it (the per-partner option)."""
+        if self.packaging.carrier == "bare":
+            return serialize_apprec(apprec)
+        carrier = wrap_in_msghead(
+            build_apprec(apprec),
+            msg_id=self.new_id(),
+            gen_date=apprec.gen_date,
+            sender=apprec.sender,
+            receiver=apprec.receiver,
+        )
+        return etree.tostring(self.signer.sign(carrier), xml_declaration=True, encoding="UTF-8")
+
+    def _apprec_files(self, document: bytes) -> tuple[ReplyRecord, ...]:
+        """A spool answer: the AppRec file and, for a bare one, ``<file>.p7s`` beside it."""
+        filename = self.file_name("apprec", "xml")
+        file = ReplyRecord(kind="apprec", recipient=self.mail_to, filename=filename, body=document)
+        if self.packaging.carrier != "bare":
+            return (file,)  # the MsgHead carries its own enveloped signature
+        signature = cms_signed.sign(document, self.signer.key, self.signer.certificate)
+        return (
+            file,
+            ReplyRecord(
+                kind=APPREC_SIGNATURE,
+                recipient=self.mail_to,
+                filename=filename + cms_signed.SIGNATURE_SUFFIX,
+                body=signature,
+            ),
+        )
+
+    def _apprec_part(self, content_id: str, document: bytes) -> mime.OutgoingPart:
+        """The payload part, packaged as the CPA says: gzip, then CMS enveloped-data."""
+        body = document
+        content_type = "application/xml" if self.packaging.carrier == "bare" else "text/xml"
+        if self.packaging.compress:
+            body, content_type = gzip.compress(body, mtime=0), _GZIP
+        if self.packaging.encrypt_to is not None:
+            body = cms.encrypt(body, self.packaging.encrypt_to, at=self.now)
+            content_type = _ENCRYPTED
+        return mime.OutgoingPart(content_id=content_id, content_type=content_type, body=body)
 
     # --- helpers --------------------------------------------------------------------------------
 

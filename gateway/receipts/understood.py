@@ -11,12 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from lxml import etree
+
 from gateway.claims.message_types import MessageType
 from gateway.claims.model import Code, Ident, MsgHead, Organisation
+from gateway.claims.msghead import parse_msghead
 from gateway.clock import local_naive
 from gateway.ebxml.model import EbxmlMessage
 from gateway.ebxml.unwrap import Packaged, Unwrapped
+from gateway.errors import ContentError
 from gateway.partners.checks import Agreement
+from gateway.partners.cpa import CpaParty
 from gateway.receipts.replies import OriginalRef
 from gateway.records import MessageRecord, Outcome
 
@@ -39,9 +44,19 @@ class Understood:
     """The ebXML envelope; once its signature is verified, the envelope that was signed."""
     message_type: MessageType | None = None
     agreement: Agreement | None = None
-    """The sender's CPA, once the ebXML header is accepted under it."""
+    """The sender's CPA, once the ebXML header (or a bare MsgHead's sender) is accepted under
+    it."""
+    partner: CpaParty | None = None
+    """The CPA party an MSH request (Ping, StatusRequest) came from: no agreement covers it."""
+    signature_references: tuple[bytes, ...] = ()
+    """The ``ds:Reference`` copies of the verified ebXML signature, when a signed
+    acknowledgment was asked for: stored with the received row, carried by the ack."""
     payload_sha256: str | None = None
+    document: etree._Element | None = None
+    """The payload as parsed, before its signature and schema are checked: only to name what
+    the answer answers (``addressed_head``), never to decide anything."""
     head: MsgHead | None = None
+    """The MsgHead as verified and read."""
     remember_msg_id: bool = True
     """False when the MsgId belongs to another message already (E10)."""
 
@@ -56,6 +71,8 @@ class Understood:
             address = self.agreement.partner.channel_for(self.agreement.sent_as).mail_address
             if address:
                 return address
+        elif self.partner is not None and self.partner.default_channel.mail_address:
+            return self.partner.default_channel.mail_address
         packaged = self.packaged
         if packaged is not None and packaged.mail_from:
             return packaged.mail_from
@@ -66,10 +83,36 @@ class Understood:
             return f"HER:{self.head.sender.her_id}"
         return "unknown"
 
+    def addressed_head(self) -> MsgHead | None:
+        """The MsgHead as read, if it could be: the verified one, else the one of the payload
+        before its checks (a signature or schema failure, an unsupported content). Names what
+        an answer answers and to whom it goes; its ids are never remembered unverified."""
+        if self.head is not None:
+            return self.head
+        if self.document is None:
+            return None
+        try:
+            return parse_msghead(self.document).head
+        except ContentError:
+            return None
+
+    def partner_her(self) -> str | None:
+        """The HER id of the partner the answer goes to: its CPA's, else the MsgHead sender's,
+        else the ebXML From party's."""
+        if self.agreement is not None and self.agreement.partner.her_id:
+            return self.agreement.partner.her_id
+        if self.partner is not None and self.partner.her_id:
+            return self.partner.her_id
+        head = self.addressed_head()
+        if head is not None and head.sender.her_id:
+            return head.sender.her_id
+        return self._ebxml_sender_her()
+
     def claim_sender(self) -> Organisation:
         """Who the AppRec goes to: the MsgHead sender, else the ebXML From party."""
-        if self.head is not None:
-            return self.head.sender
+        head = self.addressed_head()
+        if head is not None:
+            return head.sender
         her = self._ebxml_sender_her()
         if her:
             return Organisation(name=f"HER-id {her}", idents=(Ident(her, "HER"),))
@@ -78,9 +121,11 @@ class Understood:
         return Organisation(name="Ukjent avsender", idents=(Ident("ukjent", "HER"),))
 
     def original_ref(self) -> OriginalRef:
-        """What the AppRec answers: the MsgHead's ids, else the ebXML message's."""
-        if self.head is not None:
-            return OriginalRef(self.head.msg_type, self.head.gen_date, self.head.msg_id)
+        """What the AppRec answers: the MsgHead's ids whenever it could be read (also for a
+        signature or schema failure, or content we do not take), else the ebXML message's."""
+        head = self.addressed_head()
+        if head is not None:
+            return OriginalRef(head.msg_type, head.gen_date, head.msg_id)
         header = self.message.header if self.message is not None else None
         issued = local_naive(header.timestamp if header else self.received_at)
         return OriginalRef(

@@ -65,7 +65,12 @@ from gateway.errors import (
     SignatureInvalid,
 )
 from gateway.security.certificates import RevocationCheck
-from gateway.security.signer_certificates import Candidates, as_certificates, certificate_problem
+from gateway.security.signer_certificates import (
+    Candidates,
+    as_certificates,
+    certificate_problem,
+    within_validity,
+)
 from gateway.security.xmldsig import Signer
 from gateway.validation.safe_xml import parse_xml
 
@@ -292,26 +297,22 @@ def _verify(
     certificate_error: type[MessageError],
     revocation: RevocationCheck | None,
 ) -> etree._Element:
-    """Check the certificates and the structure of ``signature``, then let signxml check the
-    signature value and digests with each usable certificate in turn.
+    """Check the structure of ``signature``, let signxml check the signature value and digests
+    with each agreed certificate in turn, then the certificate that made it (dates, key usage,
+    revocation).
 
     Returns the canonical tree of the ``URI=""`` Reference.
     """
     candidates = Candidates.of(signature, certs, at)
-    if not candidates.usable:
-        raise candidates.no_match(error, certificate_error)
-
     references, document_ref, filter_actors = _check_structure(
         signature, cid_parts, allow_ebms_xpath, error
     )
     checked = _without_unsigned_actors(copy.deepcopy(root)) if filter_actors else root
-    config = replace(
-        _BASE_CONFIG,
-        location=location,
-        expect_references=len(references),
-        verification_time=at,
-    )
-    for candidate in candidates.usable:
+    config = replace(_BASE_CONFIG, location=location, expect_references=len(references))
+    # Integrity before dates: each agreed certificate is tried at a moment it was valid (signxml
+    # refuses an expired one before the digests), so tampering is S01 whatever the dates.
+    for candidate in candidates.ordered:
+        config = replace(config, verification_time=within_validity(candidate, at))
         try:
             outcome = XMLVerifier().verify(
                 checked,
@@ -324,12 +325,15 @@ def _verify(
             raise error("Innholdet er endret etter at det ble signert.") from exc
         except InvalidSignature:
             continue  # not this certificate's key: try the next one
-        except InvalidCertificate as exc:  # pragma: no cover - check_certificate ran first
+        except InvalidCertificate as exc:  # pragma: no cover - verified inside its validity
             raise certificate_error("Sertifikatet er ikke gyldig på kontrolltidspunktet.") from exc
         except (InvalidInput, etree.LxmlError, ValueError) as exc:
             raise error(
                 "Signaturen har feil form eller bruker en algoritme som ikke er tillatt."
             ) from exc
+        problem = candidates.problem_of(candidate)
+        if problem is not None:
+            raise certificate_problem(problem, certificate_error)
         signed = _signed_tree(outcome, references, document_ref, root, error)
         if revocation is not None:
             try:

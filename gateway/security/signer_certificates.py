@@ -3,9 +3,11 @@
 A partner has one signing certificate, or two while it rolls over to a new one (the CPA's
 ``KeyInfo`` holds both, or the operator added a rollover file: ``gateway.partners.rollover``).
 The certificate the sender put in the signature's ``KeyInfo`` is never trusted; it only says
-which agreed certificate to try first. Each candidate is first checked for use at the moment of
-the message (validity, key usage); what the sender is told when none of them made the signature
-is decided here too (``Candidates.no_match``).
+which agreed certificate to try first. Each candidate is checked for use at the moment of the
+message (validity, key usage); the signature is tried against every one of them (integrity
+before dates), and only the one that made it is then held to its problem
+(``Candidates.problem_of``); what the sender is told when none of them made the signature is
+decided here too (``Candidates.no_match``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from gateway.ebxml.namespaces import DS_NS
 from gateway.errors import CertificateInvalid, MessageError
 from gateway.security.certificates import Purpose, check_certificate, describe
 
-__all__ = ["Candidates", "as_certificates", "certificate_problem", "key_info_certificate"]
+__all__ = [
+    "Candidates",
+    "as_certificates",
+    "certificate_problem",
+    "key_info_certificate",
+    "within_validity",
+]
 
 _DS: Final = f"{{{DS_NS}}}"
 _WHITESPACE: Final = re.compile(r"\s+")
@@ -62,17 +70,19 @@ class Candidates:
                 usable.append(candidate)
         return cls(used, ordered, tuple(usable), tuple(refused))
 
+    def problem_of(self, certificate: x509.Certificate) -> CertificateInvalid | None:
+        """Why ``certificate`` may not verify a signature at the message's moment, if so."""
+        for candidate, problem in self.refused:
+            if candidate == certificate:
+                return problem
+        return None
+
     def no_match(
         self, error: type[MessageError], certificate_error: type[MessageError]
     ) -> MessageError:
-        """What to raise when no usable certificate verified the signature: the problem of an
-        agreed certificate with the sender's key (it used that one, say an expired one), else
-        ``error`` naming the certificate the sender used instead of the agreed ones."""
-        for candidate, problem in self.refused:
-            if self.used is not None and _same_key(candidate, self.used):
-                return certificate_problem(problem, certificate_error)
-        if not self.usable:
-            return certificate_problem(self.refused[0][1], certificate_error)
+        """What to raise when none of the agreed certificates verified the signature, usable
+        at the message's moment or not (each is tried: integrity before dates): ``error``,
+        naming the certificate the sender used instead of the agreed ones."""
         return error(_foreign_key_detail(self.used, self.ordered))
 
 
@@ -94,6 +104,12 @@ def certificate_problem(
     if isinstance(problem, certificate_error):
         return problem
     return certificate_error(problem.detail)
+
+
+def within_validity(certificate: x509.Certificate, at: datetime) -> datetime:
+    """``at``, moved into ``certificate``'s validity period if it lies outside it: the moment to
+    check a signature's integrity with it, whatever its dates (those are checked after)."""
+    return min(max(at, certificate.not_valid_before_utc), certificate.not_valid_after_utc)
 
 
 def key_info_certificate(signature: etree._Element) -> x509.Certificate | None:

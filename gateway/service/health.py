@@ -33,6 +33,7 @@ from gateway.errors import StorageError
 from gateway.inbox.imap.config import MailboxConfig
 from gateway.inbox.imap.session import LoginRefused, Session
 from gateway.outbox.smtp.session import smtp_client
+from gateway.security.revocation import RevocationConfig, revocation_health
 from gateway.store.database import Database
 
 #: How a mailbox or SMTP connection is protected: implicit TLS, STARTTLS, or plain (tests only).
@@ -338,6 +339,87 @@ def _probe_directory(directory: Path) -> None:
         Path(probe).unlink()
 
 
+# --- who may send, and whether we can tell -------------------------------------------------------
+
+
+async def check_authentication(partners_directory: str | os.PathLike[str] | None) -> Check:
+    """Whether claims are authenticated at all: only with partners (CPAs) is a sender checked
+    and a signature verified; without, every claim is taken as it comes (a warning)."""
+    name = "authentication"
+    if partners_directory is None:
+        return Check(
+            name,
+            Status.WARN,
+            "claims are NOT authenticated: no partners.directory, so no sender is checked and "
+            "no signature verified (see README, Configuration)",
+        )
+    return _ok(name, f"claims must come from a CPA partner in {partners_directory}")
+
+
+async def check_revocation(
+    config: RevocationConfig | None,
+    certificates: Sequence[x509.Certificate] = (),
+    at: datetime | None = None,
+) -> Check:
+    """The CRL cache (``gateway.security.revocation.revocation_health``): fails for a stale or
+    missing CRL a partner certificate needs; without ``[revocation]``, says it is not checked."""
+    name = "revocation"
+    if config is None:
+        return _ok(name, "not checked (no [revocation]): partner certificates are only pinned")
+    when = at or datetime.now(UTC)
+    state = await asyncio.to_thread(revocation_health, config, when, certificates)
+    status = {"ok": Status.OK, "warn": Status.WARN}.get(state.status, Status.FAIL)
+    return Check(name, status, f"{state.detail} (cache {config.cache_dir})")
+
+
+async def check_payout_held(where: str | os.PathLike[str] | Database) -> Check:
+    """Payout decisions held back because their receiver's CPA does not list their
+    Service/Action (``gateway.payout.routing``): a warning naming each receiver and why. The
+    database (a SQLite file or a configured ``Database``) is read read-only."""
+    name = "payout decisions"
+    try:
+        held = await asyncio.to_thread(_read_held, where)
+    except StorageError as exc:  # PostgreSQL: it names the database
+        return _fail(name, str(exc))
+    except (sqlite3.Error, OSError) as exc:
+        return _fail(name, f"{where}: {_describe(exc)}")
+    if not held:
+        return _ok(name, "none held")
+    shown = "; ".join(f"{vedtak} to HER {her}: {reason}" for vedtak, her, reason in held[:3])
+    more = f" (and {len(held) - 3} more)" if len(held) > 3 else ""
+    return Check(
+        name,
+        Status.WARN,
+        f"{len(held)} held, not sent: {shown}{more}; see 'gateway payout show'",
+    )
+
+
+_HELD = (
+    "SELECT h.vedtak_id, d.receiver_her, h.reason FROM payout_held h "
+    "JOIN payout_decisions d ON d.vedtak_id = h.vedtak_id ORDER BY h.held_at"
+)
+
+
+def _read_held(where: str | os.PathLike[str] | Database) -> list[tuple[str, str, str]]:
+    if isinstance(where, Database) and where.url is not None:
+        from gateway.store.postgres import look  # psycopg only where it is used
+
+        found = look(where.url, DEFAULT_TIMEOUT, _HELD, needs=("payout_held", "payout_decisions"))
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in found]
+    path = where.path if isinstance(where, Database) else Path(where)
+    assert path is not None  # a Database without a URL has a path
+    if not path.is_file():
+        return []
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=DEFAULT_TIMEOUT)
+    try:
+        tables = {str(r[0]) for r in db.execute("SELECT name FROM sqlite_master")}
+        if "payout_held" not in tables:
+            return []
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in db.execute(_HELD)]
+    finally:
+        db.close()
+
+
 # --- running and reporting --------------------------------------------------------------------
 
 
@@ -387,10 +469,13 @@ __all__ = [
     "SECURITY",
     "Check",
     "Status",
+    "check_authentication",
     "check_certificate",
     "check_database",
     "check_directory_writable",
     "check_imap_login",
+    "check_payout_held",
+    "check_revocation",
     "check_smtp",
     "days_to_expiry",
     "exit_code",

@@ -11,12 +11,17 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
+from cryptography import x509
+
 from gateway.config import Config
+from gateway.errors import ConfigurationError
 from gateway.inbox.imap.config import mailboxes_from
 from gateway.outbox.smtp.config import SmtpConfig
+from gateway.partners.registry import PartnerRegistry
 from gateway.service import health
 from gateway.settings import add_config_option
 from gateway.store.migrations import SCHEMA_VERSION
+from gateway.wiring import revocation_config
 
 
 def add_commands(sub: Any) -> None:
@@ -35,7 +40,8 @@ def run(args: argparse.Namespace) -> int | None:
 
 
 def checks_for(config: Config) -> list[Awaitable[health.Check]]:
-    """The checks for ``config``: database, directories, certificates, mailboxes, SMTP."""
+    """The checks for ``config``: database, directories, certificates, whether claims are
+    authenticated, revocation, held payout decisions, mailboxes, SMTP."""
     warn = config.security.certificate_warn_days
     checks: list[Awaitable[health.Check]] = [
         health.check_database(config.database, expected_version=SCHEMA_VERSION),
@@ -50,6 +56,11 @@ def checks_for(config: Config) -> list[Awaitable[health.Check]]:
     ]
     for pair in config.security.decryption:
         checks.append(health.check_certificate(pair.cert_file, warn))
+    checks += [
+        health.check_authentication(config.partners.directory),
+        health.check_revocation(revocation_config(config), _partner_certificates(config)),
+        health.check_payout_held(config.database),
+    ]
     for mailbox in mailboxes_from(config.table("imap")):
         checks.append(
             health.check_imap_login(
@@ -76,3 +87,15 @@ def checks_for(config: Config) -> list[Awaitable[health.Check]]:
             )
         )
     return checks
+
+
+def _partner_certificates(config: Config) -> tuple[x509.Certificate, ...]:
+    """Every partner certificate of the CPAs (what revocation must cover); none if the
+    partners directory cannot be read (the daemon refuses to start then, and says why)."""
+    if config.partners.directory is None:
+        return ()
+    try:
+        registry = PartnerRegistry.load(config.partners.directory)
+    except ConfigurationError:
+        return ()
+    return registry.partner_certificates(config.identity.her_id)

@@ -55,6 +55,16 @@ class Database:
             return describe(self.url)
         return str(self.path)
 
+    def open_read_only(self) -> Engine:
+        """PostgreSQL only: the engine on this database as it is, every transaction read-only
+        on the server (``StorageError`` unless its schema is this gateway's version). A SQLite
+        file is looked at through a copy instead (``ValueError`` here)."""
+        if self.url is None:
+            raise ValueError("a read-only engine is for PostgreSQL; copy a SQLite file instead")
+        from gateway.store.postgres import PostgresEngine
+
+        return PostgresEngine(self.url, pool_size=self.pool_size, read_only=True)
+
     def open(self) -> Engine:
         """The engine on this database, created or migrated (``StorageError`` if it fails)."""
         if self.url is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 
 from gateway.claims.persons import birth_date, is_female
 from gateway.records import (
@@ -18,6 +19,7 @@ from gateway.records import (
     Outcome,
     PriorMessage,
     ReceivedRecord,
+    ReceivedStatus,
     ReplyRecord,
     StoredReply,
     to_ore,
@@ -64,6 +66,27 @@ class Intake:
         received_id, content, payload, outcome = found
         return PriorMessage(int(received_id), content, payload, Outcome(outcome))
 
+    def status_of(self, cpa_id: str, message_id: str) -> ReceivedStatus | None:
+        """The ebXML message ``message_id`` as received, if we have it: the one under ``cpa_id``,
+        else under any CPA (the asker is then not its sender). One answered with a MessageError
+        was not received, and is not here."""
+        found = self._engine.one(
+            "SELECT r.id, r.received_at, r.outcome, m.cpa_id, m.from_her FROM messages m "
+            "JOIN received r ON r.id = m.received_id WHERE m.ebxml_message_id = ? "
+            "ORDER BY CASE WHEN m.cpa_id = ? THEN 0 ELSE 1 END, r.id LIMIT 1",
+            (message_id, cpa_id),
+        )
+        if found is None:
+            return None
+        received_id, received_at, outcome, found_cpa, from_her = found
+        return ReceivedStatus(
+            int(received_id),
+            datetime.fromisoformat(str(received_at)),
+            Outcome(outcome),
+            None if found_cpa is None else str(found_cpa),
+            None if from_her is None else str(from_her),
+        )
+
     def replies_for(self, received_id: int) -> list[StoredReply]:
         """The replies first sent for a message, in the order they were made."""
         return STORED.fetch(
@@ -107,7 +130,8 @@ class Intake:
 def _insert_received(tx: Transaction, r: ReceivedRecord) -> int:
     return tx.insert(
         "INSERT INTO received(received_at, source, source_ref, sha256, size, raw, outcome, "
-        "detail, duplicate_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "detail, duplicate_of, signature_references) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING id",
         (
             r.received_at.isoformat(timespec="microseconds"),
             r.source,
@@ -118,8 +142,17 @@ def _insert_received(tx: Transaction, r: ReceivedRecord) -> int:
             r.outcome.value,
             r.detail,
             r.duplicate_of,
+            _references(r.signature_references),
         ),
     )
+
+
+def _references(references: Sequence[bytes]) -> str | None:
+    """The ``ds:Reference`` copies as one JSON array of their XML (ASCII: lxml writes other
+    characters as references), or NULL when there are none."""
+    if not references:
+        return None
+    return json.dumps([reference.decode("utf-8") for reference in references])
 
 
 def _insert_message(tx: Transaction, received_id: int, m: MessageRecord) -> int:

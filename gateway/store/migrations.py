@@ -23,11 +23,11 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 #: The schema version ``schema.sql`` describes.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: The oldest version a PostgreSQL database can have (it is made from ``schema.sql``, at the
-#: then newest version; PostgreSQL support came with version 5).
-POSTGRES_SINCE = 5
+#: then newest version; PostgreSQL support came with version 6, the outbox claims).
+POSTGRES_SINCE = 6
 
 
 class Statements(Protocol):
@@ -156,6 +156,11 @@ def _v3_to_v4(db: Statements) -> None:
 
 
 def _v4_to_v5(db: Statements) -> None:
+    """Signed acknowledgments: the received message's ``ds:Reference`` copies, kept with it."""
+    db.execute("ALTER TABLE received ADD COLUMN signature_references TEXT")
+
+
+def _v5_to_v6(db: Statements) -> None:
     """Outbox rows claimed by the instance delivering them (several instances, one database):
     ``claimed_by`` names the instance, ``claimed_at`` when; a claim of an instance that is no
     longer alive is void."""
@@ -169,6 +174,7 @@ MIGRATIONS: dict[int, Callable[[Statements], None]] = {
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
+    5: _v5_to_v6,
 }
 
 

@@ -16,6 +16,9 @@
   PostgreSQL releases when that connection ends: the process died, or lost the server. The
   engine holds ``instance:<its name>`` while open; ``held`` asks ``pg_locks`` whether anyone
   holds a name. ``Transaction.serialise`` is a transaction-scoped advisory lock.
+- **Read-only** (``read_only=True``, ``Database.open_read_only``): every transaction is read-only
+  on the server, and the schema is taken as it is (it must be this gateway's version): for
+  commands that look at a live database and must never write to it.
 - **Errors.** A driver error becomes ``StorageError`` with the server's primary message only:
   its DETAIL may quote row values, and those may be national identity numbers.
 """
@@ -56,6 +59,7 @@ _KEEPALIVES = {
 _SERVER_KEEPALIVES = (
     "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
 )
+_READ_ONLY = "-c default_transaction_read_only=on"
 _SCHEMA_LOCK = "schema"
 _CREATED = re.compile(
     r"\bCREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX|VIEW)\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.IGNORECASE
@@ -148,16 +152,28 @@ class PostgresEngine:
 
     dialect: Literal["postgresql"] = "postgresql"
 
-    def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 4,
+        connect_timeout: float = 10.0,
+        read_only: bool = False,
+    ) -> None:
         self.url = url
         self.where = describe(url)
         self.instance = new_instance_name()
         parts = pq_conninfo.conninfo_to_dict(url)
         defaults = {"application_name": "gateway", "connect_timeout": str(int(connect_timeout))}
+        given = str(parts.pop("options", None) or "")
         self._conninfo = pq_conninfo.make_conninfo(
             "", **{**defaults, **_KEEPALIVES, **{k: str(v) for k, v in parts.items()}}
         )
-        options = " ".join(filter(None, (str(parts.get("options") or ""), _SERVER_KEEPALIVES)))
+        if read_only:  # every transaction of every connection: a write fails on the server
+            given = " ".join(filter(None, (given, _READ_ONLY)))
+        if given:
+            self._conninfo = pq_conninfo.make_conninfo(self._conninfo, options=given)
+        options = " ".join(filter(None, (given, _SERVER_KEEPALIVES)))
         self._lock_conninfo = pq_conninfo.make_conninfo(self._conninfo, options=options)
         self._lock = threading.Lock()  # the lock connection and the set of locks held on it
         self._held: set[str] = set()
@@ -165,10 +181,16 @@ class PostgresEngine:
         self._locks: psycopg.Connection[Any] | None = None
         try:
             self._lock_connection()
-            self._migrate()
+            if read_only:
+                self._check_version()
+            else:
+                self._migrate()
         except psycopg.Error as exc:
             self._close_locks()
             raise _failure(f"cannot open database {self.where}", exc) from exc
+        except StorageError:  # a schema this gateway cannot use
+            self._close_locks()
+            raise
         self._pool = ConnectionPool(
             self._conninfo,
             min_size=1,
@@ -360,6 +382,16 @@ class PostgresEngine:
             if not conn.closed:
                 conn.execute("SELECT pg_advisory_unlock(%s)", [lock_key(_SCHEMA_LOCK)])
 
+    def _check_version(self) -> None:
+        """Read-only: the schema must be this gateway's, as it is (nothing is made or migrated)."""
+        version = self._version(self._lock_connection())
+        if version != SCHEMA_VERSION:
+            raise StorageError(
+                f"database {self.where} has schema version {version}, not this gateway's "
+                f"{SCHEMA_VERSION}; a read-only look needs the same version (start the daemon "
+                "of this version once to migrate it)"
+            )
+
     @staticmethod
     def _version(conn: psycopg.Connection[Any]) -> int | None:
         exists = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
@@ -369,29 +401,50 @@ class PostgresEngine:
         return None if row is None else int(row[0])
 
 
-def probe(url: str, timeout: float) -> tuple[int | None, set[str], int]:
-    """Read-only look at a database for ``gateway health``: (schema version, the tables of the
-    current schema, the highest received id). Creates and migrates nothing; raises
-    ``StorageError`` when the server cannot be reached or read."""
+@contextmanager
+def _looking(url: str, timeout: float) -> Iterator[psycopg.Connection[Any]]:
+    """A read-only session with a statement timeout, for a look at a database as it is."""
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(timeout))) as conn:
             milliseconds = str(int(timeout * 1000))
             conn.execute("SELECT set_config('statement_timeout', %s, false)", [milliseconds])
-            tables = {
-                str(name)
-                for (name,) in conn.execute(
-                    "SELECT table_name FROM information_schema.tables "
-                    "WHERE table_schema = current_schema()"
-                )
-            }
-            version = None
-            if "schema_version" in tables:
-                row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-                version = None if row is None or row[0] is None else int(row[0])
-            received = 0
-            if "received" in tables:
-                row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM received").fetchone()
-                received = int(row[0]) if row is not None else 0
-            return version, tables, received
+            conn.execute("SET default_transaction_read_only = on")
+            yield conn
     except psycopg.Error as exc:
         raise _failure(describe(url), exc) from exc
+
+
+def _tables(conn: psycopg.Connection[Any]) -> set[str]:
+    return {
+        str(name)
+        for (name,) in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
+    }
+
+
+def probe(url: str, timeout: float) -> tuple[int | None, set[str], int]:
+    """Read-only look at a database for ``gateway health``: (schema version, the tables of the
+    current schema, the highest received id). Creates and migrates nothing; raises
+    ``StorageError`` when the server cannot be reached or read."""
+    with _looking(url, timeout) as conn:
+        tables = _tables(conn)
+        version = None
+        if "schema_version" in tables:
+            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            version = None if row is None or row[0] is None else int(row[0])
+        received = 0
+        if "received" in tables:
+            row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM received").fetchone()
+            received = int(row[0]) if row is not None else 0
+        return version, tables, received
+
+
+def look(url: str, timeout: float, sql: str, *, needs: tuple[str, ...]) -> list[Row]:
+    """One query on a database as it is, read-only, for ``gateway health``: no rows when a
+    table in ``needs`` is not there (yet). ``StorageError`` when the server cannot be reached
+    or read."""
+    with _looking(url, timeout) as conn:
+        if not set(needs) <= _tables(conn):
+            return []
+        return conn.execute(placeholders(sql)).fetchall()

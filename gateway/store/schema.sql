@@ -1,4 +1,4 @@
--- gateway claims store, schema version 5, in SQLite's types (PostgreSQL gets it translated:
+-- gateway claims store, schema version 6, in SQLite's types (PostgreSQL gets it translated:
 -- gateway/store/ddl.py). Migrations: gateway/store/migrations.py.
 -- Amounts are integer øre. Times are ISO 8601 text: received_at in UTC, treatment times
 -- (dato_tid) in Norwegian local time as the claim carries them.
@@ -16,7 +16,10 @@ CREATE TABLE IF NOT EXISTS received (
     raw           BLOB    NOT NULL,
     outcome       TEXT    NOT NULL,            -- see gateway.store.sqlite.Outcome
     detail        TEXT,                        -- short English reason, never a national id
-    duplicate_of  INTEGER REFERENCES received(id)
+    duplicate_of  INTEGER REFERENCES received(id),
+    -- the ds:Reference copies of its verified ebXML signature when it asked for a signed
+    -- acknowledgment (a JSON array of XML strings): what our acknowledgment acknowledged
+    signature_references  TEXT
 );
 CREATE INDEX IF NOT EXISTS received_sha256 ON received(sha256);
 

@@ -99,6 +99,10 @@ class CpaSpec:
     status: str = "agreed"
     compressed: bool = True
     encrypted: bool = True
+    #: The AppRec namespace the reply part declares (1.1: ``.../apprec/2012-02-15``).
+    apprec_namespace: str = APPREC_NS
+    #: ``MessagingCharacteristics/@duplicateElimination`` of both parties' channels.
+    duplicate_elimination: str = "perMessage"
 
 
 def format_duration(value: timedelta) -> str:
@@ -127,8 +131,12 @@ def cpa_xml(spec: CpaSpec = CpaSpec()) -> bytes:
         _simple_part(
             root, f"{prefix}_request", "application/xml", [(MSGHEAD_NS, "1.2"), (BKM_NS, "1.0")]
         )
+        version = "1.0" if spec.apprec_namespace == APPREC_NS else "1.1"
         _simple_part(
-            root, f"{prefix}_reply", "application/xml", [(MSGHEAD_NS, "1.2"), (APPREC_NS, "1.0")]
+            root,
+            f"{prefix}_reply",
+            "application/xml",
+            [(MSGHEAD_NS, "1.2"), (spec.apprec_namespace, version)],
         )
     for prefix in ("us", "partner"):
         _packaging(root, f"{prefix}_package_signal", prefix, None, [])
@@ -262,7 +270,7 @@ def _party(
         syncReplyMode="none",
         ackRequested="always",
         ackSignatureRequested="perMessage",
-        duplicateElimination="perMessage",
+        duplicateElimination=spec.duplicate_elimination,
     )
     transport = _el("Transport", info, transportId=f"{prefix}_transport_smtp")
     _el("TransportProtocol", _el("TransportSender", transport), version="1.1").text = "SMTP"

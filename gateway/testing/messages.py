@@ -25,7 +25,7 @@ from gateway.ebxml import mime
 from gateway.ebxml.compose import build_envelope, serialize
 from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.model import EbxmlMessage, ManifestReference, MessageHeader, Party, PartyId
-from gateway.receipts.apprec import apprec_from_msghead
+from gateway.receipts.apprec import AppRecVersion, apprec_from_msghead
 from gateway.security import cms
 from gateway.security.signatures import sign_ebxml_envelope, verify_ebxml_envelope, verify_msghead
 from gateway.security.xmldsig import Signer
@@ -129,9 +129,10 @@ class OpenedReply:
     content_types: tuple[str, ...]
     """The payload parts' Content-Types (``type/subtype``), in order."""
     msghead: etree._Element | None
-    """The MsgHead as it was signed, for a reply with a payload (an AppRec); else None."""
+    """The MsgHead as it was signed, for an AppRec in the MsgHead carrier; else None."""
     apprec: etree._Element | None
-    """The AppRec inside ``msghead``."""
+    """The AppRec: the payload itself (bare, as the network carries it), or the one inside
+    ``msghead``."""
 
     @property
     def status(self) -> str | None:
@@ -157,9 +158,11 @@ def open_reply(
     *,
     at: datetime | None = None,
 ) -> OpenedReply:
-    """Open a reply mail of the gateway: verify the ebMS signature against
-    ``our_certificate`` (required), decrypt an encrypted payload with ``decryption_keys`` (the
-    partner's), verify the MsgHead's signature (required) and find its AppRec.
+    """Open a reply mail of the gateway as an EPJ would: verify the ebMS signature against
+    ``our_certificate`` (required; it covers the payload part by its ``cid:`` reference),
+    decrypt an encrypted payload with ``decryption_keys`` (the partner's), unpack gzip, and read
+    the AppRec: bare, or (the per-partner MsgHead carrier) inside a MsgHead whose own signature
+    is verified too.
 
     Raises the library's ``SecurityFailure``/``SignatureInvalid``/``CertificateInvalid`` for
     whatever does not check out, and ``ValueError`` for an encrypted part without a key.
@@ -185,5 +188,8 @@ def open_reply(
         body = cms.decrypt(body, decryption_keys)
     if body.startswith(b"\x1f\x8b"):
         body = cms.gunzip(body)
-    msghead = verify_msghead(body, our_certificate, at, required=True)
+    root = parse_xml(body)
+    if root.tag in {f"{{{version.namespace}}}AppRec" for version in AppRecVersion}:
+        return OpenedReply(envelope, content_types, None, root)
+    msghead = verify_msghead(root, our_certificate, at, required=True)
     return OpenedReply(envelope, content_types, msghead, apprec_from_msghead(msghead))

@@ -26,7 +26,7 @@ from gateway.ebxml import mime
 from gateway.ebxml.namespaces import EB_NS
 from gateway.errors import MessageError, ReplyChannel, receipt_for
 from gateway.pipeline import Result
-from gateway.receipts.apprec import apprec_from_msghead
+from gateway.receipts.apprec import read_apprec
 from gateway.records import Outcome
 
 
@@ -84,6 +84,8 @@ def _error_class(detail: str | None) -> type[MessageError] | None:
 def answer_of_replies(replies: Iterable[bytes]) -> str | None:
     """``apprec:<V>``/``ebxml:<code>``/``accepted`` from reply bodies (file or mail)."""
     for body in replies:
+        if _detached_signature(body):
+            continue  # the .p7s beside a bare AppRec file: the AppRec says the answer
         if body.lstrip().startswith(b"<"):
             return _apprec_answer(body)
         package = mime.unwrap(body)
@@ -96,8 +98,13 @@ def answer_of_replies(replies: Iterable[bytes]) -> str | None:
     return None
 
 
+def _detached_signature(body: bytes) -> bool:
+    """A DER CMS SignedData (a SEQUENCE with a long-form length), never a MIME mail or XML."""
+    return body[:1] == b"\x30" and body[1:2] in (b"\x80", b"\x81", b"\x82", b"\x83")
+
+
 def _apprec_answer(body: bytes) -> str:
-    apprec = apprec_from_msghead(body)
+    apprec = read_apprec(body)
     codes = [e.get("V", "") for e in apprec.iter("{*}Error")]
     status = next((s.get("V") for s in apprec.iter("{*}Status")), None)
     if status == "1":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
 import aioimaplib
@@ -57,6 +57,9 @@ class Session:
         self.step = "connect"
         self._password = password
         self._lost = asyncio.Event()
+        #: Library calls given up on (a timeout, a lost connection): still winding down, awaited
+        #: by ``close`` so that whatever they opened is closed by then.
+        self._abandoned: set[asyncio.Future[Any]] = set()
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._lost.set()
@@ -83,6 +86,7 @@ class Session:
             lost.cancel()
             if not task.done():
                 task.cancel()
+                self._abandoned.add(task)
         if task not in done:
             raise TransportError(f"{self.config.name}: connection lost during {what}")
         try:
@@ -250,7 +254,12 @@ class Session:
         return woken
 
     async def close(self, *, graceful: bool) -> None:
-        """LOGOUT (when ``graceful`` and still connected), then drop the connection."""
+        """LOGOUT (when ``graceful`` and still connected), then drop the connection.
+
+        When this returns the socket is closed, also for a connection given up half-way (a
+        timeout during connect, the TLS handshake or STARTTLS): nothing is left for the garbage
+        collector, whose ``ResourceWarning`` would otherwise surface wherever it runs next.
+        """
         client, self.client = self.client, None
         if client is None:
             return
@@ -258,19 +267,47 @@ class Session:
             with contextlib.suppress(*_IMAP_ERRORS):
                 await asyncio.wait_for(client.logout(), 2.0)
         abort_client(client)
+        abandoned, self._abandoned = self._abandoned, set()
+        await settle_client(client, abandoned)
+
+
+#: How long ``settle_client`` waits for cancelled library calls to wind down.
+SETTLE_SECONDS = 2.0
 
 
 def abort_client(client: Any) -> None:
     """Close an aioimaplib client now: cancel its helper tasks and a connection still being
-    made (it would otherwise open after we gave up, and leak), and close the transport."""
+    made (it would otherwise open after we gave up, and leak), and abort the transport (no TLS
+    close_notify exchange: nothing more is said on this connection, and a graceful TLS close
+    waits for the server, up to asyncio's 30 s shutdown timeout, with the socket open)."""
     protocol = client.protocol
     for task in (*client.tasks, *protocol.tasks):
         task.cancel()
     if not client._client_task.done():
         client._client_task.cancel()
     transport = protocol.transport
-    if transport is not None and not transport.is_closing():
-        transport.close()
+    if transport is not None:
+        transport.abort()
+
+
+async def settle_client(client: Any, abandoned: Iterable[asyncio.Future[Any]] = ()) -> None:
+    """Wait (bounded) until what ``abort_client`` started is done: a cancelled connect or TLS
+    handshake has closed its transport, and the aborted transport its socket.
+
+    Cancelling a task only asks; the task cleans up (``transport.close()`` in asyncio's
+    ``create_connection``/``start_tls``) when it next runs, and a closed transport shuts its
+    socket one loop iteration later. Until then the socket is open, and a loop that ends first
+    (a test, a shutdown) leaves it to the garbage collector.
+    """
+    pending = {
+        task
+        for task in (client._client_task, *client.tasks, *client.protocol.tasks, *abandoned)
+        if not task.done()
+    }
+    if pending:
+        await asyncio.wait(pending, timeout=SETTLE_SECONDS)
+    # The aborted transport closes its socket in the next iteration (call_soon): let it run.
+    await asyncio.sleep(0)
 
 
 async def check_login(config: MailboxConfig) -> None:
