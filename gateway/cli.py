@@ -12,6 +12,7 @@
     gateway rules list|explain|replay ...    rules in force; why a bill was decided; rebehandling
     gateway stats export|import-population|import-residence ...   anonymised open data
     gateway payout preview|run|list|show|resend ...   payout decisions, paid exactly once
+    gateway deliveries list|run|log; gateway paper register|list   extracts; paper claims
     gateway health --config FILE [--json]    database, mailboxes, SMTP, certificates (exit 0/1)
     gateway outbox list|show|dead|requeue|discard|awaiting-ack ...   replies and dead letters
     gateway messages list|show ...           what was received, and what it was answered
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from gateway.casework import cli as casework_cli
 from gateway.config import Config
+from gateway.deliveries import cli as deliveries_cli
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.outbox import cli as outbox_cli
 from gateway.payout import cli as payout_cli
@@ -116,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     casework_cli.add_commands(sub)  # claims show/override, rules list/explain/replay
     stats_cli.add_commands(sub)  # stats export / import-population / import-residence
     payout_cli.add_commands(sub)  # payout preview / run / list / show / resend
+    deliveries_cli.add_commands(sub)  # deliveries list / run / log; paper register / list
     practices_cli.add_commands(sub)  # practices import / show / convert
     health_cli.add_commands(sub)  # health
     outbox_cli.add_commands(sub)  # outbox list/show/dead/requeue/discard/awaiting-ack; messages
@@ -146,6 +149,8 @@ def _main(argv: Sequence[str] | None) -> int:
             handled = stats_cli.run(args)
         if handled is None:
             handled = payout_cli.run(args)
+        if handled is None:
+            handled = deliveries_cli.run(args)
         if handled is None:
             handled = health_cli.run(args)
         if handled is None and config is not None:

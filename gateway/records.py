@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 
@@ -309,6 +309,32 @@ class EffectiveStatus:
     overridden: bool
     override_id: int | None
     override_kind: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PaperClaim:
+    """A paper claim (papirregning) as KUHR keeps it: only the aggregate of one submission, the
+    refund paid for it, per practice and period; never a patient. ``paper_id`` is set once it is
+    stored."""
+
+    practice_her: str
+    submission: str  # the submission's own reference (innsending), unique per practice
+    period_from: date  # treatment days the submission covers
+    period_to: date
+    bills: int  # how many bills the submission held (a count only)
+    refund_ore: int  # the refund paid for the submission, in øre
+    practice_type: str | None = None  # the practitioner type (lege, fysioterapeut, ...)
+    paper_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.practice_her.isdigit():
+            raise ValueError(f"practice HER id must be digits, got {self.practice_her!r}")
+        if not self.submission.strip():
+            raise ValueError("a paper claim needs its submission reference")
+        if self.period_from > self.period_to:
+            raise ValueError("the period of a paper claim ends before it starts")
+        if self.bills < 0 or self.refund_ore < 0:
+            raise ValueError("bills and refund of a paper claim cannot be negative")
 
 
 # --- the web console and the claim status API ------------------------------------------------

@@ -22,12 +22,14 @@ register it here: its settings in ``Adapters``, an inbox in ``_inboxes``, an out
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
 
 from gateway.config import Config
+from gateway.deliveries.config import DeliveriesConfig
+from gateway.deliveries.schedule import DeliveryScheduler
 from gateway.errors import ConfigurationError
 from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
 from gateway.inbox.imap.poller import MailboxLeases, MailboxPoller
@@ -79,6 +81,7 @@ class Adapters:
     revocation: RevocationConfig | None
     #: The console and the claim status API (``gateway web``; in ``gateway run`` if in_daemon).
     web: WebConfig
+    deliveries: DeliveriesConfig = field(default_factory=DeliveriesConfig)
 
     @classmethod
     def of(cls, config: Config) -> Adapters:
@@ -102,6 +105,7 @@ class Adapters:
             replies=ReplyOptions.from_table(config.table("replies")),
             revocation=revocation_config(config),
             web=WebConfig.from_table(config.table("web")),
+            deliveries=DeliveriesConfig.from_table(config.table("deliveries")),
         )
 
 
@@ -219,6 +223,14 @@ def build(config: Config, *, once: bool = False) -> Parts:
         )
         services.append(
             PayoutScheduler(adapters.payout, store.engine, deps, flush=outbox.notify)
+        )
+    if adapters.deliveries.enabled:
+        from gateway.stats.mirror import mirror_directory  # numpy only where it is used
+
+        services.append(
+            DeliveryScheduler(
+                adapters.deliveries, store.engine, mirror=mirror_directory(config.database)
+            )
         )
     if adapters.web.in_daemon:
         services.append(_web_service(config, adapters))

@@ -69,9 +69,12 @@ def fake_build(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         by: Sequence[str],
         period: str,
         progress: Callable[[str], None] | None = None,
+        **options: Any,
     ) -> Table:
         where = getattr(db, "path", db)  # the SQLite engine's file
-        calls.append({"db": where, "measure": measure, "by": tuple(by), "period": period})
+        calls.append(
+            {"db": where, "measure": measure, "by": tuple(by), "period": period, **options}
+        )
         if period == "1999":
             raise StatsError("no bills in period 1999")
         if progress is not None:
@@ -118,6 +121,10 @@ def test_export_writes_the_table_and_reports_progress(
             "measure": "kontakter",
             "by": ("kommune",),
             "period": "2023",
+            "only": {},
+            "share_of": None,
+            "exclusion": None,
+            "mirror": tmp_path / "var" / "gateway.sqlite3.stats",  # beside the SQLite file
         }
     ]
     back = read_table(out, fmt)
@@ -221,15 +228,11 @@ def test_export_with_the_real_core(
 ) -> None:
     """A small synthetic store (the bench's generator), the real ``build_table``, every format."""
     monkeypatch.syspath_prepend(str(PROJECT))  # bench/ is not an installed package
-    from bench.stats_bench import populate, write_reference
+    from bench.stats_data import fill
 
     (tmp_path / "var").mkdir(exist_ok=True)
     database = tmp_path / "var" / "gateway.sqlite3"
-    patients, _added = populate(database, 3_000, seed=7)
-    residence, population = write_reference(tmp_path, patients)
-    for command, path in (("import-residence", residence), ("import-population", population)):
-        assert _main(["stats", command, str(path), "--config", str(config)]) == 0
-    capsys.readouterr()
+    fill(database, 3_000)  # with residence, population and the practice register
     for fmt in ("csv", "json", "xml", "xlsx", "png"):
         out = tmp_path / f"export.{fmt}"
         argv = ["stats", "export", "--measure", "refusjon", "--by", "praksistype,kommune"]

@@ -76,7 +76,7 @@ class _Db:
             )
         self.position = 0
 
-    def execute(self, sql: str, params: tuple[object, ...]) -> None:
+    def execute(self, sql: str, params: tuple[object, ...] = ()) -> None:
         with self.engine.transaction("test data") as tx:
             tx.execute(sql, params)
 

@@ -221,8 +221,23 @@ def test_a_v4_database_gets_the_signature_references_column(tmp_path: Path) -> N
     assert _shape(old) == _shape(fresh)
 
 
+def test_the_v6_step_makes_the_paper_claims_table_schema_sql_describes(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.sqlite"
+    Store(fresh).close()
+    old = tmp_path / "v5.sqlite"
+    db = sqlite3.connect(old, isolation_level=None)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (5)")
+    MIGRATIONS[5](db)  # the step alone, without schema.sql (or a later step) after it
+    db.close()
+    made = {k: v for k, v in _shape(old).items() if k.split()[1].startswith("paper_claims")}
+    assert made and made == {
+        k: v for k, v in _shape(fresh).items() if k.split()[1].startswith("paper_claims")
+    }
+
+
 #: The version the outbox claims' step (``claimed_by``, ``claimed_at``) starts from.
-CLAIMS_STEP_FROM = 5
+CLAIMS_STEP_FROM = 6
 
 
 def _reply_columns(store: Store) -> list[tuple[object, ...]]:

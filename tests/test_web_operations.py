@@ -127,6 +127,25 @@ def test_statistics_export_in_every_format(web: Console) -> None:
         assert other.get(result).status_code == 404  # a job is its owner's
 
 
+def test_statistics_by_the_register_dimensions(web: Console) -> None:
+    with session(web, "dag") as http:
+        page = http.get("/statistikk").text
+        for dimension in ("praksistype", "fagomrade", "praksiskommune", "kontakttype"):
+            assert f'value="{dimension}"' in page
+        started = http.post(
+            "/statistikk",
+            data={"csrf": csrf_of(page), "maal": "kontakter", "periode": "2026-10",
+                  "etter": ["praksistype", "fagomrade", "praksiskommune", "kommune"]},
+        )
+        result = finish(http, started)
+        assert "<table>" in http.get(result).text
+        csv = http.get(f"{result}/fil.csv").content.decode("utf-8-sig")
+        header = csv.splitlines()[0].split(";")
+        # in the form's order of the dimensions
+        assert header[1:5] == ["fagomrade", "praksistype", "praksiskommune", "kommune"]
+        assert len(csv.splitlines()) > 2
+
+
 def test_replay_preview_then_apply(web: Console) -> None:
     store = web.data.store
     bill_id = web.seeded.bill_ids_b[0]

@@ -19,9 +19,10 @@ from gateway.payout.decision import (
     DecisionBill,
     DecisionLine,
     DecisionNote,
+    DecisionPaper,
     patient_reference,
 )
-from gateway.payout.ledger import LineRecord, run_lines, runs
+from gateway.payout.ledger import LineRecord, PayoutError, paper_lines, run_lines, runs
 from gateway.payout.recipients import Payee, Recipients
 from gateway.practices.model import EMPTY_REGISTER
 from gateway.rules.registry import RULES
@@ -62,6 +63,12 @@ def decisions_for_run(
     for line in lines:
         payee = registry.payee(line.receiver_her, _practitioner_type(db, line.bill_id), on)
         by_payee.setdefault(payee.her_id, (payee, []))[1].append(line)
+    papers: dict[str, list[DecisionPaper]] = {}
+    for her, paper_id, amount in paper_lines(db, run_id):
+        paper, ptype = _paper(db, paper_id, amount)
+        payee = registry.payee(her, ptype, on)
+        by_payee.setdefault(payee.her_id, (payee, []))
+        papers.setdefault(payee.her_id, []).append(paper)
     return [
         Decision(
             vedtak_id=f"{run_key}-{her}",
@@ -72,9 +79,29 @@ def decisions_for_run(
             account=payee.account,
             kid=payee.kid,
             bills=tuple(_bill(db, line, secret) for line in sorted(items, key=_order)),
+            papir=tuple(papers.get(her, ())),
         )
         for her, (payee, items) in sorted(by_payee.items())
     ]
+
+
+def _paper(db: Reader, paper_id: int, amount: int) -> tuple[DecisionPaper, str | None]:
+    row = db.one(
+        "SELECT submission, period_from, period_to, bills, practice_type FROM paper_claims "
+        "WHERE id = ?",
+        (paper_id,),
+    )
+    if row is None:
+        raise PayoutError(f"paper claim {paper_id} of a payout line does not exist")
+    submission, first, last, bills, ptype = row
+    paper = DecisionPaper(
+        str(submission),
+        date.fromisoformat(str(first)),
+        date.fromisoformat(str(last)),
+        int(bills),
+        _ore(amount),
+    )
+    return paper, None if ptype is None else str(ptype)
 
 
 def _practitioner_type(db: Reader, bill_id: int) -> str | None:

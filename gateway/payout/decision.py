@@ -140,6 +140,21 @@ class DecisionBill:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionPaper:
+    """A paper claim paid in this decision: only its aggregate (no patient, no lines)."""
+
+    innsending: str
+    periode_fra: date
+    periode_til: date
+    antall_regninger: int
+    utbetalt: Decimal
+
+    def __post_init__(self) -> None:
+        _check_text(self.innsending, "Innsending")
+        _check_amount(self.utbetalt, "paper claim amount")
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """A payout decision for one receiver in one run (``kjoring``)."""
 
@@ -151,6 +166,7 @@ class Decision:
     account: str | None
     kid: str | None
     bills: tuple[DecisionBill, ...]
+    papir: tuple[DecisionPaper, ...] = ()
 
     def __post_init__(self) -> None:
         _check_text(self.vedtak_id, "VedtakId")
@@ -171,8 +187,9 @@ class Decision:
 
     @property
     def total(self) -> Decimal:
-        """Sum of what the bills pay, in kroner (exact decimal arithmetic)."""
-        return sum((bill.utbetalt for bill in self.bills), Decimal("0.00"))
+        """Sum of what the bills and paper claims pay, in kroner (exact decimal arithmetic)."""
+        paid = [bill.utbetalt for bill in self.bills] + [p.utbetalt for p in self.papir]
+        return sum(paid, Decimal("0.00"))
 
 
 def build_decision(decision: Decision) -> etree._Element:
@@ -207,6 +224,13 @@ def build_decision(decision: Decision) -> etree._Element:
             _sub(merknad, "Tekst", note.tekst)
             if note.veiledning is not None:
                 _sub(merknad, "Veiledning", note.veiledning)
+    for paper in decision.papir:
+        innsending = _sub(root, "Papirinnsending")
+        _sub(innsending, "Innsending", paper.innsending)
+        _sub(innsending, "PeriodeFra", paper.periode_fra.isoformat())
+        _sub(innsending, "PeriodeTil", paper.periode_til.isoformat())
+        _sub(innsending, "AntallRegninger", str(paper.antall_regninger))
+        _sub(innsending, "Utbetalt", format_amount(paper.utbetalt))
     total = _sub(root, "Sum")
     _sub(total, "AntallRegninger", str(len(decision.bills)))
     _sub(total, "Utbetalt", format_amount(decision.total))

@@ -16,7 +16,10 @@ Every bill has a TARGET: what should, in total, have been paid for it by now.
   (the bill whose ``credited_by`` is the credit's id). Original plus credit then net to 0.
 * Everything else (rejected bills, rejected credits): 0.
 
-PAID is the sum of ``payout_lines.amount_ore`` of the bill. A run pays DELTA = TARGET − PAID for
+PAID is the sum of ``payout_lines.amount_ore`` of the bill. A registered paper claim
+(``paper_claims``, aggregates only) is owed its refund once: its line goes to
+``payout_paper_lines`` in the same run transaction, whose unique ``paper_id`` makes a second
+payment impossible; it is held with its payee like a bill. A run pays DELTA = TARGET − PAID for
 every bill where it is not 0, grouped per receiver (the bill's ``sender_her``). So a bill is never
 paid twice; an override after a payout, or a credit of a paid bill, yields a correcting line in
 the next run; and after every run the sum of all lines of a receiver equals the sum of its current
@@ -72,6 +75,15 @@ CREATE TABLE IF NOT EXISTS payout_lines (
     UNIQUE (run_id, bill_id)
 );
 CREATE INDEX IF NOT EXISTS payout_lines_bill ON payout_lines(bill_id);
+-- Paper claims (gateway.paper) are paid like bills, in the same run transaction; the unique
+-- paper_id pays each registered submission at most once.
+CREATE TABLE IF NOT EXISTS payout_paper_lines (
+    id            INTEGER PRIMARY KEY,
+    run_id        INTEGER NOT NULL REFERENCES payout_runs(id),
+    receiver_her  TEXT    NOT NULL,
+    paper_id      INTEGER NOT NULL UNIQUE REFERENCES paper_claims(id),
+    amount_ore    INTEGER NOT NULL CHECK (amount_ore > 0)
+);
 CREATE INDEX IF NOT EXISTS payout_lines_run ON payout_lines(run_id, receiver_her);
 """
 
@@ -104,10 +116,26 @@ class PlannedLine:
     target_ore: int
     paid_ore: int
     practitioner_type: str | None = None  # 'lab' bills may be paid to the institution's owner
+    paper_id: int | None = None  # a paper claim's line (bill_id is then 0)
+
+    @property
+    def key(self) -> LineKey:
+        """What the line pays for: ("bill", id) or ("paper", id)."""
+        return ("paper", self.paper_id) if self.paper_id is not None else ("bill", self.bill_id)
 
 
-#: Given what a run would pay, the bill ids to hold back (left unpaid for a later run).
-Hold = Callable[[Sequence[PlannedLine]], Collection[int]]
+LineKey = tuple[str, int]
+
+#: Given what a run would pay, the keys of the lines to hold back (left unpaid for a later run).
+Hold = Callable[[Sequence[PlannedLine]], Collection[LineKey]]
+
+#: Paper claims not paid yet: the whole refund is owed once (no credits or overrides on paper).
+_PAPER_SQL = """
+SELECT p.id, p.practice_her, p.refund_ore, p.practice_type FROM paper_claims p
+WHERE p.refund_ore > 0
+  AND NOT EXISTS (SELECT 1 FROM payout_paper_lines x WHERE x.paper_id = p.id)
+ORDER BY p.id
+"""
 
 
 @dataclass(frozen=True)
@@ -224,6 +252,10 @@ def _compute(db: Reader) -> list[PlannedLine]:
             kind = "payment"
         practitioner_type = None if r[10] is None else str(r[10])
         lines.append(PlannedLine(receiver, bill_id, kind, delta, target, paid, practitioner_type))
+    for paper_id, her, refund, ptype in db.rows(_PAPER_SQL):
+        lines.append(
+            PlannedLine(str(her), 0, "payment", int(refund), int(refund), 0, ptype, int(paper_id))
+        )
     return lines
 
 
@@ -235,15 +267,26 @@ def _insert_lines(db: Transaction, run_id: int, lines: list[PlannedLine]) -> Non
     db.execute_many(
         "INSERT INTO payout_lines(run_id, receiver_her, bill_id, kind, amount_ore) "
         "VALUES (?, ?, ?, ?, ?)",
-        [(run_id, x.receiver_her, x.bill_id, x.kind, x.amount_ore) for x in lines],
+        [
+            (run_id, x.receiver_her, x.bill_id, x.kind, x.amount_ore)
+            for x in lines
+            if x.paper_id is None
+        ],
+    )
+    db.execute_many(
+        "INSERT INTO payout_paper_lines(run_id, receiver_her, paper_id, amount_ore) "
+        "VALUES (?, ?, ?, ?)",
+        [(run_id, x.receiver_her, x.paper_id, x.amount_ore) for x in lines if x.paper_id],
     )
 
 
 def _per_receiver(db: Reader, run_id: int) -> dict[str, int]:
     rows = db.rows(
-        "SELECT receiver_her, SUM(amount_ore) FROM payout_lines WHERE run_id = ? "
-        "GROUP BY receiver_her ORDER BY receiver_her",
-        (run_id,),
+        "SELECT receiver_her, SUM(amount_ore) FROM (SELECT receiver_her, amount_ore "
+        "FROM payout_lines WHERE run_id = ? UNION ALL SELECT receiver_her, amount_ore "
+        "FROM payout_paper_lines WHERE run_id = ?) AS l GROUP BY receiver_her "
+        "ORDER BY receiver_her",
+        (run_id, run_id),
     )
     return {str(her): int(total) for her, total in rows}
 
@@ -281,9 +324,9 @@ def run(db: Engine, run_key: str, *, hold: Hold | None = None) -> RunResult:
             (run_key, _now()),
         )
         lines = _compute(tx)
-        held_ids = set(hold(lines)) if hold is not None else set()
-        _insert_lines(tx, run_id, [x for x in lines if x.bill_id not in held_ids])
-        held = tuple(x for x in lines if x.bill_id in held_ids)
+        held_keys = set(hold(lines)) if hold is not None else set()
+        _insert_lines(tx, run_id, [x for x in lines if x.key not in held_keys])
+        held = tuple(x for x in lines if x.key in held_keys)
         return RunResult(run_id, run_key, True, _per_receiver(tx, run_id), held)
 
 
@@ -291,9 +334,10 @@ def runs(db: Engine) -> list[RunRecord]:
     """All recorded runs, oldest first, with their line count and net total."""
     db.create_tables(SCHEMA)
     rows = db.rows(
-        "SELECT r.id, r.run_key, r.created_at, r.state, COUNT(l.id), "
-        "COALESCE(SUM(l.amount_ore), 0) FROM payout_runs r "
-        "LEFT JOIN payout_lines l ON l.run_id = r.id "
+        "SELECT r.id, r.run_key, r.created_at, r.state, COUNT(l.run_id), "
+        "COALESCE(SUM(l.amount_ore), 0) FROM payout_runs r LEFT JOIN "
+        "(SELECT run_id, amount_ore FROM payout_lines UNION ALL "
+        "SELECT run_id, amount_ore FROM payout_paper_lines) AS l ON l.run_id = r.id "
         "GROUP BY r.id, r.run_key, r.created_at, r.state ORDER BY r.id"
     )
     return [RunRecord(int(a), str(b), str(c), str(d), int(e), int(f)) for a, b, c, d, e, f in rows]
@@ -310,6 +354,17 @@ def run_lines(db: Engine, run_id: int) -> list[LineRecord]:
     return [
         LineRecord(int(a), int(b), str(c), int(d), _kind(e), int(f)) for a, b, c, d, e, f in rows
     ]
+
+
+def paper_lines(db: Engine, run_id: int) -> list[tuple[str, int, int]]:
+    """(receiver HER id, paper claim id, amount in øre) of the paper claims a run paid."""
+    db.create_tables(SCHEMA)
+    rows = db.rows(
+        "SELECT receiver_her, paper_id, amount_ore FROM payout_paper_lines WHERE run_id = ? "
+        "ORDER BY receiver_her, paper_id",
+        (run_id,),
+    )
+    return [(str(a), int(b), int(c)) for a, b, c in rows]
 
 
 def _kind(value: object) -> LineKind:

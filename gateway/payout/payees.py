@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.payout.ledger import Hold, PlannedLine
+from gateway.payout.ledger import Hold, LineKey, PlannedLine
 from gateway.payout.recipients import Payee, Recipients
 
 NO_ACCOUNT = "Holdt tilbake: mottakeren mangler kontonummer i praksisregisteret"
@@ -64,8 +64,8 @@ def plan_payees(lines: Sequence[PlannedLine], registry: Recipients) -> list[Paye
 def hold_for(registry: Recipients) -> Hold:
     """A ``ledger.run`` hold: the bills of every payee ``plan_payees`` holds back."""
 
-    def hold(lines: Sequence[PlannedLine]) -> set[int]:
-        return {x.bill_id for p in plan_payees(lines, registry) if p.held for x in p.lines}
+    def hold(lines: Sequence[PlannedLine]) -> set[LineKey]:
+        return {x.key for p in plan_payees(lines, registry) if p.held for x in p.lines}
 
     return hold
 

@@ -16,15 +16,21 @@ A suppressed cell, a cell of unknown area, age group or sex, or one without inha
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 from gateway.errors import StorageError
+from gateway.stats.cube import EXCLUDED_PREFIX, Exclusion, aggregate_facts
+from gateway.stats.exclusions import default_exclusion
+from gateway.stats.mirror import load_facts, sync
 from gateway.stats.model import AREA_LEVELS, DIMENSIONS, MEASURES, TOTAL, Cell, Table
+from gateway.stats.paper import add_paper, counts_paper
 from gateway.stats.periods import Period, StatsError, parse_period
-from gateway.stats.query import UNKNOWN, aggregate, measure_value
+from gateway.stats.query import UNKNOWN, check_store, ensure_indexes, measure_value
+from gateway.stats.register import read_register
 from gateway.stats.suppression import legend, suppress
-from gateway.store.engine import Engine
+from gateway.store.engine import Engine, Reader
 
 __all__ = ["StatsError", "build_table", "validate_request"]
 
@@ -68,31 +74,101 @@ def build_table(
     measure: str,
     by: Sequence[str],
     period: str,
+    only: Mapping[str, Collection[str]] | None = None,
+    share_of: str | None = None,
+    exclusion: Exclusion | None = None,
     progress: Callable[[str], None] | None = None,
+    mirror: Path | None = None,
 ) -> Table:
-    """The suppressed table of ``measure`` by the dimensions ``by`` for ``period``."""
+    """The suppressed table of ``measure`` by the dimensions ``by`` for ``period``.
+
+    ``only`` keeps the bills whose value of a dimension is one of the given (``praksistype``
+    ``fysioterapeut`` and ``driftsavtale`` ``ja``: the published physiotherapy tables);
+    ``share_of`` adds percentage shares of the total over that dimension; ``exclusion`` is the
+    90+ rule (default: the packaged list; ``Exclusion(frozenset())`` turns it off). ``mirror``
+    is the statistics mirror's directory (``mirror.mirror_directory``); without one the bills
+    are read afresh."""
     dims = validate_request(measure, by)
+    _check_options(measure, dims, only or {}, share_of)
+    if exclusion is None:
+        exclusion = default_exclusion()
     parsed = parse_period(period)
     report = progress or (lambda _message: None)
-    aggregates = aggregate(db, dims, parsed, with_takster=measure == "takster", progress=progress)
-    population = _population(db, dims, parsed, measure)
+    check_store(db)
+    try:
+        ensure_indexes(db)
+        facts = load_facts(db) if mirror is None else sync(db, mirror, progress=progress)
+        register = read_register(db, facts.senders)
+    except StorageError as exc:
+        raise StatsError(f"statistics query failed: {exc}") from exc
+    report("summerer")
+    aggregates = aggregate_facts(facts, register, dims, parsed, only=only, exclusion=exclusion)
+    if counts_paper(measure, dims, bool(only)):
+        aggregates = add_paper(db, aggregates, register, facts.senders.values, dims, parsed)
+    population = _population(db, dims, parsed, measure, exclusion)
     cells = sorted(
         (Cell(a.key, measure_value(measure, a), a.persons) for a in aggregates), key=_cell_order
     )
+    excluded = {i for i, c in enumerate(cells) if any(_is_excluded(p) for p in c.key)}
     report("prikker små celler")
-    published = suppress(cells)
+    published = tuple(c for i, c in enumerate(suppress(cells, excluded)) if i not in excluded)
     per_1000 = None
     if population is not None:
         per_1000 = {c.key: _per_1000(c, dims, population) for c in published}
     report("ferdig")
+    notes = (_EXCLUSION_NOTE.format(kommuner=", ".join(sorted(exclusion.kommuner))),)
     return Table(
         measure=measure,
         dimensions=dims,
         period=parsed.text,
         cells=published,
-        legend=legend(published),
+        legend=legend(published) + (notes if excluded else ()),
         per_1000=per_1000,
+        share_of=share_of,
+        shares=None if share_of is None else _shares(published, dims, share_of),
     )
+
+
+_EXCLUSION_NOTE = (
+    "Personer 90 år og eldre er holdt utenfor tallene for kommunene {kommuner}, "
+    "men er med i summene for større områder."
+)
+
+
+def _is_excluded(part: str) -> bool:
+    return part.startswith(EXCLUDED_PREFIX)
+
+
+def _check_options(
+    measure: str, dims: tuple[str, ...], only: Mapping[str, Collection[str]], share_of: str | None
+) -> None:
+    unknown = [d for d in only if d not in DIMENSIONS]
+    if unknown:
+        raise StatsError(f"unknown dimension(s) in --only: {', '.join(unknown)}")
+    if share_of is not None:
+        if share_of not in dims:
+            raise StatsError(f"--share-of {share_of!r} must be one of the table's dimensions")
+        if measure not in PER_INHABITANT_MEASURES:
+            raise StatsError(f"shares need a count or an amount, not {measure!r}")
+
+
+_TENTH = Decimal("0.1")
+
+
+def _shares(
+    cells: Sequence[Cell], dims: tuple[str, ...], share_of: str
+) -> dict[tuple[str, ...], Decimal | None]:
+    """Each cell as a percentage of its total over ``share_of`` (one decimal)."""
+    at = dims.index(share_of)
+    values = {c.key: c.value for c in cells}
+    shares: dict[tuple[str, ...], Decimal | None] = {}
+    for cell in cells:
+        whole = values.get((*cell.key[:at], TOTAL, *cell.key[at + 1 :]))
+        if cell.value is None or whole is None or whole == 0:
+            shares[cell.key] = None
+        else:
+            shares[cell.key] = (cell.value * 100 / whole).quantize(_TENTH, ROUND_HALF_UP)
+    return shares
 
 
 #: Inhabitants by (area value, age group, sex), each part possibly TOTAL.
@@ -100,7 +176,11 @@ Population = dict[tuple[str, str, str], int]
 
 
 def _population(
-    db: Engine, dims: tuple[str, ...], period: Period, measure: str
+    db: Reader,
+    dims: tuple[str, ...],
+    period: Period,
+    measure: str,
+    exclusion: Exclusion,
 ) -> Population | None:
     area = next((d for d in dims if d in AREA_LEVELS), None)
     if area is None or measure not in PER_INHABITANT_MEASURES:
@@ -117,7 +197,11 @@ def _population(
     sums: Population = defaultdict(int)
     for kommune, group, sex, count in rows:
         place = {"kommune": kommune, "fylke": kommune[:2], "land": "Norge"}[area]
-        for a in (place, TOTAL):
+        # Inhabitants the municipality's figures leave out count only in the larger areas.
+        left_out = (
+            area == "kommune" and kommune in exclusion.kommuner and group == exclusion.age_group
+        )
+        for a in (TOTAL,) if left_out else (place, TOTAL):
             for g in (group, TOTAL):
                 for s in (sex, TOTAL):
                     sums[(a, g, s)] += int(count)

@@ -17,14 +17,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from gateway.errors import StorageError
 from gateway.settings import add_config_option
 from gateway.stats.formats import FORMATS, FormatError, write_table
 from gateway.stats.model import AREA_LEVELS, DIMENSIONS, MEASURES
 from gateway.stats.periods import StatsError
+from gateway.stats.published import PUBLISHED, Published
 from gateway.store.engine import Engine
+
+if TYPE_CHECKING:  # the cube needs numpy: imported only when a table is made
+    from gateway.stats.cube import Exclusion
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,10 +45,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "Cells that count fewer than 5 persons are suppressed (:), as are the cells that would "
         "reveal them; the file's legend says which and why.",
     )
-    export.add_argument("--measure", required=True, choices=MEASURES)
+    export.add_argument(
+        "--table",
+        choices=sorted(PUBLISHED),
+        help="a published table by name (sets --measure, --by, --only and --share-of)",
+    )
+    export.add_argument("--measure", choices=MEASURES)
     export.add_argument(
         "--by",
-        required=True,
         type=_dimensions,
         help=f"comma-separated dimensions, in order: {', '.join(DIMENSIONS)} "
         f"(one area level of {'|'.join(AREA_LEVELS)})",
@@ -57,6 +65,24 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         dest="fmt",
         choices=FORMATS,
         help="output format (default: from the --out file name's suffix)",
+    )
+    export.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="DIM=V1|V2",
+        help="count only bills with one of these values of a dimension (repeatable), e.g. "
+        "praksistype=fysioterapeut",
+    )
+    export.add_argument("--share-of", help="add percentage shares of the total over this dimension")
+    export.add_argument(
+        "--exclusion-file",
+        type=Path,
+        help="CSV (kommune,navn) of municipalities whose persons aged 90+ are left out at "
+        "municipality level (default: the packaged list)",
+    )
+    export.add_argument(
+        "--no-exclusion", action="store_true", help="do not apply the 90+ exclusion"
     )
     export.add_argument("--out", required=True, type=Path, help="the file to write")
     add_config_option(export)
@@ -114,9 +140,11 @@ def _dimensions(text: str) -> tuple[str, ...]:
 
 
 @contextmanager
-def _database(config_path: Path) -> Iterator[Engine]:
-    """The claims database of the config, open (an absent SQLite file is an error, not made)."""
+def _database(config_path: Path) -> Iterator[tuple[Engine, Path | None]]:
+    """The claims database of the config, open (an absent SQLite file is an error, not made),
+    and the statistics mirror's directory (``mirror.mirror_directory``)."""
     from gateway.config import Config
+    from gateway.stats.mirror import mirror_directory
     from gateway.store import Store
 
     database = Config.from_toml(config_path).database
@@ -127,7 +155,7 @@ def _database(config_path: Path) -> Iterator[Engine]:
     except StorageError as exc:
         raise StatsError(str(exc)) from exc
     try:
-        yield store.engine
+        yield store.engine, mirror_directory(database)
     finally:
         store.close()
 
@@ -166,10 +194,19 @@ def _export(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise StatsError(f"{out.parent}: no such directory")
     progress: Callable[[str], None] = Progress(sys.stderr, enabled=not args.quiet)
-    progress(f"{args.measure} etter {', '.join(args.by)}, periode {args.period}")
-    with _database(args.config) as database:
+    request = _request(args)
+    progress(f"{request.measure} etter {', '.join(request.by)}, periode {args.period}")
+    with _database(args.config) as (database, mirror):
         table = build_table(
-            database, measure=args.measure, by=args.by, period=args.period, progress=progress
+            database,
+            measure=request.measure,
+            by=request.by,
+            period=args.period,
+            only=request.only,
+            share_of=request.share_of,
+            exclusion=_exclusion(args),
+            progress=progress,
+            mirror=mirror,
         )
     suppressed = sum(1 for c in table.cells if c.value is None)
     progress(f"skriver {fmt}: {len(table.cells)} celler, {suppressed} prikket")
@@ -185,6 +222,32 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _request(args: argparse.Namespace) -> Published:
+    """The table asked for: a published one (``--table``), else ``--measure`` and ``--by``."""
+    if args.table is not None:
+        if args.measure or args.by or args.only or args.share_of:
+            raise StatsError("--table sets the measure, dimensions and filters: give no others")
+        return PUBLISHED[args.table]
+    if not args.measure or not args.by:
+        raise StatsError("give --table NAME, or --measure and --by")
+    only: dict[str, tuple[str, ...]] = {}
+    for item in args.only:
+        name, sep, values = item.partition("=")
+        if not sep or not name.strip() or not values.strip():
+            raise StatsError(f"--only {item!r}: expected DIMENSION=VALUE[|VALUE...]")
+        only[name.strip()] = tuple(v.strip() for v in values.split("|") if v.strip())
+    return Published("", "", args.measure, tuple(args.by), only, args.share_of)
+
+
+def _exclusion(args: argparse.Namespace) -> Exclusion | None:
+    from gateway.stats.cube import Exclusion
+    from gateway.stats.exclusions import load_exclusion
+
+    if args.no_exclusion:
+        return Exclusion(frozenset())
+    return None if args.exclusion_file is None else load_exclusion(args.exclusion_file)
+
+
 def _import(args: argparse.Namespace, kind: str) -> int:
     from gateway.stats.reference import import_population, import_residence
 
@@ -192,7 +255,7 @@ def _import(args: argparse.Namespace, kind: str) -> int:
     if not path.is_file():
         raise StatsError(f"{path}: no such file")
     importer = import_population if kind == "population" else import_residence
-    with _database(args.config) as database:
+    with _database(args.config) as (database, _mirror):
         rows = importer(database, path)
     print(f"{path}: {rows} {kind} rows imported")
     return 0

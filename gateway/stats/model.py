@@ -11,8 +11,20 @@ from decimal import Decimal
 #: The measures ``gateway stats export --measure`` offers.
 MEASURES = ("takster", "refusjon", "kontakter", "pasienter", "kontakter-per-pasient")
 
-#: Grouping dimensions (``--by``); kommune, fylke and land are the area levels (use one).
-DIMENSIONS = ("fagomrade", "praksistype", "kommune", "fylke", "land", "aldersgruppe", "kjonn")
+#: Grouping dimensions (``--by``); kommune, fylke and land are the area levels of the patient's
+#: residence (use one); praksiskommune is where the practice is.
+DIMENSIONS = (
+    "fagomrade",
+    "praksistype",
+    "praksiskommune",
+    "driftsavtale",
+    "kontakttype",
+    "kommune",
+    "fylke",
+    "land",
+    "aldersgruppe",
+    "kjonn",
+)
 AREA_LEVELS = ("kommune", "fylke", "land")
 
 #: The key value of a total over a dimension ("all values"), in totals cells.
@@ -51,8 +63,9 @@ class Cell:
 class Table:
     """A published table: the interior cells and the published totals, plus a legend.
 
-    ``per_inhabitant`` is set when the measure is also given per 1,000 inhabitants (from the
-    imported population table); then ``per_1000`` maps a cell key to that figure.
+    ``per_1000`` is set when the measure is also given per 1,000 inhabitants (from the
+    imported population table): it maps a cell key to that figure. ``shares`` likewise, when the
+    table gives percentage shares (``share_of``).
     """
 
     measure: str
@@ -61,6 +74,10 @@ class Table:
     cells: tuple[Cell, ...]
     legend: tuple[str, ...]  # Norwegian lines explaining suppression (no values)
     per_1000: dict[tuple[str, ...], Decimal | None] | None = None
+    #: Percentage shares: each cell's value as a percentage of the total over ``share_of`` (the
+    #: cell with that dimension summed out); None where the cell or that total is suppressed.
+    share_of: str | None = None
+    shares: dict[tuple[str, ...], Decimal | None] | None = None
 
     @property
     def interior(self) -> tuple[Cell, ...]:

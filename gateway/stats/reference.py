@@ -28,7 +28,7 @@ from pathlib import Path
 
 from gateway.errors import StorageError
 from gateway.stats.periods import StatsError
-from gateway.store.engine import Engine
+from gateway.store.engine import Engine, Transaction
 
 __all__ = [
     "AGE_GROUPS",
@@ -63,6 +63,17 @@ CREATE TABLE IF NOT EXISTS stats_population (
     kjonn         TEXT    NOT NULL CHECK (kjonn IN ('K', 'M')),
     count         INTEGER NOT NULL CHECK (count >= 0),
     PRIMARY KEY (year, kommune, aldersgruppe, kjonn)
+);
+-- Patients as numbers for the statistics mirror (gateway.stats.mirror), which never holds the
+-- national id itself.
+CREATE TABLE IF NOT EXISTS stats_patient_numbers (
+    number      INTEGER PRIMARY KEY,
+    patient_id  TEXT    NOT NULL UNIQUE
+);
+-- Bumped by every import, so the mirror knows to read the reference data again.
+CREATE TABLE IF NOT EXISTS stats_reference_versions (
+    name     TEXT    PRIMARY KEY,
+    version  INTEGER NOT NULL
 );
 """
 
@@ -143,9 +154,18 @@ def import_residence(db: Engine, path: Path | str) -> int:
                 "ON CONFLICT(patient_id) DO UPDATE SET kommune = excluded.kommune",
                 records,
             )
+            _bump(tx, "residence")
     except StorageError as exc:
         raise StatsError(f"{file}: {exc}") from exc
     return len(records)
+
+
+def _bump(db: Transaction, name: str) -> None:
+    db.execute(
+        "INSERT INTO stats_reference_versions(name, version) VALUES (?, 1) "
+        "ON CONFLICT(name) DO UPDATE SET version = stats_reference_versions.version + 1",
+        (name,),
+    )
 
 
 def import_population(db: Engine, path: Path | str) -> int:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal
 from fractions import Fraction
 
@@ -116,9 +116,11 @@ def _rank(cell: Cell) -> tuple[int, Decimal, Key]:
     return (cell.persons, cell.value if cell.value is not None else Decimal(0), cell.key)
 
 
-def suppress(cells: Sequence[Cell]) -> tuple[Cell, ...]:
+def suppress(cells: Sequence[Cell], hidden: Collection[int] = ()) -> tuple[Cell, ...]:
     """The cells with primary and complementary suppression applied (``value`` None and
-    ``suppressed`` set); the order is kept."""
+    ``suppressed`` set); the order is kept. ``hidden`` are indexes of cells that are never
+    published whatever their size (they are marked primary): the complementary suppression
+    protects them like any other."""
     keys = [c.key for c in cells]
     lines = lines_of(keys)
     lines_by_cell: dict[int, list[int]] = defaultdict(list)
@@ -127,7 +129,7 @@ def suppress(cells: Sequence[Cell]) -> tuple[Cell, ...]:
         for m in members:
             lines_by_cell[m].append(number)
 
-    primary = {i for i, c in enumerate(cells) if c.persons < MIN_PERSONS}
+    primary = {i for i, c in enumerate(cells) if c.persons < MIN_PERSONS} | set(hidden)
     suppressed = set(primary)
 
     def smallest_published(line: Line) -> int | None:

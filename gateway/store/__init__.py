@@ -38,6 +38,7 @@ from gateway.store.history import History
 from gateway.store.intake import Intake
 from gateway.store.messages import ReceivedMessages
 from gateway.store.outbox import Outbox
+from gateway.store.paper import StoredPaperClaims
 from gateway.store.practices import StoredPracticeImports
 from gateway.store.tariff_imports import StoredTariffImports
 from gateway.store.users import ConsoleUsers
@@ -66,6 +67,7 @@ class Store:
         self.messages = ReceivedMessages(self.engine)
         self.casework = CaseWork(self.engine)
         self.tariff_imports = StoredTariffImports(self.engine)
+        self.paper = StoredPaperClaims(self.engine)
         self.practices = StoredPracticeImports(self.engine)
         self.users = ConsoleUsers(self.engine)
         self.console = ConsoleViews(self.engine)

@@ -23,11 +23,11 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 #: The schema version ``schema.sql`` describes.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: The oldest version a PostgreSQL database can have (it is made from ``schema.sql``, at the
-#: then newest version; PostgreSQL support came with version 6, the outbox claims).
-POSTGRES_SINCE = 6
+#: then newest version; PostgreSQL support came with version 7, the outbox claims).
+POSTGRES_SINCE = 7
 
 
 class Statements(Protocol):
@@ -161,6 +161,28 @@ def _v4_to_v5(db: Statements) -> None:
 
 
 def _v5_to_v6(db: Statements) -> None:
+    """Paper claims as aggregates (refund per submission, practice and period)."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS paper_claims (
+            id             INTEGER PRIMARY KEY,
+            practice_her   TEXT    NOT NULL,
+            submission     TEXT    NOT NULL,
+            period_from    TEXT    NOT NULL,
+            period_to      TEXT    NOT NULL,
+            practice_type  TEXT,
+            bills          INTEGER NOT NULL CHECK (bills >= 0),
+            refund_ore     INTEGER NOT NULL CHECK (refund_ore >= 0),
+            registered_at  TEXT    NOT NULL,
+            registered_by  TEXT    NOT NULL CHECK (length(trim(registered_by)) > 0),
+            UNIQUE (practice_her, submission),
+            CHECK (period_from <= period_to)
+        )
+        """
+    )
+
+
+def _v6_to_v7(db: Statements) -> None:
     """Outbox rows claimed by the instance delivering them (several instances, one database):
     ``claimed_by`` names the instance, ``claimed_at`` when; a claim of an instance that is no
     longer alive is void."""
@@ -175,6 +197,7 @@ MIGRATIONS: dict[int, Callable[[Statements], None]] = {
     3: _v3_to_v4,
     4: _v4_to_v5,
     5: _v5_to_v6,
+    6: _v6_to_v7,
 }
 
 

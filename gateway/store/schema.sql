@@ -1,4 +1,4 @@
--- gateway claims store, schema version 6, in SQLite's types (PostgreSQL gets it translated:
+-- gateway claims store, schema version 7, in SQLite's types (PostgreSQL gets it translated:
 -- gateway/store/ddl.py). Migrations: gateway/store/migrations.py.
 -- Amounts are integer øre. Times are ISO 8601 text: received_at in UTC, treatment times
 -- (dato_tid) in Norwegian local time as the claim carries them.
@@ -234,6 +234,25 @@ CREATE TABLE IF NOT EXISTS overrides (
     CHECK (decision = 'godkjent' OR amount_ore = 0)
 );
 CREATE INDEX IF NOT EXISTS overrides_bill ON overrides(bill_id, id);
+
+-- Paper claims (papirregninger) are kept only as aggregates, no personal data: the refund paid
+-- per submission, per practice and period (gateway.paper). The payout pays each once
+-- (payout_paper_lines, gateway.payout.ledger); the statistics count the refund where a table
+-- has practice dimensions only (gateway.stats.paper).
+CREATE TABLE IF NOT EXISTS paper_claims (
+    id             INTEGER PRIMARY KEY,
+    practice_her   TEXT    NOT NULL,           -- the practice (sender) the refund is paid for
+    submission     TEXT    NOT NULL,           -- the submission's own reference (innsending)
+    period_from    TEXT    NOT NULL,           -- treatment days the submission covers (ISO)
+    period_to      TEXT    NOT NULL,
+    practice_type  TEXT,                       -- the practitioner type, for payees and statistics
+    bills          INTEGER NOT NULL CHECK (bills >= 0),      -- how many bills, a count only
+    refund_ore     INTEGER NOT NULL CHECK (refund_ore >= 0), -- refund paid for the submission
+    registered_at  TEXT    NOT NULL,           -- UTC
+    registered_by  TEXT    NOT NULL CHECK (length(trim(registered_by)) > 0),
+    UNIQUE (practice_her, submission),
+    CHECK (period_from <= period_to)
+);
 
 -- What the payout reads: the effective status and approved amount of every bill.
 CREATE VIEW IF NOT EXISTS bill_status_effective AS

@@ -30,6 +30,7 @@ TOTAL_LABEL = "I alt"
 PERIOD_COLUMN = "periode"
 REASON_COLUMN = "prikking"
 PER_1000_SUFFIX = " per 1000 innbyggere"
+SHARE_INFIX = " andel (%) av sum over "
 LEGEND_PREFIX = "# "
 
 #: How csv and xlsx name the reason for a suppression.
@@ -73,6 +74,13 @@ def per_1000_of(table: Table, cell: Cell) -> tuple[bool, Decimal | None]:
     return True, table.per_1000[cell.key]
 
 
+def share_of(table: Table, cell: Cell) -> tuple[bool, Decimal | None]:
+    """(present, figure) of a cell's percentage share."""
+    if table.shares is None or cell.key not in table.shares:
+        return False, None
+    return True, table.shares[cell.key]
+
+
 def unpublished_mark(cell_suppressed: bool) -> str:
     return SUPPRESSED_MARK if cell_suppressed else MISSING_MARK
 
@@ -81,6 +89,8 @@ def header_row(table: Table) -> list[str]:
     header = [PERIOD_COLUMN, *table.dimensions, table.measure]
     if table.per_1000 is not None:
         header.append(table.measure + PER_1000_SUFFIX)
+    if table.shares is not None:
+        header.append(f"{table.measure}{SHARE_INFIX}{table.share_of}")
     header.append(REASON_COLUMN)
     return header
 
@@ -93,6 +103,14 @@ def data_rows(table: Table) -> Iterable[list[str | Decimal]]:
         row.append(SUPPRESSED_MARK if cell.value is None else cell.value)
         if table.per_1000 is not None:
             present, figure = per_1000_of(table, cell)
+            if not present:
+                row.append("")
+            elif figure is None:
+                row.append(unpublished_mark(cell.value is None))
+            else:
+                row.append(figure)
+        if table.shares is not None:
+            present, figure = share_of(table, cell)
             if not present:
                 row.append("")
             elif figure is None:
@@ -115,13 +133,21 @@ def table_from_rows(
         raise FormatError(f"no measure column in header {header!r}")
     measure = header[measure_at]
     dimensions = tuple(header[1:measure_at])
-    has_per_1000 = header[measure_at + 1 : -1] == [measure + PER_1000_SUFFIX]
-    if not has_per_1000 and measure_at + 2 != len(header):
+    extras = header[measure_at + 1 : -1]
+    has_per_1000 = bool(extras) and extras[0] == measure + PER_1000_SUFFIX
+    rest = extras[1:] if has_per_1000 else extras
+    shares_of = None
+    if rest and rest[0].startswith(measure + SHARE_INFIX):
+        shares_of = rest[0][len(measure + SHARE_INFIX) :]
+        rest = rest[1:]
+    if rest:
         raise FormatError(f"unexpected columns in header {header!r}")
+    share_at = measure_at + 1 + has_per_1000
     width = len(header)
     period = ""
     cells: list[Cell] = []
     per_1000: dict[tuple[str, ...], Decimal | None] = {}
+    shares: dict[tuple[str, ...], Decimal | None] = {}
     for number, row in enumerate(rows, start=2):
         if len(row) != width:
             raise FormatError(f"row {number}: {len(row)} fields, expected {width}")
@@ -137,6 +163,8 @@ def table_from_rows(
         cells.append(Cell(key=key, value=value, persons=0, suppressed=reason))
         if has_per_1000 and row[measure_at + 1] != "":
             per_1000[key] = number_or_none(row[measure_at + 1])
+        if shares_of is not None and row[share_at] != "":
+            shares[key] = number_or_none(row[share_at])
     return Table(
         measure=measure,
         dimensions=dimensions,
@@ -144,6 +172,8 @@ def table_from_rows(
         cells=tuple(cells),
         legend=tuple(legend),
         per_1000=per_1000 if has_per_1000 else None,
+        share_of=shares_of,
+        shares=shares if shares_of is not None else None,
     )
 
 

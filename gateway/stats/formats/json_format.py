@@ -12,7 +12,8 @@ One object (UTF-8, ``format`` ``"gateway-stats/1"``)::
 
 ``value`` is a JSON number (read it with ``parse_float=Decimal`` to keep it exact), or a string
 if a number would lose precision. With ``per_1000: true`` a cell may have ``"per_1000"`` (a
-number, or ``null`` when not published).
+number, or ``null`` when not published). With ``share_of`` (a dimension) a cell may have
+``"share"``: its percentage of the total over that dimension, or ``null`` when not published.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from gateway.stats.formats.common import FORMAT_ID, FormatError, parse_decimal, per_1000_of, plain
+from gateway.stats.formats.common import (
+    FORMAT_ID,
+    FormatError,
+    parse_decimal,
+    per_1000_of,
+    plain,
+    share_of,
+)
 from gateway.stats.model import TOTAL, Cell, Suppression, Table
 
 
@@ -55,6 +63,9 @@ def to_json(table: Table) -> str:
         present, figure = per_1000_of(table, cell)
         if present:
             entry["per_1000"] = None if figure is None else _json_number(figure)
+        present, figure = share_of(table, cell)
+        if present:
+            entry["share"] = None if figure is None else _json_number(figure)
         cells.append(entry)
     document = {
         "format": FORMAT_ID,
@@ -63,6 +74,7 @@ def to_json(table: Table) -> str:
         "dimensions": list(table.dimensions),
         "total": TOTAL,
         "per_1000": table.per_1000 is not None,
+        "share_of": table.share_of if table.shares is not None else None,
         "cells": cells,
         "legend": list(table.legend),
     }
@@ -75,6 +87,7 @@ def from_json(text: str) -> Table:
         dimensions = tuple(str(d) for d in doc["dimensions"])
         cells: list[Cell] = []
         per_1000: dict[tuple[str, ...], Decimal | None] = {}
+        shares: dict[tuple[str, ...], Decimal | None] = {}
         for entry in doc["cells"]:
             key = tuple(str(entry["key"][d]) for d in dimensions)
             reason = entry.get("suppressed")
@@ -88,6 +101,9 @@ def from_json(text: str) -> Table:
             )
             if "per_1000" in entry:
                 per_1000[key] = _json_decimal(entry["per_1000"], "per_1000")
+            if "share" in entry:
+                shares[key] = _json_decimal(entry["share"], "share")
+        share_dimension = doc.get("share_of")
         return Table(
             measure=str(doc["measure"]),
             dimensions=dimensions,
@@ -95,6 +111,8 @@ def from_json(text: str) -> Table:
             cells=tuple(cells),
             legend=tuple(str(line) for line in doc.get("legend", ())),
             per_1000=per_1000 if doc.get("per_1000") else None,
+            share_of=None if share_dimension is None else str(share_dimension),
+            shares=shares if share_dimension is not None else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, FormatError):

@@ -12,7 +12,8 @@ UTF-8, no namespace::
     </statistikk>
 
 ``value`` is a plain decimal (point); ``per_1000="..."`` as in csv (``:``/``..`` if not
-published) when the table has per-1,000 figures.
+published) when the table has per-1,000 figures; ``share_of="<dimension>"`` on the root and
+``share="..."`` per cell when it has percentage shares.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from gateway.stats.formats.common import (
     parse_decimal,
     per_1000_of,
     plain,
+    share_of,
     unpublished_mark,
 )
 from gateway.stats.model import Cell, Suppression, Table
@@ -42,6 +44,8 @@ def to_xml(table: Table) -> bytes:
             "per_1000": "true" if table.per_1000 is not None else "false",
         },
     )
+    if table.shares is not None and table.share_of is not None:
+        root.set("share_of", table.share_of)
     dims = ET.SubElement(root, "dimensions")
     for name in table.dimensions:
         ET.SubElement(dims, "dimension").text = name
@@ -55,6 +59,11 @@ def to_xml(table: Table) -> bytes:
         present, figure = per_1000_of(table, cell)
         if present:
             attrs["per_1000"] = (
+                unpublished_mark(cell.value is None) if figure is None else plain(figure)
+            )
+        present, figure = share_of(table, cell)
+        if present:
+            attrs["share"] = (
                 unpublished_mark(cell.value is None) if figure is None else plain(figure)
             )
         element = ET.SubElement(cells, "cell", attrs)
@@ -81,6 +90,8 @@ def from_xml(data: bytes) -> Table:
     dimensions = tuple(e.text or "" for e in root.iterfind("dimensions/dimension"))
     per_1000: dict[tuple[str, ...], Decimal | None] = {}
     has_per_1000 = root.get("per_1000") == "true"
+    shares: dict[tuple[str, ...], Decimal | None] = {}
+    shares_of = root.get("share_of")
     cells: list[Cell] = []
     for element in root.iterfind("cells/cell"):
         parts = {k.get("dimension", ""): k.text or "" for k in element.iterfind("key")}
@@ -106,6 +117,9 @@ def from_xml(data: bytes) -> Table:
         if figure is not None:
             has_per_1000 = True
             per_1000[key] = number_or_none(figure)
+        share = element.get("share")
+        if share is not None:
+            shares[key] = number_or_none(share)
     return Table(
         measure=root.get("measure", ""),
         dimensions=dimensions,
@@ -113,4 +127,6 @@ def from_xml(data: bytes) -> Table:
         cells=tuple(cells),
         legend=tuple(e.text or "" for e in root.iterfind("legend/line")),
         per_1000=per_1000 if has_per_1000 else None,
+        share_of=shares_of,
+        shares=shares if shares_of is not None else None,
     )

@@ -1,0 +1,1 @@
+"""Scheduled data deliveries: surveillance, statistics and research extracts (see README)."""
