@@ -338,3 +338,37 @@ def test_the_mail_tracker_on_each_engine(store: Store) -> None:
     assert tracker.find_earlier("ab", None) == (first, "sha256")
     tracker.mark_moved([first.id])
     assert [m.state for m in tracker.mails("kuhr")] == ["moved"]
+
+
+# --- a worker's read-only snapshot ----------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+def test_a_postgresql_snapshot_sees_one_committed_state_and_writes_nothing(
+    postgres_server: PostgresServer,
+) -> None:
+    from gateway.store.postgres import PostgresSnapshot
+
+    url = postgres_server.create_schema(PG_DATABASE, "snapshot")
+    store = Store(Database(url=url))
+    view = PostgresSnapshot(url)
+    insert = (
+        "INSERT INTO received(received_at, source, source_ref, sha256, size, raw, outcome) "
+        "VALUES ('2026-01-01T00:00:00+00:00', 'spool', ?, 'x', 1, ?, 'accepted') RETURNING id"
+    )
+    try:
+        with store.engine.transaction("first") as tx:
+            first = tx.insert(insert, ("a", b"a"))
+        with view.snapshot() as newest:
+            assert newest == first
+            with store.engine.transaction("second, meanwhile") as tx:
+                tx.insert(insert, ("b", b"b"))
+            assert view.rows("SELECT source_ref FROM received") == [("a",)]  # as it began
+            with pytest.raises(StorageError, match="read-only"):
+                view.rows("DELETE FROM received")
+        assert sorted(r[0] for r in view.rows("SELECT source_ref FROM received")) == ["a", "b"]
+    finally:
+        view.close()
+        store.close()
+        postgres_server.drop_schema(PG_DATABASE, "snapshot")

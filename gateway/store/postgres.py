@@ -448,3 +448,46 @@ def look(url: str, timeout: float, sql: str, *, needs: tuple[str, ...]) -> list[
         if not set(needs) <= _tables(conn):
             return []
         return conn.execute(placeholders(sql)).fetchall()
+
+
+class PostgresSnapshot:
+    """A read-only view of the database for a worker process: ``snapshot()`` holds one
+    REPEATABLE READ, READ ONLY transaction, so every read inside sees the same committed state
+    (as SQLite's read transaction does); outside one, each read is on its own. One connection,
+    used by one thread at a time."""
+
+    dialect: Literal["postgresql"] = "postgresql"
+
+    def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
+        self.where = describe(url)
+        try:
+            self._conn = psycopg.connect(
+                url, autocommit=True, connect_timeout=max(1, int(connect_timeout))
+            )
+        except psycopg.Error as exc:
+            raise _failure(f"cannot open database {self.where} to read", exc) from exc
+        _configure(self._conn)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[int]:
+        """One read transaction; yields the newest received id in it."""
+        try:
+            with self._conn.transaction():
+                self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                row = self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM received").fetchone()
+                yield int(row[0]) if row is not None else 0
+        except psycopg.Error as exc:
+            raise _failure(f"cannot read database {self.where}", exc) from exc
+
+    def rows(self, sql: str, params: Params = ()) -> list[Row]:
+        try:
+            return PostgresTransaction(self._conn).rows(sql, params)
+        except psycopg.Error as exc:
+            raise _failure("query failed", exc) from exc
+
+    def one(self, sql: str, params: Params = ()) -> Row | None:
+        found = self.rows(sql, params)
+        return found[0] if found else None
+
+    def close(self) -> None:
+        self._conn.close()
