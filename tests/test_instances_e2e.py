@@ -200,6 +200,14 @@ def _committed(db: psycopg.Connection[tuple[object, ...]]) -> int:
     return int(str(row[0])) if row else 0
 
 
+def _paid(db: psycopg.Connection[tuple[object, ...]]) -> int:
+    """Bills some payout run has paid so far."""
+    if db.execute("SELECT to_regclass('payout_lines')").fetchone() == (None,):
+        return 0
+    row = db.execute("SELECT COUNT(DISTINCT bill_id) FROM payout_lines").fetchone()
+    return int(str(row[0])) if row else 0
+
+
 def _unanswered(db: psycopg.Connection[tuple[object, ...]]) -> int:
     """Claims not committed yet, plus their replies not yet recorded as sent."""
     messages = db.execute("SELECT COUNT(*) FROM messages").fetchone()
@@ -278,8 +286,14 @@ def _run(
         _give_up_after(deadline, f"{_unanswered(db)} claims or replies left", sites)
         assert last.running.poll() is None, last.log_tail()
         time.sleep(0.5)
-    time.sleep(1.0)  # the last sends are recorded
     print(f"all answered after {time.monotonic() - started:.1f} s")
+    # Payout fires each minute: wait for a run after the claims (one may fall before them all).
+    deadline = time.monotonic() + 75
+    while _paid(db) == 0:
+        _give_up_after(deadline, "no payout run paid the claims", sites)
+        assert last.running.poll() is None, last.log_tail()
+        time.sleep(0.5)
+    time.sleep(1.0)  # the last sends are recorded
     assert last.stop() == 0, last.log_tail()
     mailer.join()
 
