@@ -88,6 +88,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """``cpu_seconds`` of process ``pid`` and every live descendant (the daemon, its
+    forkserver and worker processes)."""
+    total = 0.0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            total += cpu_seconds(current)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def peak_rss_mib(pid: int) -> float:
     """The peak resident set size (``VmHWM``) of process ``pid``, in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -143,9 +159,16 @@ def work_directory(keep: str | None, prefix: str) -> Iterator[Path]:
 
 
 def past_claim(
-    rng: random.Random, *, today: date, bills: int, sender: Organisation, receiver: Organisation
+    rng: random.Random,
+    *,
+    today: date,
+    bills: int,
+    sender: Organisation,
+    receiver: Organisation,
+    practitioner: Practitioner | None = None,
 ) -> tuple[MsgHead, BehandlerKrav]:
-    """A claim of ``bills`` bills treated weeks to months before ``today``.
+    """A claim of ``bills`` bills treated weeks to months before ``today``, by ``practitioner``
+    (None: one drawn at random).
 
     Bills follow each other 15-60 minutes apart in weekday office hours: at most ~0.2 days per
     bill. Starting at least this far back keeps every DatoTid (and GenDate) in the past, so
@@ -156,7 +179,7 @@ def past_claim(
     start = datetime.combine(day, clock_time(8, 0)) + timedelta(minutes=15 * rng.randint(0, 24))
     return make_claim(
         rng=rng,
-        practitioner=rng.choice(PRACTITIONERS),
+        practitioner=rng.choice(PRACTITIONERS) if practitioner is None else practitioner,
         bills=bills,
         sender=sender,
         receiver=receiver,

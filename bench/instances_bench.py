@@ -5,7 +5,7 @@ one on SQLite.
 
 ``BENCH_INSTANCE_MESSAGES`` sets the default of ``--messages`` (600).
 
-1. Generates N claim messages once (valid, distinct; as ``bench.spool_bench`` makes them).
+1. Generates N claim messages once (valid, distinct; as ``bench.spool_site`` makes them).
 2. Starts a PostgreSQL server of its own (``tests.support.postgres``) in a temporary directory,
    with its durable defaults (``fsync``, ``synchronous_commit`` on): what a production server
    does for each commit.
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -45,14 +46,18 @@ from bench.common import (
     add_seed_and_keep,
     cpu_seconds,
     parser_for,
+    past_claim,
     print_bench_json,
     row,
     say,
     work_directory,
 )
-from bench.spool_bench import generate
+from bench.spool_site import FIRST_SENDER_HER, OUR_HER, SENDER_COUNT
+from gateway.clock import local_naive, utc_now
 from gateway.receipts.keys import generate_dev_credentials
 from gateway.store import Database, Store
+from gateway.testing.claims import default_receiver, default_sender, msghead_with_bkm
+from gateway.testing.messages import Route, ebxml_message
 from tests.support.postgres import MISSING_REASON, PostgresServer, find_bin
 
 DEFAULT_MESSAGES = 600
@@ -227,6 +232,26 @@ def _wait_started(sites: Sequence[Path], daemons: Sequence[subprocess.Popen[byte
     time.sleep(1.0)  # past its start: recovery, tariffs, outbox
 
 
+def _generate(directory: Path, *, messages: int, bills: int, seed: int) -> None:
+    """``messages`` distinct, valid claim messages of a few senders into ``directory``."""
+    rng = random.Random(seed)
+    receiver = default_receiver(OUR_HER)
+    senders = [
+        default_sender(str(FIRST_SENDER_HER + k), name=f"Benkeklinikk {k} AS")
+        for k in range(SENDER_COUNT)
+    ]
+    today = local_naive(utc_now()).date()
+    for i in range(messages):
+        sender = rng.choice(senders)
+        head, krav = past_claim(rng, today=today, bills=bills, sender=sender, receiver=receiver)
+        raw = ebxml_message(
+            msghead_with_bkm(head, krav),
+            route=Route(from_her=sender.her_id or "", to_her=OUR_HER),
+            rng=rng,
+        )
+        (directory / f"claim-{i:06d}.msg").write_bytes(raw)
+
+
 def run(args: argparse.Namespace) -> int:
     if find_bin() is None:
         say(f"instances bench skipped: {MISSING_REASON}")
@@ -235,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
         source = root / "claims"
         source.mkdir()
         say(f"generating {args.messages} claims of {args.bills} bills ...")
-        generate(source, messages=args.messages, bills=args.bills, seed=args.seed, sample_size=0)
+        _generate(source, messages=args.messages, bills=args.bills, seed=args.seed)
         keys = root / "keys"
         keys.mkdir()
         generate_dev_credentials(

@@ -54,7 +54,6 @@ from typing import Any
 
 from bench.common import (
     add_seed_and_keep,
-    cpu_seconds,
     dist,
     floor_results,
     floor_rows,
@@ -67,6 +66,7 @@ from bench.common import (
     print_bench_json,
     row,
     say,
+    tree_cpu_seconds,
     work_directory,
 )
 from bench.mail_claims import (
@@ -186,7 +186,7 @@ def run_phase(
     """Append ``claims`` (``interval`` seconds apart; 0: back to back) and wait for both replies
     to each."""
     expected = len(clock.times) + 2 * len(claims)
-    cpu_before = cpu_seconds(daemon.pid)
+    cpu_before = tree_cpu_seconds(daemon.pid)
     phase = Phase(claims, started=time.time())
     next_at = time.perf_counter()
     for claim in claims:
@@ -196,7 +196,7 @@ def run_phase(
         appender.append(claim)
     clock.wait_for(expected, daemon, REPLY_TIMEOUT)
     phase.ended = clock.times[expected - 1]
-    phase.cpu_seconds = cpu_seconds(daemon.pid) - cpu_before
+    phase.cpu_seconds = tree_cpu_seconds(daemon.pid) - cpu_before
     return phase
 
 

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gateway.adapters import load_config
 from gateway.casework import cli as casework_cli
 from gateway.config import Config
 from gateway.deliveries import cli as deliveries_cli
@@ -43,7 +44,6 @@ from gateway.settings import add_config_option
 from gateway.stats import cli as stats_cli
 from gateway.users import cli as users_cli
 from gateway.web import cli as web_cli
-from gateway.wiring import load_config
 
 if TYPE_CHECKING:
     from gateway.validate_files import Inspection

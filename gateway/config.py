@@ -6,7 +6,7 @@ resolved against the directory the config file lives in, so a config works from 
 The adapters read their own tables of the same file, beside their code, with the same reader
 (``gateway.settings.Table``): ``[[imap.mailboxes]]`` (``gateway.inbox.imap.config``),
 ``[outbox.smtp]`` (``gateway.outbox.smtp.config``) and ``[payout]`` (``gateway.payout.config``).
-``Config.table`` hands them their table; ``gateway.wiring.load_config`` reads the core and every
+``Config.table`` hands them their table; ``gateway.adapters.load_config`` reads the core and every
 adapter's table at once, so a bad key anywhere stops a command before it starts.
 """
 
@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from gateway.claims.model import Ident, Organisation
 from gateway.settings import Table, load_toml
-from gateway.store.database import URL_SCHEMES, Database
+from gateway.store.config import URL_SCHEMES, Database
 from gateway.tariffs.model import PRACTITIONER_TYPES
 
 
@@ -70,7 +70,7 @@ class SpoolConfig:
 
 @dataclass(frozen=True, slots=True)
 class OutboxConfig:
-    """Where replies go. ``kind`` names the outbox (``gateway.wiring.OUTBOXES``): ``"file"``
+    """Where replies go. ``kind`` names the outbox (``gateway.adapters.OUTBOX_KINDS``): ``"file"``
     writes ``.eml`` files into ``directory``; ``"smtp"`` mails them through ``[outbox.smtp]``
     (``directory`` still holds payout files)."""
 

@@ -18,8 +18,10 @@ SIGHUP reads the partners' CPAs again.
 from __future__ import annotations
 
 import asyncio
+import resource
 import signal
 import time
+from pathlib import Path
 
 from gateway.config import Config
 from gateway.logs import get_logger
@@ -60,8 +62,21 @@ class Daemon:
         log.info("partners_reloaded", cpas=len(registry))
 
     def close(self, *, wait: bool = True) -> None:
-        """Release the worker and (with ``wait``) the databases."""
+        """Stop the workers and (with ``wait``) release the databases; log what this process
+        and its workers used: CPU seconds (the writer thread's among the daemon's), the batches
+        written, and the bytes written to storage."""
         self.parts.close(wait=wait)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        intake = self.parts.intake
+        log.info(
+            "resources_used",
+            daemon_seconds=round(usage.ru_utime + usage.ru_stime, 3),
+            writer_seconds=round(intake.writer.cpu_seconds, 3),
+            batches=intake.writer.batches,
+            batched=intake.writer.written,
+            workers_seconds=round(intake.workers.cpu_seconds, 3),
+            bytes_written=_bytes_written(),
+        )
 
     async def run(self) -> int:
         """Run every service until stopped (with ``once``: until the spool is empty).
@@ -98,6 +113,17 @@ class Daemon:
             seconds=round(time.monotonic() - stats.started, 1),
         )
         return 0
+
+
+def _bytes_written() -> int | None:
+    """Bytes this process caused to be written to storage (Linux ``/proc/self/io``)."""
+    try:
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -68,6 +68,7 @@ from gateway.processing import (
 from gateway.receipts.answers import Answer, Answering
 from gateway.receipts.duplicates import ebxml_duplicate, msghead_duplicate
 from gateway.receipts.options import ReplyOptions
+from gateway.receipts.signing import ReplySigning
 from gateway.receipts.understood import Understood
 from gateway.records import Outcome
 from gateway.rules.base import ClaimContext
@@ -77,6 +78,7 @@ from gateway.security import cms
 from gateway.security.certificates import RevocationCheck
 from gateway.security.xmldsig import Signer
 from gateway.store import Store
+from gateway.store.intake import IntakeRows, intake_rows
 from gateway.tariffs.model import EMPTY_BOOK, TariffBook
 from gateway.validation.catalog import SchemaCatalog
 from gateway.validation.safe_xml import parse_xml
@@ -124,6 +126,7 @@ class Pipeline:
         observe: StageObserver | None = None,
         replies: ReplyOptions | None = None,
         revocation: RevocationCheck | None = None,
+        reply_signing: ReplySigning = ReplySigning.AGREED,
     ) -> None:
         # Every rule's code must be in the published code list: a code outside it is never sent.
         shipped_code_list().check(engine.rules)
@@ -156,6 +159,8 @@ class Pipeline:
         self.replies = replies or ReplyOptions()
         #: Whether a partner certificate is revoked (``[revocation]``); None: not checked.
         self.revocation = revocation
+        #: Which replies are signed (``gateway.receipts.signing``).
+        self.reply_signing = reply_signing
 
     def handle(self, raw: bytes, *, source: str, source_ref: str, source_name: str) -> Result:
         """Process one message and commit it with its replies. Never raises a MessageError."""
@@ -177,21 +182,26 @@ class Pipeline:
 
     def commit(self, processed: Processed) -> Result:
         """The transaction: the intake and all it produced, in one commit."""
-        head, answer, ending = processed.known.head, processed.answer, processed.ending
-        sender = self._sender(head, processed.intake.received_at) if head else None
-        received_id = self.store.intake.commit(
-            processed.received(),
-            processed.message(),
-            processed.evaluation,
-            list(answer.replies),
-            practitioner_id=practitioner_id(head) if head else "",
-            practitioner_type=sender.practitioner_type if sender else None,
-        )
+        received_id = self.store.intake.commit_rows(self.rows(processed))
+        ending = processed.ending
         if isinstance(ending, Signal) and ending.trusted:
             # After the commit, in its own transaction: a crash in between leaves the signal
             # stored but unmatched, so our message is resent and acknowledged again.
             match_signal(self.store, ending.message, received_id, now=processed.intake.received_at)
         return processed.result(received_id)
+
+    def rows(self, processed: Processed) -> IntakeRows:
+        """What ``commit`` writes, as plain rows (a worker process makes them for the writer)."""
+        head, answer = processed.known.head, processed.answer
+        sender = self._sender(head, processed.intake.received_at) if head else None
+        return intake_rows(
+            processed.received(),
+            processed.message(),
+            processed.evaluation,
+            answer.replies,
+            practitioner_id=practitioner_id(head) if head else "",
+            practitioner_type=sender.practitioner_type if sender else None,
+        )
 
     # --- the stages, in order -------------------------------------------------------------------
 
@@ -364,6 +374,8 @@ class Pipeline:
             encrypt_replies=self.security.encrypt_replies,
             options=self.replies,
             revocation=self.revocation,
+            signing=self.reply_signing,
+            partners=self.partners is not None,
         )
 
     def _answer(self, ending: Ending, known: Understood) -> Answer:

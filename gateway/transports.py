@@ -38,6 +38,11 @@ class Service(Protocol):
 class Intake(Protocol):
     """What an inbox hands each message to."""
 
+    #: How many messages it can usefully hold at once: an inbox may hand on this many without
+    #: waiting for the first to return (the spool does), so every worker has one and batches
+    #: form. Handing on one at a time is always correct, only slower.
+    capacity: int
+
     async def __call__(
         self, raw: bytes, *, source: str, source_ref: str, source_name: str
     ) -> Outcome:

@@ -24,6 +24,7 @@ from typing import Any
 
 from lxml import etree
 
+from gateway.adapters import Adapters
 from gateway.config import Config
 from gateway.ebxml import mime
 from gateway.errors import StorageError
@@ -33,9 +34,10 @@ from gateway.processing import Processed
 from gateway.receipts.apprec import read_apprec
 from gateway.records import Outcome
 from gateway.store import Store
+from gateway.store.database import open_read_only
 from gateway.tariffs.csv_format import TariffFileError
 from gateway.tariffs.loading import load_book
-from gateway.wiring import Adapters, attach_revocation, build_pipeline
+from gateway.wiring import attach_revocation, build_pipeline
 
 __all__ = ["Decider", "Decision"]
 
@@ -109,7 +111,7 @@ class Decider:
         database = self.config.database
         adapters = Adapters.of(self.config)
         if database.path is None:  # PostgreSQL: its daemons imported any old register at start
-            self._store = Store(database.open_read_only())
+            self._store = Store(open_read_only(database))
         else:
             self._directory = tempfile.TemporaryDirectory(prefix="gateway-decide-")
             copy = Path(self._directory.name) / "gateway.sqlite3"
@@ -183,4 +185,3 @@ def _copy_database(source: Path, target: Path) -> None:
             db.backup(copy)
     except sqlite3.Error as exc:
         raise StorageError(f"cannot read database {source} to decide on a copy: {exc}") from exc
-

@@ -8,126 +8,51 @@ inboxes (the spool and one poller per IMAP mailbox), the ack tracker, the CRL re
 ``[revocation]``), the payout scheduler, the web console (``[web] in_daemon``) and the systemd
 watchdog. ``gateway.daemon`` only runs them.
 
-Each adapter reads its own table of the config file, beside its code; ``Adapters.of`` collects
-them (and the web console's ``[web]``, which ``gateway web`` serves), and ``load_config`` reads
-the core and every adapter's table at once.
+Each adapter reads its own table of the config file, beside its code; ``gateway.adapters``
+collects them (``Adapters.of``) and checks them all at load (``load_config``).
 
 Adding a transport: write the adapter beside the others (an inbox in ``gateway/inbox/``
 implementing ``transports.Inbox``, an outbox in ``gateway/outbox/`` implementing
 ``transports.Outbox``), its settings type beside it (read with ``gateway.settings.Table``), and
-register it here: its settings in ``Adapters``, an inbox in ``_inboxes``, an outbox in
-``OUTBOXES`` under the name ``outbox.kind`` will use.
+register it: its settings in ``gateway.adapters.Adapters``, here an inbox in ``_inboxes``, an
+outbox in ``OUTBOXES`` under the name ``outbox.kind`` will use (and in ``OUTBOX_KINDS``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from cryptography import x509
 
+from gateway.adapters import Adapters
 from gateway.config import Config
-from gateway.deliveries.config import DeliveriesConfig
 from gateway.deliveries.schedule import DeliveryScheduler
-from gateway.errors import ConfigurationError
-from gateway.inbox.imap.config import MailboxConfig, mailboxes_from
 from gateway.inbox.imap.poller import MailboxLeases, MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
 from gateway.inbox.spool import Spool
 from gateway.inbox.spool_service import SpoolInbox
-from gateway.intake import PipelineIntake
+from gateway.intake import IntakeSettings, PipelineIntake
+from gateway.intake.preparing import pipeline_for
+from gateway.intake.workers import InThread, WorkerPool, Workers
 from gateway.logs import get_logger
 from gateway.outbox.files import FileOutbox
 from gateway.outbox.reliability import AckTracker
 from gateway.outbox.routing import Routing
-from gateway.outbox.smtp.config import SmtpConfig
 from gateway.outbox.smtp.sender import SmtpOutbox
-from gateway.partners.registry import PartnerRegistry
-from gateway.payout.config import PayoutConfig
 from gateway.payout.schedule import PayoutScheduler
 from gateway.payout.sending import deps_from_config
 from gateway.pipeline import STAGES, Pipeline
 from gateway.practices.legacy import migrate_once
-from gateway.practices.live import LiveRegister
 from gateway.processing import StageObserver
-from gateway.receipts.options import ReplyOptions
-from gateway.rules.engine import RuleEngine
-from gateway.rules.registry import RULES
-from gateway.security.cms import DecryptionKey
 from gateway.security.revocation import Revocation, RevocationConfig
-from gateway.security.xmldsig import load_signer
 from gateway.service.health import days_to_expiry
 from gateway.service.metrics import Metrics, MetricsEndpoint
 from gateway.service.systemd import Watchdog
 from gateway.store import Store
 from gateway.transports import Inbox, Intake, Outbox, Service
-from gateway.validation.catalog import SchemaCatalog
-from gateway.web.config import WebConfig
 
 log = get_logger("wiring")
-
-# --- settings ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Adapters:
-    """Each adapter's own settings, read from its table of the config file."""
-
-    mailboxes: tuple[MailboxConfig, ...]
-    smtp: SmtpConfig | None
-    payout: PayoutConfig
-    replies: ReplyOptions
-    revocation: RevocationConfig | None
-    #: The console and the claim status API (``gateway web``; in ``gateway run`` if in_daemon).
-    web: WebConfig
-    deliveries: DeliveriesConfig = field(default_factory=DeliveriesConfig)
-
-    @classmethod
-    def of(cls, config: Config) -> Adapters:
-        """Read ``[[imap.mailboxes]]``, ``[outbox.smtp]`` (for ``outbox.kind = "smtp"``),
-        ``[payout]``, ``[replies]``, ``[revocation]`` and ``[web]``; raise
-        ``ConfigurationError`` naming the bad key."""
-        outbox = config.table("outbox")
-        kind = config.outbox.kind
-        if kind not in OUTBOXES:
-            supported = " or ".join(repr(k) for k in OUTBOXES)
-            raise outbox.error(f"outbox.kind = {kind!r} is not supported ({supported})")
-        smtp = None
-        if kind == "smtp":
-            if not isinstance(outbox.raw("smtp"), dict):
-                raise outbox.error("outbox.kind = 'smtp' needs an [outbox.smtp] table")
-            smtp = SmtpConfig.from_table(outbox.table("smtp"))
-        return cls(
-            mailboxes=mailboxes_from(config.table("imap")),
-            smtp=smtp,
-            payout=PayoutConfig.from_table(config.table("payout")),
-            replies=ReplyOptions.from_table(config.table("replies")),
-            revocation=revocation_config(config),
-            web=WebConfig.from_table(config.table("web")),
-            deliveries=DeliveriesConfig.from_table(config.table("deliveries")),
-        )
-
-
-def revocation_config(config: Config) -> RevocationConfig | None:
-    """``[revocation]`` (``gateway.security.revocation``); None: revocation is not checked."""
-    document = config.tables.data if config.tables is not None else {}
-    found = RevocationConfig.from_toml(document, base=config.path.parent, source=str(config.path))
-    if found is not None and config.partners.directory is None:
-        raise ConfigurationError(
-            f"{config.path}: [revocation] needs partners.directory: revocation is checked for "
-            "the partner certificates of the CPAs"
-        )
-    return found
-
-
-def load_config(path: Path) -> Config:
-    """Load ``path`` and check every adapter's table too: a bad key anywhere stops a command
-    before it starts (``ConfigurationError``, exit code 78)."""
-    config = Config.from_toml(path)
-    Adapters.of(config)
-    return config
-
 
 # --- the parts ---------------------------------------------------------------------------------
 
@@ -196,13 +121,16 @@ def build(config: Config, *, once: bool = False) -> Parts:
     # practice register has been imported yet.
     migrate_once(store.practices, config.practitioners, adapters.payout.receivers_file, config.path)
     metrics = Metrics()
+    # The daemon's own pipeline: the partners it holds route the replies and are reloaded on
+    # SIGHUP; the messages themselves are processed by the workers' pipelines (each with its own
+    # revocation checker over the CRL cache this one's refresher keeps fresh).
     pipeline = build_pipeline(config, store, adapters, observe=metrics.observe_stages(STAGES))
     revocation = attach_revocation(adapters.revocation, pipeline)
     spool = Spool(config.spool, on_parked=metrics.spool_parked)
     routing = Routing(config.identity.her_id, lambda: pipeline.partners)
     ctx = Context(config, adapters, store, routing)
     outbox, outbox_services = OUTBOXES[config.outbox.kind](ctx)
-    intake = PipelineIntake(pipeline, store, outbox, metrics, waiting=spool.incoming_count)
+    intake = _intake(config, adapters.intake, store, outbox, metrics, spool)
     spool_inbox = SpoolInbox(
         spool, intake, once=once, max_bytes=config.validation.max_message_bytes
     )
@@ -252,10 +180,46 @@ def _inboxes(
     return inboxes
 
 
+def _intake(
+    config: Config,
+    settings: IntakeSettings,
+    store: Store,
+    outbox: Outbox,
+    metrics: Metrics,
+    spool: Spool,
+) -> PipelineIntake:
+    """The intake: ``settings.workers`` worker processes (or one thread for 0) and the writer.
+    Stage times come back from the workers only when someone scrapes the metrics."""
+    observe = config.metrics.port != 0
+    workers: Workers
+    alive: Callable[[], bool] = lambda: True  # noqa: E731 - the thread has no dispatcher
+    if settings.workers == 0:
+        workers = InThread(config, observe_stages=observe)
+    else:
+        pool = WorkerPool(
+            config,
+            size=settings.workers,
+            budget=settings.message_budget_seconds,
+            observe_stages=observe,
+        )
+        workers, alive = pool, pool.alive
+    return PipelineIntake(
+        store,
+        outbox,
+        metrics,
+        workers,
+        settings,
+        observe_stages=observe,
+        alive=alive,
+        waiting=spool.incoming_count,
+        # Replies as files are staged around each batch's commit (no second write of a row).
+        files=outbox if isinstance(outbox, FileOutbox) else None,
+    )
+
+
 def _web_service(config: Config, adapters: Adapters) -> Service:
     """``[web] in_daemon = true``: the console and the status API served by the daemon."""
-    # Imported here: the web stack is loaded only when it is served, and gateway.web builds its
-    # application from this module's Adapters.
+    # Imported here: the web stack (Starlette, uvicorn, Jinja2) is loaded only when it is served.
     from gateway.web.service import WebService
 
     return WebService(config, adapters)
@@ -269,35 +233,17 @@ def build_pipeline(
     observe: StageObserver | None = None,
 ) -> Pipeline:
     """The pipeline ``gateway run`` uses, on ``store`` (``gateway validate --decide`` runs the
-    same on a copy of the database); revocation is attached by ``build``."""
+    same on a copy of the database; the intake's workers each build theirs alike, with
+    ``gateway.intake.preparing.pipeline_for``); revocation is attached by ``build``."""
     adapters = adapters or Adapters.of(config)
-    partners = None
-    if config.partners.directory is not None:
-        partners = PartnerRegistry.load(config.partners.directory)
-    else:
+    if config.partners.directory is None:
         # Fail closed is only possible with partners: say so at every start.
         log.warning(
             "claims_not_authenticated",
             reason="no partners.directory: no CPA, so no sender is checked and no signature "
             "verified; every claim is taken as it comes",
         )
-    return Pipeline(
-        identity=config.identity,
-        store=store,
-        catalog=SchemaCatalog.default(extra_dirs=config.validation.official_schema_dirs),
-        signer=load_signer(config.signing.key_file, config.signing.cert_file),
-        engine=RuleEngine(RULES),
-        max_message_bytes=config.validation.max_message_bytes,
-        practices=LiveRegister(store.practices),
-        partners=partners,
-        decryption_keys=[
-            DecryptionKey.from_files(pair.key_file, pair.cert_file)
-            for pair in config.security.decryption
-        ],
-        security=config.security,
-        observe=observe,
-        replies=adapters.replies,
-    )
+    return pipeline_for(config, store, observe=observe, replies=adapters.replies)
 
 
 def attach_revocation(config: RevocationConfig | None, pipeline: Pipeline) -> Revocation | None:
@@ -314,7 +260,6 @@ def attach_revocation(config: RevocationConfig | None, pipeline: Pipeline) -> Re
     revocation = Revocation.start(config, certificates)
     pipeline.revocation = revocation.checker
     return revocation
-
 
 def _register_gauges(metrics: Metrics, config: Config, spool: Spool, store: Store) -> None:
     metrics.register_gauge("inbox_depth", lambda: float(spool.incoming_count()), inbox="spool")

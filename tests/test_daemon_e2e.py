@@ -195,6 +195,75 @@ def test_sigkill_mid_batch_then_restart_answers_every_message_exactly_once(site:
     assert raws == 60
 
 
+def committed_and_moved(site: Path) -> tuple[int, int]:
+    """(messages committed in the database, spool files moved to processed/), read from outside
+    while the daemon runs."""
+    uri = f"{(site / 'var' / 'gateway.sqlite3').as_uri()}?mode=ro"
+    try:
+        with sqlite3.connect(uri, uri=True, timeout=1) as db:
+            committed = int(db.execute("SELECT COUNT(*) FROM received").fetchone()[0])
+    except sqlite3.Error:
+        committed = 0
+    return committed, processed_count(site)
+
+
+def test_sigkill_between_a_batch_commit_and_its_spool_moves_loses_and_doubles_nothing(
+    site: Path,
+) -> None:
+    """Two workers, batches committed by one writer: the daemon is killed with SIGKILL right
+    after a batch's commit, before its replies and spool moves are all done (more messages in
+    the database than files in processed/), then again at a random point; a restart finishes
+    the rest. Every message is answered exactly once, every reply file holds exactly the bytes
+    stored for it, and nothing is left in the spool."""
+    config = site / "gateway.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "[daemon]\n", "[daemon]\nworkers = 2\nbatch_size = 16\n"
+        ),
+        encoding="utf-8",
+    )
+    dropped = drop_claims(site, 120)
+    caught_between = 0
+    for attempt in range(3):
+        daemon = start(site)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                committed, moved = committed_and_moved(site)
+                if attempt < 2 and committed > moved + 1 and moved >= 5:
+                    caught_between += 1
+                    break
+                if attempt == 2 and moved >= 60:
+                    time.sleep(random.uniform(0.0, 0.05))
+                    break
+                time.sleep(0.002)
+        finally:
+            daemon.send_signal(signal.SIGKILL)
+            daemon.wait(timeout=30)
+    assert caught_between >= 1, "a kill landed between a batch's commit and its spool moves"
+    finished = gateway("run", "--config", "gateway.toml", "--once", cwd=site)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+
+    spool = site / "var" / "spool"
+    assert sorted(p.name.split("--", 1)[1] for p in (spool / "processed").iterdir()) == sorted(
+        dropped
+    )
+    assert list((spool / "work").iterdir()) == []
+    assert list((spool / "incoming").iterdir()) == []
+    replies = replies_by_kind(site)
+    expected = Counter(dropped.values())
+    assert replies["apprec"] == expected, "every message answered by exactly one AppRec"
+    assert replies["acknowledgment"] == expected, "and acknowledged exactly once"
+    with sqlite3.connect(site / "var" / "gateway.sqlite3") as db:
+        outcomes = dict(db.execute("SELECT outcome, COUNT(*) FROM received GROUP BY outcome"))
+        stored = dict(db.execute("SELECT filename, body FROM replies WHERE state = 'delivered'"))
+        pending = db.execute("SELECT COUNT(*) FROM replies WHERE state != 'delivered'").fetchone()
+    assert outcomes == {"accepted": 120}
+    assert pending == (0,)
+    outbox = {p.name: p.read_bytes() for p in (site / "var" / "outbox").iterdir()}
+    assert outbox == {name: bytes(body) for name, body in stored.items()}, "byte for byte"
+
+
 def test_sigterm_stops_cleanly_and_unstarted_files_stay_in_incoming(site: Path) -> None:
     drop_claims(site, 5)
     daemon = start(site)

@@ -7,6 +7,7 @@ needed: every rejection must come from an explicit check (its own detail text).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from lxml import etree
 from gateway.ebxml import mime
 from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.mime import MimePackage, OutgoingPart, build, unwrap
+from gateway.ebxml.mime_limits import _delimiter_ends
 from gateway.ebxml.model import EbxmlMessage
 from gateway.errors import EbxmlError, MimeProblem
 
@@ -284,3 +286,17 @@ def test_parse_sample_with_edited_elements(sample_xml: bytes, data: st.DataObjec
             elements = [e for e in root.iter() if isinstance(e.tag, str)]
 
     check_parse(etree.tostring(root))
+
+
+@given(
+    body=st.binary(max_size=60).map(lambda b: bytes(b"-ab\n\r"[x % 5] for x in b)),
+    boundary=st.binary(min_size=1, max_size=4).map(lambda b: bytes(b"-ab\n"[x % 4] for x in b)),
+)
+def test_mime_delimiters_are_found_where_a_line_start_pattern_finds_them(
+    body: bytes, boundary: bytes
+) -> None:
+    """The byte search in ``mime_limits`` finds each ``--boundary`` at a line start exactly as
+    ``re``'s ``(?m)^`` does (it replaced a pattern compiled for every message)."""
+    marker = b"--" + boundary
+    expected = [m.end() for m in re.finditer(rb"(?m)^" + re.escape(marker), body)]
+    assert _delimiter_ends(body, marker) == expected

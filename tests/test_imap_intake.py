@@ -113,6 +113,8 @@ def mail(n: int, *, message_id: str | None = None, body: str = "") -> bytes:
 class FakeIntake:
     """The daemon's contract: commit (into SQLite) then return; idempotent per source_ref."""
 
+    capacity = 1
+
     def __init__(self, path: Path) -> None:
         self.db = sqlite3.connect(path)
         self.db.execute(

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+from functools import partial
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
+from gateway.config import Config
 from gateway.outbox.files import FileOutbox, check_space
 from gateway.records import ReplyRecord
+from gateway.service import health_cli
 from gateway.store import Store
 
 
@@ -89,3 +92,27 @@ def test_check_space_fails_below_the_minimum(tmp_path: Path) -> None:
     low = check_space(tmp_path, min_free_bytes=2**62)
     assert not low.ok and "MiB free" in low.detail
     assert not check_space(tmp_path / "missing").ok
+
+
+async def test_gateway_health_reports_the_outbox_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "outbox").mkdir()
+    data = {
+        "identity": {"name": "HELFO test", "her_id": "79768"},
+        "database": {"path": "gateway.sqlite3"},
+        "spool": {"directory": "spool"},
+        "outbox": {"kind": "file", "directory": "outbox"},
+        "signing": {"key_file": "k.pem", "cert_file": "c.pem"},
+    }
+    config = Config.from_mapping(data, tmp_path / "gateway.toml")
+
+    async def space() -> list[tuple[str, bool, str]]:
+        checks = await asyncio.gather(*health_cli.checks_for(config))
+        return [(c.name, c.ok, c.detail) for c in checks if c.name == "outbox free space"]
+
+    [(_, ok, detail)] = await space()
+    assert ok and "MiB free" in detail
+    monkeypatch.setattr(health_cli, "check_space", partial(check_space, min_free_bytes=2**62))
+    [(_, ok, detail)] = await space()
+    assert not ok and "replies wait in the database" in detail

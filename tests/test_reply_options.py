@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from gateway.adapters import Adapters
 from gateway.config import Config
 from gateway.errors import ConfigurationError
 from gateway.pipeline import Pipeline
@@ -25,7 +26,7 @@ from gateway.service.health import Status
 from gateway.settings import Table
 from gateway.store import Store
 from gateway.validation.catalog import SchemaCatalog
-from gateway.wiring import Adapters, build
+from gateway.wiring import build
 from tests.conftest import IDENTITY
 
 

@@ -13,17 +13,19 @@ from pathlib import Path
 
 import pytest
 
+from gateway.adapters import load_config
 from gateway.ebxml import mime
 from gateway.errors import ConfigurationError
 from gateway.receipts.apprec import APPREC_NS, read_apprec
 from gateway.records import Outcome
 from gateway.security.revocation import CrlRefresher
+from gateway.security.revocation.configured import revocation_config
 from gateway.service import health
 from gateway.service.health import Status
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.cpa import DEFAULT_PARTNER, DEFAULT_US, CpaSpec, write_cpa
 from gateway.testing.messages import Route, ebxml_message
-from gateway.wiring import Parts, build, load_config, revocation_config
+from gateway.wiring import Parts, build
 from tests.revocation_pki import Issued, RevocationPki, RevocationServer
 from tests.support.pki import TestPki
 

@@ -86,3 +86,16 @@ def test_release_and_requeue_put_files_back_unchanged(tmp_path: Path) -> None:
     assert [p.name for p in moved] == [second.original_name]
     assert sorted(p.read_bytes() for p in spool.config.incoming.iterdir()) == [b"A", b"B"]
     assert list(spool.config.bad.iterdir()) == []
+
+
+def test_recovery_forgets_counters_a_killed_run_left_behind(tmp_path: Path) -> None:
+    spool = make_spool(tmp_path)
+    drop(spool, "a.msg", b"payload")
+    (item,) = spool.claim(1)
+    spool.recover()  # its counter: 1
+    # Killed after the move to processed/, before the counter went; and mid-write of another.
+    item.path.replace(spool.config.processed / item.path.name)
+    (spool.config.work / f".{item.path.name}.recoveries.0123abcd.tmp").write_bytes(b"2")
+    again, parked = spool.recover()
+    assert again == [] and parked == []
+    assert list(spool.config.work.iterdir()) == []

@@ -45,6 +45,8 @@ def make_spool(
 class Recorder:
     """A fake intake: records what it was handed."""
 
+    capacity = 1
+
     def __init__(self) -> None:
         self.seen: list[tuple[bytes, str, str]] = []
 

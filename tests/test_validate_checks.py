@@ -32,6 +32,7 @@ from gateway.receipts.apprec import AppRec, AppRecStatus, serialize_apprec
 from gateway.security import cms_signed
 from gateway.security.xmldsig import Signer
 from gateway.store import Database, Store
+from gateway.store.database import open_read_only
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 from gateway.validate_decide import Decider
@@ -299,7 +300,7 @@ def test_decide_on_postgresql_reads_the_database_itself_read_only(
             store.close()
 
         # The server refuses every write of the read-only engine ...
-        engine = Database(url=url).open_read_only()
+        engine = open_read_only(Database(url=url))
         try:
             with (
                 pytest.raises(StorageError, match="read-only"),
@@ -312,6 +313,6 @@ def test_decide_on_postgresql_reads_the_database_itself_read_only(
         with psycopg.connect(url, autocommit=True) as db:
             db.execute("UPDATE schema_version SET version = version - 1")
         with pytest.raises(StorageError, match="read-only look needs the same version"):
-            Database(url=url).open_read_only()
+            open_read_only(Database(url=url))
     finally:
         postgres_server.drop_schema(PG_DATABASE, "decide")

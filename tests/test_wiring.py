@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from gateway.adapters import OUTBOX_KINDS, Adapters, load_config
 from gateway.cli import main
 from gateway.config import Config
 from gateway.daemon import run_daemon
 from gateway.errors import ConfigurationError
-from gateway.wiring import Adapters, build, load_config
+from gateway.wiring import OUTBOXES, build
 
 
 @pytest.fixture
@@ -97,6 +98,10 @@ def test_the_outbox_kind_and_its_table_are_checked(
     base["outbox"] = {"directory": "outbox", **outbox}
     with pytest.raises(ConfigurationError, match=message):
         Adapters.of(config_of(tmp_path, base))
+
+
+def test_every_outbox_kind_the_settings_accept_is_built() -> None:
+    assert tuple(OUTBOXES) == OUTBOX_KINDS
 
 
 def test_an_adapter_table_is_checked_before_any_command_starts(

@@ -274,6 +274,10 @@ class Spool:
         again: list[Claimed] = []
         parked: list[Path] = []
         for path in sorted(self.work.iterdir()):
+            if _is_stale_counter(path):
+                # Left by a run killed in between (its file finished, or the counter written).
+                path.unlink(missing_ok=True)
+                continue
             if path.name.endswith((_RECOVERIES_SUFFIX, _REASON_SUFFIX, ".tmp")):
                 continue
             if path.name.startswith(".") or not _is_regular(path):
@@ -326,11 +330,13 @@ class Spool:
         fsync_dir(self.work)
 
     def done(self, item: Claimed) -> None:
-        """The message is committed: move the file to ``processed/``."""
+        """The message is committed: move the file to ``processed/``.
+
+        Not made durable by a directory fsync: should the move be lost in a power cut, the file
+        is found in ``work/`` at start, its intake committed, and it is simply finished then."""
         target = self.config.processed / item.path.name
         item.path.replace(target)
         item.path.with_name(item.path.name + _RECOVERIES_SUFFIX).unlink(missing_ok=True)
-        fsync_dir(item.path.parent)
 
     def release(self, item: Claimed) -> None:
         """Give back a claimed file that was never started (on shutdown)."""
@@ -388,6 +394,15 @@ def _scan(directory: Path) -> list[Seen]:
                 continue
             found.append(Seen(entry.name, st.st_size, st.st_mtime_ns))
     return found
+
+
+def _is_stale_counter(path: Path) -> bool:
+    """At start, in our ``work/``: a recovery counter whose file is no longer there, or the temp
+    file of a counter being written when a run ended."""
+    name = path.name
+    if name.endswith(_RECOVERIES_SUFFIX):
+        return not os.path.lexists(path.with_name(name.removesuffix(_RECOVERIES_SUFFIX)))
+    return name.startswith(".") and name.endswith(".tmp") and _RECOVERIES_SUFFIX + "." in name
 
 
 def _is_regular(path: Path) -> bool:

@@ -2,19 +2,23 @@
 
 On start it takes the spool's lock (a second daemon on the same spool is refused: exit 78),
 watches ``incoming/`` (inotify, else a scan every ``poll_interval``), recovers ``work/``, then
-claims files in small batches, hands each to the intake and moves it to ``processed/`` once
-committed (or to ``bad/`` when processing failed). It wakes when a file lands, not on a timer.
+claims files and hands them to the intake, up to ``intake.capacity`` at once (its workers
+process them side by side and commit them in batches); each file is moved to ``processed/``
+once its own message is committed (or to ``bad/`` when processing failed). It wakes when a file
+lands or one in hand is finished, not on a timer.
 
 A file larger than the largest message is read only in part (``gateway.inbox.reading``) and
 answered as too large. While the database refuses commits, or the disk refuses a move, it tries
 again with backoff; on stop the file stays in ``work/`` and is recovered on the next start.
-On stop, files claimed but not started go back to ``incoming/``; the one in hand is finished.
+On stop, no more files are claimed and those in hand are finished (bounded by the capacity,
+within the drain time).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Callable
 
 from gateway.errors import StorageError
@@ -58,42 +62,48 @@ class SpoolInbox:
         spool.lock()
         changed = asyncio.Event()
         watcher: asyncio.Task[None] | None = None
+        in_hand: set[asyncio.Task[None]] = set()
         try:
             if not self.once and (watch := spool.start_watching()) is not None:
                 watcher = asyncio.create_task(watch.run(changed), name="spool-watch")
-            await self._recover(stop)
+            waiting = deque(self._recovered())
+            room = max(1, self.intake.capacity)
             while not stop.is_set():
                 changed.clear()
-                batch = spool.claim(BATCH)
-                for position, item in enumerate(batch):
-                    if stop.is_set():
-                        # Claimed but not started: back to incoming/, untouched.
-                        for unstarted in batch[position:]:
-                            spool.release(unstarted)
-                        break
-                    await self._take(item, stop)
-                if stop.is_set() or (self.once and not batch):
-                    return
-                if not batch:
-                    await _wait(stop, changed, at_most=spool.seconds_to_next())
+                free = room - len(in_hand)
+                batch = [waiting.popleft() for _ in range(min(free, len(waiting)))]
+                if not waiting and len(batch) < free:
+                    batch += spool.claim(min(BATCH, free - len(batch)))
+                for item in batch:
+                    in_hand.add(asyncio.create_task(self._take(item, stop)))
+                if self.once and not batch and not waiting:
+                    if not in_hand:
+                        return
+                    await _wait(stop, None, in_hand, at_most=None)
+                elif len(in_hand) >= room:
+                    await _wait(stop, None, in_hand, at_most=None)  # full: until one is done
+                elif not batch:
+                    await _wait(stop, changed, in_hand, at_most=spool.seconds_to_next())
+                _raise_failures(in_hand)
         finally:
+            # Stopping (or failing): the files in hand are finished, within the drain time.
+            if in_hand:
+                await asyncio.wait(in_hand)
             if watcher is not None:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             spool.stop_watching()
             spool.unlock()
+        _raise_failures(in_hand)
 
-    async def _recover(self, stop: asyncio.Event) -> None:
+    def _recovered(self) -> list[Claimed]:
         again, parked = self.spool.recover()
         for path in parked:
             log.error("spool_file_parked", file=path.name, where=str(path.parent))
         if again:
             log.warning("spool_recovering", files=len(again))
-        for item in again:
-            if stop.is_set():
-                return
-            await self._take(item, stop)
+        return again
 
     async def _take(self, item: Claimed, stop: asyncio.Event) -> None:
         """One file: commit it through the intake, then move it to ``processed/`` (or park it)."""
@@ -153,11 +163,32 @@ class SpoolInbox:
             return
 
 
-async def _wait(stop: asyncio.Event, changed: asyncio.Event, *, at_most: float) -> None:
-    """Until ``stop``, a change in ``incoming/`` or ``at_most`` seconds, whichever is first."""
-    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(changed.wait())]
+async def _wait(
+    stop: asyncio.Event,
+    changed: asyncio.Event | None,
+    in_hand: set[asyncio.Task[None]],
+    *,
+    at_most: float | None,
+) -> None:
+    """Until ``stop``, a change in ``incoming/`` (if ``changed`` is given), a file in hand
+    finished, or ``at_most`` seconds, whichever is first."""
+    events = [stop] if changed is None else [stop, changed]
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
     try:
-        await asyncio.wait(waits, timeout=at_most, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            [*waits, *in_hand], timeout=at_most, return_when=asyncio.FIRST_COMPLETED
+        )
     finally:
         for waiter in waits:
             waiter.cancel()
+
+
+def _raise_failures(tasks: set[asyncio.Task[None]]) -> None:
+    """Forget the finished tasks; re-raise the first one's error (a broken spool directory
+    stops the service, as it did when files were taken one at a time)."""
+    done = {task for task in tasks if task.done()}
+    tasks -= done
+    for task in done:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise error

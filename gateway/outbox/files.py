@@ -5,14 +5,19 @@ writer delivers pending rows and marks them delivered. A reply's file name is fi
 is made, so delivering a row again after a crash rewrites the same file with the same bytes: a
 restart never loses a reply and never doubles one.
 
-As an ``Outbox`` (``gateway.transports``) it writes on ``notify``, in the caller's thread: right
-after each commit, in the pipeline's worker, so a message's replies are on disk before its
-spool file moves. Its service delivers what a previous run left pending.
+The intake's writer hands it each batch's replies twice: ``stage`` before the commit (every
+file written under a temp name, their data durable with one sync), ``publish`` after it (the
+renames, one directory fsync). The commit marks those replies delivered in the same
+transaction: a reply is never written twice to the database (its body rewritten by a second
+update would double the bytes written), and a crash between commit and publish leaves durable
+temp files that ``_recover`` finishes at the next start. Other rows (payout decisions) are
+delivered by ``notify``/``flush``: written, then marked delivered. Its service delivers what a
+previous run left pending.
 
 A disk that refuses (full, read-only, failing) is treated like a database that refuses: the
-replies stay pending in the database (nothing is lost, intake goes on), the service tries again
-with backoff until the disk takes them, ``health()`` says what is wrong meanwhile, and it
-recovers by itself.
+replies stay pending in the database (nothing is lost, intake goes on: ``stage`` then stages
+nothing and the batch commits its replies as pending), the service tries again with backoff
+until the disk takes them, ``health()`` says what is wrong meanwhile, and it recovers by itself.
 """
 
 from __future__ import annotations
@@ -22,13 +27,22 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from gateway.files import fsync_dir, write_atomically
+from gateway.files import (
+    Staged,
+    discard,
+    fsync_dir,
+    publish,
+    stage,
+    staged_target,
+    write_all_atomically,
+)
 from gateway.logs import get_logger
-from gateway.records import PendingReply
+from gateway.records import PendingReply, ReplyRecord
 from gateway.store import Store
 
 log = get_logger("outbox.files")
@@ -59,22 +73,72 @@ class FileOutbox:
         self.directory = directory
         self.first_retry = first_retry
         self._lock = threading.Lock()  # the worker and the payout scheduler may both flush
+        #: Staged files whose publishing failed: tried again with the next batch or attempt.
+        self._unpublished: list[Staged] = []
         #: (since, what) while delivery fails; None while it works.
         self._failing: tuple[float, str] | None = None
         directory.mkdir(parents=True, exist_ok=True)
-        # A crash mid-write leaves a temp file; its reply is still pending and is written again.
-        for stale in directory.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+        self._recover()
+
+    def _recover(self) -> None:
+        """Temp files a crash left: one staged for a reply the database has as delivered is
+        finished (renamed into place: it was committed, its data durable); any other is
+        removed (its reply, if committed, is still pending and is written again)."""
+        finished = False
+        for stale in self.directory.glob(".*.tmp"):
+            target = staged_target(stale)
+            if (
+                target is not None
+                and not target.exists()
+                and self.store.outbox.delivered_file(target.name)
+            ):
+                stale.replace(target)
+                finished = True
+                log.warning("staged_reply_finished", file=target.name)
+            else:
+                stale.unlink(missing_ok=True)
+        if finished:
+            fsync_dir(self.directory)
+
+    # --- staged by the intake's writer ----------------------------------------------------------
+
+    def stage(self, replies: Sequence[ReplyRecord]) -> Staged | None:
+        """Before the commit that marks ``replies`` delivered: their files written under temp
+        names, the data durable (``gateway.files.stage``); nothing visible yet. None when the
+        disk refuses: the commit leaves them pending, and the service writes them later."""
+        try:
+            return stage([(self.directory / r.filename, r.body) for r in replies])
+        except OSError as exc:
+            self._refused(exc)
+            return None
+
+    def publish(self, staged: Staged | None = None) -> None:
+        """After that commit: the files in place, one directory fsync. Should the disk refuse,
+        the temp files stay and are published with the next batch, by the service's next try,
+        or at the next start."""
+        with self._lock:
+            waiting = [*self._unpublished, *([] if staged is None else [staged])]
+            self._unpublished = []
+            for index, files in enumerate(waiting):
+                try:
+                    publish(files)
+                except OSError as exc:
+                    self._unpublished = waiting[index:]
+                    self._refused(exc)
+                    return
+
+    def discard(self, staged: Staged) -> None:
+        """The commit did not happen: the temp files go."""
+        discard(staged)
 
     def deliver(self, replies: list[PendingReply], written: list[int] | None = None) -> list[int]:
-        """Write each reply's file (temp file, fsync, rename); return the ids written. On an
-        ``OSError`` the ids written before it are in ``written`` (when given)."""
+        """Write each reply's file, all at once (``write_all_atomically``: temp files, their
+        data made durable together, renames, one directory fsync); return the ids written. On
+        an ``OSError`` none counts as written (files already renamed are whole, and are written
+        again with the same bytes)."""
+        write_all_atomically([(self.directory / r.filename, r.body) for r in replies])
         done = [] if written is None else written
-        for reply in replies:
-            write_atomically(self.directory / reply.filename, reply.body)
-            done.append(reply.id)
-        if done:
-            fsync_dir(self.directory)
+        done += [r.id for r in replies]
         return done
 
     def flush(self) -> int:
@@ -129,14 +193,15 @@ class FileOutbox:
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
     def _attempt(self) -> int:
+        if self._unpublished:
+            self.publish()
         try:
             delivered = self.flush()
         except OSError as exc:
-            what = os.strerror(exc.errno) if exc.errno else str(exc)
-            if self._failing is None:
-                self._failing = (time.time(), what)
-                log.error("outbox_delivery_failed", directory=str(self.directory), error=what)
+            self._refused(exc)
             return 0
+        if self._unpublished:
+            return delivered  # still failing: publish said so
         if self._failing is not None:
             log.info(
                 "outbox_delivery_recovered",
@@ -145,6 +210,13 @@ class FileOutbox:
             )
             self._failing = None
         return delivered
+
+
+    def _refused(self, exc: OSError) -> None:
+        what = os.strerror(exc.errno) if exc.errno else str(exc)
+        if self._failing is None:
+            self._failing = (time.time(), what)
+            log.error("outbox_delivery_failed", directory=str(self.directory), error=what)
 
 
 def check_space(directory: Path, *, min_free_bytes: int = MIN_FREE_BYTES) -> DeliveryHealth:

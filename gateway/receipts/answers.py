@@ -32,6 +32,7 @@ from gateway.receipts.options import ReplyOptions
 from gateway.receipts.packaging import reply_packaging
 from gateway.receipts.replies import Replier
 from gateway.receipts.rule_errors import errors_from_evaluation
+from gateway.receipts.signing import ReplySigning, required_signatures
 from gateway.receipts.understood import Understood
 from gateway.records import Outcome, ReplyRecord, StoredReply
 from gateway.rules.engine import Evaluation
@@ -77,6 +78,8 @@ class Answering:
         encrypt_replies: bool,
         options: ReplyOptions | None = None,
         revocation: RevocationCheck | None = None,
+        signing: ReplySigning = ReplySigning.AGREED,
+        partners: bool = False,
     ) -> Answering:
         options = options or ReplyOptions()
         message_type = known.message_type or MESSAGE_TYPES[0]
@@ -98,7 +101,14 @@ class Answering:
                 mail_to=known.reply_address(),
                 reply_service=message_type.reply_service,
                 reply_action=message_type.reply_action,
-                sign_envelopes=True,
+                signatures=required_signatures(
+                    signing,
+                    known.agreement,
+                    known.message,
+                    partners=partners,
+                    reply_service=message_type.reply_service,
+                    reply_action=message_type.reply_action,
+                ),
                 packaging=packaging,
             ),
             options,

@@ -12,6 +12,10 @@
   CMS signature over its exact bytes beside it (``.xml.p7s``, ``gateway.security.cms_signed``).
 - Only a partner configured with ``apprec_carrier = "msghead"`` gets the AppRec inside a signed
   MsgHead of type ``APPREC`` instead (enveloped XML-DSig; no ``.p7s`` then).
+
+Which of these carry a signature is ``ReplySignatures`` (``gateway.receipts.signing``): the
+AppRec's own (whichever of the three forms above it takes), the other envelopes, and the
+acknowledgment, each as the agreement or ``[signing] replies`` requires.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from gateway.receipts.apprec import (
     wrap_in_msghead,
 )
 from gateway.receipts.packaging import ReplyPackaging
+from gateway.receipts.signing import DOCUMENT_ONLY, ReplySignatures
 from gateway.records import ReplyRecord
 from gateway.security import cms, cms_signed
 from gateway.security.signatures import sign_ebxml_envelope
@@ -87,8 +92,9 @@ class Replier:
     reply_service: str
     reply_action: str
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
-    #: Sign every ebXML envelope we send (ebMS 2.0 ds:Signature in SOAP:Header).
-    sign_envelopes: bool = False
+    #: Which replies are signed (``gateway.receipts.signing``; the AppRec's own signature only
+    #: by default here).
+    signatures: ReplySignatures = DOCUMENT_ONLY
     #: How the AppRec is written and wrapped for this partner (its CPA and ``[replies]``).
     packaging: ReplyPackaging = field(default_factory=ReplyPackaging)
 
@@ -236,14 +242,16 @@ class Replier:
             sender=apprec.sender,
             receiver=apprec.receiver,
         )
-        return etree.tostring(self.signer.sign(carrier), xml_declaration=True, encoding="UTF-8")
+        if self.signatures.document:
+            carrier = self.signer.sign(carrier)
+        return etree.tostring(carrier, xml_declaration=True, encoding="UTF-8")
 
     def _apprec_files(self, document: bytes) -> tuple[ReplyRecord, ...]:
         """A spool answer: the AppRec file and, for a bare one, ``<file>.p7s`` beside it."""
         filename = self.file_name("apprec", "xml")
         file = ReplyRecord(kind="apprec", recipient=self.mail_to, filename=filename, body=document)
-        if self.packaging.carrier != "bare":
-            return (file,)  # the MsgHead carries its own enveloped signature
+        if self.packaging.carrier != "bare" or not self.signatures.document:
+            return (file,)  # the MsgHead carries its own enveloped signature (if required)
         signature = cms_signed.sign(document, self.signer.key, self.signer.certificate)
         return (
             file,
@@ -268,6 +276,17 @@ class Replier:
 
     # --- helpers --------------------------------------------------------------------------------
 
+    def _signs(self, kind: str) -> bool:
+        """Whether the envelope of our ``kind`` of ebXML message is signed: an acknowledgment as
+        required for it; the AppRec's also when its signature is the AppRec's own (a bare one);
+        the others as the agreement says."""
+        signatures = self.signatures
+        if kind == "acknowledgment":
+            return signatures.acknowledgment
+        if kind == "apprec" and self.packaging.carrier == "bare":
+            return signatures.envelope or signatures.document
+        return signatures.envelope
+
     def _our_party(self) -> Party:
         return Party(
             party_ids=(PartyId(self.identity.her_id, "HER"),), role=self.identity.ebxml_role
@@ -286,7 +305,7 @@ class Replier:
         *,
         awaits_ack: bool = False,
     ) -> ReplyRecord:
-        if self.sign_envelopes:
+        if self._signs(kind):
             envelope = serialize(
                 sign_ebxml_envelope(envelope, self.signer, {p.content_id: p.body for p in parts})
             )

@@ -41,9 +41,6 @@ from typing import Final
 from urllib.parse import quote
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
@@ -71,7 +68,7 @@ from gateway.security.signer_certificates import (
     certificate_problem,
     within_validity,
 )
-from gateway.security.xmldsig import Signer
+from gateway.security.xmldsig import Signer, c14n
 from gateway.validation.safe_xml import parse_xml
 
 __all__ = [
@@ -250,7 +247,7 @@ def sign_ebxml_envelope(
 
     # Enveloped transform + XPath filter + C14N 1.0, applied to the tree before the Signature
     # exists: the same bytes a verifier gets after removing it.
-    document_c14n = _c14n(_without_unsigned_actors(copy.deepcopy(root)))
+    document_c14n = c14n(_without_unsigned_actors(copy.deepcopy(root)))
 
     signature = etree.SubElement(header, _SIGNATURE, nsmap={"ds": DS_NS})
     signed_info = etree.SubElement(signature, _DS + "SignedInfo")
@@ -271,13 +268,11 @@ def sign_ebxml_envelope(
         _reference(signed_info, "cid:" + quote(cid, safe=_CID_SAFE), bytes(body))
 
     # Inclusive C14N of SignedInfo in place: it takes in the namespaces declared on the envelope.
-    value = signer.key.sign(_c14n(signed_info), padding.PKCS1v15(), hashes.SHA256())
+    value = signer.rsa_sha256(c14n(signed_info))
     etree.SubElement(signature, _DS + "SignatureValue").text = base64.b64encode(value).decode()
     key_info = etree.SubElement(signature, _DS + "KeyInfo")
     x509_data = etree.SubElement(key_info, _DS + "X509Data")
-    etree.SubElement(x509_data, _DS + "X509Certificate").text = base64.b64encode(
-        signer.certificate.public_bytes(Encoding.DER)
-    ).decode("ascii")
+    etree.SubElement(x509_data, _DS + "X509Certificate").text = signer.certificate_b64
     return root
 
 
@@ -474,11 +469,6 @@ def _reference(signed_info: etree._Element, uri: str, data: bytes) -> etree._Ele
     digest = hashlib.sha256(data).digest()
     etree.SubElement(reference, _DS + "DigestValue").text = base64.b64encode(digest).decode()
     return reference
-
-
-def _c14n(element: etree._Element) -> bytes:
-    """Inclusive C14N 1.0 without comments, as a document subset in its context."""
-    return etree.tostring(element, method="c14n", exclusive=False, with_comments=False)
 
 
 def _cid_resolver(parts: Mapping[str, bytes]) -> Callable[[str], bytes | None]:

@@ -16,12 +16,13 @@ from cryptography import x509
 from gateway.config import Config
 from gateway.errors import ConfigurationError
 from gateway.inbox.imap.config import mailboxes_from
+from gateway.outbox.files import check_space
 from gateway.outbox.smtp.config import SmtpConfig
 from gateway.partners.registry import PartnerRegistry
+from gateway.security.revocation.configured import revocation_config
 from gateway.service import health
 from gateway.settings import add_config_option
 from gateway.store.migrations import SCHEMA_VERSION
-from gateway.wiring import revocation_config
 
 
 def add_commands(sub: Any) -> None:
@@ -39,6 +40,14 @@ def run(args: argparse.Namespace) -> int | None:
     return asyncio.run(health.run_checks(checks_for(config), as_json=args.json))
 
 
+async def _outbox_space(config: Config) -> health.Check:
+    """Room for replies in the outbox directory: a full disk holds them in the database (and is
+    retried), which ops must hear about before senders do."""
+    space = await asyncio.to_thread(check_space, config.outbox.directory)
+    status = health.Status.OK if space.ok else health.Status.FAIL
+    return health.Check("outbox free space", status, space.detail)
+
+
 def checks_for(config: Config) -> list[Awaitable[health.Check]]:
     """The checks for ``config``: database, directories, certificates, whether claims are
     authenticated, revocation, held payout decisions, mailboxes, SMTP."""
@@ -52,6 +61,7 @@ def checks_for(config: Config) -> list[Awaitable[health.Check]]:
         ),
         health.check_directory_writable(config.spool.directory),
         health.check_directory_writable(config.outbox.directory),
+        _outbox_space(config),
         health.check_certificate(config.signing.cert_file, warn),
     ]
     for pair in config.security.decryption:

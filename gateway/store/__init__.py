@@ -22,7 +22,8 @@ and its SQL:
 
 The parts write portable SQL through ``engine.py``; ``sqlite.py`` and ``postgres.py`` are the
 engines, the only modules that know which database it is (with ``migrations.py``, ``schema.sql``
-and its translation for PostgreSQL, ``ddl.py``); ``database.py`` opens the one configured.
+and its translation for PostgreSQL, ``ddl.py``); ``config.py`` says which one is configured
+(``[database]``), ``database.py`` opens it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 from gateway.store.acks import Acks
 from gateway.store.casework import CaseWork
 from gateway.store.console import ConsoleViews
-from gateway.store.database import Database
+from gateway.store.database import Database, open_engine
 from gateway.store.engine import Engine
 from gateway.store.history import History
 from gateway.store.intake import Intake
@@ -56,7 +57,7 @@ class Store:
     def __init__(self, where: Path | Database | Engine) -> None:
         if isinstance(where, Path):
             where = Database(path=where)
-        engine = where.open() if isinstance(where, Database) else where
+        engine = open_engine(where) if isinstance(where, Database) else where
         #: Where the store is (None when it was given an open engine).
         self.database = where if isinstance(where, Database) else None
         self.engine = engine

@@ -26,6 +26,8 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol
 
+from gateway.errors import StorageError
+
 #: One result row, by position in the SELECT list.
 Row = tuple[Any, ...]
 
@@ -144,3 +146,34 @@ def new_instance_name() -> str:
 def instance_lock(instance: str) -> str:
     """The name of the lock instance ``instance`` holds while it is open."""
     return f"instance:{instance}"
+
+
+class ReadOnlyEngine:
+    """What a read-only view of the store (a worker's snapshot) has of ``Engine`` beyond its
+    reads: every write is refused (``StorageError``), and it holds no locks. A subclass adds
+    ``dialect``, ``rows``, ``one`` and ``close``."""
+
+    instance = "read-only"
+
+    def transaction(
+        self, failure: str, *, durable: bool = True
+    ) -> AbstractContextManager[Transaction]:
+        raise StorageError(f"{failure}: this view of the store is read-only")
+
+    def session(self, failure: str) -> AbstractContextManager[Transaction]:
+        raise StorageError(f"{failure}: this view of the store is read-only")
+
+    def create_tables(self, ddl: str) -> None:
+        raise StorageError("cannot create tables: this view of the store is read-only")
+
+    def try_lock(self, name: str) -> bool:
+        return False
+
+    def holds(self, name: str) -> bool:
+        return False
+
+    def held(self, name: str) -> bool:
+        return False
+
+    def unlock(self, name: str) -> None:
+        return None

@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 
 from gateway.errors import StorageError
 from gateway.records import OutboxSummary, PendingReply, ReplyRecord, ReplySummary
-from gateway.store.engine import Engine, instance_lock
+from gateway.store.engine import Engine, Transaction, instance_lock
 from gateway.store.replies import PENDING, SUMMARY, write_replies
 from gateway.store.rows import filtered, marks, opt_moment, stored_moment
 
-__all__ = ["Outbox"]
+__all__ = ["Outbox", "record_delivery_in"]
 
 #: Seconds between looks for the claims of instances that are gone (a claim costs no more).
 DEAD_CLAIMS_EVERY = 2.0
@@ -37,6 +37,27 @@ _ERROR_CHARS = 2000
 _NOTE_BEFORE_ERROR = (
     f"last_error = substr(? || COALESCE('; before: ' || last_error, ''), 1, {_ERROR_CHARS})"
 )
+
+
+def record_delivery_in(
+    tx: Transaction,
+    reply_ids: Sequence[int],
+    *,
+    now: datetime | None = None,
+    acks_expected: bool = True,
+) -> None:
+    """``Outbox.record_delivery`` inside an open transaction (the intake's writer marks the
+    replies whose files it staged in the transaction that commits them)."""
+    at = stored_moment(now)
+    untracked = "" if acks_expected else (
+        ", ack_state = CASE WHEN ack_state = 'awaiting' THEN NULL ELSE ack_state END"
+    )
+    tx.execute_many(
+        "UPDATE replies SET state = 'delivered', delivered_at = ?, "
+        "sends = sends + 1, attempts = 0, next_attempt_at = NULL, claimed_by = NULL"
+        f"{untracked} WHERE id = ? AND state = 'pending'",
+        [(at, i) for i in reply_ids],
+    )
 
 
 class Outbox:
@@ -144,17 +165,8 @@ class Outbox:
         awaiting an ack: nobody would ever settle or resend it."""
         if not reply_ids:
             return
-        at = stored_moment(now)
-        untracked = "" if acks_expected else (
-            ", ack_state = CASE WHEN ack_state = 'awaiting' THEN NULL ELSE ack_state END"
-        )
         with self._engine.transaction("could not mark replies delivered") as tx:
-            tx.execute_many(
-                "UPDATE replies SET state = 'delivered', delivered_at = ?, "
-                "sends = sends + 1, attempts = 0, next_attempt_at = NULL, claimed_by = NULL"
-                f"{untracked} WHERE id = ? AND state = 'pending'",
-                [(at, i) for i in reply_ids],
-            )
+            record_delivery_in(tx, reply_ids, now=now, acks_expected=acks_expected)
 
     def mark_delivered(self, reply_ids: Sequence[int]) -> None:
         """``record_delivery`` now, for the file outbox: a folder acknowledges nothing, so
@@ -249,6 +261,13 @@ class Outbox:
     def reply(self, reply_id: int) -> ReplySummary | None:
         """One reply's row without its body."""
         return SUMMARY.fetch_one(self._engine, "FROM replies WHERE id = ?", (reply_id,))
+
+    def delivered_file(self, filename: str) -> bool:
+        """True if the reply with this file name is marked delivered (or acknowledged since)."""
+        found = self._engine.one(
+            "SELECT 1 FROM replies WHERE filename = ? AND state = 'delivered'", (filename,)
+        )
+        return found is not None
 
     def reply_body(self, reply_id: int) -> bytes:
         """The exact bytes of a reply, as sent (and resent)."""

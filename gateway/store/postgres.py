@@ -16,7 +16,7 @@
   PostgreSQL releases when that connection ends: the process died, or lost the server. The
   engine holds ``instance:<its name>`` while open; ``held`` asks ``pg_locks`` whether anyone
   holds a name. ``Transaction.serialise`` is a transaction-scoped advisory lock.
-- **Read-only** (``read_only=True``, ``Database.open_read_only``): every transaction is read-only
+- **Read-only** (``read_only=True``, ``database.open_read_only``): every transaction is read-only
   on the server, and the schema is taken as it is (it must be this gateway's version): for
   commands that look at a live database and must never write to it.
 - **Errors.** A driver error becomes ``StorageError`` with the server's primary message only:
@@ -42,7 +42,13 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from gateway.errors import StorageError
 from gateway.logs import get_logger
 from gateway.store.ddl import placeholders, to_postgres
-from gateway.store.engine import Params, Row, instance_lock, new_instance_name
+from gateway.store.engine import (
+    Params,
+    ReadOnlyEngine,
+    Row,
+    instance_lock,
+    new_instance_name,
+)
 from gateway.store.migrations import MIGRATIONS, POSTGRES_SINCE, SCHEMA_VERSION
 
 __all__ = ["PostgresEngine", "describe", "lock_key"]
@@ -450,7 +456,7 @@ def look(url: str, timeout: float, sql: str, *, needs: tuple[str, ...]) -> list[
         return conn.execute(placeholders(sql)).fetchall()
 
 
-class PostgresSnapshot:
+class PostgresSnapshot(ReadOnlyEngine):
     """A read-only view of the database for a worker process: ``snapshot()`` holds one
     REPEATABLE READ, READ ONLY transaction, so every read inside sees the same committed state
     (as SQLite's read transaction does); outside one, each read is on its own. One connection,

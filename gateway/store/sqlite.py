@@ -88,6 +88,10 @@ class SqliteEngine:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            # Statement journals (each statement inside a batch's transaction saves the pages
+            # it is about to change again) in memory, not in temp files: on disk they were a
+            # quarter of all bytes the daemon wrote.
+            self._db.execute("PRAGMA temp_store=MEMORY")
             self._migrate()
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open database {path}: {exc}") from exc

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.adapters import Adapters
 from gateway.clock import utc_now
 from gateway.config import Config
 from gateway.web import (
@@ -52,7 +53,6 @@ from gateway.web.jobs import JobRunner
 from gateway.web.oidc import pages as oidc_pages
 from gateway.web.oidc.flow import OidcLogin
 from gateway.web.probes import MailboxProbe
-from gateway.wiring import Adapters
 
 #: No script, no frames, nothing from elsewhere: the console needs none of it.
 _CSP = (

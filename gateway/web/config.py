@@ -2,7 +2,7 @@
 
 Every key is optional; relative paths are resolved against the config file's directory. Read
 with ``gateway.settings.Table`` like every other table (``WebConfig.from_table``, collected with
-the adapters' settings by ``gateway.wiring.Adapters.of``): an error names the file and the key.
+the adapters' settings by ``gateway.adapters.Adapters.of``): an error names the file and the key.
 
 ``[web]``
     ``host`` (``127.0.0.1``), ``port`` (``8480``): where ``gateway web`` listens. Keep it on

@@ -22,6 +22,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from gateway.adapters import Adapters
 from gateway.config import Config
 from gateway.users.accounts import Session
 from gateway.users.roles import Permission
@@ -31,7 +32,6 @@ from gateway.web.data import ConsoleData
 from gateway.web.jobs import JobRunner
 from gateway.web.oidc.flow import OidcLogin
 from gateway.web.probes import MailboxProbe
-from gateway.wiring import Adapters
 
 SESSION_COOKIE = "gateway_session"
 LOGIN_COOKIE = "gateway_login"

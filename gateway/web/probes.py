@@ -30,7 +30,8 @@ from gateway.inbox.imap.protocol import quote
 from gateway.inbox.imap.session import LoginRefused, Session
 from gateway.logs import get_logger
 from gateway.partners.registry import PartnerRegistry
-from gateway.security.revocation import RevocationConfig, RevocationHealth, revocation_health
+from gateway.security.revocation import RevocationHealth, revocation_health
+from gateway.security.revocation.configured import revocation_config
 
 log = get_logger("web.probes")
 
@@ -109,12 +110,6 @@ class MailboxProbe:
             if response.result == "OK" and found:
                 return MailboxDepth(mailbox.name, where, int(found.group(1)))
         return MailboxDepth(mailbox.name, where, None, "mappen finnes ikke eller kan ikke leses")
-
-
-def revocation_config(config: Config) -> RevocationConfig | None:
-    """``[revocation]`` of the config file; None when revocation is not checked."""
-    document = config.tables.data if config.tables is not None else {}
-    return RevocationConfig.from_toml(document, base=config.path.parent, source=str(config.path))
 
 
 def partner_certificates(config: Config) -> tuple[x509.Certificate, ...]:

@@ -18,12 +18,12 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import Server
 
+from gateway.adapters import Adapters, load_config
 from gateway.logs import configure_logging, get_logger
 from gateway.users.accounts import Policy
 from gateway.web.app import create_app
 from gateway.web.config import WebConfig
 from gateway.web.data import ConsoleData
-from gateway.wiring import Adapters, load_config
 
 log = get_logger("web")
 

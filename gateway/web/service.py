@@ -20,13 +20,13 @@ from collections.abc import Iterator
 
 from uvicorn.server import Server
 
+from gateway.adapters import Adapters
 from gateway.config import Config
 from gateway.errors import ConfigurationError
 from gateway.logs import get_logger
 from gateway.web.app import create_app
 from gateway.web.data import ConsoleData
 from gateway.web.server import policy_of, uvicorn_config
-from gateway.wiring import Adapters
 
 log = get_logger("web")
 

@@ -28,6 +28,7 @@ import jwt
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from gateway.adapters import Adapters, load_config
 from gateway.claims.model import BehandlerKrav, Enkeltregning, Takst
 from gateway.config import Config
 from gateway.payout import ledger
@@ -44,7 +45,6 @@ from gateway.web.app import create_app
 from gateway.web.config import WebConfig
 from gateway.web.data import ConsoleData
 from gateway.web.server import policy_of, uvicorn_config
-from gateway.wiring import Adapters, load_config
 from tests.support.net import free_port
 
 SENDER_A = "8141253"
