@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # System packages the integration tests need: dovecot (Debian's dovecot-imapd) for the IMAP
-# intake tests, and Debian's chromium for the web console's browser tests (driven by Playwright
-# from PyPI; never `playwright install`). Does nothing when both are installed (no root needed
-# then); installs what is missing when run as root; otherwise says how. Without them those tests
-# skip locally (and fail in CI).
-DEB_PACKAGES = $(if $(wildcard /usr/sbin/dovecot),,dovecot-imapd) $(if $(wildcard /usr/bin/chromium),,chromium)
+# intake tests, Debian's chromium for the web console's browser tests (driven by Playwright
+# from PyPI; never `playwright install`), and the PostgreSQL server (Debian's postgresql; the tests
+# start their own server in a temporary directory, never the system's) for the PostgreSQL tests.
+# Does nothing when all are installed (no root needed then); installs what is missing when run as
+# root; otherwise says how. Without them those tests skip locally (and fail in CI).
+DEB_PACKAGES = $(if $(wildcard /usr/sbin/dovecot),,dovecot-imapd) $(if $(wildcard /usr/bin/chromium),,chromium) $(if $(wildcard /usr/lib/postgresql/*/bin/pg_ctl),,postgresql)
 deps:
 	@if [ -z "$(strip $(DEB_PACKAGES))" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
@@ -29,7 +30,7 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PACKAGES); \
 	else \
 	  echo "missing: $(DEB_PACKAGES): run 'sudo make deps' (apt-get install $(DEB_PACKAGES));" \
-	    "the IMAP and browser integration tests skip without them"; \
+	    "the IMAP, browser and PostgreSQL integration tests skip without them"; \
 	fi
 
 # Runs the daemon on the embedded default. It creates a development signing key if there is none,
@@ -62,6 +63,7 @@ bench: install
 	$(BIN)/python -m bench.rules_bench
 	$(BIN)/python -m bench.stats_bench
 	$(BIN)/python -m bench.mail_bench
+	$(BIN)/python -m bench.instances_bench
 	$(BIN)/python -m bench.hostile_bench
 
 # Coverage-guided fuzzing (atheris) of the MIME unwrap, the XML reader and the claim parser,

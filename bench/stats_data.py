@@ -19,7 +19,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from gateway.stats.reference import connect as stats_connect
+from gateway.stats.reference import ensure_tables
 from gateway.store import Store
 
 #: (kommunenummer, relative size)
@@ -54,8 +54,9 @@ def _h(x: str, salt: int) -> str:
 
 def fill(db_path: Path, bills: int) -> int:
     """Create the store at ``db_path`` with ``bills`` bills; returns the number of patients."""
-    Store(db_path).close()
-    stats_connect(db_path).close()
+    store = Store(db_path)  # the claims schema and the statistics tables, then SQLite alone
+    ensure_tables(store.engine)
+    store.close()
     patients = max(100, bills // 5)
     with closing(sqlite3.connect(db_path)) as db:
         for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -524288"):

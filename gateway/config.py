@@ -15,9 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from gateway.claims.model import Ident, Organisation
 from gateway.settings import Table, load_toml
+from gateway.store.config import URL_SCHEMES, Database
 from gateway.tariffs.model import PRACTITIONER_TYPES
 
 
@@ -140,7 +142,7 @@ class Config:
 
     path: Path
     identity: IdentityConfig
-    database: Path
+    database: Database
     spool: SpoolConfig
     outbox: OutboxConfig
     signing: SigningConfig
@@ -212,7 +214,7 @@ class Config:
                 level=logging.string("level", "info").lower(),
                 format=logging.choice("format", ("json", "console"), "json"),
             ),
-            database=root.table("database").path("path"),
+            database=_database(root.table("database")),
             drain_seconds=root.table("daemon").number("drain_seconds", 10.0, positive=True),
             practitioners=_practitioners(root),
             partners=PartnersConfig(directory=root.table("partners").opt_path("directory")),
@@ -235,6 +237,24 @@ def _identity(table: Table) -> IdentityConfig:
         ebxml_role=table.string("ebxml_role", "KontrollUtbetaler"),
         mail_address=table.string("mail_address", "gateway@localhost"),
     )
+
+
+def _database(table: Table) -> Database:
+    """``[database]``: ``path`` (a SQLite file) or ``url`` (PostgreSQL), exactly one."""
+    table.only(("path", "url", "pool_size"))
+    url = table.opt_string("url")
+    if url is None:
+        return Database(path=table.path("path"))
+    if "path" in table:
+        raise table.error(f"give {table.key('path')} or {table.key('url')}, not both")
+    if not url.startswith(URL_SCHEMES):
+        raise table.fail("url", f"a PostgreSQL URL ({' or '.join(URL_SCHEMES)}...)")
+    if urlsplit(url).password is not None:
+        raise table.error(
+            f"{table.key('url')}: the password must not be in the config; put it in "
+            "~/.pgpass or a file named by a passfile= parameter of the URL"
+        )
+    return Database(url=url, pool_size=table.integer("pool_size", 4, low=1, high=64))
 
 
 def _spool(table: Table) -> SpoolConfig:

@@ -89,7 +89,7 @@ class Daemon:
             "started",
             spool=str(self.config.spool.incoming),
             outbox=str(self.config.outbox.directory),
-            database=str(self.config.database),
+            database=self.config.database.describe(),
             services=[service.name for service in parts.services],
             partners=len(partners) if partners is not None else None,
         )

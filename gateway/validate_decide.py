@@ -3,11 +3,12 @@
 Each file goes through the daemon's own pipeline, built from the config as ``gateway run``
 builds it (``gateway.wiring.build_pipeline``): the same unwrap and limits, CPA checks and
 signatures, schema, every rule with the tariff data in force and the claims history. It runs
-on a **copy** of the configured database (made with SQLite's backup from a read-only
-connection, in a temporary directory, deleted afterwards), and only ``Pipeline.process`` runs,
-never ``commit``: nothing is written to the real store, and each file is decided as if it came
-alone. The answer is shown as the partner reads it: the AppRec decrypted and unpacked (the
-daemon sends it packaged as the partner's CPA says).
+on a **copy** of a SQLite database (made with SQLite's backup from a read-only connection, in a
+temporary directory, deleted afterwards), or on a PostgreSQL database itself in read-only
+transactions (which the server enforces; its schema must be this gateway's version), and only
+``Pipeline.process`` runs, never ``commit``: nothing is written to the real store, and each file
+is decided as if it came alone. The answer is shown as the partner reads it: the AppRec
+decrypted and unpacked (the daemon sends it packaged as the partner's CPA says).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from gateway.processing import Processed
 from gateway.receipts.apprec import read_apprec
 from gateway.records import Outcome
 from gateway.store import Store
+from gateway.store.database import open_read_only
 from gateway.tariffs.csv_format import TariffFileError
 from gateway.tariffs.loading import load_book
 from gateway.wiring import attach_revocation, build_pipeline
@@ -106,20 +108,25 @@ class Decider:
         self.pipeline: Pipeline | None = None
 
     def __enter__(self) -> Decider:
-        self._directory = tempfile.TemporaryDirectory(prefix="gateway-decide-")
-        copy = Path(self._directory.name) / "gateway.sqlite3"
-        _copy_database(self.config.database, copy)
-        self._store = Store(copy)
+        database = self.config.database
         adapters = Adapters.of(self.config)
-        # As the daemon's start: the old [practitioners]/receivers config becomes the first
-        # practice register when none was imported yet (here only in the copy; said by the daemon).
-        migrate_once(
-            self._store.practices,
-            self.config.practitioners,
-            adapters.payout.receivers_file,
-            self.config.path,
-            say=lambda _: None,
-        )
+        if database.path is None:  # PostgreSQL: its daemons imported any old register at start
+            self._store = Store(open_read_only(database))
+        else:
+            self._directory = tempfile.TemporaryDirectory(prefix="gateway-decide-")
+            copy = Path(self._directory.name) / "gateway.sqlite3"
+            _copy_database(database.path, copy)
+            self._store = Store(copy)
+            # As the daemon's start: the old [practitioners]/receivers config becomes the first
+            # practice register when none was imported yet (here only in the copy; said by the
+            # daemon).
+            migrate_once(
+                self._store.practices,
+                self.config.practitioners,
+                adapters.payout.receivers_file,
+                self.config.path,
+                say=lambda _: None,
+            )
         self.pipeline = build_pipeline(self.config, self._store, adapters)
         attach_revocation(adapters.revocation, self.pipeline)
         # As the daemon: without readable tariff data the amount rules stand aside.

@@ -28,7 +28,7 @@ from cryptography import x509
 from gateway.adapters import Adapters
 from gateway.config import Config
 from gateway.deliveries.schedule import DeliveryScheduler
-from gateway.inbox.imap.poller import MailboxPoller
+from gateway.inbox.imap.poller import MailboxLeases, MailboxPoller
 from gateway.inbox.imap.tracking import MailTracker
 from gateway.inbox.spool import Spool
 from gateway.inbox.spool_service import SpoolInbox
@@ -134,7 +134,7 @@ def build(config: Config, *, once: bool = False) -> Parts:
     spool_inbox = SpoolInbox(
         spool, intake, once=once, max_bytes=config.validation.max_message_bytes
     )
-    tracker = MailTracker(config.database) if adapters.mailboxes else None
+    tracker = MailTracker(store.engine) if adapters.mailboxes else None
     services: list[Service] = []
     if config.metrics.port:
         services.append(MetricsEndpoint(metrics, config.metrics.host, config.metrics.port))
@@ -150,10 +150,16 @@ def build(config: Config, *, once: bool = False) -> Parts:
             partners=lambda: pipeline.partners,
         )
         services.append(
-            PayoutScheduler(adapters.payout, config.database, deps, flush=outbox.notify)
+            PayoutScheduler(adapters.payout, store.engine, deps, flush=outbox.notify)
         )
     if adapters.deliveries.enabled:
-        services.append(DeliveryScheduler(adapters.deliveries, config.database))
+        from gateway.stats.mirror import mirror_directory  # numpy only where it is used
+
+        services.append(
+            DeliveryScheduler(
+                adapters.deliveries, store.engine, mirror=mirror_directory(config.database)
+            )
+        )
     if adapters.web.in_daemon:
         services.append(_web_service(config, adapters))
     services.append(Watchdog(intake.healthy))
@@ -167,7 +173,10 @@ def _inboxes(
     """The spool, then one poller per configured mailbox (sharing one mail tracker)."""
     inboxes: list[Inbox] = [spool]
     if tracker is not None:
-        inboxes += [MailboxPoller(m, intake, tracker) for m in ctx.adapters.mailboxes]
+        leases = MailboxLeases()  # shared: the instance takes its share of the mailboxes
+        inboxes += [
+            MailboxPoller(m, intake, tracker, leases=leases) for m in ctx.adapters.mailboxes
+        ]
     return inboxes
 
 

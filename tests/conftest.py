@@ -3,6 +3,13 @@
 The official standards (XSDs and samples) live outside the project in ``../shared/standards``:
 CI has them, a user's machine may not. Tests that need them take the ``standards`` fixture, which
 skips with a clear reason where they are absent. ``GATEWAY_STANDARDS_DIR`` overrides the path.
+
+The claims store runs on SQLite and on PostgreSQL: the ``store`` fixture (and ``database``, for
+tests that open engines themselves) is parametrized over both. The PostgreSQL cases are marked
+``postgres`` and ``integration``; they need the server binaries (``make deps``) and skip with
+the reason where those are absent, except in CI, where they fail. One server runs per session
+(``postgres_server``) with one schema for the tests, emptied before each test (``database``
+gives a URL whose ``search_path`` is that schema).
 """
 
 from __future__ import annotations
@@ -26,10 +33,11 @@ from gateway.receipts.keys import generate_dev_credentials
 from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.security.xmldsig import Signer
-from gateway.store import Store
+from gateway.store import Database, Store
 from gateway.tariffs.loading import BUNDLED_TARIFFS, load_book_from_dir
 from gateway.tariffs.model import EMPTY_BOOK, TariffBook
 from gateway.validation.catalog import SchemaCatalog
+from tests.support.postgres import MISSING_REASON, PostgresServer, find_bin
 
 if TYPE_CHECKING:
     from tests.support.web import Console
@@ -85,9 +93,60 @@ def catalog() -> SchemaCatalog:
     return SchemaCatalog.default()
 
 
+# --- the claims database, on each engine ---------------------------------------------------------
+
+#: The database and schema the PostgreSQL tests run in.
+PG_DATABASE = "gateway_tests"
+PG_SCHEMA = "claims"
+
+#: The engines the store tests run on.
+ENGINES = (
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param(
+        "postgresql", id="postgresql", marks=(pytest.mark.postgres, pytest.mark.integration)
+    ),
+)
+
+
+def require_postgres() -> None:
+    """Skip (fail in CI) where the PostgreSQL server binaries are missing."""
+    if find_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the PostgreSQL tests: {MISSING_REASON}")
+        pytest.skip(MISSING_REASON)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session, with the tests' database made."""
+    require_postgres()
+    with PostgresServer() as server:
+        server.create_database(PG_DATABASE)
+        server.create_schema(PG_DATABASE, PG_SCHEMA)
+        yield server
+
+
+@pytest.fixture(params=ENGINES)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """A new, empty claims database on each engine (a SQLite file; a PostgreSQL database)."""
+    if request.param == "sqlite":
+        return Database(path=tmp_path / "gateway.sqlite3")
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    server.empty_schema(PG_DATABASE, PG_SCHEMA)
+    return Database(url=server.schema_url(PG_DATABASE, PG_SCHEMA))
+
+
+def database_table(store: Store) -> str:
+    """The ``[database]`` table of a config file for the store's database."""
+    assert store.database is not None
+    if store.database.url is not None:
+        return f'[database]\nurl = "{store.database.url}"'
+    return f'[database]\npath = "{store.database.path}"'
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "gateway.sqlite3")
+def store(database: Database) -> Iterator[Store]:
+    s = Store(database)
     yield s
     s.close()
 

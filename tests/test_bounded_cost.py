@@ -14,7 +14,6 @@ import hashlib
 import json
 import random
 import re
-import sqlite3
 import time
 import zlib
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from gateway.pipeline import Pipeline
 from gateway.receipts.apprec import read_apprec
 from gateway.receipts.replies import APPREC_SIGNATURE
 from gateway.records import Outcome
+from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import Route, ebxml_message
 from gateway.validation.catalog import MAX_REPORTED, SchemaCatalog
@@ -146,7 +146,7 @@ def test_too_many_parts_and_nested_parts_are_refused_before_parsing() -> None:
 
 @pytest.mark.parametrize(("kind", "code"), [("xml", "T01"), ("mime", "MimeProblem")])
 def test_an_oversized_message_is_answered_by_size_and_kept_as_bounded_evidence(
-    make_pipeline: Callable[..., Pipeline], tmp_path: Path, kind: str, code: str
+    make_pipeline: Callable[..., Pipeline], store: Store, kind: str, code: str
 ) -> None:
     whole = bare_claim() if kind == "xml" else claim_message()
     whole += b" " * (11 * 1024 * 1024)
@@ -157,8 +157,7 @@ def test_an_oversized_message_is_answered_by_size_and_kept_as_bounded_evidence(
     else:
         assert outcome is Outcome.EBXML_ERROR
         assert b"MimeProblem" in mime.unwrap(reply).envelope.body
-    with sqlite3.connect(tmp_path / "gateway.sqlite3") as db:
-        stored = db.execute("SELECT size, length(raw), sha256 FROM received").fetchall()
+    stored = store.engine.rows("SELECT size, length(raw), sha256 FROM received")
     assert stored == [(len(whole), 65536, hashlib.sha256(whole).hexdigest())]
 
 

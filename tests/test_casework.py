@@ -7,7 +7,6 @@ import dataclasses
 import json
 import random
 import re
-import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -38,6 +37,7 @@ from gateway.rules.registry import RULES
 from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
+from tests.conftest import database_table
 
 START = datetime(2026, 10, 5, 8, 30)
 
@@ -112,8 +112,7 @@ def config_file(tmp_path: Path, store: Store) -> Path:
 [identity]
 name = "HELFO test"
 her_id = "79768"
-[database]
-path = "{store.path}"
+{database_table(store)}
 [spool]
 directory = "{tmp_path / "spool"}"
 [outbox]
@@ -211,23 +210,22 @@ def test_masking() -> None:
 
 
 def effective_row(store: Store, bill_id: int) -> tuple[str, int, int]:
-    with sqlite3.connect(store.path) as db:
-        row = db.execute(
-            "SELECT status, approved_ore, overridden FROM bill_status_effective WHERE bill_id = ?",
-            (bill_id,),
-        ).fetchone()
+    row = store.engine.one(
+        "SELECT status, approved_ore, overridden FROM bill_status_effective WHERE bill_id = ?",
+        (bill_id,),
+    )
+    assert row is not None
     return str(row[0]), int(row[1]), int(row[2])
 
 
 def decision_rows(store: Store) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
-    with sqlite3.connect(store.path) as db:
-        # Everything the engine decided; ``live`` is the derived double-payment guard, which
-        # follows the effective status on purpose.
-        bills = db.execute(
-            "SELECT id, message_id, guid, regning_nr, status, approved_ore, credited_by "
-            "FROM bills ORDER BY id"
-        ).fetchall()
-        findings = db.execute("SELECT * FROM findings ORDER BY id").fetchall()
+    # Everything the engine decided; ``live`` is the derived double-payment guard, which
+    # follows the effective status on purpose.
+    bills = store.engine.rows(
+        "SELECT id, message_id, guid, regning_nr, status, approved_ore, credited_by "
+        "FROM bills ORDER BY id"
+    )
+    findings = store.engine.rows("SELECT * FROM findings ORDER BY id")
     return bills, findings
 
 

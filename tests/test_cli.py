@@ -89,7 +89,7 @@ def test_shipped_config_loads_and_resolves_paths_next_to_it() -> None:
     project = Path(__file__).resolve().parents[1]
     config = Config.from_toml(project / "config" / "local.toml")
     assert config.identity.her_id == "79768"
-    assert config.database == project / "var" / "gateway.sqlite3"
+    assert config.database.path == project / "var" / "gateway.sqlite3"
     assert config.spool.incoming == project / "var" / "spool" / "incoming"
 
 

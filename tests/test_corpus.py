@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import sqlite3
 import sys
 import tomllib
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -260,10 +258,9 @@ class Checker:
         result = self.pipeline.handle(
             raw, source="spool", source_ref=source_ref, source_name=path.name
         )
-        with closing(sqlite3.connect(self.store.path)) as db:
-            row = db.execute(
-                "SELECT raw, outcome FROM received WHERE id = ?", (result.received_id,)
-            ).fetchone()
+        row = self.store.engine.one(
+            "SELECT raw, outcome FROM received WHERE id = ?", (result.received_id,)
+        )
         assert row is not None, "the intake is not in the store"
         assert bytes(row[0]) == raw, "the stored original differs from the file"
         assert row[1] == result.outcome.value

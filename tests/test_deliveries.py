@@ -8,9 +8,7 @@ import asyncio
 import hashlib
 import hmac
 import re
-import sqlite3
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -23,12 +21,15 @@ from gateway.deliveries.config import DeliveriesConfig, Extract
 from gateway.deliveries.extracts import due_period, make_extract
 from gateway.deliveries.log import deliver, log_entries
 from gateway.deliveries.schedule import DeliveryScheduler
-from gateway.errors import ConfigurationError
+from gateway.errors import ConfigurationError, StorageError
 from gateway.settings import Table
 from gateway.stats.build import build_table
-from tests.test_stats_core import db_path
+from gateway.store import Store
+from gateway.store.engine import Engine
+from tests.conftest import database_table
+from tests.test_stats_core import db
 
-__all__ = ["db_path"]
+__all__ = ["db"]
 
 
 def _config(tmp_path: Path, **extract: object) -> DeliveriesConfig:
@@ -86,10 +87,10 @@ def test_every_delivery_names_its_legal_basis_and_research_its_approval(tmp_path
 
 
 def test_surveillance_counts_per_day_and_municipality_suppressed_below_5(
-    db_path: Path, tmp_path: Path
+    db: Engine, tmp_path: Path
 ) -> None:
     config = _config(tmp_path)
-    made = make_extract(db_path, config.extract("fhi"), "2023-02-10")
+    made = make_extract(db, config.extract("fhi"), "2023-02-10")
     lines = made.content.decode().splitlines()
     assert "# hjemmel: MSIS-forskriften" in lines
     data = [line for line in lines if not line.startswith("#")]
@@ -103,22 +104,22 @@ def test_surveillance_counts_per_day_and_municipality_suppressed_below_5(
 
 
 def test_research_holds_only_approved_fields_with_keyed_pseudonyms(
-    db_path: Path, tmp_path: Path
+    db: Engine, tmp_path: Path
 ) -> None:
     config = _config(tmp_path)
-    first = deliver(db_path, config, config.extract("forskning"), "2023-02", by="kari")
+    first = deliver(db, config, config.extract("forskning"), "2023-02", by="kari")
     text = Path(first.file).read_text(encoding="utf-8")
     assert "P01" not in text and "0301" not in text  # no id, no field not approved
     header = next(line for line in text.splitlines() if not line.startswith("#"))
     assert header == "pasient;dato;aldersgruppe"
     expected = hmac.new(b"first secret key material", b"P01", hashlib.sha256).hexdigest()[:32]
     assert expected in text
-    again = deliver(db_path, config, config.extract("forskning"), "2023-02", by="ola")
+    again = deliver(db, config, config.extract("forskning"), "2023-02", by="ola")
     assert again.sha256 == first.sha256  # repeatable exactly
     rotated = _config(tmp_path, key="2024")
-    other = deliver(db_path, rotated, rotated.extract("forskning"), "2023-02", by="kari")
+    other = deliver(db, rotated, rotated.extract("forskning"), "2023-02", by="kari")
     assert expected not in Path(other.file).read_text(encoding="utf-8")
-    log = log_entries(db_path, "forskning")
+    log = log_entries(db, "forskning")
     assert [(e.requested_by, e.rows, e.legal_basis) for e in log][:2] == [
         ("kari", first.rows, "REK 2023/1"),
         ("ola", first.rows, "REK 2023/1"),
@@ -126,11 +127,11 @@ def test_research_holds_only_approved_fields_with_keyed_pseudonyms(
 
 
 def test_the_scheduler_delivers_each_fire_once_for_the_period_before(
-    db_path: Path, tmp_path: Path
+    db: Engine, tmp_path: Path
 ) -> None:
     config = _config(tmp_path)
     now = [datetime(2023, 2, 11, 4, 0, tzinfo=UTC)]  # first start (05:00 in Oslo)
-    scheduler = DeliveryScheduler(config, db_path, clock=lambda: now[0])
+    scheduler = DeliveryScheduler(config, db, clock=lambda: now[0])
     assert scheduler.run_due() == []  # none due
     now[0] = datetime(2023, 2, 11, 6, 0, tzinfo=UTC)  # 07:00 in Oslo: fhi (06:00) is due
     [entry] = scheduler.run_due()
@@ -156,11 +157,11 @@ def _data_lines(content: bytes) -> list[list[str]]:
 
 
 def test_surveillance_suppresses_a_group_of_under_5_persons_however_many_bills(
-    db_path: Path, tmp_path: Path
+    db: Engine, tmp_path: Path
 ) -> None:
-    with closing(sqlite3.connect(db_path)) as db, db:
+    with db.transaction("more bills") as tx:
         # Bergen on 2023-02-10 has P7-P10 (4 bills, 4 persons); P7 and P10 get three more each
-        db.execute(
+        tx.execute(
             "INSERT INTO bills(message_id, position, sender_her, practitioner_id, guid, "
             "regning_nr, dato_tid, kreditering, betalt_egenandel, patient_id, patient_id_type, "
             "sum_refusjon_ore, status, approved_ore, patient_birth_date, patient_sex, "
@@ -172,30 +173,30 @@ def test_surveillance_suppresses_a_group_of_under_5_persons_however_many_bills(
             "WHERE patient_id IN ('P07', 'P10') AND dato_tid = '2023-02-10T10:00:00' "
             "AND status = 'godkjent' AND practitioner_type = 'lege'"
         )
-        db.execute(
+        tx.execute(
             "INSERT INTO bill_lines(bill_id, position, kind, code) SELECT id, 99, 'diagnose', "
             "'A' FROM bills WHERE guid LIKE '%-_'"
         )
-        bergen = db.execute(
+        bergen = tx.one(
             "SELECT COUNT(*) FROM bills WHERE patient_id IN ('P07', 'P10') "
             "AND dato_tid = '2023-02-10T10:00:00' AND status = 'godkjent'"
-        ).fetchone()
+        )
     assert bergen == (8,)  # of P7 and P10: Bergen has 10 bills of 4 persons
-    made = make_extract(db_path, _config(tmp_path).extract("fhi"), "2023-02-10")
+    made = make_extract(db, _config(tmp_path).extract("fhi"), "2023-02-10")
     rows = {(r[0], r[1]): r[3] for r in _data_lines(made.content)[1:]}
     assert rows[("2023-02-10", "4601")] == ":"
     assert rows[("2023-02-10", "0301")] == "9"  # P1-P5: five persons, published
 
 
 def test_statistics_delivery_is_the_published_table_with_its_suppression(
-    db_path: Path, tmp_path: Path
+    db: Engine, tmp_path: Path
 ) -> None:
     config = _config(tmp_path)
-    entry = deliver(db_path, config, config.extract("ssb"), "2023-02", by="scheduler")
+    entry = deliver(db, config, config.extract("ssb"), "2023-02", by="scheduler")
     content = Path(entry.file).read_bytes()
     assert b"# hjemmel: statistikkloven \xc2\xa7 10" in content
     table = build_table(
-        db_path, measure="kontakter", by=("kommune", "aldersgruppe"), period="2023-02",
+        db, measure="kontakter", by=("kommune", "aldersgruppe"), period="2023-02",
         share_of="aldersgruppe",
     )
     small = [c for c in table.cells if c.persons is not None and c.persons < 5]
@@ -208,26 +209,26 @@ def test_statistics_delivery_is_the_published_table_with_its_suppression(
     assert entry.rows == len(table.cells)
 
 
-def _with_national_ids(db_path: Path) -> list[str]:
+def _with_national_ids(db: Engine) -> list[str]:
     """Give every patient an 11-digit national id (as the intake stores them)."""
-    with closing(sqlite3.connect(db_path)) as db, db:
-        patients = [r[0] for r in db.execute("SELECT DISTINCT patient_id FROM bills")]
+    with db.transaction("national ids") as tx:
+        patients = [r[0] for r in tx.rows("SELECT DISTINCT patient_id FROM bills ORDER BY 1")]
         ids = {p: f"{10190 + i:06d}{40000 + i:05d}" for i, p in enumerate(patients)}
         for old, new in ids.items():
-            db.execute("UPDATE bills SET patient_id = ? WHERE patient_id = ?", (new, old))
-            db.execute("UPDATE stats_residence SET patient_id = ? WHERE patient_id = ?", (new, old))
+            tx.execute("UPDATE bills SET patient_id = ? WHERE patient_id = ?", (new, old))
+            tx.execute("UPDATE stats_residence SET patient_id = ? WHERE patient_id = ?", (new, old))
     return list(ids.values())
 
 
-def test_no_delivery_holds_a_national_id(db_path: Path, tmp_path: Path) -> None:
-    ids = _with_national_ids(db_path)
+def test_no_delivery_holds_a_national_id(db: Engine, tmp_path: Path) -> None:
+    ids = _with_national_ids(db)
     fields = ["pasient", "dato", "kommune", "aldersgruppe", "kjonn", "praksistype", "takster",
               "diagnoser", "refusjon"]
     config = _config(tmp_path, fields=fields)
     written = [
-        deliver(db_path, config, config.extract("fhi"), "2023-02-10", by="kari"),
-        deliver(db_path, config, config.extract("forskning"), "2023-02", by="kari"),
-        deliver(db_path, config, config.extract("ssb"), "2023-02", by="kari"),
+        deliver(db, config, config.extract("fhi"), "2023-02-10", by="kari"),
+        deliver(db, config, config.extract("forskning"), "2023-02", by="kari"),
+        deliver(db, config, config.extract("ssb"), "2023-02", by="kari"),
     ]
     for entry in written:
         text = Path(entry.file).read_text(encoding="utf-8-sig")
@@ -237,81 +238,95 @@ def test_no_delivery_holds_a_national_id(db_path: Path, tmp_path: Path) -> None:
     research = Path(written[1].file).read_text(encoding="utf-8")
     pseudonyms = {r[0] for r in _data_lines(research.encode())[1:]}
     assert len(pseudonyms) == 11 and all(re.fullmatch("[0-9a-f]{32}", p) for p in pseudonyms)
-    logged = sqlite3.connect(db_path).execute("SELECT * FROM delivery_log").fetchall()
+    logged = db.rows("SELECT * FROM delivery_log")
     assert len(logged) == 3 and not any(i in repr(logged) for i in ids)
 
 
-def test_a_delivery_is_written_whole_into_its_own_folder(db_path: Path, tmp_path: Path) -> None:
+def test_a_delivery_is_written_whole_into_its_own_folder(db: Engine, tmp_path: Path) -> None:
     config = _config(tmp_path)
-    entry = deliver(db_path, config, config.extract("fhi"), "2023-02-10", by="kari")
+    entry = deliver(db, config, config.extract("fhi"), "2023-02-10", by="kari")
     folder = tmp_path / "out" / "fhi"
     assert Path(entry.file) == folder / "fhi-2023-02-10.csv"
     assert [p.name for p in folder.iterdir()] == ["fhi-2023-02-10.csv"]  # no temp file left
     assert hashlib.sha256(Path(entry.file).read_bytes()).hexdigest() == entry.sha256
-    assert log_entries(db_path) == [entry]
+    assert log_entries(db) == [entry]
 
 
-def _scheduler_at(config: DeliveriesConfig, db_path: Path, moment: datetime) -> DeliveryScheduler:
-    return DeliveryScheduler(config, db_path, clock=lambda: moment)
+def _scheduler_at(config: DeliveriesConfig, db: Engine, moment: datetime) -> DeliveryScheduler:
+    return DeliveryScheduler(config, db, clock=lambda: moment)
 
 
-def test_two_daemons_on_one_database_deliver_a_fire_once(db_path: Path, tmp_path: Path) -> None:
+def test_two_daemons_on_one_database_deliver_a_fire_once(
+    db: Engine, store: Store, tmp_path: Path
+) -> None:
     config = _config(tmp_path)
     start = datetime(2023, 2, 11, 4, 0, tzinfo=UTC)
-    assert _scheduler_at(config, db_path, start).run_due() == []  # the first start
+    assert _scheduler_at(config, db, start).run_due() == []  # the first start
     after = datetime(2023, 2, 11, 6, 0, tzinfo=UTC)
-    schedulers = [_scheduler_at(config, db_path, after) for _ in range(4)]
-    with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda s: s.run_due(), schedulers))
+    assert store.database is not None
+    daemons = [Store(store.database) for _ in range(4)]  # a connection (pool) each
+    schedulers = [_scheduler_at(config, d.engine, after) for d in daemons]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda s: s.run_due(), schedulers))
+    finally:
+        for d in daemons:
+            d.close()
     assert sorted(len(r) for r in results) == [0, 0, 0, 1]
-    assert [(e.delivery, e.period) for e in log_entries(db_path)] == [("fhi", "2023-02-10")]
+    assert [(e.delivery, e.period) for e in log_entries(db)] == [("fhi", "2023-02-10")]
 
 
 def test_fires_missed_while_stopped_are_caught_up_once_with_the_latest(
-    db_path: Path, tmp_path: Path
+    db: Engine, tmp_path: Path
 ) -> None:
     config = _config(tmp_path)
-    assert _scheduler_at(config, db_path, datetime(2023, 2, 9, 4, 0, tzinfo=UTC)).run_due() == []
+    assert _scheduler_at(config, db, datetime(2023, 2, 9, 4, 0, tzinfo=UTC)).run_due() == []
     # down from 2023-02-09 04:00 to 2023-02-12 06:00 UTC: fhi fired on 9, 10, 11 and 12 (05:00)
-    back = _scheduler_at(config, db_path, datetime(2023, 2, 12, 6, 0, tzinfo=UTC))
+    back = _scheduler_at(config, db, datetime(2023, 2, 12, 6, 0, tzinfo=UTC))
     [entry] = back.run_due()
     assert (entry.delivery, entry.period) == ("fhi", "2023-02-11")
     assert back.run_due() == []
 
 
-def test_a_failed_delivery_is_logged_and_the_others_go_on(db_path: Path, tmp_path: Path) -> None:
+def test_a_failed_delivery_is_logged_and_the_others_go_on(db: Engine, tmp_path: Path) -> None:
     config = _config(tmp_path, cron="0 6 * * *")
     (tmp_path / "k1.key").unlink()  # the research key is gone
-    assert _scheduler_at(config, db_path, datetime(2023, 2, 10, 4, 0, tzinfo=UTC)).run_due() == []
-    scheduler = _scheduler_at(config, db_path, datetime(2023, 2, 11, 6, 0, tzinfo=UTC))
+    assert _scheduler_at(config, db, datetime(2023, 2, 10, 4, 0, tzinfo=UTC)).run_due() == []
+    scheduler = _scheduler_at(config, db, datetime(2023, 2, 11, 6, 0, tzinfo=UTC))
     assert [e.delivery for e in scheduler.run_due()] == ["fhi"]
     assert scheduler.run_due() == []  # at most once: the operator repeats the failed one by hand
-    assert [e.delivery for e in log_entries(db_path)] == ["fhi"]
+    assert [e.delivery for e in log_entries(db)] == ["fhi"]
 
 
-async def test_the_scheduler_delivers_on_its_own_loop(db_path: Path, tmp_path: Path) -> None:
+def _started(db: Engine) -> bool:
+    """Whether a scheduler has started on ``db`` (its state row is there)."""
+    try:
+        return bool(db.rows("SELECT 1 FROM delivery_schedule_state"))
+    except StorageError:  # not made yet
+        return False
+
+
+async def test_the_scheduler_delivers_on_its_own_loop(db: Engine, tmp_path: Path) -> None:
     config = _config(tmp_path)
     now = [datetime(2023, 2, 11, 4, 59, 59, 900000, tzinfo=UTC)]  # fhi fires at 05:00 UTC
-    scheduler = DeliveryScheduler(config, db_path, clock=lambda: now[0], max_sleep=0.05)
+    scheduler = DeliveryScheduler(config, db, clock=lambda: now[0], max_sleep=0.05)
     stop = asyncio.Event()
     task = asyncio.create_task(scheduler.run(stop))
     try:
         for _ in range(200):
             await asyncio.sleep(0.05)
-            if sqlite3.connect(db_path).execute(
-                "SELECT name FROM sqlite_master WHERE name = 'delivery_schedule_state'"
-            ).fetchone():
+            if _started(db):
                 break
         now[0] += timedelta(seconds=1)
         for _ in range(400):
             await asyncio.sleep(0.05)
-            if log_entries(db_path):
+            if log_entries(db):
                 break
         await asyncio.sleep(0.3)  # a few more ticks: nothing more is due
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
-    assert [(e.delivery, e.period, e.requested_by) for e in log_entries(db_path)] == [
+    assert [(e.delivery, e.period, e.requested_by) for e in log_entries(db)] == [
         ("fhi", "2023-02-10", "scheduler")
     ]
     assert (tmp_path / "out" / "fhi" / "fhi-2023-02-10.csv").is_file()
@@ -344,11 +359,12 @@ def test_gateway_run_schedules_deliveries_only_when_enabled(
 
 
 def test_the_commands_list_run_and_log(
-    db_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    db: Engine, store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = Path(__file__).resolve().parents[1]
     text = (project / "config" / "local.toml").read_text(encoding="utf-8")
-    text = text.replace('"../var/gateway.sqlite3"', f'"{db_path.name}"').replace("../var/", "var/")
+    text = text.replace('[database]\npath = "../var/gateway.sqlite3"', database_table(store))
+    text = text.replace("../var/", "var/")
     text += (
         '\n[deliveries]\ndirectory = "out"\n\n[[deliveries.extract]]\nname = "fhi"\n'
         'kind = "surveillance"\ncron = "0 6 * * *"\nlegal_basis = "MSIS-forskriften"\n'

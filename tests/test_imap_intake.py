@@ -29,6 +29,7 @@ from gateway.inbox.imap import (
 from gateway.inbox.imap.tracking import MailTracker
 from gateway.records import Outcome
 from gateway.settings import Table
+from gateway.store import Database, Store
 from tests.support.dovecot import MISSING_REASON, DovecotServer, find_dovecot
 
 USERS = {"claims": "s3cret-claims", "other": "s3cret-other"}
@@ -69,9 +70,11 @@ def dovecot(make_server: Callable[..., DovecotServer]) -> DovecotServer:
 
 @pytest.fixture
 def tracker(tmp_path: Path) -> Iterator[MailTracker]:
-    t = MailTracker(tmp_path / "claims.sqlite3")
-    yield t
-    t.close()
+    # On SQLite: these tests are about IMAP; the tracker's SQL runs on both engines in
+    # tests/test_store_instances.py.
+    store = Store(tmp_path / "claims.sqlite3")
+    yield MailTracker(store.engine)
+    store.close()
 
 
 def write_password(tmp_path: Path, user: str, password: str | None = None) -> Path:
@@ -178,7 +181,7 @@ def start(poller: MailboxPoller) -> tuple[asyncio.Event, asyncio.Task[None]]:
     return stop, asyncio.create_task(poller.run(stop))
 
 
-FAST = {"backoff_initial": 0.05, "backoff_max": 0.3}
+FAST: dict[str, Any] = {"backoff_initial": 0.05, "backoff_max": 0.3}
 
 
 # --- integration ----------------------------------------------------------------------------------
@@ -216,6 +219,38 @@ async def test_mails_are_committed_before_they_are_moved(
         (3, "moved", "<mail-3@sender.test>"),
     ]
     assert tracker.uidvalidity("claims") == uidvalidity
+
+
+@pytest.mark.integration
+async def test_two_instances_poll_a_mailbox_one_at_a_time_and_take_over_from_each_other(
+    dovecot: DovecotServer, intake: FakeIntake, tmp_path: Path, database: Database
+) -> None:
+    """Each instance has its own engine on one database; only the lease holder connects."""
+    stores = [Store(database), Store(database)]
+    try:
+        pollers = [
+            MailboxPoller(
+                mailbox(dovecot, tmp_path), intake, MailTracker(s.engine), lease_check=0.2, **FAST
+            )
+            for s in stores
+        ]
+        first_stop, first = start(pollers[0])
+        await wait_until(lambda: pollers[0].connections == 1)
+        second_stop, second = start(pollers[1])
+        dovecot.append_many("claims", [mail(1), mail(2)])
+        await wait_until(lambda: pollers[0].committed == 2)
+        await asyncio.sleep(0.6)  # three of the second's tries to take the mailbox
+        assert pollers[1].connections == 0
+
+        await stop_poller(first_stop, first)  # the holder goes: the other takes over
+        dovecot.append_many("claims", [mail(3)])
+        await wait_until(lambda: pollers[1].committed == 1, within=10)
+        assert pollers[1].connections == 1
+        await stop_poller(second_stop, second)
+        assert len(intake.calls) == 3  # each mail taken in once
+    finally:
+        for s in stores:
+            s.close()
 
 
 @pytest.mark.integration

@@ -11,7 +11,6 @@ import asyncio
 import dataclasses
 import random
 import signal
-import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -29,7 +28,7 @@ from gateway.intake.workers import PreparerFactory, WorkerPool
 from gateway.outbox.files import FileOutbox
 from gateway.records import Outcome
 from gateway.service.metrics import Metrics
-from gateway.store import Store
+from gateway.store import Database, Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 from tests.support.workers import misbehaving, overlapping
@@ -39,11 +38,16 @@ pytestmark = pytest.mark.integration
 BUDGET = 2.0
 
 
-def config_at(root: Path, credentials: tuple[Path, Path], **daemon: Any) -> Config:
+def config_at(
+    root: Path, credentials: tuple[Path, Path], *, database: Database | None = None, **daemon: Any
+) -> Config:
     key, cert = credentials
+    where = {"path": "gateway.sqlite3"} if database is None or database.url is None else {
+        "url": database.url
+    }
     data: dict[str, Any] = {
         "identity": {"name": "HELFO test", "her_id": "79768"},
-        "database": {"path": "gateway.sqlite3"},
+        "database": where,
         "spool": {"directory": "spool", "poll_interval": 0.05, "settle_seconds": 0},
         "outbox": {"kind": "file", "directory": "outbox"},
         "signing": {"key_file": str(key), "cert_file": str(cert)},
@@ -64,12 +68,15 @@ class Site:
 
 
 @pytest.fixture
-def site_with(tmp_path: Path, credentials: tuple[Path, Path]) -> Iterator[Any]:
-    """``site_with(make)``: an intake with two worker processes made by ``make``."""
+def site_with(
+    tmp_path: Path, credentials: tuple[Path, Path], database: Database
+) -> Iterator[Any]:
+    """``site_with(make)``: an intake with two worker processes made by ``make``, on each
+    engine (the workers read through a snapshot of SQLite's file or of PostgreSQL)."""
     made: list[Site] = []
 
     def build(make: PreparerFactory) -> Site:
-        config = config_at(tmp_path, credentials)
+        config = config_at(tmp_path, credentials, database=database)
         store = Store(config.database)
         settings = IntakeSettings(workers=2, message_budget_seconds=BUDGET, batch_size=64)
         pool = WorkerPool(config, size=2, budget=BUDGET, make=make)
@@ -99,8 +106,7 @@ def claim(seed: int, *, bills: int = 2) -> bytes:
 
 
 def outcomes(store: Store) -> dict[str, tuple[str, str | None]]:
-    with sqlite3.connect(store.path) as db:
-        rows = db.execute("SELECT source_ref, outcome, detail FROM received").fetchall()
+    rows = store.engine.rows("SELECT source_ref, outcome, detail FROM received")
     return {str(ref): (str(outcome), detail) for ref, outcome, detail in rows}
 
 
@@ -173,13 +179,10 @@ async def test_two_claims_for_the_same_bill_in_flight_at_once_are_decided_in_tur
     assert sorted(r.value for r in results) == sorted(
         ["accepted"] * pairs + ["rejected"] * pairs
     ), results
-    with sqlite3.connect(site.store.path) as db:
-        live = db.execute(
-            "SELECT guid, COUNT(*) FROM bills WHERE live = 1 GROUP BY guid"
-        ).fetchall()
-        duplicates = db.execute(
-            "SELECT COUNT(*) FROM findings WHERE rule_id = 'DUP-001'"
-        ).fetchone()[0]
+    live = site.store.engine.rows("SELECT guid, COUNT(*) FROM bills WHERE live = 1 GROUP BY guid")
+    [(duplicates,)] = site.store.engine.rows(
+        "SELECT COUNT(*) FROM findings WHERE rule_id = 'DUP-001'"
+    )
     assert len(live) == pairs and all(count == 1 for _, count in live)
     assert duplicates == pairs
     assert any(e["event"] == "processed_again" for e in logs), "the conflict path was taken"

@@ -16,6 +16,7 @@ from gateway.records import ReplyRecord
 from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
+from tests.conftest import database_table
 
 NATIONAL_ID = re.compile(r"(?<!\d)\d{11}(?!\d)")
 
@@ -34,8 +35,7 @@ def config(tmp_path: Path, store: Store, credentials: tuple[Path, Path]) -> Path
 [identity]
 name = "HELFO test"
 her_id = "79768"
-[database]
-path = "{store.path}"
+{database_table(store)}
 [spool]
 directory = "{tmp_path / 'spool'}"
 [outbox]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -22,13 +21,6 @@ from gateway.outbox.files import FileOutbox, check_space
 from gateway.records import ReplyRecord
 from gateway.service import health_cli
 from gateway.store import Store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "claims.sqlite")
-    yield s
-    s.close()
 
 
 def reply(n: int) -> ReplyRecord:

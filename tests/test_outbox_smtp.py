@@ -42,13 +42,6 @@ def mail(n: int, recipient: str = "HER:8141253") -> ReplyRecord:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "claims.sqlite")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def sink() -> Iterator[SmtpSink]:
     with SmtpSink() as server:
         yield server

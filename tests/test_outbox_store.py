@@ -6,11 +6,8 @@ Everything runs on a real SQLite store with an injected clock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from gateway.ebxml.envelope import parse_envelope
 from gateway.ebxml.model import MessageHeader, Party, PartyId, Severity
@@ -37,13 +34,6 @@ class Clock:
     def advance(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "claims.sqlite")
-    yield s
-    s.close()
 
 
 def reply(n: int, *, awaits_ack: bool = False, kind: str = "apprec") -> ReplyRecord:

@@ -4,7 +4,6 @@ is impossible, and a resend writes identical bytes."""
 from __future__ import annotations
 
 import random
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -21,6 +20,7 @@ from gateway.store import Store
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 from gateway.validation.catalog import SchemaCatalog
+from tests.conftest import database_table
 
 NS = "{http://gateway.kuhr.no/xmlstds/utbetalingsvedtak/v1}"
 
@@ -40,8 +40,7 @@ def write_config(tmp_path: Path, store: Store, credentials: tuple[Path, Path]) -
 name = "HELFO test"
 her_id = "79768"
 enh_id = "889640782"
-[database]
-path = "{store.path}"
+{database_table(store)}
 [spool]
 directory = "{tmp_path / "spool"}"
 [outbox]
@@ -107,10 +106,9 @@ def test_run_pays_each_approved_bill_once_in_signed_valid_decisions(
         signed = verify(data, credentials[1].read_bytes())
         paid += Decimal(signed.findtext(f"{NS}Sum/{NS}Utbetalt") or "0")
         assert not any(p in data.decode() for p in patients)
-    with sqlite3.connect(store.path) as db:
-        (approved,) = db.execute(
-            "SELECT SUM(approved_ore) FROM bill_status_effective WHERE status = 'godkjent'"
-        ).fetchone()
+    ((approved,),) = store.engine.rows(
+        "SELECT SUM(approved_ore) FROM bill_status_effective WHERE status = 'godkjent'"
+    )
     assert paid == Decimal(approved) / 100
 
     before = {p.name: p.read_bytes() for p in files}
@@ -122,10 +120,9 @@ def test_run_pays_each_approved_bill_once_in_signed_valid_decisions(
     assert main(["payout", "resend", "1", "--config", str(config)]) == 0
     assert "2 decision(s) queued" in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in outbox.glob("*.xml")} == before
-    with sqlite3.connect(store.path) as db:
-        queued = db.execute(
-            "SELECT COUNT(*) FROM replies WHERE kind = 'payout_decision' AND state = 'pending'"
-        ).fetchone()[0]
+    ((queued,),) = store.engine.rows(
+        "SELECT COUNT(*) FROM replies WHERE kind = 'payout_decision' AND state = 'pending'"
+    )
     assert queued == 4  # the run's 2 decisions, and the resend's 2 copies
     assert main(["payout", "list", "--config", str(config)]) == 0
     listing = capsys.readouterr().out

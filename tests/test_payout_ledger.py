@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import sqlite3
 import tempfile
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from gateway.rules.engine import RuleEngine
 from gateway.rules.registry import RULES
 from gateway.security.xmldsig import Signer
 from gateway.store import Store
+from gateway.store.engine import Engine, Transaction
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 from gateway.validation.catalog import SchemaCatalog
@@ -81,31 +81,28 @@ def send_credit(pipeline: Pipeline, original: Enkeltregning, seed: int, her: str
     send(pipeline, head, with_bills(krav, [credit]), f"credit-{seed}")
 
 
-def bill_rows(path: Path) -> list[tuple[int, str, str, int, int, int]]:
-    with sqlite3.connect(path) as db:
-        return [
-            (int(a), str(b), str(c), int(d), int(e), int(f))
-            for a, b, c, d, e, f in db.execute(
-                "SELECT b.id, b.sender_her, e.status, e.approved_ore, b.kreditering, b.manual "
-                "FROM bills b JOIN bill_status_effective e ON e.bill_id = b.id ORDER BY b.id"
-            )
-        ]
+def bill_rows(db: Engine) -> list[tuple[int, str, str, int, int, int]]:
+    return [
+        (int(a), str(b), str(c), int(d), int(e), int(f))
+        for a, b, c, d, e, f in db.rows(
+            "SELECT b.id, b.sender_her, e.status, e.approved_ore, b.kreditering, b.manual "
+            "FROM bills b JOIN bill_status_effective e ON e.bill_id = b.id ORDER BY b.id"
+        )
+    ]
 
 
-def lines_of(path: Path, bill_id: int) -> list[tuple[str, int]]:
-    with sqlite3.connect(path) as db:
-        return [
-            (str(k), int(a))
-            for k, a in db.execute(
-                "SELECT kind, amount_ore FROM payout_lines WHERE bill_id = ? ORDER BY id",
-                (bill_id,),
-            )
-        ]
+def lines_of(db: Engine, bill_id: int) -> list[tuple[str, int]]:
+    return [
+        (str(k), int(a))
+        for k, a in db.rows(
+            "SELECT kind, amount_ore FROM payout_lines WHERE bill_id = ? ORDER BY id",
+            (bill_id,),
+        )
+    ]
 
 
-def all_lines(path: Path) -> int:
-    with sqlite3.connect(path) as db:
-        return int(db.execute("SELECT COUNT(*) FROM payout_lines").fetchone()[0])
+def all_lines(db: Engine) -> int:
+    return int(db.rows("SELECT COUNT(*) FROM payout_lines")[0][0])
 
 
 @dataclasses.dataclass
@@ -131,29 +128,29 @@ def setup(make_pipeline: Callable[..., Pipeline]) -> Setup:
 def test_first_run_pays_each_approved_bill_once_and_a_second_pays_nothing(
     setup: Setup, store: Store
 ) -> None:
-    rows = bill_rows(store.path)
+    rows = bill_rows(store.engine)
     assert len(rows) == 5 and all(r[2] == "godkjent" and r[5] == 0 for r in rows)
     expected: dict[str, int] = {}
     for _id, her, _status, ore, _kred, _manual in rows:
         expected[her] = expected.get(her, 0) + ore
 
-    preview = ledger.plan(store.path)
+    preview = ledger.plan(store.engine)
     assert {x.bill_id for x in preview} == {r[0] for r in rows}
     assert all(x.kind == "payment" and x.paid_ore == 0 for x in preview)
-    assert ledger.runs(store.path) == []  # the preview recorded nothing
+    assert ledger.runs(store.engine) == []  # the preview recorded nothing
 
-    first = ledger.run(store.path, "2026-11-23")
+    first = ledger.run(store.engine, "2026-11-23")
     assert first.created and first.per_receiver == expected
     for bill_id, _her, _s, ore, _k, _m in rows:
-        assert lines_of(store.path, bill_id) == [("payment", ore)]
-    lines = ledger.run_lines(store.path, first.run_id)
+        assert lines_of(store.engine, bill_id) == [("payment", ore)]
+    lines = ledger.run_lines(store.engine, first.run_id)
     assert sum(x.amount_ore for x in lines) == sum(expected.values())
 
-    assert ledger.plan(store.path) == []
-    second = ledger.run(store.path, "2026-11-24")
+    assert ledger.plan(store.engine) == []
+    second = ledger.run(store.engine, "2026-11-24")
     assert second.created and second.per_receiver == {}
-    assert ledger.run_lines(store.path, second.run_id) == []
-    assert [(r.run_key, r.lines, r.total_ore) for r in ledger.runs(store.path)] == [
+    assert ledger.run_lines(store.engine, second.run_id) == []
+    assert [(r.run_key, r.lines, r.total_ore) for r in ledger.runs(store.engine)] == [
         ("2026-11-23", 5, sum(expected.values())),
         ("2026-11-24", 0, 0),
     ]
@@ -162,30 +159,30 @@ def test_first_run_pays_each_approved_bill_once_and_a_second_pays_nothing(
 def test_the_same_run_key_returns_the_same_run_and_pays_nothing_new(
     setup: Setup, store: Store
 ) -> None:
-    first = ledger.run(store.path, "2026-11-23")
+    first = ledger.run(store.engine, "2026-11-23")
     # A new bill arrives: a re-run of the same schedule still pays nothing new.
     head, krav = claim(3, bills=1)
     send(setup.pipeline, head, krav, "late")
-    again = ledger.run(store.path, "2026-11-23")
+    again = ledger.run(store.engine, "2026-11-23")
     assert not again.created
     assert (again.run_id, again.run_key, again.per_receiver) == (
         first.run_id,
         first.run_key,
         first.per_receiver,
     )
-    assert all_lines(store.path) == 5
+    assert all_lines(store.engine) == 5
     late = stored(store, krav.regninger[0])
-    assert [(x.bill_id, x.kind) for x in ledger.plan(store.path)] == [(late.id, "payment")]
-    assert ledger.run(store.path, "2026-11-24").per_receiver == {HER_A: late.effective_ore}
+    assert [(x.bill_id, x.kind) for x in ledger.plan(store.engine)] == [(late.id, "payment")]
+    assert ledger.run(store.engine, "2026-11-24").per_receiver == {HER_A: late.effective_ore}
 
 
 def test_overrides_after_a_payout_are_corrected_in_the_next_run(setup: Setup, store: Store) -> None:
-    ledger.run(store.path, "2026-11-23")
+    ledger.run(store.engine, "2026-11-23")
     paid = stored(store, setup.a[0])
     override(store, paid, decision="avvist", reason="Ikke dokumentert", by="Kari")
-    result = ledger.run(store.path, "2026-11-24")
+    result = ledger.run(store.engine, "2026-11-24")
     assert result.per_receiver == {HER_A: -paid.effective_ore}
-    assert lines_of(store.path, paid.id) == [
+    assert lines_of(store.engine, paid.id) == [
         ("payment", paid.effective_ore),
         ("correction", -paid.effective_ore),
     ]
@@ -193,10 +190,10 @@ def test_overrides_after_a_payout_are_corrected_in_the_next_run(setup: Setup, st
     partial = stored(store, setup.b[0])
     lower = partial.effective_ore // 2
     override(store, partial, decision="godkjent", amount_ore=lower, reason="Delvis", by="Kari")
-    assert ledger.run(store.path, "2026-11-25").per_receiver == {
+    assert ledger.run(store.engine, "2026-11-25").per_receiver == {
         HER_B: lower - partial.effective_ore
     }
-    assert ledger.plan(store.path) == []
+    assert ledger.plan(store.engine) == []
 
 
 def test_an_override_approving_a_rejected_bill_is_paid_in_the_next_run(
@@ -209,61 +206,61 @@ def test_an_override_approving_a_rejected_bill_is_paid_in_the_next_run(
     send(pipeline, head, with_bills(krav, bills), "future")
     rejected = stored(store, bills[1])
     assert rejected.effective_status == "avvist"
-    first = ledger.run(store.path, "2026-11-23")
-    assert lines_of(store.path, rejected.id) == []
+    first = ledger.run(store.engine, "2026-11-23")
+    assert lines_of(store.engine, rejected.id) == []
     assert first.per_receiver == {HER_A: stored(store, bills[0]).effective_ore}
 
     ore = rejected.sum_refusjon_ore
     override(store, rejected, decision="godkjent", amount_ore=ore, reason="Rettet", by="Ola")
-    assert ledger.run(store.path, "2026-11-24").per_receiver == {HER_A: ore}
-    assert lines_of(store.path, rejected.id) == [("payment", ore)]
+    assert ledger.run(store.engine, "2026-11-24").per_receiver == {HER_A: ore}
+    assert lines_of(store.engine, rejected.id) == [("payment", ore)]
 
 
 def test_a_credit_of_a_paid_bill_reverses_the_paid_amount(setup: Setup, store: Store) -> None:
-    ledger.run(store.path, "2026-11-23")
+    ledger.run(store.engine, "2026-11-23")
     original = stored(store, setup.a[1])
     send_credit(setup.pipeline, setup.a[1], 5)
     credit = stored(store, setup.a[1], credit=True)
     assert credit.effective_status == "godkjent"
     assert stored(store, setup.a[1]).credited_by == credit.id
 
-    result = ledger.run(store.path, "2026-11-24")
+    result = ledger.run(store.engine, "2026-11-24")
     assert result.per_receiver == {HER_A: -original.effective_ore}
-    assert lines_of(store.path, credit.id) == [("reversal", -original.effective_ore)]
-    assert lines_of(store.path, original.id) == [("payment", original.effective_ore)]
-    assert ledger.plan(store.path) == []
+    assert lines_of(store.engine, credit.id) == [("reversal", -original.effective_ore)]
+    assert lines_of(store.engine, original.id) == [("payment", original.effective_ore)]
+    assert ledger.plan(store.engine) == []
 
 
 def test_a_bill_credited_before_any_payout_is_never_paid(setup: Setup, store: Store) -> None:
     send_credit(setup.pipeline, setup.a[2], 6)
     original = stored(store, setup.a[2])
     assert original.credited_by is not None
-    ledger.run(store.path, "2026-11-23")
-    assert lines_of(store.path, original.id) == []
-    assert lines_of(store.path, original.credited_by) == []
-    assert ledger.plan(store.path) == []
+    ledger.run(store.engine, "2026-11-23")
+    assert lines_of(store.engine, original.id) == []
+    assert lines_of(store.engine, original.credited_by) == []
+    assert ledger.plan(store.engine) == []
 
 
 def test_bills_for_manual_control_are_held_until_a_case_worker_decides(
     setup: Setup, store: Store
 ) -> None:
     held = stored(store, setup.a[0])
-    with sqlite3.connect(store.path) as db:  # as a rule's "kontrolleres manuelt" stores it
-        db.execute("UPDATE bills SET manual = 1 WHERE id = ?", (held.id,))
-    first = ledger.run(store.path, "2026-11-23")
-    assert lines_of(store.path, held.id) == []
+    with store.engine.transaction("test") as tx:  # as a rule's "kontrolleres manuelt" stores it
+        tx.execute("UPDATE bills SET manual = 1 WHERE id = ?", (held.id,))
+    first = ledger.run(store.engine, "2026-11-23")
+    assert lines_of(store.engine, held.id) == []
     assert HER_A in first.per_receiver  # the other bills of the receiver are paid
-    assert ledger.run(store.path, "2026-11-24").per_receiver == {}
+    assert ledger.run(store.engine, "2026-11-24").per_receiver == {}
 
     override(store, held, decision="godkjent", reason="Kontrollert", by="Kari")
-    assert ledger.run(store.path, "2026-11-25").per_receiver == {HER_A: held.effective_ore}
-    assert lines_of(store.path, held.id) == [("payment", held.effective_ore)]
+    assert ledger.run(store.engine, "2026-11-25").per_receiver == {HER_A: held.effective_ore}
+    assert lines_of(store.engine, held.id) == [("payment", held.effective_ore)]
 
 
 def test_a_crash_inside_the_run_leaves_no_run_and_no_lines(
     setup: Setup, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def crash(db: sqlite3.Connection, run_id: int, lines: list[ledger.PlannedLine]) -> None:
+    def crash(db: Transaction, run_id: int, lines: list[ledger.PlannedLine]) -> None:
         db.execute(
             "INSERT INTO payout_lines(run_id, receiver_her, bill_id, kind, amount_ore) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -273,19 +270,19 @@ def test_a_crash_inside_the_run_leaves_no_run_and_no_lines(
 
     monkeypatch.setattr(ledger, "_insert_lines", crash)
     with pytest.raises(RuntimeError, match="power cut"):
-        ledger.run(store.path, "2026-11-23")
+        ledger.run(store.engine, "2026-11-23")
     monkeypatch.undo()
-    assert ledger.runs(store.path) == []
-    assert all_lines(store.path) == 0
+    assert ledger.runs(store.engine) == []
+    assert all_lines(store.engine) == 0
 
     # The restart pays everything, once.
-    result = ledger.run(store.path, "2026-11-23")
-    assert result.created and all_lines(store.path) == 5
+    result = ledger.run(store.engine, "2026-11-23")
+    assert result.created and all_lines(store.engine) == 5
 
 
 def test_an_empty_run_key_is_refused(store: Store) -> None:
     with pytest.raises(ledger.PayoutError):
-        ledger.run(store.path, " ")
+        ledger.run(store.engine, " ")
 
 
 # --- property: random streams of overrides, credits and runs ---------------------------------
@@ -360,19 +357,19 @@ def _check_stream(
     amount = {i: stored(store, r).effective_ore for i, r in enumerate(regninger)}
     credited = dict.fromkeys(amount, False)
     runs = 0
-    assert ledger.runs(store.path) == []  # creates the ledger's tables
+    assert ledger.runs(store.engine) == []  # creates the ledger's tables
 
     for n, (kind, i, pct) in enumerate(events):
         bill = stored(store, regninger[i])
         if kind == "run":
-            before = {b: lines_of(store.path, b) for b in (r[0] for r in bill_rows(store.path))}
+            before = {b: lines_of(store.engine, b) for b in (r[0] for r in bill_rows(store.engine))}
             runs += 1
-            result = ledger.run(store.path, f"run-{runs}", hold=hold)
+            result = ledger.run(store.engine, f"run-{runs}", hold=hold)
             if hold is not None:
                 # A run never pays a receiver a negative net: that is held and carried.
                 assert all(total >= 0 for total in result.per_receiver.values())
             for bill_id, old in before.items():
-                new = lines_of(store.path, bill_id)
+                new = lines_of(store.engine, bill_id)
                 # Never a second payment of a bill already paid.
                 if any(k == "payment" for k, _ in old):
                     assert [k for k, _ in new].count("payment") == 1
@@ -402,13 +399,13 @@ def _check_stream(
             credited[i] = now_credited
             event(f"credit {'approved' if now_credited else 'rejected'}")
 
-    ledger.run(store.path, "final", hold=hold)
+    ledger.run(store.engine, "final", hold=hold)
     _assert_balanced(store, hers, amount, credited, carried=hold is not None)
     if hold is None:
-        assert ledger.plan(store.path) == []
+        assert ledger.plan(store.engine) == []
     else:  # what is left is a carried negative net, nothing else
         left: dict[str, int] = {}
-        for line in ledger.plan(store.path):
+        for line in ledger.plan(store.engine):
             left[line.receiver_her] = left.get(line.receiver_her, 0) + line.amount_ore
         assert all(total < 0 for total in left.values())
 
@@ -427,18 +424,17 @@ def _assert_balanced(
     for i, her in enumerate(hers):
         if not credited[i]:
             expected[her] += amount[i]
-    with sqlite3.connect(store.path) as db:
-        got = dict.fromkeys(set(hers), 0)
-        for her, total in db.execute(
-            "SELECT receiver_her, SUM(amount_ore) FROM payout_lines GROUP BY receiver_her"
-        ):
-            got[str(her)] = int(total)
-        payments = db.execute(
-            "SELECT bill_id FROM payout_lines WHERE kind = 'payment' "
-            "GROUP BY bill_id HAVING COUNT(*) > 1"
-        ).fetchall()
+    got = dict.fromkeys(set(hers), 0)
+    for her, total in store.engine.rows(
+        "SELECT receiver_her, SUM(amount_ore) FROM payout_lines GROUP BY receiver_her"
+    ):
+        got[str(her)] = int(total)
+    payments = store.engine.rows(
+        "SELECT bill_id FROM payout_lines WHERE kind = 'payment' "
+        "GROUP BY bill_id HAVING COUNT(*) > 1"
+    )
     if carried:
-        for line in ledger.plan(store.path):
+        for line in ledger.plan(store.engine):
             got[line.receiver_her] += line.amount_ore
     assert got == expected
     assert payments == []

@@ -101,7 +101,7 @@ def test_the_payment_file_of_a_run_is_valid_and_sums_to_the_ore(
 ) -> None:
     fill(make_pipeline)
     result = record(store, deps)
-    outcome = sending.process_run(store.path, result.run_id, deps)
+    outcome = sending.process_run(store.engine, result.run_id, deps)
     assert outcome.payment_file == deps.payments_directory / "2026-11-23.pain001.xml"
     data = outcome.payment_file.read_bytes()
     root = assert_valid(pain001_schema, data)
@@ -125,13 +125,13 @@ def test_the_payment_file_of_a_run_is_valid_and_sums_to_the_ore(
                 f"Utbetalingsvedtak {decisions[account].vedtak_id}"
             )
     paid = sum(Decimal(x.text or "") for x in root.iterfind(".//p:InstdAmt", P))
-    recorded = sum(x.amount_ore for x in ledger.run_lines(store.path, result.run_id))
+    recorded = sum(x.amount_ore for x in ledger.run_lines(store.engine, result.run_id))
     assert paid * 100 == recorded
     assert Decimal(root.findtext(".//p:GrpHdr/p:CtrlSum", namespaces=P) or "") == paid
     assert root.findtext(".//p:DbtrAcct/p:Id/p:Othr/p:Id", namespaces=P) == PAYER_ACCOUNT
     assert root.findtext(".//p:DbtrAcct/p:Ccy", namespaces=P) == "NOK"
     # Rewriting the file after a crash gives the same bytes.
-    sending.finish_run(store.path, result.run_id, deps)
+    sending.finish_run(store.engine, result.run_id, deps)
     assert outcome.payment_file.read_bytes() == data
 
 
@@ -139,8 +139,8 @@ def test_a_negative_net_is_held_and_carried_to_the_next_run(
     make_pipeline: Callable[..., Pipeline], store: Store, deps: PayoutDeps
 ) -> None:
     filled = fill(make_pipeline)
-    sending.process_run(store.path, record(store, deps).run_id, deps)
-    paid = {d.receiver_her: d.total_ore for d in sending.stored_decisions(store.path, 1)}
+    sending.process_run(store.engine, record(store, deps).run_id, deps)
+    paid = {d.receiver_her: d.total_ore for d in sending.stored_decisions(store.engine, 1)}
     # Credits of every bill of 8100002: its net becomes negative, so it is held and carried.
     for n, regning in enumerate(filled.bills["8100002"]):
         send_credit(filled.pipeline, regning, 900 + n, her="8100002")
@@ -148,18 +148,18 @@ def test_a_negative_net_is_held_and_carried_to_the_next_run(
     assert second.per_receiver == {}
     assert {x.receiver_her for x in second.held} == {"8100002", HELD}
     assert sum(x.amount_ore for x in second.held if x.receiver_her == "8100002") == -paid["8100002"]
-    outcome = sending.process_run(store.path, second.run_id, deps)
+    outcome = sending.process_run(store.engine, second.run_id, deps)
     assert outcome.decisions == () and outcome.payment_file is None
 
     # New bills larger than the credit: the next run nets them, and pays the difference.
     send_claim(filled.pipeline, "8100002", "lege", 20, seed=4242, day=20)  # as registered
-    owed = sum(x.amount_ore for x in ledger.plan(store.path) if x.receiver_her == "8100002")
+    owed = sum(x.amount_ore for x in ledger.plan(store.engine) if x.receiver_her == "8100002")
     assert owed > 0
     third = record(store, deps, "2026-11-25")
     assert third.per_receiver == {"8100002": owed}
-    kinds = {x.kind for x in ledger.run_lines(store.path, third.run_id)}
+    kinds = {x.kind for x in ledger.run_lines(store.engine, third.run_id)}
     assert kinds == {"payment", "reversal"}
-    outcome = sending.process_run(store.path, third.run_id, deps)
+    outcome = sending.process_run(store.engine, third.run_id, deps)
     (decision,) = outcome.decisions
     assert decision.total_ore == owed
     assert outcome.payment_file is not None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from gateway.security.signatures import verify_ebxml_envelope
 from gateway.security.xmldsig import verify
 from gateway.service import health
 from gateway.service.health import Status
-from gateway.store import Store
+from gateway.store import Database, Store
 from gateway.testing.cpa import DEFAULT_PARTNER, DEFAULT_US, CpaSpec, write_cpa
 from tests.conftest import FIXED_NOW
 from tests.support.pki import Credentials, TestPki
@@ -92,8 +91,13 @@ def partners_deps(tmp_path: Path, pki: TestPki, registry: list[PartnerRegistry])
     )
 
 
+def database_of(store: Store) -> Database:
+    assert store.database is not None
+    return store.database
+
+
 def held(store: Store) -> dict[str, str]:
-    return {h.receiver_her: h.reason for h in sending.held_decisions(store.path)}
+    return {h.receiver_her: h.reason for h in sending.held_decisions(store.engine)}
 
 
 def test_only_a_receiver_whose_cpa_lists_the_action_gets_the_decision(
@@ -109,10 +113,10 @@ def test_only_a_receiver_whose_cpa_lists_the_action_gets_the_decision(
         )
     ]
     deps = partners_deps(tmp_path, pki, registry)
-    outcome = sending.process_run(store.path, record(store, deps).run_id, deps)
+    outcome = sending.process_run(store.engine, record(store, deps).run_id, deps)
     assert {d.receiver_her for d in outcome.decisions} == {FJORD, BYEN, RHF}  # all stored
 
-    (queued,) = payout_replies(store.path)
+    (queued,) = payout_replies(store.engine)
     filename, _, _, _, recipient, _, body = queued
     assert filename == f"payout-2026-11-23-{FJORD}.eml" and recipient == f"oppgjor@{FJORD}.test"
     package = mime.unwrap(bytes(body))
@@ -151,13 +155,13 @@ def test_held_decisions_are_shown_and_go_out_once_the_cpa_allows_them(
     registry = [registry_of(directory, cpa(pki, BYEN, we_send=("Svarmelding",)))]
     deps = partners_deps(tmp_path, pki, registry)
     run = record(store, deps).run_id
-    sending.process_run(store.path, run, deps)
-    assert payout_replies(store.path) == []
+    sending.process_run(store.engine, run, deps)
+    assert payout_replies(store.engine) == []
     assert set(held(store)) == {FJORD, BYEN, RHF}
 
-    check = asyncio.run(health.check_payout_held(store.path))
+    check = asyncio.run(health.check_payout_held(database_of(store)))
     assert check.status is Status.WARN and "3 held" in check.detail and BYEN in check.detail
-    assert payout_cli._show(store.path, run) == 0
+    assert payout_cli._show(store.engine, run) == 0
     shown = capsys.readouterr().out
     assert shown.count("HELD, not sent:") == 3
 
@@ -165,11 +169,11 @@ def test_held_decisions_are_shown_and_go_out_once_the_cpa_allows_them(
     registry[0] = registry_of(
         directory, cpa(pki, BYEN, we_send=("Svarmelding", "Utbetalingsvedtak"), encrypted=False)
     )
-    assert sending.release_held(store.path, deps) == 1
-    (queued,) = payout_replies(store.path)
+    assert sending.release_held(store.engine, deps) == 1
+    (queued,) = payout_replies(store.engine)
     assert queued[0] == f"payout-2026-11-23-{BYEN}.eml"
     assert set(held(store)) == {FJORD, RHF}
-    assert sending.release_held(store.path, deps) == 0  # nothing new: queued once
+    assert sending.release_held(store.engine, deps) == 0  # nothing new: queued once
 
 
 def test_without_partners_decisions_go_as_before(
@@ -177,10 +181,9 @@ def test_without_partners_decisions_go_as_before(
 ) -> None:
     fill(make_pipeline)
     deps = make_deps(tmp_path, pki.gateway.signer())
-    sending.process_run(store.path, record(store, deps).run_id, deps)
-    assert len(payout_replies(store.path)) == 3
+    sending.process_run(store.engine, record(store, deps).run_id, deps)
+    assert len(payout_replies(store.engine)) == 3
     assert held(store) == {}
-    with sqlite3.connect(store.path) as db:
-        assert db.execute("SELECT COUNT(*) FROM payout_held").fetchone()[0] == 0
-    check = asyncio.run(health.check_payout_held(store.path))
+    assert store.engine.rows("SELECT COUNT(*) FROM payout_held") == [(0,)]
+    check = asyncio.run(health.check_payout_held(database_of(store)))
     assert check.status is Status.OK

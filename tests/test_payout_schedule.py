@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -28,6 +27,7 @@ from gateway.payout.sending import PayoutDeps
 from gateway.pipeline import Pipeline
 from gateway.security.xmldsig import Signer, verify
 from gateway.store import Store
+from gateway.store.engine import Engine
 from tests.test_payout_cli import write_config
 from tests.test_payout_sending import (
     HELD,
@@ -70,7 +70,7 @@ def scheduler(
 ) -> PayoutScheduler:
     return PayoutScheduler(
         PayoutConfig(**config),  # type: ignore[arg-type]
-        store.path,
+        store.engine,
         deps,
         clock,
         owner=owner,
@@ -78,8 +78,8 @@ def scheduler(
     )
 
 
-def run_keys(path: Path) -> list[str]:
-    return [r.run_key for r in ledger.runs(path)]
+def run_keys(db: Engine) -> list[str]:
+    return [r.run_key for r in ledger.runs(db)]
 
 
 # --- fire times and catch-up ----------------------------------------------------------------------
@@ -100,8 +100,8 @@ def test_the_daily_fire_runs_once_and_the_first_start_does_not_pay_history(
     assert first.run_due() is None  # the same fire is not run twice
     clock.now = oslo("2026-11-24T16:30")
     assert first.run_due() is None
-    assert run_keys(store.path) == ["2026-11-24T1600"]
-    assert claimed_fires(store.path)[0][1:] == ("2026-11-24T1600", "a", False)
+    assert run_keys(store.engine) == ["2026-11-24T1600"]
+    assert claimed_fires(store.engine)[0][1:] == ("2026-11-24T1600", "a", False)
     assert first.seconds_to_next() == 0.05  # capped by max_sleep
 
 
@@ -118,7 +118,7 @@ def test_a_missed_schedule_is_caught_up_once(
     assert outcome is not None
     assert outcome.run_key == "2026-11-22T1600"  # the latest missed fire, once
     assert restarted.run_due() is None
-    assert [f[1:] for f in claimed_fires(store.path)] == [("2026-11-22T1600", "after", True)]
+    assert [f[1:] for f in claimed_fires(store.engine)] == [("2026-11-22T1600", "after", True)]
     assert len(outcome.decisions) == 3
 
     # Bills arriving before today's fire are paid by it, and only they.
@@ -127,9 +127,9 @@ def test_a_missed_schedule_is_caught_up_once(
     today = restarted.run_due()
     assert today is not None and today.run_key == "2026-11-23T1600"
     assert [(d.receiver_her, d.bills) for d in today.decisions] == [("8100002", len(new))]
-    assert run_keys(store.path) == ["2026-11-22T1600", "2026-11-23T1600"]
-    assert claimed_fires(store.path)[-1][3] is False
-    assert_each_bill_paid_once(store.path)
+    assert run_keys(store.engine) == ["2026-11-22T1600", "2026-11-23T1600"]
+    assert claimed_fires(store.engine)[-1][3] is False
+    assert_each_bill_paid_once(store.engine)
 
 
 def test_a_weekday_cron_in_another_zone(store: Store, deps: PayoutDeps) -> None:
@@ -156,6 +156,7 @@ _WORKER = textwrap.dedent(
     from gateway.payout.schedule import PayoutScheduler
     from gateway.payout.sending import PayoutDeps
     from gateway.security.xmldsig import Signer
+    from gateway.store import Database, Store
 
     db, key, cert, registry, out, now, owner, go = sys.argv[1:]
     deps = PayoutDeps(
@@ -169,7 +170,8 @@ _WORKER = textwrap.dedent(
         payer_account="86011117947",
     )
     moment = datetime.fromisoformat(now)
-    scheduler = PayoutScheduler(PayoutConfig(), Path(db), deps, lambda: moment, owner=owner)
+    store = Store(Database.at(db))
+    scheduler = PayoutScheduler(PayoutConfig(), store.engine, deps, lambda: moment, owner=owner)
     Path(go + "." + owner).touch()
     while not Path(go).exists():
         time.sleep(0.001)
@@ -198,7 +200,7 @@ def test_two_processes_on_one_database_run_a_fire_once(
                 sys.executable,
                 "-c",
                 _WORKER,
-                str(store.path),
+                str(store.database),
                 str(credentials[0]),
                 str(credentials[1]),
                 str(REGISTRY),
@@ -225,11 +227,11 @@ def test_two_processes_on_one_database_run_a_fire_once(
         assert worker.returncode == 0, err.decode()
         results.append(out.decode().strip().splitlines()[-1])
     assert sorted(results) == ["ran", "skipped"]
-    assert run_keys(store.path) == ["2026-11-23T1600"]
-    (fire,) = claimed_fires(store.path)
+    assert run_keys(store.engine) == ["2026-11-23T1600"]
+    (fire,) = claimed_fires(store.engine)
     assert fire[2] in ("daemon-1", "daemon-2")
-    assert len(payout_replies(store.path)) == 3
-    assert_each_bill_paid_once(store.path)
+    assert len(payout_replies(store.engine)) == 3
+    assert_each_bill_paid_once(store.engine)
 
 
 def test_a_dead_runners_fire_is_taken_over_after_the_lease(
@@ -250,7 +252,7 @@ def test_a_dead_runners_fire_is_taken_over_after_the_lease(
     with pytest.raises(PowerCut):
         scheduler(store, deps, clock, "a").run_due()
     monkeypatch.undo()
-    assert ledger.runs(store.path) == [] and len(claimed_fires(store.path)) == 1
+    assert ledger.runs(store.engine) == [] and len(claimed_fires(store.engine)) == 1
 
     other = scheduler(store, deps, clock, "b", claim_lease_seconds=600)
     clock.now = oslo("2026-11-23T16:05")
@@ -258,9 +260,9 @@ def test_a_dead_runners_fire_is_taken_over_after_the_lease(
     clock.now = oslo("2026-11-23T16:10:01")
     outcome = other.run_due()
     assert outcome is not None and outcome.run_key == "2026-11-23T1600"
-    assert claimed_fires(store.path)[0][2] == "b"
+    assert claimed_fires(store.engine)[0][2] == "b"
     assert other.run_due() is None  # done now: not taken over again
-    assert len(payout_replies(store.path)) == 3
+    assert len(payout_replies(store.engine)) == 3
 
 
 # --- in the daemon's loop -------------------------------------------------------------------------
@@ -281,30 +283,30 @@ async def test_the_scheduler_loop_resumes_runs_and_fires_until_stopped(
     with pytest.raises(PowerCut):
         scheduler(store, deps, clock, "a").run_due()
     monkeypatch.undo()
-    assert payout_replies(store.path) == []
+    assert payout_replies(store.engine) == []
 
     flushed: list[int] = []
     loop_scheduler = PayoutScheduler(
-        PayoutConfig(), store.path, deps, clock, flush=lambda: flushed.append(1), max_sleep=0.05
+        PayoutConfig(), store.engine, deps, clock, flush=lambda: flushed.append(1), max_sleep=0.05
     )
     stop = asyncio.Event()
     task = asyncio.create_task(loop_scheduler.run(stop))
     for _ in range(200):
-        if len(payout_replies(store.path)) == 3:
+        if len(payout_replies(store.engine)) == 3:
             break
         await asyncio.sleep(0.01)
-    assert len(payout_replies(store.path)) == 3  # resumed on start
+    assert len(payout_replies(store.engine)) == 3  # resumed on start
     clock.now = oslo("2026-11-24T16:00")  # the next fire, seen within max_sleep
     for _ in range(200):
-        if len(ledger.runs(store.path)) == 2:
+        if len(ledger.runs(store.engine)) == 2:
             break
         await asyncio.sleep(0.01)
     stop.set()
     await asyncio.wait_for(task, timeout=5)
-    assert run_keys(store.path) == ["2026-11-23T1600", "2026-11-24T1600"]
-    assert all(r.state == "done" for r in ledger.runs(store.path))
+    assert run_keys(store.engine) == ["2026-11-23T1600", "2026-11-24T1600"]
+    assert all(r.state == "done" for r in ledger.runs(store.engine))
     assert len(flushed) >= 2
-    assert_each_bill_paid_once(store.path)
+    assert_each_bill_paid_once(store.engine)
 
 
 def _die(*_args: object, **_kwargs: object) -> None:
@@ -325,7 +327,7 @@ def test_an_override_after_a_payout_is_corrected_in_the_next_scheduled_run(
 ) -> None:
     filled: Filled = fill(make_pipeline)
     config = write_config(tmp_path, store, credentials)
-    bill_of = _bill_ids(store.path)
+    bill_of = _bill_ids(store.engine)
     rejected_before = bill_of[("8100002", filled.bills["8100002"][0].regning_nr)]
     # An override BEFORE the run is honoured: the bill is never paid.
     override = ["claims", "override", str(rejected_before), "--reject", "--by", "Kari"]
@@ -336,12 +338,12 @@ def test_an_override_after_a_payout_is_corrected_in_the_next_scheduled_run(
     assert daily.run_due() is None
     clock.now = oslo("2026-11-23T16:00")
     assert daily.run_due() is not None
-    assert _lines(store.path, rejected_before) == []
+    assert _lines(store.engine, rejected_before) == []
 
     # An override AFTER the payout: rejecting a paid bill of 8100001.
     paid_bill = filled.bills["8100001"][1]
     paid_id = bill_of[("8100001", paid_bill.regning_nr)]
-    (payment,) = _lines(store.path, paid_id)
+    (payment,) = _lines(store.engine, paid_id)
     override = ["claims", "override", f"8100001:{paid_bill.regning_nr}", "--reject"]
     assert main([*override, "--reason", "Feil takst", "--by", "Ola", "--config", str(config)]) == 0
     capsys.readouterr()
@@ -350,14 +352,14 @@ def test_an_override_after_a_payout_is_corrected_in_the_next_scheduled_run(
     clock.now = oslo("2026-11-24T16:00")
     carried = daily.run_due()
     assert carried is not None and carried.decisions == ()
-    assert _lines(store.path, paid_id) == [payment]
+    assert _lines(store.engine, paid_id) == [payment]
 
     # With new bills the next run nets the correction against them.
     new = send_claim(filled.pipeline, "8100001", "psykolog", 3, seed=555, day=25)
     clock.now = oslo("2026-11-25T16:00")
     outcome = daily.run_due()
     assert outcome is not None
-    assert _lines(store.path, paid_id) == [payment, ("correction", -payment[1])]
+    assert _lines(store.engine, paid_id) == [payment, ("correction", -payment[1])]
     (decision,) = outcome.decisions
     signed = verify(decision.body, signer.cert_pem)
     statuses = {
@@ -373,29 +375,27 @@ def test_an_override_after_a_payout_is_corrected_in_the_next_scheduled_run(
         decision.total_ore
     )
     assert decision.total_ore == sum(
-        x.amount_ore for x in ledger.run_lines(store.path, outcome.run_id)
+        x.amount_ore for x in ledger.run_lines(store.engine, outcome.run_id)
     )
     assert decision.total_ore > 0 and outcome.payment_file is not None
     assert HELD not in {d.receiver_her for d in outcome.decisions}
-    assert_each_bill_paid_once(store.path)
+    assert_each_bill_paid_once(store.engine)
 
 
-def _bill_ids(path: Path) -> dict[tuple[str, str], int]:
-    with sqlite3.connect(path) as db:
-        return {
-            (str(her), str(nr)): int(i)
-            for i, her, nr in db.execute(
-                "SELECT id, sender_her, regning_nr FROM bills WHERE kreditering = 0"
-            )
-        }
+def _bill_ids(db: Engine) -> dict[tuple[str, str], int]:
+    return {
+        (str(her), str(nr)): int(i)
+        for i, her, nr in db.rows(
+            "SELECT id, sender_her, regning_nr FROM bills WHERE kreditering = 0"
+        )
+    }
 
 
-def _lines(path: Path, bill_id: int) -> list[tuple[str, int]]:
-    with sqlite3.connect(path) as db:
-        return [
-            (str(k), int(a))
-            for k, a in db.execute(
-                "SELECT kind, amount_ore FROM payout_lines WHERE bill_id = ? ORDER BY id",
-                (bill_id,),
-            )
-        ]
+def _lines(db: Engine, bill_id: int) -> list[tuple[str, int]]:
+    return [
+        (str(k), int(a))
+        for k, a in db.rows(
+            "SELECT kind, amount_ore FROM payout_lines WHERE bill_id = ? ORDER BY id",
+            (bill_id,),
+        )
+    ]

@@ -4,7 +4,6 @@ exactly once, and crash-safe at every step of a run."""
 from __future__ import annotations
 
 import random
-import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -30,6 +29,7 @@ from gateway.practices.loading import register_from_file
 from gateway.practices.model import PracticeRegister
 from gateway.security.xmldsig import Signer, verify
 from gateway.store import Store
+from gateway.store.engine import Engine
 from gateway.testing.claims import (
     Practitioner,
     default_receiver,
@@ -111,27 +111,26 @@ def deps(tmp_path: Path, signer: Signer) -> PayoutDeps:
 
 
 def record(store: Store, deps: PayoutDeps, key: str = "2026-11-23") -> ledger.RunResult:
-    return ledger.run(store.path, key, hold=hold_for(deps.registry))
+    return ledger.run(store.engine, key, hold=hold_for(deps.registry))
 
 
-def rows(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(path) as db:
-        return [tuple(r) for r in db.execute(sql, params)]
+def rows(db: Engine, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in db.rows(sql, params)]
 
 
-def payout_replies(path: Path) -> list[tuple[Any, ...]]:
+def payout_replies(db: Engine) -> list[tuple[Any, ...]]:
     return rows(
-        path,
+        db,
         "SELECT filename, received_id, state, ack_state, recipient, ebxml_message_id, body "
         "FROM replies WHERE kind = 'payout_decision' ORDER BY filename",
     )
 
 
-def approved_by_sender(path: Path) -> dict[str, int]:
+def approved_by_sender(db: Engine) -> dict[str, int]:
     return {
         str(her): int(total)
         for her, total in rows(
-            path,
+            db,
             "SELECT b.sender_her, SUM(e.approved_ore) FROM bills b "
             "JOIN bill_status_effective e ON e.bill_id = b.id "
             "WHERE e.status = 'godkjent' AND b.kreditering = 0 GROUP BY b.sender_her",
@@ -139,9 +138,9 @@ def approved_by_sender(path: Path) -> dict[str, int]:
     }
 
 
-def assert_each_bill_paid_once(path: Path) -> None:
+def assert_each_bill_paid_once(db: Engine) -> None:
     twice = rows(
-        path,
+        db,
         "SELECT bill_id FROM payout_lines WHERE kind = 'payment' GROUP BY bill_id "
         "HAVING COUNT(*) > 1",
     )
@@ -169,23 +168,23 @@ def test_a_run_queues_one_signed_ebxml_decision_per_payee(
     signer: Signer,
 ) -> None:
     fill(make_pipeline)
-    approved = approved_by_sender(store.path)
+    approved = approved_by_sender(store.engine)
     assert set(approved) == set(SENDERS)  # every bill of the fixture claims was approved
     result = record(store, deps)
     # The practice without an account is held: nothing of it is recorded, it stays owed.
     assert {x.receiver_her for x in result.held} == {HELD}
-    assert {x.receiver_her for x in ledger.plan(store.path)} == {HELD}
+    assert {x.receiver_her for x in ledger.plan(store.engine)} == {HELD}
 
-    outcome = sending.process_run(store.path, result.run_id, deps)
+    outcome = sending.process_run(store.engine, result.run_id, deps)
     assert outcome.queued == 3
     by_payee = {d.receiver_her: d for d in outcome.decisions}
     assert set(by_payee) == {"8100001", "8100002", RHF}  # the lab's refunds go to its RHF
     assert by_payee[RHF].total_ore == approved[LAB]
     assert by_payee[RHF].account == "12030000003" and by_payee[RHF].kid == "82000011"
     assert by_payee["8100001"].total_ore == approved["8100001"]
-    assert ledger.run_record(store.path, result.run_id).state == "done"  # type: ignore[union-attr]
+    assert ledger.run_record(store.engine, result.run_id).state == "done"  # type: ignore[union-attr]
 
-    replies = payout_replies(store.path)
+    replies = payout_replies(store.engine)
     assert [r[0] for r in replies] == [
         "payout-2026-11-23-8100001.eml",
         "payout-2026-11-23-8100002.eml",
@@ -212,7 +211,7 @@ def test_a_run_queues_one_signed_ebxml_decision_per_payee(
         paid = Decimal(signed.findtext("v:Sum/v:Utbetalt", namespaces=NS) or "")
         assert paid * 100 == by_payee[her].total_ore
         total += paid
-    recorded = rows(store.path, "SELECT SUM(amount_ore) FROM payout_lines")[0][0]
+    recorded = rows(store.engine, "SELECT SUM(amount_ore) FROM payout_lines")[0][0]
     assert total * 100 == recorded == sum(v for k, v in approved.items() if k != HELD)
 
     # The decision copies are written too.
@@ -225,15 +224,15 @@ def test_queueing_again_is_a_no_op_and_a_resend_repeats_the_same_decision(
 ) -> None:
     fill(make_pipeline)
     result = record(store, deps)
-    first = sending.process_run(store.path, result.run_id, deps)
-    before = payout_replies(store.path)
-    again = sending.process_run(store.path, result.run_id, deps)
+    first = sending.process_run(store.engine, result.run_id, deps)
+    before = payout_replies(store.engine)
+    again = sending.process_run(store.engine, result.run_id, deps)
     assert again.queued == 0 and again.decisions == first.decisions
     assert record(store, deps).created is False
-    assert payout_replies(store.path) == before
+    assert payout_replies(store.engine) == before
 
-    assert sending.resend(store.path, result.run_id, deps) == 3
-    after = payout_replies(store.path)
+    assert sending.resend(store.engine, result.run_id, deps) == 3
+    after = payout_replies(store.engine)
     assert len(after) == 6
     payloads: dict[str, set[bytes]] = {}
     message_ids = set()
@@ -250,12 +249,12 @@ def test_the_file_outbox_delivers_the_queued_decisions(
     make_pipeline: Callable[..., Pipeline], store: Store, deps: PayoutDeps, tmp_path: Path
 ) -> None:
     fill(make_pipeline)
-    sending.process_run(store.path, record(store, deps).run_id, deps)
+    sending.process_run(store.engine, record(store, deps).run_id, deps)
     outbox = FileOutbox(store, tmp_path / "outbox")
     assert outbox.flush() >= 3
     delivered = sorted(p.name for p in (tmp_path / "outbox").glob("payout-*.eml"))
     assert len(delivered) == 3
-    assert all(r[2] == "delivered" for r in payout_replies(store.path))
+    assert all(r[2] == "delivered" for r in payout_replies(store.engine))
     for name in delivered:
         _m, payload = unwrap_decision((tmp_path / "outbox" / name).read_bytes())
         assert payload.startswith(b"<?xml")
@@ -294,31 +293,31 @@ def test_a_crash_then_restart_pays_and_queues_each_bill_once(
 
         monkeypatch.setattr(sending, "_queue", queue_then_die)
         with pytest.raises(PowerCut):
-            sending.process_run(store.path, result.run_id, deps)
+            sending.process_run(store.engine, result.run_id, deps)
         monkeypatch.undo()
         # One transaction: nothing of the half-queued run is left.
-        assert payout_replies(store.path) == []
-        assert sending.stored_decisions(store.path, result.run_id) == []
+        assert payout_replies(store.engine) == []
+        assert sending.stored_decisions(store.engine, result.run_id) == []
     else:
         # Queued and even delivered by the outbox, then the process dies before the files.
         monkeypatch.setattr(sending, "finish_run", _die)
         with pytest.raises(PowerCut):
-            sending.process_run(store.path, result.run_id, deps)
+            sending.process_run(store.engine, result.run_id, deps)
         monkeypatch.undo()
         FileOutbox(store, tmp_path / "outbox").flush()
-        assert len(payout_replies(store.path)) == 3
-    state = ledger.run_record(store.path, result.run_id).state  # type: ignore[union-attr]
+        assert len(payout_replies(store.engine)) == 3
+    state = ledger.run_record(store.engine, result.run_id).state  # type: ignore[union-attr]
     assert state == ("enqueued" if point == "after_send" else "recorded")
 
     # Restart: the scheduler's start (or `payout resend`) finishes what is missing.
-    resumed = sending.resume(store.path, deps)
+    resumed = sending.resume(store.engine, deps)
     assert [r.run_id for r in resumed] == [result.run_id]
-    assert sending.resume(store.path, deps) == []
-    replies = payout_replies(store.path)
+    assert sending.resume(store.engine, deps) == []
+    replies = payout_replies(store.engine)
     assert Counter(str(r[0]) for r in replies) == {
         f"payout-2026-11-23-{her}.eml": 1 for her in ("8100001", "8100002", RHF)
     }
-    assert_each_bill_paid_once(store.path)
+    assert_each_bill_paid_once(store.engine)
     # A later run pays nothing again; the held practice is still owed.
     later = record(store, deps, "2026-11-24")
     assert later.per_receiver == {} and {x.receiver_her for x in later.held} == {HELD}
@@ -334,8 +333,8 @@ def test_a_payee_gets_its_account_and_is_paid_in_the_next_run(
 ) -> None:
     fill(make_pipeline)
     first = record(store, deps)
-    sending.process_run(store.path, first.run_id, deps)
-    owed = approved_by_sender(store.path)[HELD]
+    sending.process_run(store.engine, first.run_id, deps)
+    owed = approved_by_sender(store.engine)[HELD]
     sample = register_from_file(REGISTRY)
     register = PracticeRegister.build(
         "with-account",
@@ -344,8 +343,8 @@ def test_a_payee_gets_its_account_and_is_paid_in_the_next_run(
     with_account = make_deps(tmp_path, deps.signer, registry=Recipients(register))
     second = record(store, with_account, "2026-11-24")
     assert second.per_receiver == {HELD: owed} and second.held == ()
-    outcome = sending.process_run(store.path, second.run_id, with_account)
+    outcome = sending.process_run(store.engine, second.run_id, with_account)
     assert [(d.receiver_her, d.total_ore, d.account) for d in outcome.decisions] == [
         (HELD, owed, "16021200003")
     ]
-    assert_each_bill_paid_once(store.path)
+    assert_each_bill_paid_once(store.engine)

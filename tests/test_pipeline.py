@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -126,9 +125,8 @@ def test_same_message_again_gets_the_identical_stored_replies(
     outcome, again = handle(pipeline, raw, "r3b")
     assert outcome is Outcome.DUPLICATE
     assert again == first
-    with sqlite3.connect(store.path) as db:
-        assert db.execute("SELECT COUNT(*) FROM bills").fetchone()[0] == len(krav.regninger)
-        rows = db.execute("SELECT outcome, raw FROM received ORDER BY id").fetchall()
+    assert store.engine.rows("SELECT COUNT(*) FROM bills") == [(len(krav.regninger),)]
+    rows = store.engine.rows("SELECT outcome, raw FROM received ORDER BY id")
     assert [r[0] for r in rows] == ["accepted", "duplicate"]
     assert rows[1][1] == raw  # the original bytes of every intake are kept
 
@@ -229,12 +227,11 @@ def test_credit_then_corrected_bill_with_the_same_guid(
     assert outcome is Outcome.REJECTED
     duplikat = shipped_code_list().merknad("DUPLIKAT").value
     assert apprec_of(bodies[-1]).find("ar:Error", AR).get("V") == duplikat  # type: ignore[union-attr]
-    with sqlite3.connect(store.path) as db:
-        live = db.execute(
-            "SELECT COUNT(*) FROM bills WHERE status='godkjent' AND kreditering=0 "
-            "AND credited_by IS NULL"
-        ).fetchone()[0]
-    assert live == 1
+    live = store.engine.rows(
+        "SELECT COUNT(*) FROM bills WHERE status='godkjent' AND kreditering=0 "
+        "AND credited_by IS NULL"
+    )
+    assert live == [(1,)]
 
 
 def test_bare_msghead_gets_a_bare_apprec_with_a_detached_signature(
@@ -289,8 +286,7 @@ def test_received_time_is_stored_in_utc(
     now = datetime(2026, 11, 23, 23, 30, tzinfo=UTC)
     head, krav = claim(13)
     handle(make_pipeline(now), as_message(head, krav, 13), "r13")
-    with sqlite3.connect(store.path) as db:
-        (received_at,) = db.execute("SELECT received_at FROM received").fetchone()
+    ((received_at,),) = store.engine.rows("SELECT received_at FROM received")
     assert received_at.startswith("2026-11-23T23:30:00")
 
 
@@ -326,8 +322,7 @@ def test_a_schema_invalid_claim_reusing_a_known_msgid_is_e10(
     outcome, replies = handle(pipeline, ebxml_message(invalid, rng=random.Random(17)), "r16b")
     assert outcome is Outcome.REJECTED
     assert _codes(replies[-1]) == ["E10"]
-    with sqlite3.connect(store.path) as db:
-        msg_ids = [r[0] for r in db.execute("SELECT msg_id FROM messages ORDER BY id")]
+    msg_ids = [r[0] for r in store.engine.rows("SELECT msg_id FROM messages ORDER BY id")]
     assert msg_ids == [head.msg_id, None]  # the MsgId stays the first message's
 
 

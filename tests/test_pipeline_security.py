@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import random
-import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -185,8 +184,7 @@ def handle(pipeline: Pipeline, raw: bytes, ref: str) -> tuple[Result, list[Pendi
 
 
 def bill_count(store: Store) -> int:
-    with sqlite3.connect(store.path) as db:
-        return int(db.execute("SELECT COUNT(*) FROM bills").fetchone()[0])
+    return int(store.engine.rows("SELECT COUNT(*) FROM bills")[0][0])
 
 
 def opened(reply: PendingReply, pki: TestPki) -> OpenedReply:
@@ -642,8 +640,7 @@ def test_what_is_processed_is_the_signed_msghead_without_its_signature(
     commented = text.replace(b"<Document>", b"<!-- lagt til underveis --><Document>", 1)
     result, _ = handle(secured(), message(commented, pki, 18, payload_signer=None), "comment")
     assert result.outcome is Outcome.ACCEPTED, result.detail
-    with sqlite3.connect(store.path) as db:
-        (msg_id,) = db.execute("SELECT msg_id FROM messages").fetchone()
+    ((msg_id,),) = store.engine.rows("SELECT msg_id FROM messages")
     assert msg_id == head.msg_id
     assert bill_count(store) == len(krav.regninger)
 

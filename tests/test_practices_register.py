@@ -22,6 +22,7 @@ from gateway.practices.reading import PracticeFileError, parse_practices
 from gateway.practices.senders import sender_of
 from gateway.store import Store
 from gateway.testing.claims import default_receiver, make_claim
+from tests.conftest import database_table
 
 PSYCHOLOGIST = HealthcareProfessional(Code("PS"), "Eksempelsen", "Eva", (Ident("9144911", "HPR"),))
 
@@ -269,8 +270,7 @@ def test_the_practices_commands(
 [identity]
 name = "HELFO test"
 her_id = "79768"
-[database]
-path = "{store.path}"
+{database_table(store)}
 [spool]
 directory = "{tmp_path / "spool"}"
 [outbox]

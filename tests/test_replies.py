@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-import sqlite3
 from datetime import timedelta
 
 from lxml import etree
@@ -138,13 +137,12 @@ def test_every_error_has_s_a_listed_number_dn_and_the_bills_regningnr(
 
 def _findings(pipeline: Pipeline, received_id: int) -> list[tuple[str, str]]:
     """(RegningNr, code) of each refusing finding of the message's rejected bills."""
-    with sqlite3.connect(pipeline.store.path) as db:
-        rows = db.execute(
-            "SELECT b.regning_nr, f.code FROM findings f JOIN bills b ON b.id = f.bill_id "
-            "JOIN messages m ON m.id = b.message_id WHERE m.received_id = ? "
-            "AND b.status = 'avvist' AND f.severity != 'warning' ORDER BY b.position, f.id",
-            (received_id,),
-        ).fetchall()
+    rows = pipeline.store.engine.rows(
+        "SELECT b.regning_nr, f.code FROM findings f JOIN bills b ON b.id = f.bill_id "
+        "JOIN messages m ON m.id = b.message_id WHERE m.received_id = ? "
+        "AND b.status = 'avvist' AND f.severity != 'warning' ORDER BY b.position, f.id",
+        (received_id,),
+    )
     return [(str(r[0]), str(r[1])) for r in rows]
 
 
@@ -219,10 +217,9 @@ def test_a_signed_ack_carries_the_references_and_a_duplicate_gets_it_again(
         return [(r.get("URI"), r.findtext(f"{DS}DigestValue")) for r in references]
 
     assert digests(copies) == digests([etree.fromstring(r) for r in expected])
-    with sqlite3.connect(pipeline.store.path) as db:
-        (stored,) = db.execute(
-            "SELECT signature_references FROM received WHERE id = ?", (result.received_id,)
-        ).fetchone()
+    [(stored,)] = pipeline.store.engine.rows(
+        "SELECT signature_references FROM received WHERE id = ?", (result.received_id,)
+    )
     assert [r.encode() for r in json.loads(stored)] == list(expected)
     again, replies = handle(pipeline, raw, "ack-again")
     assert again.outcome is Outcome.DUPLICATE
@@ -311,8 +308,8 @@ def test_a_status_request_is_answered_with_the_status_of_the_message(
     processed, when = status(claim_id, "a")
     assert processed == "Processed" and when is not None and when.startswith("2026-11-23")
     assert status("never-sent", "b") == ("NotRecognized", None)
-    with sqlite3.connect(pipeline.store.path) as db:
-        db.execute(
+    with pipeline.store.engine.transaction("another sender") as tx:
+        tx.execute(
             "UPDATE messages SET from_her = '1234567' WHERE ebxml_message_id = ?", (claim_id,)
         )
     assert status(claim_id, "c") == ("UnAuthorized", None)

@@ -280,8 +280,8 @@ def test_a_payout_decision_is_official_and_verifies_independently(
     fill(make_pipeline)
     registry = [registry_of(tmp_path / "partners", cpa(pki, FJORD, we_send=("Utbetalingsvedtak",)))]
     deps = partners_deps(tmp_path, pki, registry)
-    sending.process_run(store.path, record(store, deps).run_id, deps)
-    (queued,) = payout_replies(store.path)
+    sending.process_run(store.engine, record(store, deps).run_id, deps)
+    (queued,) = payout_replies(store.engine)
     body = bytes(queued[6])
     report = official.validate_bytes(mime.unwrap(body).envelope.body)
     assert report.valid, report.summary()

@@ -25,6 +25,7 @@ from gateway.store.retention import ArchivedBytes
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 from gateway.web.replies import readable_stored
+from tests.conftest import database_table
 
 NATIONAL_ID = re.compile(r"(?<!\d)\d{11}(?!\d)")
 LATER = datetime.now(UTC) + timedelta(days=1)  # a cut-off after everything the tests store
@@ -39,8 +40,7 @@ def config(tmp_path: Path, store: Store, credentials: tuple[Path, Path]) -> Path
 [identity]
 name = "HELFO test"
 her_id = "79768"
-[database]
-path = "{store.path}"
+{database_table(store)}
 [spool]
 directory = "{tmp_path / 'spool'}"
 [outbox]
@@ -94,7 +94,7 @@ def _done(store: Store) -> None:
     """Replies delivered and acknowledged, manual control done, bills paid."""
     _deliver_all(store)
     _manual_control_done(store)
-    ledger.run(store.path, "2026-11-23")
+    ledger.run(store.engine, "2026-11-23")
 
 
 def _raw(store: Store, received_id: int) -> bytes:
@@ -125,7 +125,7 @@ def test_nothing_still_needed_is_archived(
     unpaid = archive(store, before=LATER, directory=to)
     assert (unpaid.messages, unpaid.skipped_unsettled) == (0, 1)
     # A reply awaiting its acknowledgment again (a resend): still needed.
-    ledger.run(store.path, "2026-11-23")
+    ledger.run(store.engine, "2026-11-23")
     with store.engine.transaction("test: awaiting") as tx:
         tx.execute("UPDATE replies SET ack_state = 'awaiting' WHERE kind = 'apprec'")
     assert archive(store, before=LATER, directory=to).messages == 0

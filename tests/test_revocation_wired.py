@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -152,13 +151,12 @@ def test_a_revoked_partner_certificate_is_answered_with_s03(
         )
         assert revoked.outcome is Outcome.REJECTED
         assert error_codes(parts, revoked.received_id) == ["S03"]
-        with sqlite3.connect(config.database) as db:
-            bills = db.execute(
-                "SELECT COUNT(*) FROM bills b JOIN messages m ON m.id = b.message_id "
-                "WHERE m.received_id = ?",
-                (revoked.received_id,),
-            ).fetchone()[0]
-        assert bills == 0
+        bills = parts.store.engine.rows(
+            "SELECT COUNT(*) FROM bills b JOIN messages m ON m.id = b.message_id "
+            "WHERE m.received_id = ?",
+            (revoked.received_id,),
+        )
+        assert bills == [(0,)]
         # gateway health reads the same cache.
         check = asyncio.run(
             health.check_revocation(revocation_config(config), [partner.certificate])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import sqlite3
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -268,15 +267,17 @@ def test_the_register_decides_through_the_pipeline(
     send(pipeline, "8400001", 2)  # Testby legevakt
     send(pipeline, "8400016", 3)  # its agreement ended 2022-12-31
     send(pipeline, "8999999", 4)  # not in the register
-    with sqlite3.connect(store.path) as db:
-        rows = db.execute(
-            "SELECT b.sender_her, b.practitioner_type, b.status, "
-            "GROUP_CONCAT(DISTINCT f.code) FROM bills b "
-            "LEFT JOIN findings f ON f.bill_id = b.id AND f.severity != 'warning' "
-            "GROUP BY b.id ORDER BY b.id"
-        ).fetchall()
+    codes: dict[int, set[str]] = {}
+    bills: dict[int, tuple[str, str | None, str]] = {}
+    for bill_id, her, kind, status, code in store.engine.rows(
+        "SELECT b.id, b.sender_her, b.practitioner_type, b.status, f.code FROM bills b "
+        "LEFT JOIN findings f ON f.bill_id = b.id AND f.severity != 'warning' ORDER BY b.id"
+    ):
+        bills[bill_id] = (her, kind, status)
+        codes.setdefault(bill_id, set()).update([code] if code else [])
     by_sender: dict[str, set[tuple[str | None, str, str | None]]] = {}
-    for her, kind, status, found in rows:
+    for bill_id, (her, kind, status) in bills.items():
+        found = ",".join(sorted(codes[bill_id])) or None
         by_sender.setdefault(her, set()).add((kind, status, found))
     assert by_sender["8141260"] == {("lege", "godkjent", None)}
     assert by_sender["8400001"] == {("lege", "godkjent", None)}

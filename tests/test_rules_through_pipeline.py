@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -113,10 +112,7 @@ def test_the_issues_dental_example_rejects_the_later_bill_naming_the_earlier(
     errors = apprec.findall("ar:Error", AR)
     assert [(e.get("V"), e.get("OT")) for e in errors] == [(code("TIDSKONFLIKT"), "701")]
     assert "700" in (errors[0].get("DN") or ""), errors[0].get("DN")
-    with sqlite3.connect(store.path) as db:
-        rows = db.execute(
-            "SELECT regning_nr, status, approved_ore FROM bills ORDER BY id"
-        ).fetchall()
+    rows = store.engine.rows("SELECT regning_nr, status, approved_ore FROM bills ORDER BY id")
     assert rows == [("700", "godkjent", 48000), ("701", "avvist", 0)]
 
 
@@ -162,10 +158,7 @@ def test_an_override_counts_in_the_history_the_rules_read(
     third = dataclasses.replace(head, msg_id="third")
     apprec = send(pipeline, third, krav, "third")
     assert apprec.find("ar:Status", AR).get("V") == "1"  # type: ignore[union-attr]
-    with sqlite3.connect(store.path) as db:
-        statuses = db.execute(
-            "SELECT status FROM bill_status_effective ORDER BY bill_id"
-        ).fetchall()
+    statuses = store.engine.rows("SELECT status FROM bill_status_effective ORDER BY bill_id")
     assert statuses == [("avvist",), ("avvist",), ("godkjent",)]
 
 
@@ -179,11 +172,11 @@ def test_outcome_is_stored_with_ruleset_version_and_inputs(
     )
     krav = dataclasses.replace(krav, regninger=(no_diagnosis, krav.regninger[1]))
     send(pipeline, head, krav, "lege")
-    with sqlite3.connect(store.path) as db:
-        version = db.execute("SELECT ruleset_version FROM messages").fetchone()[0]
-        finding = db.execute(
-            "SELECT rule_id, code, facts FROM findings WHERE severity = 'reject_bill'"
-        ).fetchone()
+    ((version,),) = store.engine.rows("SELECT ruleset_version FROM messages")
+    finding = store.engine.one(
+        "SELECT rule_id, code, facts FROM findings WHERE severity = 'reject_bill'"
+    )
+    assert finding is not None
     assert version == pipeline.engine.version
     assert finding[1] == "MANGLER_DIAGNOSE" and finding[2].startswith("{")
     assert pipeline.store.messages.counts()[Outcome.PARTIALLY_ACCEPTED.value] == 1
@@ -206,8 +199,7 @@ def test_a_bill_sent_to_manual_control_is_stored_as_such(
     krav = dataclasses.replace(krav, regninger=(at_midnight,), sum_krav_samlet=Decimal("72.00"))
     apprec = send(pipeline, head, krav, "midnight")
     assert apprec.find("ar:Status", AR).get("V") == "1"  # type: ignore[union-attr]
-    with sqlite3.connect(store.path) as db:
-        assert db.execute("SELECT status, manual FROM bills").fetchall() == [("godkjent", 1)]
+    assert store.engine.rows("SELECT status, manual FROM bills") == [("godkjent", 1)]
 
 
 def test_statistics_fields_are_stored_with_each_bill(pipeline: Pipeline, store: Store) -> None:
@@ -215,11 +207,10 @@ def test_statistics_fields_are_stored_with_each_bill(pipeline: Pipeline, store: 
 
     head, krav = claim("psykolog", 12, bills=2)
     send(pipeline, head, krav, "stats")
-    with sqlite3.connect(store.path) as db:
-        rows = db.execute(
-            "SELECT patient_id, patient_birth_date, patient_sex, practitioner_type FROM bills "
-            "ORDER BY id"
-        ).fetchall()
+    rows = store.engine.rows(
+        "SELECT patient_id, patient_birth_date, patient_sex, practitioner_type FROM bills "
+        "ORDER BY id"
+    )
     for patient_id, born, sex, kind in rows:
         expected = birth_date(patient_id)
         assert expected is not None and born == expected.isoformat()

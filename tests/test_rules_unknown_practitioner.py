@@ -135,13 +135,13 @@ def test_bills_of_an_unknown_type_are_held_from_payout_until_a_case_worker_decid
     apprec = read_apprec(part.body)
     assert apprec.find(f"{{{APPREC_NS}}}Status").get("V") == "1"  # type: ignore[union-attr]
     assert apprec.find(f"{{{APPREC_NS}}}Error") is None
-    rows = bill_rows(store.path)
+    rows = bill_rows(store.engine)
     assert [(r[2], r[5]) for r in rows] == [("godkjent", 1), ("godkjent", 1)]  # manual
 
-    assert ledger.run(store.path, "2026-11-23").per_receiver == {}
+    assert ledger.run(store.engine, "2026-11-23").per_receiver == {}
     first, second = (stored(store, r) for r in krav.regninger)
-    assert lines_of(store.path, first.id) == [] and lines_of(store.path, second.id) == []
+    assert lines_of(store.engine, first.id) == [] and lines_of(store.engine, second.id) == []
 
     override(store, first, decision="godkjent", reason="Behandlertype kontrollert", by="Kari")
-    assert ledger.run(store.path, "2026-11-24").per_receiver == {HER: first.effective_ore}
-    assert lines_of(store.path, second.id) == []  # still held
+    assert ledger.run(store.engine, "2026-11-24").per_receiver == {HER: first.effective_ore}
+    assert lines_of(store.engine, second.id) == []  # still held

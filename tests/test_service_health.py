@@ -20,9 +20,12 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from gateway.service import health
 from gateway.service.health import Check, Status
-from gateway.store import Store
+from gateway.store import Database, Store
+from gateway.store.migrations import SCHEMA_VERSION
+from gateway.store.postgres import describe
 from tests.support.dovecot import DovecotServer, find_dovecot
 from tests.support.net import free_port, localhost_certificate
+from tests.support.postgres import PostgresServer
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 SECRET = "hemmelig-passord-42"
@@ -134,6 +137,23 @@ async def test_database_schema_versions(database: Path) -> None:
     assert newer.status is Status.FAIL and "newer than" in newer.detail
     older = await health.check_database(database, expected_version=version + 1)
     assert older.status is Status.WARN and "migrated" in older.detail
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+async def test_database_on_postgresql(postgres_server: PostgresServer) -> None:
+    url = postgres_server.create_database("health")
+    empty = await health.check_database(Database(url=url))
+    assert empty.status is Status.FAIL and "not a gateway database" in empty.detail
+    Store(Database(url=url)).close()
+    result = await health.check_database(Database(url=url), expected_version=SCHEMA_VERSION)
+    assert result.status is Status.OK, result.detail
+    assert result.detail == (
+        f"{describe(url)}: schema version {SCHEMA_VERSION}, 0 messages received"
+    )
+    postgres_server.drop_database("health")
+    gone = await health.check_database(Database(url=url), timeout=5)
+    assert gone.status is Status.FAIL and "health" in gone.detail
 
 
 async def test_database_missing_is_not_created(tmp_path: Path) -> None:

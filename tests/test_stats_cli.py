@@ -20,6 +20,7 @@ from gateway.stats.formats import read_table
 from gateway.stats.model import TOTAL, Cell, Suppression, Table
 from gateway.stats.periods import StatsError
 from gateway.store import Store
+from gateway.store.engine import Engine
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -52,6 +53,7 @@ def config(tmp_path: Path) -> Path:
     text = (PROJECT / "config" / "local.toml").read_text(encoding="utf-8")
     path = tmp_path / "local.toml"
     path.write_text(text.replace("../var/", "var/"), encoding="utf-8")
+    Store(tmp_path / "var" / "gateway.sqlite3").close()
     return path
 
 
@@ -61,7 +63,7 @@ def fake_build(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
     def build_table(
-        db_path: Path,
+        db: Engine,
         *,
         measure: str,
         by: Sequence[str],
@@ -69,8 +71,9 @@ def fake_build(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         progress: Callable[[str], None] | None = None,
         **options: Any,
     ) -> Table:
+        where = getattr(db, "path", db)  # the SQLite engine's file
         calls.append(
-            {"db": db_path, "measure": measure, "by": tuple(by), "period": period, **options}
+            {"db": where, "measure": measure, "by": tuple(by), "period": period, **options}
         )
         if period == "1999":
             raise StatsError("no bills in period 1999")
@@ -87,6 +90,18 @@ def fake_build(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 def test_other_commands_are_not_ours() -> None:
     assert stats_cli.run(argparse.Namespace(command="status")) is None
+
+
+def test_a_missing_database_is_an_error_not_a_new_file(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "var" / "gateway.sqlite3"
+    database.unlink()
+    out = tmp_path / "out.csv"
+    argv = ["stats", "export", "--measure", "kontakter", "--by", "kommune", "--period", "2023"]
+    assert _main([*argv, "--out", str(out), "--config", str(config)]) == 1
+    assert "no database" in capsys.readouterr().err
+    assert not database.exists()
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "xml", "xlsx"])
@@ -109,6 +124,7 @@ def test_export_writes_the_table_and_reports_progress(
             "only": {},
             "share_of": None,
             "exclusion": None,
+            "mirror": tmp_path / "var" / "gateway.sqlite3.stats",  # beside the SQLite file
         }
     ]
     back = read_table(out, fmt)
@@ -181,7 +197,7 @@ def test_unknown_measure_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_import_commands(tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "var").mkdir()
+    (tmp_path / "var").mkdir(exist_ok=True)
     Store(tmp_path / "var" / "gateway.sqlite3").close()
     residence = tmp_path / "bosted.csv"
     residence.write_text("patient_id,kommune\n12345678901,0301\n", encoding="utf-8")
@@ -214,7 +230,7 @@ def test_export_with_the_real_core(
     monkeypatch.syspath_prepend(str(PROJECT))  # bench/ is not an installed package
     from bench.stats_data import fill
 
-    (tmp_path / "var").mkdir()
+    (tmp_path / "var").mkdir(exist_ok=True)
     database = tmp_path / "var" / "gateway.sqlite3"
     fill(database, 3_000)  # with residence, population and the practice register
     for fmt in ("csv", "json", "xml", "xlsx", "png"):

@@ -26,9 +26,6 @@ credited by a credit bill (both out); P9 lege approved by the engine, overridden
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import closing
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -39,8 +36,9 @@ from gateway.stats.build import StatsError, build_table
 from gateway.stats.model import TOTAL, Cell, Suppression
 from gateway.stats.periods import parse_period
 from gateway.stats.query import aggregate
-from gateway.stats.reference import connect, import_population, import_residence
+from gateway.stats.reference import ensure_tables, import_population, import_residence
 from gateway.store import Store
+from gateway.store.engine import Engine, Transaction
 
 T = TOTAL
 P = Suppression.PRIMARY
@@ -64,16 +62,23 @@ _BORN = {
 
 
 class _Db:
-    def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute(
-            "INSERT INTO received(id, received_at, source, source_ref, sha256, size, raw, "
-            "outcome) VALUES (1, '2023-05-02T00:00:00+00:00', 'spool', 'x', 'x', 0, x'', "
-            "'accepted')"
-        )
-        self.db.execute("INSERT INTO messages(id, received_id) VALUES (1, 1)")
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        with engine.transaction("test data") as tx:
+            received = tx.insert(
+                "INSERT INTO received(received_at, source, source_ref, sha256, size, raw, "
+                "outcome) VALUES ('2023-05-02T00:00:00+00:00', 'spool', 'x', 'x', 0, ?, "
+                "'accepted') RETURNING id",
+                (b"",),
+            )
+            self.message = tx.insert(
+                "INSERT INTO messages(received_id) VALUES (?) RETURNING id", (received,)
+            )
         self.position = 0
+
+    def execute(self, sql: str, params: tuple[object, ...] = ()) -> None:
+        with self.engine.transaction("test data") as tx:
+            tx.execute(sql, params)
 
     def bill(
         self,
@@ -87,12 +92,28 @@ class _Db:
         kreditering: int = 0,
     ) -> int:
         self.position += 1
-        cur = self.db.execute(
+        with self.engine.transaction("test data") as tx:
+            return self._bill(tx, patient, ptype, when, ore, takster, status, kreditering)
+
+    def _bill(
+        self,
+        tx: Transaction,
+        patient: int,
+        ptype: str,
+        when: str,
+        ore: int,
+        takster: tuple[int, ...],
+        status: str,
+        kreditering: int,
+    ) -> int:
+        bill_id = tx.insert(
             "INSERT INTO bills(message_id, position, sender_her, practitioner_id, guid, "
             "regning_nr, dato_tid, kreditering, betalt_egenandel, patient_id, patient_id_type, "
             "sum_refusjon_ore, status, approved_ore, patient_birth_date, patient_sex, "
-            "practitioner_type) VALUES (1, ?, '1', '1', ?, ?, ?, ?, 0, ?, 'FNR', ?, ?, ?, ?, ?, ?)",
+            "practitioner_type) VALUES (?, ?, '1', '1', ?, ?, ?, ?, 0, ?, 'FNR', ?, ?, ?, ?, ?, ?) "
+            "RETURNING id",
             (
+                self.message,
                 self.position,
                 f"g{self.position}",
                 str(self.position),
@@ -107,14 +128,13 @@ class _Db:
                 ptype,
             ),
         )
-        bill_id = int(cur.lastrowid or 0)
         for i, antall in enumerate(takster):
-            self.db.execute(
+            tx.execute(
                 "INSERT INTO bill_lines(bill_id, position, kind, code, antall) "
                 "VALUES (?, ?, 'takst', 'x', ?)",
                 (bill_id, i, antall),
             )
-        self.db.execute(
+        tx.execute(
             "INSERT INTO bill_lines(bill_id, position, kind, code) VALUES (?, 99, 'diagnose', 'A')",
             (bill_id,),
         )
@@ -122,10 +142,9 @@ class _Db:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "gateway.sqlite3"
-    store = Store(path)
-    d = _Db(path)
+def db(store: Store, tmp_path: Path) -> Engine:
+    """The claims store (on each engine) with the bills the tests count."""
+    d = _Db(store.engine)
     when = "2023-02-10T10:00:00"
     for n in range(1, 11):
         d.bill(n, "lege", "2023-03-14T10:00:00" if n == 6 else when, 15000, (1,))
@@ -140,29 +159,27 @@ def db_path(tmp_path: Path) -> Iterator[Path]:
     d.bill(7, "lege", when, 15000, (1,), status="avvist")
     original = d.bill(8, "lege", when, 15000, (1,))
     credit = d.bill(8, "lege", "2023-02-11T10:00:00", 15000, (1,), kreditering=1)
-    d.db.execute("UPDATE bills SET credited_by = ? WHERE id = ?", (credit, original))
+    d.execute("UPDATE bills SET credited_by = ? WHERE id = ?", (credit, original))
     overridden_out = d.bill(9, "lege", when, 15000, (1,))
-    d.db.close()
     store.casework.record_override(
         overridden_in, decision="godkjent", amount_ore=12345, reason="ok likevel", by="kari"
     )
     store.casework.record_override(
         overridden_out, decision="avvist", amount_ore=0, reason="nei", by="kari"
     )
-    store.close()
-    residence = path.parent / "residence.csv"
+    residence = tmp_path / "residence.csv"
     residence.write_text(
         "patient_id,kommune\n"
         + "".join(f"{_pid(n)},0301\n" for n in range(1, 7))
         + "".join(f"{_pid(n)},4601\n" for n in range(7, 11)),
         encoding="utf-8",
     )
-    assert import_residence(path, residence) == 10
-    yield path
+    assert import_residence(store.engine, residence) == 10
+    return store.engine
 
 
-def _table(db_path: Path, measure: str, by: tuple[str, ...]) -> dict[tuple[str, ...], object]:
-    table = build_table(db_path, measure=measure, by=by, period="2023-T1")
+def _table(db: Engine, measure: str, by: tuple[str, ...]) -> dict[tuple[str, ...], object]:
+    table = build_table(db, measure=measure, by=by, period="2023-T1")
     assert table.dimensions == by and table.measure == measure and table.period == "2023-T1"
     return {c.key: (c.value, c.suppressed) for c in table.cells}
 
@@ -170,8 +187,8 @@ def _table(db_path: Path, measure: str, by: tuple[str, ...]) -> dict[tuple[str, 
 # --- whole tables -----------------------------------------------------------------------------
 
 
-def test_kontakter_by_fagomrade_and_kommune(db_path: Path) -> None:
-    table = build_table(db_path, measure="kontakter", by=("fagomrade", "kommune"), period="2023-T1")
+def test_kontakter_by_fagomrade_and_kommune(db: Engine) -> None:
+    table = build_table(db, measure="kontakter", by=("fagomrade", "kommune"), period="2023-T1")
     got = {c.key: (c.value, c.persons, c.suppressed) for c in table.cells}
     # lege 0301: P1 x2, P2-P6 = 7 bills, 6 persons; lege 4601: P7-P10 = 4, 4 persons (primary);
     # tannlege 0301: P1-P5 = 5, 5; tannlege ukjent: P11, P12 = 2, 2 (primary). The two rows then
@@ -204,9 +221,8 @@ def test_kontakter_by_fagomrade_and_kommune(db_path: Path) -> None:
     assert table.per_1000 is None  # no population imported
 
 
-def test_raw_aggregates_have_their_own_distinct_persons(db_path: Path) -> None:
-    with closing(connect(db_path)) as db:
-        cells = aggregate(db, ("praksistype", "fylke"), parse_period("2023-T1"))
+def test_raw_aggregates_have_their_own_distinct_persons(db: Engine) -> None:
+    cells = aggregate(db, ("praksistype", "fylke"), parse_period("2023-T1"))
     got = {a.key: (a.kontakter, a.ore, a.takster, a.persons) for a in cells}
     assert got == {
         # lege 03: P1 150+200.50, P2-P6 150 each; takster 1+5+1*5
@@ -223,20 +239,20 @@ def test_raw_aggregates_have_their_own_distinct_persons(db_path: Path) -> None:
     }
 
 
-def test_refusjon_by_fagomrade_nothing_suppressed(db_path: Path) -> None:
+def test_refusjon_by_fagomrade_nothing_suppressed(db: Engine) -> None:
     # lege: 10 x 150.00 + 200.50; tannlege: 6 x 300.00 + 123.45 (the override's amount)
-    assert _table(db_path, "refusjon", ("fagomrade",)) == {
+    assert _table(db, "refusjon", ("fagomrade",)) == {
         ("lege",): (Decimal("1700.50"), None),
         ("tannlege",): (Decimal("1923.45"), None),
         (T,): (Decimal("3623.95"), None),
     }
 
 
-def test_takster_by_kjonn(db_path: Path) -> None:
+def test_takster_by_kjonn(db: Engine) -> None:
     # K (P1 P2 P3 P7 P8 P11): lege 1+5+1+1+1+1, tannlege 2+2+2+2 = 18, 6 persons
     # M (P4 P5 P6 P9 P10): lege 5 x 1, tannlege 2+2 = 9, 5 persons
     # ukjent (P12): 2, 1 person -> primary; M is then the smallest of the line -> complementary
-    assert _table(db_path, "takster", ("kjonn",)) == {
+    assert _table(db, "takster", ("kjonn",)) == {
         ("K",): (Decimal(18), None),
         ("M",): (None, C),
         ("ukjent",): (None, P),
@@ -244,10 +260,10 @@ def test_takster_by_kjonn(db_path: Path) -> None:
     }
 
 
-def test_pasienter_by_aldersgruppe(db_path: Path) -> None:
+def test_pasienter_by_aldersgruppe(db: Engine) -> None:
     # 30-49: P1-P5; 0-15: P6 (15 the day before the 16th birthday); 90+: P7-P10 (92);
     # 67-79: P11 (73); ukjent: P12. Four hidden cells in one line: nothing to add.
-    table = build_table(db_path, measure="pasienter", by=("aldersgruppe",), period="2023-T1")
+    table = build_table(db, measure="pasienter", by=("aldersgruppe",), period="2023-T1")
     assert {c.key: (c.value, c.suppressed) for c in table.cells} == {
         ("0-15",): (None, P),
         ("30-49",): (Decimal(5), None),
@@ -259,15 +275,15 @@ def test_pasienter_by_aldersgruppe(db_path: Path) -> None:
     assert table.legend[1].startswith("0 celler er skjult")
 
 
-def test_kontakter_per_pasient_by_praksistype(db_path: Path) -> None:
-    assert _table(db_path, "kontakter-per-pasient", ("praksistype",)) == {
+def test_kontakter_per_pasient_by_praksistype(db: Engine) -> None:
+    assert _table(db, "kontakter-per-pasient", ("praksistype",)) == {
         ("lege",): (Decimal("1.10"), None),  # 11 / 10
         ("tannlege",): (Decimal("1.00"), None),  # 7 / 7
         (T,): (Decimal("1.50"), None),  # 18 / 12
     }
 
 
-def test_land_and_per_1000(db_path: Path, tmp_path: Path) -> None:
+def test_land_and_per_1000(db: Engine, tmp_path: Path) -> None:
     population = tmp_path / "pop.csv"
     population.write_text(
         "year,kommune,aldersgruppe,kjonn,count\n"
@@ -275,8 +291,8 @@ def test_land_and_per_1000(db_path: Path, tmp_path: Path) -> None:
         "2022,0301,30-49,K,1\n",
         encoding="utf-8",
     )
-    assert import_population(db_path, population) == 4
-    table = build_table(db_path, measure="kontakter", by=("kommune",), period="2023-T1")
+    assert import_population(db, population) == 4
+    table = build_table(db, measure="kontakter", by=("kommune",), period="2023-T1")
     assert {c.key: c.value for c in table.cells} == {
         ("0301",): Decimal(12),
         ("4601",): None,
@@ -291,21 +307,19 @@ def test_land_and_per_1000(db_path: Path, tmp_path: Path) -> None:
         (T,): Decimal("2.25"),
     }
     # land: Norge 16 bills / 10 persons, ukjent 2 / 2 (primary) -> Norge complementary
-    assert _table(db_path, "kontakter", ("land",)) == {
+    assert _table(db, "kontakter", ("land",)) == {
         ("Norge",): (None, C),
         ("ukjent",): (None, P),
         (T,): (Decimal(18), None),
     }
     # no population for 2024: no per-inhabitant figures
-    later = build_table(db_path, measure="kontakter", by=("fylke",), period="2024")
+    later = build_table(db, measure="kontakter", by=("fylke",), period="2024")
     assert later.per_1000 is None
     assert [(c.key, c.value, c.persons) for c in later.cells] == [((T,), None, 0)]
 
 
-def test_age_on_the_birthday_itself(tmp_path: Path) -> None:
-    path = tmp_path / "g.sqlite3"
-    Store(path).close()
-    d = _Db(path)
+def test_age_on_the_birthday_itself(store: Store) -> None:
+    d = _Db(store.engine)
     _BORN[20] = "2007-03-15"
     _BORN[21] = "2008-02-29"
     try:
@@ -314,10 +328,8 @@ def test_age_on_the_birthday_itself(tmp_path: Path) -> None:
         d.bill(21, "lege", "2023-03-01T08:00:00", 100, ())  # 15 (born 2008)
     finally:
         del _BORN[20], _BORN[21]
-    d.db.close()
-    with closing(connect(path)) as db:
-        cells = aggregate(db, ("aldersgruppe",), parse_period("2023"))
-        later = aggregate(db, ("aldersgruppe",), parse_period("2024-02"))
+    cells = aggregate(store.engine, ("aldersgruppe",), parse_period("2023"))
+    later = aggregate(store.engine, ("aldersgruppe",), parse_period("2024-02"))
     assert {a.key: a.kontakter for a in cells} == {("16-29",): 1, ("0-15",): 1, (T,): 2}
     assert {a.key: a.kontakter for a in later} == {("0-15",): 1, (T,): 1}
 
@@ -336,16 +348,11 @@ def test_age_on_the_birthday_itself(tmp_path: Path) -> None:
     ],
 )
 def test_bad_requests(
-    db_path: Path, measure: str, by: tuple[str, ...], period: str, message: str
+    db: Engine, measure: str, by: tuple[str, ...], period: str, message: str
 ) -> None:
     with pytest.raises(StatsError) as info:
-        build_table(db_path, measure=measure, by=by, period=period)
+        build_table(db, measure=measure, by=by, period=period)
     assert message in str(info.value)
-
-
-def test_missing_database(tmp_path: Path) -> None:
-    with pytest.raises(StatsError, match="no database"):
-        build_table(tmp_path / "none.sqlite3", measure="kontakter", by=(), period="2023")
 
 
 # --- periods ----------------------------------------------------------------------------------
@@ -378,10 +385,8 @@ def test_bad_periods(text: str) -> None:
 
 
 @pytest.fixture
-def empty_db(tmp_path: Path) -> Path:
-    path = tmp_path / "empty.sqlite3"
-    Store(path).close()
-    return path
+def empty_db(store: Store) -> Engine:
+    return store.engine
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
@@ -390,12 +395,12 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def _rows(db_path: Path, sql: str) -> list[tuple[object, ...]]:
-    with closing(connect(db_path)) as db:
-        return db.execute(sql).fetchall()
+def _rows(db: Engine, sql: str) -> list[tuple[object, ...]]:
+    ensure_tables(db)
+    return [tuple(r) for r in db.rows(sql)]
 
 
-def test_residence_import_updates_and_keeps(empty_db: Path, tmp_path: Path) -> None:
+def test_residence_import_updates_and_keeps(empty_db: Engine, tmp_path: Path) -> None:
     first = _write(tmp_path, "a.csv", "\ufeffpatient_id,kommune\nA,0301\nB,4601\n\n")
     assert import_residence(empty_db, first) == 2
     second = _write(tmp_path, "b.csv", "kommune,patient_id\n5001,B\n1103,C\n")
@@ -421,7 +426,7 @@ def test_residence_import_updates_and_keeps(empty_db: Path, tmp_path: Path) -> N
     ],
 )  # fmt: skip
 def test_residence_errors_change_nothing(
-    empty_db: Path, tmp_path: Path, text: str, message: str
+    empty_db: Engine, tmp_path: Path, text: str, message: str
 ) -> None:
     path = _write(tmp_path, "r.csv", text)
     with pytest.raises(StatsError) as info:
@@ -432,14 +437,14 @@ def test_residence_errors_change_nothing(
     assert _rows(empty_db, "SELECT * FROM stats_residence") == []
 
 
-def test_residence_not_utf8(empty_db: Path, tmp_path: Path) -> None:
+def test_residence_not_utf8(empty_db: Engine, tmp_path: Path) -> None:
     path = tmp_path / "latin1.csv"
     path.write_bytes("patient_id,kommune\nÆ,0301\n".encode("latin-1"))
     with pytest.raises(StatsError, match="not UTF-8"):
         import_residence(empty_db, path)
 
 
-def test_population_import_replaces_a_year(empty_db: Path, tmp_path: Path) -> None:
+def test_population_import_replaces_a_year(empty_db: Engine, tmp_path: Path) -> None:
     a = _write(tmp_path, "a.csv", "year,kommune,aldersgruppe,kjonn,count\n"
                "2023,0301,0-15,K,10\n2023,0301,90+,M,2\n2022,0301,0-15,K,7\n")  # fmt: skip
     assert import_population(empty_db, a) == 3
@@ -463,7 +468,7 @@ def test_population_import_replaces_a_year(empty_db: Path, tmp_path: Path) -> No
     ],
 )
 def test_population_errors_change_nothing(
-    empty_db: Path, tmp_path: Path, line: str, message: str
+    empty_db: Engine, tmp_path: Path, line: str, message: str
 ) -> None:
     path = _write(
         tmp_path, "p.csv", f"year,kommune,aldersgruppe,kjonn,count\n2023,0301,0-15,K,1\n{line}\n"
@@ -474,7 +479,7 @@ def test_population_errors_change_nothing(
     assert _rows(empty_db, "SELECT * FROM stats_population") == []
 
 
-def test_no_dimensions_is_one_cell(db_path: Path) -> None:
-    table = build_table(db_path, measure="kontakter", by=(), period="2023-T1")
+def test_no_dimensions_is_one_cell(db: Engine) -> None:
+    table = build_table(db, measure="kontakter", by=(), period="2023-T1")
     assert table.cells == (Cell((), Decimal(18), 12),)
     assert table.legend == ("Ingen celler er prikket.",)

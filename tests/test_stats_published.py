@@ -4,7 +4,6 @@ builder)."""
 
 from __future__ import annotations
 
-import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,9 +15,10 @@ from gateway.stats.published import PUBLISHED
 from gateway.stats.reference import import_residence
 from gateway.stats.suppression import determined_cells, lines_of
 from gateway.store import Store
-from tests.test_stats_core import _Db, db_path
+from gateway.store.engine import Engine
+from tests.test_stats_core import _Db, db
 
-__all__ = ["db_path"]
+__all__ = ["db"]
 
 T = TOTAL
 
@@ -27,46 +27,58 @@ def _values(table: object) -> dict[tuple[str, ...], Decimal | None]:
     return {c.key: c.value for c in table.cells}  # type: ignore[attr-defined]
 
 
-def test_the_mirror_follows_new_bills_overrides_and_credits(db_path: Path) -> None:
-    first = _values(build_table(db_path, measure="kontakter", by=(), period="2023-T1"))
-    assert first == {(): Decimal(18)}
-    assert (mirror_directory(db_path) / "manifest.json").is_file()
+def _mirror(store: Store, tmp_path: Path) -> Path:
+    """The store's mirror directory; on PostgreSQL (which keeps none beside a file) one of
+    the test's, so that the mirror is tested on both engines."""
+    assert store.database is not None
+    return mirror_directory(store.database) or tmp_path / "pg.stats"
+
+
+def test_the_mirror_follows_new_bills_overrides_and_credits(
+    db: Engine, store: Store, tmp_path: Path
+) -> None:
+    mirror = _mirror(store, tmp_path)
+
+    def count() -> dict[tuple[str, ...], Decimal | None]:
+        return _values(
+            build_table(db, measure="kontakter", by=(), period="2023-T1", mirror=mirror)
+        )
+
+    assert count() == {(): Decimal(18)}
+    assert (mirror / "manifest.json").is_file()
     d = _Db.__new__(_Db)
-    d.db = sqlite3.connect(db_path, isolation_level=None)
+    d.engine = db
+    d.message = int(db.rows("SELECT MIN(id) FROM messages")[0][0])
     d.position = 1000
     new = d.bill(3, "lege", "2023-02-20T10:00:00", 15000, (1,))
-    d.db.close()
-    assert _values(build_table(db_path, measure="kontakter", by=(), period="2023-T1")) == {
-        (): Decimal(19)
-    }
-    store = Store(db_path)
+    assert count() == {(): Decimal(19)}
     store.casework.record_override(new, decision="avvist", amount_ore=0, reason="x", by="kari")
-    store.close()
-    assert _values(build_table(db_path, measure="kontakter", by=(), period="2023-T1")) == {
-        (): Decimal(18)
-    }
+    assert count() == {(): Decimal(18)}
     # The mirror equals a fresh read of the whole store.
-    with sqlite3.connect(db_path) as db:
-        kept = sync(db, mirror_directory(db_path))
-        fresh = sync(db, db_path.parent / "fresh.stats")
+    kept = sync(db, mirror)
+    fresh = sync(db, tmp_path / "fresh.stats")
     assert (kept.columns["counted"] == fresh.columns["counted"]).all()
     assert (kept.columns["bill_id"] == fresh.columns["bill_id"]).all()
 
 
-def test_residence_reimport_reaches_the_mirror(db_path: Path) -> None:
-    before = _values(build_table(db_path, measure="pasienter", by=("kommune",), period="2023-T1"))
+def test_residence_reimport_reaches_the_mirror(db: Engine, store: Store, tmp_path: Path) -> None:
+    mirror = _mirror(store, tmp_path)
+    before = _values(
+        build_table(db, measure="pasienter", by=("kommune",), period="2023-T1", mirror=mirror)
+    )
     assert ("5001",) not in before
-    moved = db_path.parent / "moved.csv"
+    moved = tmp_path / "moved.csv"
     moved.write_text("patient_id,kommune\nP07,5001\n", encoding="utf-8")
-    import_residence(db_path, moved)
-    after = build_table(db_path, measure="pasienter", by=("kommune",), period="2023-T1")
+    import_residence(db, moved)
+    after = build_table(db, measure="pasienter", by=("kommune",), period="2023-T1", mirror=mirror)
     assert ("5001",) in {c.key for c in after.cells}
 
 
-def test_ninety_plus_excluded_at_municipality_level_but_in_the_totals(tmp_path: Path) -> None:
-    path = tmp_path / "g.sqlite3"
-    Store(path).close()
-    d = _Db(path)
+def test_ninety_plus_excluded_at_municipality_level_but_in_the_totals(
+    store: Store, tmp_path: Path
+) -> None:
+    engine = store.engine
+    d = _Db(engine)
     # 6 patients aged 30 and 2 aged 93 in Utsira, 6 aged 93 in Oslo
     from tests import test_stats_core as core
 
@@ -74,7 +86,6 @@ def test_ninety_plus_excluded_at_municipality_level_but_in_the_totals(tmp_path: 
         core._SEX[n] = "K"
         core._BORN[n] = "1993-01-01" if n < 26 else "1930-01-01"
         d.bill(n, "lege", "2023-02-10T10:00:00", 15000, (1,))
-    d.db.close()
     residence = tmp_path / "r.csv"
     residence.write_text(
         "patient_id,kommune\n"
@@ -82,8 +93,8 @@ def test_ninety_plus_excluded_at_municipality_level_but_in_the_totals(tmp_path: 
         + "".join(f"P{n:02d},0301\n" for n in range(28, 34)),
         encoding="utf-8",
     )
-    import_residence(path, residence)
-    table = build_table(path, measure="kontakter", by=("kommune", "aldersgruppe"), period="2023")
+    import_residence(engine, residence)
+    table = build_table(engine, measure="kontakter", by=("kommune", "aldersgruppe"), period="2023")
     cells = {c.key: (c.value, c.suppressed) for c in table.cells}
     assert ("1151", "90+") not in cells  # never published
     assert cells[("1151", "30-49")] == (Decimal(6), None)
@@ -94,7 +105,7 @@ def test_ninety_plus_excluded_at_municipality_level_but_in_the_totals(tmp_path: 
     assert any("90 år" in line for line in table.legend)
     # No published cell lets the hidden ones be recomputed: check with the full cell set.
     off = build_table(
-        path,
+        engine,
         measure="kontakter",
         by=("kommune", "aldersgruppe"),
         period="2023",
@@ -110,10 +121,9 @@ def test_ninety_plus_excluded_at_municipality_level_but_in_the_totals(tmp_path: 
     assert not determined_cells(lines_of(keys), hidden)
 
 
-def test_register_dimensions_contact_types_and_avtalefysioterapi(tmp_path: Path) -> None:
-    path = tmp_path / "g.sqlite3"
-    Store(path).close()
-    d = _Db(path)
+def test_register_dimensions_contact_types_and_avtalefysioterapi(store: Store) -> None:
+    engine = store.engine
+    d = _Db(engine)
     from tests import test_stats_core as core
 
     for n in range(40, 52):
@@ -121,38 +131,38 @@ def test_register_dimensions_contact_types_and_avtalefysioterapi(tmp_path: Path)
         core._BORN[n] = "1980-05-05"
     for n in range(40, 46):  # physiotherapy with driftsavtale: examination, then group
         d.bill(n, "fysioterapeut", "2023-03-01T10:00:00", 20000, (1,))
-    d.db.execute("UPDATE bills SET sender_her = '500' WHERE practitioner_type = 'fysioterapeut'")
-    d.db.execute("UPDATE bill_lines SET code = 'A1a' WHERE kind = 'takst'")
+    d.execute("UPDATE bills SET sender_her = '500' WHERE practitioner_type = 'fysioterapeut'")
+    d.execute("UPDATE bill_lines SET code = 'A1a' WHERE kind = 'takst'")
     for n in range(46, 52):  # at a physiotherapist without driftsavtale
         bill = d.bill(n, "fysioterapeut", "2023-03-01T10:00:00", 20000, (1,))
-        d.db.execute("UPDATE bills SET sender_her = '600' WHERE id = ?", (bill,))
-        d.db.execute("UPDATE bill_lines SET code = 'C34a' WHERE bill_id = ?", (bill,))
-    d.db.execute(
+        d.execute("UPDATE bills SET sender_her = '600' WHERE id = ?", (bill,))
+        d.execute("UPDATE bill_lines SET code = 'C34a' WHERE bill_id = ?", (bill,))
+    d.execute(
         "INSERT INTO practice_imports(id, source, format, sha256, rows, imported_at, content) "
-        "VALUES (1, 't', 'csv', '', 2, '2023-01-01T00:00:00Z', x'')"
+        "VALUES (1, 't', 'csv', '', 2, '2023-01-01T00:00:00Z', ?)",
+        (b"",),
     )
     for her, agreement, kommune in (("500", "2020-01-01", "0301"), ("600", None, "4601")):
-        d.db.execute(
+        d.execute(
             "INSERT INTO practice_periods(import_id, her_id, name, practice_type, "
             "practitioner_type, specialties, fagomrade, municipality, valid_from, "
             "operating_agreement_from) VALUES (1, ?, 'x', 'fysioterapeut', 'fysioterapeut', "
             "'manuellterapi', 'manuellterapi', ?, '2000-01-01', ?)",
             (her, kommune, agreement),
         )
-    d.db.close()
     by_type = _values(
-        build_table(path, measure="kontakter", by=("kontakttype", "driftsavtale"), period="2023")
+        build_table(engine, measure="kontakter", by=("kontakttype", "driftsavtale"), period="2023")
     )
     assert by_type[("undersokelse", "ja")] == Decimal(6)
     assert by_type[("gruppebehandling", "nei")] == Decimal(6)
     practice = _values(
-        build_table(path, measure="kontakter", by=("praksiskommune", "fagomrade"), period="2023")
+        build_table(engine, measure="kontakter", by=("praksiskommune", "fagomrade"), period="2023")
     )
     assert practice[("0301", "manuellterapi")] == Decimal(6)
     assert practice[("4601", "manuellterapi")] == Decimal(6)
     avtale = PUBLISHED["fysioterapi-pasienter"]
     table = build_table(
-        path,
+        engine,
         measure=avtale.measure,
         by=("aldersgruppe",),
         period="2023",

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import StorageError
-from gateway.store import Store
+from gateway.records import ReplyRecord
+from gateway.store import Database, Store
 from gateway.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 # The v1 tables a migration touches or references, as gateway 0.1 (schema 1) made them.
@@ -123,6 +124,8 @@ def test_v2_database_gets_the_console_tables_as_a_new_one_has_them(tmp_path: Pat
         for table in _CONSOLE_TABLES:
             tx.execute(f"DROP TABLE {table}")
         tx.execute("ALTER TABLE received DROP COLUMN signature_references")  # a later step's
+        for column in ("claimed_at", "claimed_by"):  # a later step's
+            tx.execute(f"ALTER TABLE replies DROP COLUMN {column}")
         for table, column in _RETENTION_COLUMNS:  # and the v7 step's
             tx.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         tx.execute("UPDATE schema_version SET version = 2")
@@ -217,6 +220,8 @@ def test_a_v4_database_gets_the_signature_references_column(tmp_path: Path) -> N
             "VALUES ('2026-01-01T00:00:00+00:00', 'spool', 'a', 'x', 1, X'00', 'accepted')"
         )
         tx.execute("ALTER TABLE received DROP COLUMN signature_references")
+        for column in ("claimed_at", "claimed_by"):  # the next step's
+            tx.execute(f"ALTER TABLE replies DROP COLUMN {column}")
         for table, column in _RETENTION_COLUMNS:  # added after it, by the v7 step
             tx.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         tx.execute("UPDATE schema_version SET version = 4")
@@ -246,13 +251,65 @@ def test_the_v6_step_makes_the_paper_claims_table_schema_sql_describes(tmp_path:
     }
 
 
-def test_a_v6_database_gets_the_retention_columns_rows_kept(tmp_path: Path) -> None:
+#: The version the outbox claims' step (``claimed_by``, ``claimed_at``) starts from.
+CLAIMS_STEP_FROM = 6
+
+
+def _reply_columns(store: Store) -> list[tuple[object, ...]]:
+    """The ``replies`` table's columns in order: name, type, not null, default."""
+    if store.engine.dialect == "sqlite":
+        return [
+            (r[1], r[2], r[3], r[4]) for r in store.engine.rows("PRAGMA table_info(replies)")
+        ]
+    return [
+        tuple(r)
+        for r in store.engine.rows(
+            "SELECT column_name, data_type, is_nullable, column_default "
+            "FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = 'replies' ORDER BY ordinal_position"
+        )
+    ]
+
+
+def test_the_claims_step_adds_the_outbox_claims_schema_sql_describes(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No PostgreSQL database is this old (they start at POSTGRES_SINCE); the step runs there
+    # all the same, translated, as every later step will.
+    monkeypatch.setattr("gateway.store.postgres.POSTGRES_SINCE", CLAIMS_STEP_FROM)
+    assert "claimed_by" in (MIGRATIONS[CLAIMS_STEP_FROM].__doc__ or "")
+    store = Store(database)
+    fresh = _reply_columns(store)
+    names = [c[0] for c in fresh]
+    assert names[names.index("claimed_by") + 1] == "claimed_at"
+    # The database as the version before the step left it, with a reply waiting.
+    store.outbox.queue_replies(
+        [ReplyRecord(kind="apprec", recipient="HER:1", filename="a.xml", body=b"a")]
+    )
+    with store.engine.transaction("back to the version before the step") as tx:
+        for column in ("claimed_at", "claimed_by"):
+            tx.execute(f"ALTER TABLE replies DROP COLUMN {column}")
+        for table, column in _RETENTION_COLUMNS:  # and the next step's
+            tx.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        tx.execute("UPDATE schema_version SET version = ?", (CLAIMS_STEP_FROM,))
+    store.close()
+
+    migrated = Store(database)
+    try:
+        assert migrated.engine.rows("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+        assert _reply_columns(migrated) == fresh
+        assert [r.filename for r in migrated.outbox.claim_due()] == ["a.xml"]
+    finally:
+        migrated.close()
+
+
+def test_a_v7_database_gets_the_retention_columns_rows_kept(tmp_path: Path) -> None:
     """Retention: where archived bytes are, a reply body's hash and size; nothing else moves."""
     fresh = tmp_path / "fresh.sqlite"
     Store(fresh).close()
-    old = tmp_path / "v6.sqlite"
+    old = tmp_path / "v7.sqlite"
     store = Store(old)
-    with store.engine.transaction("v6") as tx:
+    with store.engine.transaction("v7") as tx:
         tx.execute(
             "INSERT INTO received(received_at, source, source_ref, sha256, size, raw, outcome) "
             "VALUES ('2026-01-01T00:00:00+00:00', 'spool', 'a', 'x', 1, X'00', 'accepted')"
@@ -263,7 +320,7 @@ def test_a_v6_database_gets_the_retention_columns_rows_kept(tmp_path: Path) -> N
         )
         for table, column in _RETENTION_COLUMNS:
             tx.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-        tx.execute("UPDATE schema_version SET version = 6")
+        tx.execute("UPDATE schema_version SET version = 7")
     store.close()
     assert "archive_file" not in [c[1] for c in _shape(old)["table received"]]
     migrated = Store(old)

@@ -20,20 +20,24 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import structlog
 
 from gateway.claims.model import Code
 from gateway.cli import main
 from gateway.config import Config
+from gateway.errors import StorageError
 from gateway.receipts.apprec import AppRec, AppRecStatus, serialize_apprec
 from gateway.security import cms_signed
 from gateway.security.xmldsig import Signer
-from gateway.store import Store
+from gateway.store import Database, Store
+from gateway.store.database import open_read_only
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
 from gateway.testing.messages import ebxml_message
 from gateway.validate_decide import Decider
-from tests.conftest import IDENTITY
+from tests.conftest import IDENTITY, PG_DATABASE
+from tests.support.postgres import PostgresServer
 from tests.support.real_cpa import REAL_CPA
 
 SAMPLE_MSGHEAD = "bkm-2006-12-20/samples/2023_08_29T12_56_58_328.p7m.deenveloped.ungz"
@@ -270,3 +274,45 @@ def test_a_bare_apprec_file_is_checked_against_the_signature_beside_it(
     assert check("--cert", str(credentials[1]))["outcome"] == "failed"
     signature.unlink()
     assert check()["outcome"] == "unsigned"
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+def test_decide_on_postgresql_reads_the_database_itself_read_only(
+    tmp_path: Path, postgres_server: PostgresServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = postgres_server.create_schema(PG_DATABASE, "decide")
+    try:
+        config = write_config(tmp_path)
+        text = config.read_text(encoding="utf-8")
+        config.write_text(
+            text.replace('path = "var/gateway.sqlite3"', f'url = "{url}"'), encoding="utf-8"
+        )
+        good = tmp_path / "good.msg"
+        good.write_bytes(claim(1))
+        Store(Database(url=url)).close()  # the daemon made it
+        assert main(["validate", "--config", str(config), "--decide", str(good)]) == 0
+        assert "decision: accepted, AppRec status 1" in capsys.readouterr().out
+        store = Store(Database(url=url))
+        try:
+            assert store.engine.rows("SELECT COUNT(*) FROM received") == [(0,)]
+        finally:
+            store.close()
+
+        # The server refuses every write of the read-only engine ...
+        engine = open_read_only(Database(url=url))
+        try:
+            with (
+                pytest.raises(StorageError, match="read-only"),
+                engine.transaction("a write") as tx,
+            ):
+                tx.execute("DELETE FROM received")
+        finally:
+            engine.close()
+        # ... and it takes the schema only as this gateway made it.
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute("UPDATE schema_version SET version = version - 1")
+        with pytest.raises(StorageError, match="read-only look needs the same version"):
+            open_read_only(Database(url=url))
+    finally:
+        postgres_server.drop_schema(PG_DATABASE, "decide")

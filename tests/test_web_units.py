@@ -21,6 +21,7 @@ from gateway.users.passwords import PasswordRejected, use_low_cost_for_tests
 from gateway.users.roles import Permission, Role, allowed, parse_roles
 from gateway.web.config import WebConfig
 from gateway.web.replies import readable_reply
+from tests.conftest import database_table
 
 use_low_cost_for_tests()
 
@@ -152,7 +153,7 @@ def test_users_command(tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyP
                        capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "gateway.toml"
     config.write_text(
-        f'[identity]\nname = "t"\nher_id = "1"\n[database]\npath = "{store.path}"\n'
+        f'[identity]\nname = "t"\nher_id = "1"\n{database_table(store)}\n'
         '[spool]\ndirectory = "s"\n[outbox]\ndirectory = "o"\n'
         '[signing]\nkey_file = "k"\ncert_file = "c"\n',
         encoding="utf-8",

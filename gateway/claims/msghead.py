@@ -178,34 +178,50 @@ class Node:
         self._children: dict[str, list[etree._Element]] | None = None
 
     def _by_name(self) -> dict[str, list[etree._Element]]:
-        if self._children is None:
-            grouped: dict[str, list[etree._Element]] = {}
+        grouped = self._children
+        if grouped is None:
+            # One pass over the children, comparing Clark-notation prefixes: this runs for
+            # every element of every claim, so it avoids a call per child.
+            grouped = {}
+            prefix = "{" + self.ns + "}"
+            cut = len(prefix)
             for child in self.el:
-                ns, local = split_tag(child)
-                if ns == self.ns and local is not None:
-                    grouped.setdefault(local, []).append(child)
+                tag = child.tag
+                if isinstance(tag, str) and tag.startswith(prefix):
+                    local = tag[cut:]
+                    same = grouped.get(local)
+                    if same is None:
+                        grouped[local] = [child]
+                    else:
+                        same.append(child)
             self._children = grouped
-        return self._children
+        return grouped
 
     def children(self, name: str) -> list[Node]:
         """All children called ``name``, located with a position index."""
-        found = self._by_name().get(name, [])
-        return [Node(el, f"{self.path}/{name}[{i}]", self.ns) for i, el in enumerate(found, 1)]
+        found = self._by_name().get(name)
+        if not found:
+            return []
+        path, ns = self.path, self.ns
+        return [Node(el, f"{path}/{name}[{i}]", ns) for i, el in enumerate(found, 1)]
 
     def opt(self, name: str) -> Node | None:
         """The first child called ``name``, or ``None``."""
         found = self._by_name().get(name)
         if not found:
             return None
-        suffix = "[1]" if len(found) > 1 else ""
-        return Node(found[0], f"{self.path}/{name}{suffix}", self.ns)
+        if len(found) > 1:
+            return Node(found[0], f"{self.path}/{name}[1]", self.ns)
+        return Node(found[0], f"{self.path}/{name}", self.ns)
 
     def child(self, name: str) -> Node:
         """The first child called ``name``; ``SchemaInvalid`` if there is none."""
-        node = self.opt(name)
-        if node is None:
+        found = self._by_name().get(name)
+        if not found:
             raise SchemaInvalid(f"Elementet {name} mangler.", location=f"{self.path}/{name}")
-        return node
+        if len(found) > 1:
+            return Node(found[0], f"{self.path}/{name}[1]", self.ns)
+        return Node(found[0], f"{self.path}/{name}", self.ns)
 
     def raw_text(self) -> str:
         """The character content as sent; ``SchemaInvalid`` if the element has child elements."""

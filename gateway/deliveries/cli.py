@@ -62,6 +62,8 @@ def _deliveries(args: argparse.Namespace) -> int:
     from gateway.deliveries.config import DeliveriesConfig
     from gateway.deliveries.extracts import due_period
     from gateway.deliveries.log import deliver, log_entries
+    from gateway.stats.mirror import mirror_directory
+    from gateway.store import Store
 
     config = Config.from_toml(args.config)
     settings = DeliveriesConfig.from_table(config.table("deliveries"))
@@ -69,20 +71,32 @@ def _deliveries(args: argparse.Namespace) -> int:
         for e in settings.extracts:
             print(f"{e.name:<24} {e.kind:<12} {e.cron:<14} {e.recipient} ({e.legal_basis})")
         return 0
-    if args.deliveries_command == "log":
-        for entry in log_entries(config.database, args.name):
-            print(
-                f"{entry.at}  {entry.delivery:<20} {entry.period:<10} {entry.rows:>8} rows  "
-                f"by {entry.requested_by:<12} {entry.sha256[:16]}  {entry.legal_basis}"
-            )
-        return 0
+    if args.deliveries_command != "log":
+        try:
+            extract = settings.extract(args.name)
+        except KeyError:
+            print(f"gateway: no delivery named {args.name!r}")
+            return 1
+    store = Store(config.database)
     try:
-        extract = settings.extract(args.name)
-    except KeyError:
-        print(f"gateway: no delivery named {args.name!r}")
-        return 1
-    period = args.period or due_period(extract, local_naive(utc_now()).date())
-    entry = deliver(config.database, settings, extract, period, by=args.by)
+        if args.deliveries_command == "log":
+            for entry in log_entries(store.engine, args.name):
+                print(
+                    f"{entry.at}  {entry.delivery:<20} {entry.period:<10} {entry.rows:>8} rows  "
+                    f"by {entry.requested_by:<12} {entry.sha256[:16]}  {entry.legal_basis}"
+                )
+            return 0
+        period = args.period or due_period(extract, local_naive(utc_now()).date())
+        entry = deliver(
+            store.engine,
+            settings,
+            extract,
+            period,
+            by=args.by,
+            mirror=mirror_directory(config.database),
+        )
+    finally:
+        store.close()
     print(f"{entry.file}: {entry.rows} rows, sha256 {entry.sha256}")
     return 0
 

@@ -22,7 +22,6 @@ import csv
 import hashlib
 import hmac
 import io
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -32,10 +31,20 @@ from gateway.deliveries.config import Extract
 from gateway.stats.model import MIN_PERSONS
 from gateway.stats.periods import Period, parse_period
 from gateway.stats.reference import AGE_GROUP_BOUNDS
+from gateway.store.engine import Engine, Reader
 
 __all__ = ["Made", "due_period", "make_extract", "pseudonym"]
 
 _INDEX = "CREATE INDEX IF NOT EXISTS deliveries_bills_day ON bills(dato_tid)"
+
+# A bill's diagnosis codes joined by '|', in code order: the one aggregate that is spelt
+# differently on each engine.
+_DIAGNOSES = {
+    "sqlite": "(SELECT group_concat(d.code, '|') FROM (SELECT l.code FROM bill_lines l "
+    "WHERE l.bill_id = b.id AND l.kind = 'diagnose' ORDER BY l.code) AS d)",
+    "postgresql": "(SELECT string_agg(l.code, '|' ORDER BY l.code) FROM bill_lines l "
+    "WHERE l.bill_id = b.id AND l.kind = 'diagnose')",
+}
 
 # Counted bills (as the statistics count them) of a period [?, ?).
 _SURVEILLANCE = """
@@ -52,12 +61,12 @@ _RESEARCH = """
 SELECT b.id, b.patient_id, substr(b.dato_tid, 1, 10), r.kommune,
        CAST(substr(b.dato_tid, 1, 4) AS INTEGER)
          - CAST(substr(b.patient_birth_date, 1, 4) AS INTEGER)
-         - (substr(b.dato_tid, 6, 5) < substr(b.patient_birth_date, 6, 5)),
+         - CASE WHEN substr(b.dato_tid, 6, 5) < substr(b.patient_birth_date, 6, 5)
+           THEN 1 ELSE 0 END,
        b.patient_sex, b.practitioner_type, e.approved_ore,
        (SELECT COALESCE(SUM(l.antall), 0) FROM bill_lines l
          WHERE l.bill_id = b.id AND l.kind = 'takst'),
-       (SELECT group_concat(code, '|') FROM (SELECT l.code FROM bill_lines l
-         WHERE l.bill_id = b.id AND l.kind = 'diagnose' ORDER BY l.code))
+       <diagnoses>
 FROM bills b JOIN bill_status_effective e ON e.bill_id = b.id
 LEFT JOIN stats_residence r ON r.patient_id = b.patient_id
 WHERE b.kreditering = 0 AND b.credited_by IS NULL AND e.status = 'godkjent'
@@ -123,30 +132,32 @@ def _notes(extract: Extract, period: str, *more: str) -> list[str]:
 
 
 def make_extract(
-    db_path: Path, extract: Extract, period: str, *, secret: bytes | None = None
+    db: Engine,
+    extract: Extract,
+    period: str,
+    *,
+    secret: bytes | None = None,
+    mirror: Path | None = None,
 ) -> Made:
-    """The extract ``extract`` for ``period`` from the store at ``db_path``."""
+    """The extract ``extract`` for ``period`` from the store ``db`` (``mirror``: the statistics
+    mirror's directory, for a statistics extract)."""
     if extract.kind == "statistics":
-        return _statistics(db_path, extract, period)
+        return _statistics(db, extract, period, mirror)
     span = _period(period)
-    db = sqlite3.connect(db_path)
-    try:
-        db.execute(_INDEX)
-        if extract.kind == "surveillance":
-            return _surveillance(db, extract, span)
-        if secret is None:
-            raise ValueError(f"research delivery {extract.name} needs its key")
-        return _research(db, extract, span, secret)
-    finally:
-        db.close()
+    db.create_tables(_INDEX)
+    if extract.kind == "surveillance":
+        return _surveillance(db, extract, span)
+    if secret is None:
+        raise ValueError(f"research delivery {extract.name} needs its key")
+    return _research(db, extract, span, secret)
 
 
-def _surveillance(db: sqlite3.Connection, extract: Extract, span: Period) -> Made:
+def _surveillance(db: Reader, extract: Extract, span: Period) -> Made:
     marks = ", ".join("?" * len(extract.diagnoses))
-    rows = db.execute(
+    rows = db.rows(
         _SURVEILLANCE.replace("<marks>", marks),  # placeholders only
         (span.start.isoformat(), span.end.isoformat(), *extract.diagnoses),
-    ).fetchall()
+    )
     return _csv(
         ("dato", "kommune", "diagnose", "antall"),
         # A group of fewer than 5 persons is suppressed, however many bills they have.
@@ -155,19 +166,20 @@ def _surveillance(db: sqlite3.Connection, extract: Extract, span: Period) -> Mad
     )
 
 
-def _statistics(db_path: Path, extract: Extract, period: str) -> Made:
+def _statistics(db: Engine, extract: Extract, period: str, mirror: Path | None) -> Made:
     from gateway.stats.build import build_table
     from gateway.stats.formats import to_csv
     from gateway.stats.published import PUBLISHED
 
     published = PUBLISHED[extract.table or ""]
     table = build_table(
-        db_path,
+        db,
         measure=published.measure,
         by=published.by,
         period=period,
         only=published.only,
         share_of=published.share_of,
+        mirror=mirror,
     )
     body = to_csv(table)
     # The published CSV as it is (CRLF lines, decimal comma), after our notes in its line ends
@@ -184,8 +196,9 @@ def _age_group(age: int | None) -> str:
     return "ukjent"  # pragma: no cover - the last group is open
 
 
-def _research(db: sqlite3.Connection, extract: Extract, span: Period, secret: bytes) -> Made:
-    rows = db.execute(_RESEARCH, (span.start.isoformat(), span.end.isoformat())).fetchall()
+def _research(db: Engine, extract: Extract, span: Period, secret: bytes) -> Made:
+    sql = _RESEARCH.replace("<diagnoses>", _DIAGNOSES[db.dialect])
+    rows = db.rows(sql, (span.start.isoformat(), span.end.isoformat()))
 
     def values(row: tuple[object, ...]) -> dict[str, object]:
         _id, patient, day, kommune, age, sex, ptype, ore, takster, diagnoses = row

@@ -9,7 +9,6 @@ time claimed, so a fire is delivered once even with two daemons on one database.
 from __future__ import annotations
 
 import hashlib
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from gateway.deliveries.config import DeliveriesConfig, Extract
 from gateway.deliveries.extracts import make_extract
 from gateway.files import write_atomically
 from gateway.logs import get_logger
-from gateway.store.transactions import connect, immediate
+from gateway.store.engine import Engine
 
 __all__ = ["SCHEMA", "LogEntry", "deliver", "log_entries"]
 
@@ -62,13 +61,20 @@ class LogEntry:
 
 
 def deliver(
-    db_path: Path, config: DeliveriesConfig, extract: Extract, period: str, *, by: str
+    db: Engine,
+    config: DeliveriesConfig,
+    extract: Extract,
+    period: str,
+    *,
+    by: str,
+    mirror: Path | None = None,
 ) -> LogEntry:
-    """Make ``extract`` for ``period``, write it to its folder and log it."""
+    """Make ``extract`` for ``period``, write it to its folder and log it (``mirror``: the
+    statistics mirror's directory)."""
     if config.directory is None:
         raise ValueError("deliveries.directory is not configured")
     secret = config.key(extract.key).secret() if extract.key is not None else None
-    made = make_extract(db_path, extract, period, secret=secret)
+    made = make_extract(db, extract, period, secret=secret, mirror=mirror)
     folder = config.directory / extract.name
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{extract.name}-{period}.csv"
@@ -85,8 +91,9 @@ def deliver(
         hashlib.sha256(made.content).hexdigest(),
         str(target),
     )
-    with closing(connect(db_path, schema=SCHEMA)) as db, immediate(db):
-        db.execute(
+    db.create_tables(SCHEMA)
+    with db.transaction(f"could not log delivery {extract.name}") as tx:
+        tx.execute(
             "INSERT INTO delivery_log(delivery, kind, legal_basis, recipient, period, "
             "requested_by, at, rows, sha256, file) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -114,14 +121,17 @@ def deliver(
     return entry
 
 
-def log_entries(db_path: Path, delivery: str | None = None) -> list[LogEntry]:
+def log_entries(db: Engine, delivery: str | None = None) -> list[LogEntry]:
     """The log, oldest first (of one delivery, or all)."""
-    with closing(connect(db_path, schema=SCHEMA)) as db:
-        rows = db.execute(
-            "SELECT delivery, kind, legal_basis, recipient, period, requested_by, at, rows, "
-            "sha256, file FROM delivery_log WHERE ? IS NULL OR delivery = ? ORDER BY id",
-            (delivery, delivery),
-        ).fetchall()
+    db.create_tables(SCHEMA)
+    columns = (
+        "SELECT delivery, kind, legal_basis, recipient, period, requested_by, at, rows, "
+        "sha256, file FROM delivery_log "
+    )
+    if delivery is None:
+        rows = db.rows(columns + "ORDER BY id")
+    else:
+        rows = db.rows(columns + "WHERE delivery = ? ORDER BY id", (delivery,))
     return [
         LogEntry(
             str(r[0]),

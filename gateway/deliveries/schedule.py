@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from gateway.deliveries.config import DeliveriesConfig, Extract
 from gateway.deliveries.extracts import due_period
 from gateway.deliveries.log import SCHEMA, LogEntry, deliver
 from gateway.logs import get_logger
-from gateway.store.transactions import connect, immediate
+from gateway.store.engine import Engine
 
 __all__ = ["DeliveryScheduler"]
 
@@ -48,13 +47,15 @@ class DeliveryScheduler:
     def __init__(
         self,
         config: DeliveriesConfig,
-        db_path: Path,
+        db: Engine,
         clock: Callable[[], datetime] = utc_now,
         *,
         max_sleep: float = 60.0,
+        mirror: Path | None = None,
     ) -> None:
         self.config = config
-        self.db_path = db_path
+        self.db = db
+        self.mirror = mirror  # the statistics mirror's directory, for statistics extracts
         self.clock = clock
         self.max_sleep = max_sleep
 
@@ -90,7 +91,9 @@ class DeliveryScheduler:
                 local_day = fire.astimezone(self.config.trigger(extract).timezone).date()
                 period = due_period(extract, local_day)
                 try:
-                    entry = deliver(self.db_path, self.config, extract, period, by="scheduler")
+                    entry = deliver(
+                        self.db, self.config, extract, period, by="scheduler", mirror=self.mirror
+                    )
                 except Exception:
                     # The fire stays claimed (at most once): the operator repeats it by hand.
                     log.exception("delivery_failed", delivery=extract.name, period=period)
@@ -100,15 +103,18 @@ class DeliveryScheduler:
 
     def _claim(self, extract: Extract) -> datetime | None:
         now = self.clock()
-        with closing(connect(self.db_path, schema=SCHEMA + _STATE)) as db, immediate(db):
-            db.execute(
-                "INSERT OR IGNORE INTO delivery_schedule_state(id, started_at) VALUES (1, ?)",
+        self.db.create_tables(SCHEMA + _STATE)
+        with self.db.transaction(f"could not claim a fire of delivery {extract.name}") as tx:
+            tx.serialise("deliveries")  # instances on one PostgreSQL database decide in turn
+            tx.execute(
+                "INSERT INTO delivery_schedule_state(id, started_at) VALUES (1, ?) "
+                "ON CONFLICT DO NOTHING",
                 (now.astimezone(UTC).isoformat(),),
             )
-            (started,) = db.execute("SELECT started_at FROM delivery_schedule_state").fetchone()
-            (last,) = db.execute(
+            (started,) = tx.one("SELECT started_at FROM delivery_schedule_state") or (None,)
+            (last,) = tx.one(
                 "SELECT MAX(fire_time) FROM delivery_fires WHERE delivery = ?", (extract.name,)
-            ).fetchone()
+            ) or (None,)
             after = datetime.fromisoformat(str(last or started))
             trigger = self.config.trigger(extract)
             fire: datetime | None = None
@@ -120,9 +126,9 @@ class DeliveryScheduler:
                 fire, moment = candidate, candidate
             if fire is None:
                 return None
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO delivery_fires(delivery, fire_time, claimed_at) "
-                "VALUES (?, ?, ?)",
+            claimed = tx.execute(
+                "INSERT INTO delivery_fires(delivery, fire_time, claimed_at) "
+                "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 (extract.name, fire.astimezone(UTC).isoformat(), now.astimezone(UTC).isoformat()),
             )
-            return fire if cursor.rowcount else None
+            return fire if claimed else None

@@ -48,7 +48,9 @@ _TRANSFER_ENCODINGS: Final = frozenset({"7bit", "8bit", "binary", "base64", "quo
 _UNREADABLE: Final = "MIME-pakken kan ikke tolkes."
 #: An ``=`` in quoted-printable must start ``=XX`` or a soft line break.
 _BAD_QP_ESCAPE: Final = re.compile(rb"=(?![0-9A-Fa-f]{2}|[ \t]*(?:\r\n|\n|\r|$))")
-_BASE64_WHITESPACE: Final = re.compile(rb"[ \t\r\n]+")
+#: Deleted from a base64 body before strict decoding (``bytes.translate``: a regex substitution
+#: over a whole part cost more than the decoding).
+_BASE64_WHITESPACE: Final = b" \t\r\n"
 _FOLD: Final = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
 _BASE64_LINE: Final = 76
 _CRLF: Final = b"\r\n"
@@ -275,7 +277,7 @@ def _decode_body(data: bytes, encoding: str, label: str) -> bytes:
     """Undo the transfer encoding, strictly: a damaged body is a MimeProblem, not garbage."""
     if encoding == "base64":
         try:
-            return base64.b64decode(_BASE64_WHITESPACE.sub(b"", data), validate=True)
+            return base64.b64decode(data.translate(None, _BASE64_WHITESPACE), validate=True)
         except (binascii.Error, ValueError) as exc:
             raise MimeProblem(f"{_capital(label)} er ikke gyldig base64.") from exc
     if encoding == "quoted-printable":

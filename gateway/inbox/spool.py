@@ -126,12 +126,16 @@ class Spool:
         sharing it; in a shared spool, make this instance's own ``work/`` subdirectory."""
         self._locks.append(lock_spool(self.config.directory, shared=self.config.shared))
         if self.config.shared:
-            own = self.config.work / f"{os.uname().nodename}-{os.getpid()}-{os.urandom(3).hex()}"
-            own.mkdir()
-            held = DirectoryLock.try_take(own / _OWNER_LOCK)
+            name = f"{os.uname().nodename}-{os.getpid()}-{os.urandom(3).hex()}"
+            # Made under a dot name (which no instance adopts) and locked before it is given
+            # its own: an instance recovering orphans never finds it unlocked.
+            making = self.config.work / f".{name}"
+            making.mkdir()
+            held = DirectoryLock.try_take(making / _OWNER_LOCK)
             assert held is not None  # a directory nobody else knows yet
             self._locks.append(held)
-            self.work = own
+            self.work = self.config.work / name
+            making.rename(self.work)
 
     def unlock(self) -> None:
         for held in reversed(self._locks):
@@ -301,8 +305,8 @@ class Spool:
         root = self.config.work
         sources = [root] if self.work != root else []
         for sub in sorted(root.iterdir()):
-            if sub == self.work or not sub.is_dir() or sub.is_symlink():
-                continue
+            if sub == self.work or sub.name.startswith(".") or not sub.is_dir() or sub.is_symlink():
+                continue  # ours, one being made (see lock), or not a work directory
             held = DirectoryLock.try_take(sub / _OWNER_LOCK)
             if held is None:
                 continue  # its instance is alive

@@ -28,7 +28,7 @@ from gateway.intake.jobs import (
     StageTime,
     WorkerResult,
 )
-from gateway.intake.snapshot import SnapshotEngine, snapshot_store
+from gateway.intake.snapshot import open_snapshot, snapshot_store
 from gateway.logs import get_logger
 from gateway.partners.registry import PartnerRegistry
 from gateway.pipeline import Pipeline
@@ -142,7 +142,7 @@ class Preparer:
     """Processes one message at a time into a ``Prepared`` (see the module)."""
 
     def __init__(self, config: Config, *, observe_stages: bool = False) -> None:
-        self.engine = SnapshotEngine(config.database)
+        self.engine = open_snapshot(config.database)
         self.reads = Reads()
         self._clock = _StageClock() if observe_stages else None
         self.pipeline = pipeline_for(

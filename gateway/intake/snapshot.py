@@ -14,22 +14,73 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Literal, Protocol
 
 from gateway.errors import StorageError
 from gateway.intake.conflicts import Reads
 from gateway.records import PriorMessage
 from gateway.rules.base import HistoricBill, StoredBill
-from gateway.store import Store
-from gateway.store.engine import Params, Row, Transaction
+from gateway.store import Database, Store
+from gateway.store.engine import Params, ReadOnlyEngine, Row, Transaction
 from gateway.store.history import History
 from gateway.store.intake import Intake
 
-__all__ = ["SnapshotEngine", "snapshot_store"]
+__all__ = ["Snapshot", "SnapshotEngine", "open_snapshot", "snapshot_store"]
 
 
-class SnapshotEngine:
-    """A read-only connection to the claims database; ``snapshot()`` holds one read
+class Snapshot(Protocol):
+    """A worker's read-only view of the store (``SnapshotEngine`` on SQLite,
+    ``gateway.store.postgres.PostgresSnapshot`` on PostgreSQL)."""
+
+    @property
+    def dialect(self) -> Literal["sqlite", "postgresql"]: ...
+
+    @property
+    def instance(self) -> str: ...
+
+    def snapshot(self) -> AbstractContextManager[int]:
+        """One read transaction: every read inside sees the same committed state. Yields the
+        newest received id in it."""
+        ...
+
+    def rows(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    def one(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    def transaction(
+        self, failure: str, *, durable: bool = True
+    ) -> AbstractContextManager[Transaction]: ...
+
+    def session(self, failure: str) -> AbstractContextManager[Transaction]: ...
+
+    def create_tables(self, ddl: str) -> None: ...
+
+    def try_lock(self, name: str) -> bool: ...
+
+    def holds(self, name: str) -> bool: ...
+
+    def held(self, name: str) -> bool: ...
+
+    def unlock(self, name: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def open_snapshot(database: Database) -> Snapshot:
+    """The read-only view of the configured database a worker reads through."""
+    if database.url is not None:
+        from gateway.store.postgres import PostgresSnapshot  # psycopg only where it is used
+
+        return PostgresSnapshot(database.url)
+    assert database.path is not None  # a Database without a URL has a path
+    return SnapshotEngine(database.path)
+
+
+class SnapshotEngine(ReadOnlyEngine):
+    """A read-only connection to a SQLite claims database; ``snapshot()`` holds one read
     transaction. Used by one thread at a time (a worker's)."""
+
+    dialect: Literal["sqlite"] = "sqlite"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -69,9 +120,6 @@ class SnapshotEngine:
         found = self.rows(sql, params)
         return found[0] if found else None
 
-    def transaction(self, failure: str) -> AbstractContextManager[Transaction]:
-        raise StorageError(f"{failure}: a worker's view of the store is read-only")
-
     def close(self) -> None:
         self._db.close()
 
@@ -79,7 +127,7 @@ class SnapshotEngine:
 class _RecordingHistory(History):
     """``History``, noting each query's key in ``reads``."""
 
-    def __init__(self, engine: SnapshotEngine, reads: Reads) -> None:
+    def __init__(self, engine: Snapshot, reads: Reads) -> None:
         super().__init__(engine)
         self._reads = reads
 
@@ -109,7 +157,7 @@ class _RecordingHistory(History):
 class _RecordingLookups(Intake):
     """``Intake``'s duplicate lookups, noting each key in ``reads``."""
 
-    def __init__(self, engine: SnapshotEngine, reads: Reads) -> None:
+    def __init__(self, engine: Snapshot, reads: Reads) -> None:
         super().__init__(engine)
         self._reads = reads
 
@@ -122,9 +170,9 @@ class _RecordingLookups(Intake):
         return super().message_by_msg_id(sender_her, msg_id)
 
 
-def snapshot_store(engine: SnapshotEngine, reads: Reads) -> Store:
+def snapshot_store(engine: Snapshot, reads: Reads) -> Store:
     """A ``Store`` over ``engine`` whose history and duplicate lookups record into ``reads``."""
-    store = Store(engine.path, engine=engine)
+    store = Store(engine)
     store.history = _RecordingHistory(engine, reads)
     store.intake = _RecordingLookups(engine, reads)
     return store

@@ -33,7 +33,7 @@ from gateway.logs import redact
 from gateway.receipts.decode import DecodedReply, decode_reply, summary
 from gateway.records import Outcome, ReceivedSummary, ReplySummary
 from gateway.settings import add_config_option
-from gateway.store import Store
+from gateway.store import Database, Store
 from gateway.store.retention import ArchivedBytes
 
 STATES = ("pending", "delivered", "dead", "discarded")
@@ -89,7 +89,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         add_config_option(command)
 
 
-def run(args: argparse.Namespace, database: Path) -> int | None:
+def run(args: argparse.Namespace, database: Path | Database) -> int | None:
     """Handle an ``outbox`` or ``messages`` command on the claims ``database`` (the ``gateway``
     command reads it from ``--config``); None when the command is neither."""
     command = getattr(args, "command", None)

@@ -47,6 +47,8 @@ from gateway.store import Store
 
 log = get_logger("outbox.files")
 
+#: Rows claimed at a time.
+CLAIM = 500
 #: The longest wait between tries while the disk refuses.
 MAX_BACKOFF: Final = 60.0
 #: Below this much free space ``check_space`` reports the outbox directory as failing.
@@ -145,9 +147,8 @@ class FileOutbox:
         total = 0
         with self._lock:
             while True:
-                pending = self.store.outbox.pending_replies()
-                if not pending:
-                    return total
+                # Claimed: another instance on the database never writes the same rows.
+                pending = self.store.outbox.claim_due(CLAIM)
                 written: list[int] = []
                 try:
                     self.deliver(pending, written)
@@ -155,6 +156,8 @@ class FileOutbox:
                     if written:
                         self.store.outbox.mark_delivered(written)
                 total += len(written)
+                if len(pending) < CLAIM:  # that was all that was due
+                    return total
 
     def notify(self) -> None:
         """New rows are committed: write them now, in this thread. Never raises for the disk:

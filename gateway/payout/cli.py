@@ -16,7 +16,6 @@ import argparse
 import sys
 from collections import defaultdict
 from datetime import datetime
-from pathlib import Path
 
 from gateway.clock import local_naive, shown, utc_now
 from gateway.config import Config
@@ -29,6 +28,7 @@ from gateway.practices.loading import load_register
 from gateway.practices.model import PracticeRegister
 from gateway.settings import add_config_option
 from gateway.store import Store
+from gateway.store.engine import Engine
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,15 +61,18 @@ def run(args: argparse.Namespace) -> int | None:
         practices = store.practices
         migrate_once(practices, config.practitioners, payout.receivers_file, config.path, _warn)
         register = load_register(practices)  # the register in force, for this one command
+        return _command(args, config, payout, register, store.engine)
     finally:
         store.close()
-    return _command(args, config, payout, register)
 
 
 def _command(
-    args: argparse.Namespace, config: Config, payout: PayoutConfig, register: PracticeRegister
+    args: argparse.Namespace,
+    config: Config,
+    payout: PayoutConfig,
+    register: PracticeRegister,
+    db: Engine,
 ) -> int | None:
-    db = config.database
     command = args.payout_command
     if command == "preview" or (command == "run" and args.dry_run):
         return _preview(db, Recipients(register), getattr(args, "receiver", None))
@@ -121,7 +124,7 @@ def _warn(text: str) -> None:
     print(f"gateway: {text}", file=sys.stderr)
 
 
-def _preview(db: Path, registry: Recipients, receiver: str | None) -> int:
+def _preview(db: Engine, registry: Recipients, receiver: str | None) -> int:
     lines = [
         x
         for x in ledger.plan(db)
@@ -162,7 +165,7 @@ def _print_held(plans: list[PayeePlan]) -> None:
         )
 
 
-def _show(db: Path, run_id: int) -> int:
+def _show(db: Engine, run_id: int) -> int:
     record = ledger.run_record(db, run_id)
     if record is None:
         print(f"run {run_id} does not exist")

@@ -9,7 +9,6 @@ enqueued, so a resend sends the very same bytes.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,10 +22,11 @@ from gateway.payout.decision import (
     DecisionPaper,
     patient_reference,
 )
-from gateway.payout.ledger import LineRecord, paper_lines, run_lines, runs
+from gateway.payout.ledger import LineRecord, PayoutError, paper_lines, run_lines, runs
 from gateway.payout.recipients import Payee, Recipients
 from gateway.practices.model import EMPTY_REGISTER
 from gateway.rules.registry import RULES
+from gateway.store.engine import Engine, Reader
 
 _STATUS = {"payment": "godkjent", "correction": "korrigert", "reversal": "kreditert"}
 _GUIDANCE = {rule.code: rule.guidance for rule in RULES if rule.guidance}
@@ -43,7 +43,7 @@ def reference_secret(key_file: Path) -> bytes:
 
 
 def decisions_for_run(
-    db_path: Path,
+    db: Engine,
     run_id: int,
     *,
     payer: Organisation,
@@ -57,56 +57,55 @@ def decisions_for_run(
     refunds go to the regional health authority owning it); without a registry every sender is
     its own payee."""
     registry = registry if registry is not None else Recipients(EMPTY_REGISTER)
-    lines = run_lines(db_path, run_id)
-    run_key = next(r.run_key for r in runs(db_path) if r.run_id == run_id)
-    db = sqlite3.connect(db_path)
-    try:
-        by_payee: dict[str, tuple[Payee, list[LineRecord]]] = {}
-        for line in lines:
-            payee = registry.payee(line.receiver_her, _practitioner_type(db, line.bill_id), on)
-            by_payee.setdefault(payee.her_id, (payee, []))[1].append(line)
-        papers: dict[str, list[DecisionPaper]] = {}
-        for her, paper_id, amount in paper_lines(db_path, run_id):
-            paper, ptype = _paper(db, paper_id, amount)
-            payee = registry.payee(her, ptype, on)
-            by_payee.setdefault(payee.her_id, (payee, []))
-            papers.setdefault(payee.her_id, []).append(paper)
-        return [
-            Decision(
-                vedtak_id=f"{run_key}-{her}",
-                kjoring=run_key,
-                vedtaksdato=on,
-                payer=payer,
-                receiver=_receiver(db, payee),
-                account=payee.account,
-                kid=payee.kid,
-                bills=tuple(_bill(db, line, secret) for line in sorted(items, key=_order)),
-                papir=tuple(papers.get(her, ())),
-            )
-            for her, (payee, items) in sorted(by_payee.items())
-        ]
-    finally:
-        db.close()
+    lines = run_lines(db, run_id)
+    run_key = next(r.run_key for r in runs(db) if r.run_id == run_id)
+    by_payee: dict[str, tuple[Payee, list[LineRecord]]] = {}
+    for line in lines:
+        payee = registry.payee(line.receiver_her, _practitioner_type(db, line.bill_id), on)
+        by_payee.setdefault(payee.her_id, (payee, []))[1].append(line)
+    papers: dict[str, list[DecisionPaper]] = {}
+    for her, paper_id, amount in paper_lines(db, run_id):
+        paper, ptype = _paper(db, paper_id, amount)
+        payee = registry.payee(her, ptype, on)
+        by_payee.setdefault(payee.her_id, (payee, []))
+        papers.setdefault(payee.her_id, []).append(paper)
+    return [
+        Decision(
+            vedtak_id=f"{run_key}-{her}",
+            kjoring=run_key,
+            vedtaksdato=on,
+            payer=payer,
+            receiver=_receiver(db, payee),
+            account=payee.account,
+            kid=payee.kid,
+            bills=tuple(_bill(db, line, secret) for line in sorted(items, key=_order)),
+            papir=tuple(papers.get(her, ())),
+        )
+        for her, (payee, items) in sorted(by_payee.items())
+    ]
 
 
-def _paper(db: sqlite3.Connection, paper_id: int, amount: int) -> tuple[DecisionPaper, str | None]:
-    submission, first, last, bills, ptype = db.execute(
+def _paper(db: Reader, paper_id: int, amount: int) -> tuple[DecisionPaper, str | None]:
+    row = db.one(
         "SELECT submission, period_from, period_to, bills, practice_type FROM paper_claims "
         "WHERE id = ?",
         (paper_id,),
-    ).fetchone()
+    )
+    if row is None:
+        raise PayoutError(f"paper claim {paper_id} of a payout line does not exist")
+    submission, first, last, bills, ptype = row
     paper = DecisionPaper(
         str(submission),
-        date.fromisoformat(first),
-        date.fromisoformat(last),
+        date.fromisoformat(str(first)),
+        date.fromisoformat(str(last)),
         int(bills),
         _ore(amount),
     )
     return paper, None if ptype is None else str(ptype)
 
 
-def _practitioner_type(db: sqlite3.Connection, bill_id: int) -> str | None:
-    row = db.execute("SELECT practitioner_type FROM bills WHERE id = ?", (bill_id,)).fetchone()
+def _practitioner_type(db: Reader, bill_id: int) -> str | None:
+    row = db.one("SELECT practitioner_type FROM bills WHERE id = ?", (bill_id,))
     return None if row is None or row[0] is None else str(row[0])
 
 
@@ -114,15 +113,15 @@ def _order(line: LineRecord) -> tuple[int, int]:
     return (line.bill_id, line.line_id)
 
 
-def _receiver(db: sqlite3.Connection, payee: Payee) -> Organisation:
+def _receiver(db: Reader, payee: Payee) -> Organisation:
     """The payee as an organisation: its name in the register, else the name it sends under."""
     name = payee.name
     if name is None:
-        row = db.execute(
+        row = db.one(
             "SELECT m.sender_name FROM bills b JOIN messages m ON m.id = b.message_id "
             "WHERE b.sender_her = ? ORDER BY b.id DESC LIMIT 1",
             (payee.her_id,),
-        ).fetchone()
+        )
         name = str(row[0]) if row and row[0] else f"HER-id {payee.her_id}"
     idents = [Ident(payee.her_id, "HER")]
     if payee.enh_id:
@@ -130,18 +129,20 @@ def _receiver(db: sqlite3.Connection, payee: Payee) -> Organisation:
     return Organisation(name=name, idents=tuple(idents))
 
 
-def _bill(db: sqlite3.Connection, line: LineRecord, secret: bytes) -> DecisionBill:
-    regning_nr, guid, patient_id, dato_tid = db.execute(
+def _bill(db: Reader, line: LineRecord, secret: bytes) -> DecisionBill:
+    found = db.one(
         "SELECT regning_nr, guid, patient_id, dato_tid FROM bills WHERE id = ?", (line.bill_id,)
-    ).fetchone()
-    takster = db.execute(
+    )
+    assert found is not None  # a payout line references its bill
+    regning_nr, guid, patient_id, dato_tid = found
+    takster = db.rows(
         "SELECT code, antall, amount_ore FROM bill_lines WHERE bill_id = ? AND kind = 'takst' "
         "ORDER BY position",
         (line.bill_id,),
-    ).fetchall()
-    notes = db.execute(
+    )
+    notes = db.rows(
         "SELECT code, text FROM findings WHERE bill_id = ? ORDER BY id", (line.bill_id,)
-    ).fetchall()
+    )
     return DecisionBill(
         regning_nr=str(regning_nr),
         guid=str(guid),

@@ -28,11 +28,12 @@ targets (approved minus credited).
 Line kinds: ``payment`` — the first line of an original bill; ``correction`` — any later line of
 an original (an override changed its target); ``reversal`` — a line of a credit bill.
 
-Exactly once: a run is one ``BEGIN IMMEDIATE`` transaction that inserts the run row and computes
-and inserts all its lines from the state read inside that same transaction. A crash before the
-commit leaves nothing; after it, everything. A run key (the scheduled date, e.g. ``2026-11-23``)
-is unique: running the same key again returns the recorded run unchanged and pays nothing new.
-``BEGIN IMMEDIATE`` also serialises concurrent runs (two daemons on one database).
+Exactly once: a run is one transaction that inserts the run row and computes and inserts all
+its lines from the state read inside that same transaction. A crash before the commit leaves
+nothing; after it, everything. A run key (the scheduled date, e.g. ``2026-11-23``) is unique:
+running the same key again returns the recorded run unchanged and pays nothing new. The
+transaction takes the ``payout`` lock (``Transaction.serialise``: SQLite's ``BEGIN IMMEDIATE``,
+a PostgreSQL advisory lock), so runs of several instances on one database never interleave.
 
 Holds: ``run(..., hold=...)`` lets the caller leave bills out of a run (they stay unpaid and
 come up again): ``gateway.payout.payees`` holds every bill of a payee without an account, or
@@ -41,21 +42,19 @@ whose net would be negative (carried to the next run). The run's state then move
 ``done``).
 
 Amounts are integer øre throughout. The ledger keeps its own tables on the claims database,
-through its own connection; the claims store's schema is not touched.
+through the store's engine (``Engine.create_tables``); the claims store's schema is not touched.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Collection, Sequence
-from contextlib import closing
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal
 
 from gateway.errors import GatewayError
-from gateway.store.transactions import connect, immediate
+from gateway.store.engine import Engine, Reader, Transaction
 
 LineKind = Literal["payment", "reversal", "correction"]
 
@@ -168,21 +167,28 @@ class LineRecord:
     amount_ore: int
 
 
-# --- connection --------------------------------------------------------------------------------
+#: The lock every transaction that decides what is paid takes (``Transaction.serialise``).
+PAYOUT_LOCK = "payout"
 
 
-def _connect(db_path: Path | str) -> sqlite3.Connection:
-    """A connection with foreign keys on and the ledger tables present. A transaction is
-    ``with closing(_connect(path)) as db, immediate(db)``: committed on success, rolled back on
-    any error."""
-    return connect(db_path, foreign_keys=True, schema=SCHEMA)
+def payout_transaction(db: Engine, failure: str) -> AbstractContextManager[Transaction]:
+    """A transaction on the ledger's tables that no other payout transaction interleaves with,
+    on any instance: ``with payout_transaction(db, "...") as tx: ...``."""
+    db.create_tables(SCHEMA)
+    return _serialised(db, failure)
 
 
-def create_tables(db_path: Path | str) -> None:
+@contextmanager
+def _serialised(db: Engine, failure: str) -> Iterator[Transaction]:
+    with db.transaction(failure) as tx:
+        tx.serialise(PAYOUT_LOCK)
+        yield tx
+
+
+def create_tables(db: Engine) -> None:
     """Create the ledger's tables if they are missing, for a reader of them (the console)
     that may come before any run."""
-    with closing(_connect(db_path)):
-        pass
+    db.create_tables(SCHEMA)
 
 
 # --- the ledger --------------------------------------------------------------------------------
@@ -215,8 +221,8 @@ def bill_target(
     return approved_ore
 
 
-def _compute(db: sqlite3.Connection) -> list[PlannedLine]:
-    rows = db.execute(_BILLS_SQL).fetchall()
+def _compute(db: Reader) -> list[PlannedLine]:
+    rows = db.rows(_BILLS_SQL)
     paid_by_id = {int(r[0]): int(r[9]) for r in rows}
     lines: list[PlannedLine] = []
     for r in rows:
@@ -246,20 +252,19 @@ def _compute(db: sqlite3.Connection) -> list[PlannedLine]:
             kind = "payment"
         practitioner_type = None if r[10] is None else str(r[10])
         lines.append(PlannedLine(receiver, bill_id, kind, delta, target, paid, practitioner_type))
-    for paper_id, her, refund, ptype in db.execute(_PAPER_SQL):
+    for paper_id, her, refund, ptype in db.rows(_PAPER_SQL):
         lines.append(
             PlannedLine(str(her), 0, "payment", int(refund), int(refund), 0, ptype, int(paper_id))
         )
     return lines
 
 
-def _has_lines(db: sqlite3.Connection, bill_id: int) -> bool:
-    row = db.execute("SELECT 1 FROM payout_lines WHERE bill_id = ? LIMIT 1", (bill_id,))
-    return row.fetchone() is not None
+def _has_lines(db: Reader, bill_id: int) -> bool:
+    return db.one("SELECT 1 FROM payout_lines WHERE bill_id = ? LIMIT 1", (bill_id,)) is not None
 
 
-def _insert_lines(db: sqlite3.Connection, run_id: int, lines: list[PlannedLine]) -> None:
-    db.executemany(
+def _insert_lines(db: Transaction, run_id: int, lines: list[PlannedLine]) -> None:
+    db.execute_many(
         "INSERT INTO payout_lines(run_id, receiver_her, bill_id, kind, amount_ore) "
         "VALUES (?, ?, ?, ?, ?)",
         [
@@ -268,20 +273,21 @@ def _insert_lines(db: sqlite3.Connection, run_id: int, lines: list[PlannedLine])
             if x.paper_id is None
         ],
     )
-    db.executemany(
+    db.execute_many(
         "INSERT INTO payout_paper_lines(run_id, receiver_her, paper_id, amount_ore) "
         "VALUES (?, ?, ?, ?)",
         [(run_id, x.receiver_her, x.paper_id, x.amount_ore) for x in lines if x.paper_id],
     )
 
 
-def _per_receiver(db: sqlite3.Connection, run_id: int) -> dict[str, int]:
-    rows = db.execute(
+def _per_receiver(db: Reader, run_id: int) -> dict[str, int]:
+    rows = db.rows(
         "SELECT receiver_her, SUM(amount_ore) FROM (SELECT receiver_her, amount_ore "
         "FROM payout_lines WHERE run_id = ? UNION ALL SELECT receiver_her, amount_ore "
-        "FROM payout_paper_lines WHERE run_id = ?) GROUP BY receiver_her ORDER BY receiver_her",
+        "FROM payout_paper_lines WHERE run_id = ?) AS l GROUP BY receiver_her "
+        "ORDER BY receiver_her",
         (run_id, run_id),
-    ).fetchall()
+    )
     return {str(her): int(total) for her, total in rows}
 
 
@@ -292,14 +298,14 @@ def _now() -> str:
 # --- public API --------------------------------------------------------------------------------
 
 
-def plan(db_path: Path | str) -> list[PlannedLine]:
+def plan(db: Engine) -> list[PlannedLine]:
     """What the next run would pay, bill by bill (ordered by bill id). Records nothing."""
-    with closing(_connect(db_path)) as db, immediate(db):
-        # Read inside a transaction for a consistent snapshot; nothing is written.
-        return _compute(db)
+    with payout_transaction(db, "could not plan a payout run") as tx:
+        # Read inside a transaction, after any run in progress; nothing is written.
+        return _compute(tx)
 
 
-def run(db_path: Path | str, run_key: str, *, hold: Hold | None = None) -> RunResult:
+def run(db: Engine, run_key: str, *, hold: Hold | None = None) -> RunResult:
     """Record the run ``run_key`` and all its lines in one transaction, or, if a run with this
     key exists, return it unchanged (nothing new is paid).
 
@@ -307,66 +313,57 @@ def run(db_path: Path | str, run_key: str, *, hold: Hold | None = None) -> RunRe
     stay unpaid (target − paid unchanged) and come up again in the next run."""
     if not run_key.strip():
         raise PayoutError("a payout run needs a non-empty run key")
-    with closing(_connect(db_path)) as db, immediate(db):
-        row = db.execute("SELECT id FROM payout_runs WHERE run_key = ?", (run_key,)).fetchone()
+    with payout_transaction(db, f"could not record payout run {run_key}") as tx:
+        row = tx.one("SELECT id FROM payout_runs WHERE run_key = ?", (run_key,))
         if row is not None:
             run_id = int(row[0])
-            return RunResult(run_id, run_key, False, _per_receiver(db, run_id))
-        cur = db.execute(
-            "INSERT INTO payout_runs(run_key, created_at, state) VALUES (?, ?, 'recorded')",
+            return RunResult(run_id, run_key, False, _per_receiver(tx, run_id))
+        run_id = tx.insert(
+            "INSERT INTO payout_runs(run_key, created_at, state) VALUES (?, ?, 'recorded') "
+            "RETURNING id",
             (run_key, _now()),
         )
-        run_id = int(cur.lastrowid or 0)
-        lines = _compute(db)
+        lines = _compute(tx)
         held_keys = set(hold(lines)) if hold is not None else set()
-        _insert_lines(db, run_id, [x for x in lines if x.key not in held_keys])
+        _insert_lines(tx, run_id, [x for x in lines if x.key not in held_keys])
         held = tuple(x for x in lines if x.key in held_keys)
-        return RunResult(run_id, run_key, True, _per_receiver(db, run_id), held)
+        return RunResult(run_id, run_key, True, _per_receiver(tx, run_id), held)
 
 
-def runs(db_path: Path | str) -> list[RunRecord]:
+def runs(db: Engine) -> list[RunRecord]:
     """All recorded runs, oldest first, with their line count and net total."""
-    db = _connect(db_path)
-    try:
-        rows = db.execute(
-            "SELECT r.id, r.run_key, r.created_at, r.state, COUNT(l.run_id), "
-            "COALESCE(SUM(l.amount_ore), 0) FROM payout_runs r LEFT JOIN "
-            "(SELECT run_id, amount_ore FROM payout_lines UNION ALL "
-            "SELECT run_id, amount_ore FROM payout_paper_lines) l ON l.run_id = r.id "
-            "GROUP BY r.id ORDER BY r.id"
-        ).fetchall()
-    finally:
-        db.close()
+    db.create_tables(SCHEMA)
+    rows = db.rows(
+        "SELECT r.id, r.run_key, r.created_at, r.state, COUNT(l.run_id), "
+        "COALESCE(SUM(l.amount_ore), 0) FROM payout_runs r LEFT JOIN "
+        "(SELECT run_id, amount_ore FROM payout_lines UNION ALL "
+        "SELECT run_id, amount_ore FROM payout_paper_lines) AS l ON l.run_id = r.id "
+        "GROUP BY r.id, r.run_key, r.created_at, r.state ORDER BY r.id"
+    )
     return [RunRecord(int(a), str(b), str(c), str(d), int(e), int(f)) for a, b, c, d, e, f in rows]
 
 
-def run_lines(db_path: Path | str, run_id: int) -> list[LineRecord]:
+def run_lines(db: Engine, run_id: int) -> list[LineRecord]:
     """The lines of one run, per receiver and bill."""
-    db = _connect(db_path)
-    try:
-        rows = db.execute(
-            "SELECT id, run_id, receiver_her, bill_id, kind, amount_ore FROM payout_lines "
-            "WHERE run_id = ? ORDER BY receiver_her, bill_id",
-            (run_id,),
-        ).fetchall()
-    finally:
-        db.close()
+    db.create_tables(SCHEMA)
+    rows = db.rows(
+        "SELECT id, run_id, receiver_her, bill_id, kind, amount_ore FROM payout_lines "
+        "WHERE run_id = ? ORDER BY receiver_her, bill_id",
+        (run_id,),
+    )
     return [
         LineRecord(int(a), int(b), str(c), int(d), _kind(e), int(f)) for a, b, c, d, e, f in rows
     ]
 
 
-def paper_lines(db_path: Path | str, run_id: int) -> list[tuple[str, int, int]]:
+def paper_lines(db: Engine, run_id: int) -> list[tuple[str, int, int]]:
     """(receiver HER id, paper claim id, amount in øre) of the paper claims a run paid."""
-    db = _connect(db_path)
-    try:
-        rows = db.execute(
-            "SELECT receiver_her, paper_id, amount_ore FROM payout_paper_lines WHERE run_id = ? "
-            "ORDER BY receiver_her, paper_id",
-            (run_id,),
-        ).fetchall()
-    finally:
-        db.close()
+    db.create_tables(SCHEMA)
+    rows = db.rows(
+        "SELECT receiver_her, paper_id, amount_ore FROM payout_paper_lines WHERE run_id = ? "
+        "ORDER BY receiver_her, paper_id",
+        (run_id,),
+    )
     return [(str(a), int(b), int(c)) for a, b, c in rows]
 
 
@@ -385,6 +382,6 @@ def _kind(value: object) -> LineKind:
 RUN_STATES = ("recorded", "enqueued", "done")
 
 
-def run_record(db_path: Path | str, run_id: int) -> RunRecord | None:
+def run_record(db: Engine, run_id: int) -> RunRecord | None:
     """One recorded run, or None."""
-    return next((r for r in runs(db_path) if r.run_id == run_id), None)
+    return next((r for r in runs(db) if r.run_id == run_id), None)

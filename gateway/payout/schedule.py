@@ -8,7 +8,7 @@ compute fire times, keeps its state in the claims database, and sleeps on the da
 event in between (at most ``max_sleep`` seconds at a time, so a changed clock or a fire time
 claimed elsewhere is noticed soon).
 
-State (own tables, own connection, like the ledger):
+State (own tables on the claims database, through the store's engine, like the ledger):
 
 - ``payout_schedule_state``: ``started_at``, when a scheduler first ran on this database.
   Fire times before it are not caught up (a new installation does not pay "missed" history).
@@ -21,15 +21,16 @@ State (own tables, own connection, like the ledger):
    ``payout.claim_lease_seconds`` (its daemon died mid-run): re-claim it and run it again.
 2. **The latest due fire**: the latest fire time F with ``last < F <= now``, where ``last`` is
    the latest claimed fire (or ``started_at``). Missed fires before F are skipped: several
-   missed days give ONE catch-up run. F is claimed with an INSERT in a ``BEGIN IMMEDIATE``
-   transaction; a second daemon's INSERT of the same F finds the row and does nothing.
+   missed days give ONE catch-up run. F is claimed with an INSERT in a payout transaction
+   (``ledger.payout_transaction``: serialised across instances); a second daemon's INSERT of
+   the same F finds the row and does nothing.
 3. The claimed fire is run: ``ledger.run(key, hold=...)`` records it (the run key is F in the
    schedule's time zone, ``YYYY-MM-DDTHHMM``, e.g. ``2026-11-23T1600``; a catch-up run keeps
    the key of the latest missed fire, and pays everything owed up to the moment it runs), then
    ``sending.process_run`` stores, queues and writes its decisions and payment file.
 
-Exactly once does not rest on the claim alone: the ledger's unique run key and ``BEGIN
-IMMEDIATE`` make a second run of the same key a no-op, and enqueueing is idempotent, so even a
+Exactly once does not rest on the claim alone: the ledger's unique run key and its serialised
+transaction make a second run of the same key a no-op, and enqueueing is idempotent, so even a
 take-over racing a slow daemon pays nothing twice. On start, ``run`` first finishes runs a
 crash left unsent (``sending.resume``).
 """
@@ -40,13 +41,11 @@ import asyncio
 import contextlib
 import os
 import socket
-import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -56,7 +55,7 @@ from gateway.payout import ledger, sending
 from gateway.payout.config import PayoutConfig
 from gateway.payout.payees import hold_for
 from gateway.payout.sending import PayoutDeps, RunOutcome
-from gateway.store.transactions import connect, immediate
+from gateway.store.engine import Engine, Transaction
 
 log = get_logger("payout.schedule")
 
@@ -97,7 +96,7 @@ class PayoutScheduler:
     def __init__(
         self,
         config: PayoutConfig,
-        db_path: Path,
+        db: Engine,
         deps: PayoutDeps,
         clock: Callable[[], datetime] = utc_now,
         *,
@@ -106,7 +105,7 @@ class PayoutScheduler:
         owner: str | None = None,
     ) -> None:
         self.config = config
-        self.db_path = db_path
+        self.db = db
         self.deps = deps
         self.clock = clock
         self.flush = flush
@@ -123,7 +122,7 @@ class PayoutScheduler:
         The database work runs in a thread (``asyncio.to_thread``); an error in one tick is
         logged and retried at the next, it never stops the daemon."""
         try:
-            resumed = await asyncio.to_thread(sending.resume, self.db_path, self.deps)
+            resumed = await asyncio.to_thread(sending.resume, self.db, self.deps)
             if resumed:
                 log.warning("payout_runs_resumed", runs=[r.run_key for r in resumed])
                 await self._flush()
@@ -168,7 +167,7 @@ class PayoutScheduler:
             take_over=fire.take_over,
             owner=self.owner,
         )
-        result = ledger.run(self.db_path, fire.run_key, hold=self._hold)
+        result = ledger.run(self.db, fire.run_key, hold=self._hold)
         if result.held:
             log.warning(
                 "payout_held",
@@ -176,7 +175,7 @@ class PayoutScheduler:
                 bills=len(result.held),
                 senders=sorted({x.receiver_her for x in result.held}),
             )
-        outcome = sending.process_run(self.db_path, result.run_id, self.deps)
+        outcome = sending.process_run(self.db, result.run_id, self.deps)
         log.info(
             "payout_run_done",
             run_key=fire.run_key,
@@ -188,45 +187,46 @@ class PayoutScheduler:
         return outcome
 
     def claim_due(self) -> Fire | None:
-        """Claim, in one ``BEGIN IMMEDIATE`` transaction, the fire this tick should run."""
+        """Claim, in one payout transaction, the fire this tick should run."""
         now = self.clock()
         with self._transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO payout_schedule_state(id, started_at) VALUES (1, ?)",
+                "INSERT INTO payout_schedule_state(id, started_at) VALUES (1, ?) "
+                "ON CONFLICT (id) DO NOTHING",
                 (_iso(now),),
             )
             taken = self._take_over(db, now)
             if taken is not None:
                 return taken
-            started = _parse(
-                db.execute("SELECT started_at FROM payout_schedule_state").fetchone()[0]
-            )
-            row = db.execute("SELECT MAX(fire_time) FROM payout_schedule_fires").fetchone()
-            last = max(started, _parse(row[0])) if row[0] is not None else started
+            state = db.one("SELECT started_at FROM payout_schedule_state")
+            assert state is not None  # inserted above
+            started = _parse(str(state[0]))
+            row = db.one("SELECT MAX(fire_time) FROM payout_schedule_fires")
+            last = max(started, _parse(row[0])) if row and row[0] is not None else started
             fire_time = self.latest_fire(last, now)
             if fire_time is None:
                 return None
             key = self.run_key(fire_time)
             # A tick claims a fire within max_sleep of its time; much later, it was missed.
             catch_up = now - fire_time > LATE_AFTER
-            cur = db.execute(
-                "INSERT OR IGNORE INTO payout_schedule_fires(fire_time, run_key, claimed_by, "
-                "claimed_at, catch_up) VALUES (?, ?, ?, ?, ?)",
+            inserted = db.execute(
+                "INSERT INTO payout_schedule_fires(fire_time, run_key, claimed_by, "
+                "claimed_at, catch_up) VALUES (?, ?, ?, ?, ?) ON CONFLICT (fire_time) DO NOTHING",
                 (_iso(fire_time), key, self.owner, _iso(now), int(catch_up)),
             )
-            if cur.rowcount == 0:
+            if inserted == 0:
                 return None
             return Fire(fire_time.astimezone(UTC), key, catch_up)
 
-    def _take_over(self, db: sqlite3.Connection, now: datetime) -> Fire | None:
+    def _take_over(self, db: Transaction, now: datetime) -> Fire | None:
         cutoff = now - timedelta(seconds=self.config.claim_lease_seconds)
-        row = db.execute(
+        row = db.one(
             "SELECT f.fire_time, f.run_key, f.catch_up FROM payout_schedule_fires f "
             "LEFT JOIN payout_runs r ON r.run_key = f.run_key "
             "WHERE (r.id IS NULL OR r.state <> 'done') AND f.claimed_at < ? "
             "ORDER BY f.fire_time LIMIT 1",
             (_iso(cutoff),),
-        ).fetchone()
+        )
         if row is None:
             return None
         db.execute(
@@ -261,23 +261,18 @@ class PayoutScheduler:
 
     # --- storage -----------------------------------------------------------------------------
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with closing(connect(self.db_path, schema=ledger.SCHEMA + SCHEMA)) as db, immediate(db):
-            yield db
+    def _transaction(self) -> AbstractContextManager[Transaction]:
+        self.db.create_tables(ledger.SCHEMA + SCHEMA)
+        return ledger.payout_transaction(self.db, "could not claim a payout fire")
 
 
-def claimed_fires(db_path: Path) -> list[tuple[str, str, str, bool]]:
+def claimed_fires(db: Engine) -> list[tuple[str, str, str, bool]]:
     """(fire time UTC, run key, claimed by, catch-up) of every claimed fire, oldest first."""
-    db = sqlite3.connect(db_path)
-    try:
-        db.executescript(SCHEMA)
-        rows = db.execute(
-            "SELECT fire_time, run_key, claimed_by, catch_up FROM payout_schedule_fires "
-            "ORDER BY fire_time"
-        ).fetchall()
-    finally:
-        db.close()
+    db.create_tables(ledger.SCHEMA + SCHEMA)
+    rows = db.rows(
+        "SELECT fire_time, run_key, claimed_by, catch_up FROM payout_schedule_fires "
+        "ORDER BY fire_time"
+    )
     return [(str(a), str(b), str(c), bool(d)) for a, b, c, d in rows]
 
 

@@ -31,9 +31,8 @@ register, else ``HER:<id>`` for the outbox to resolve.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Callable
-from contextlib import closing
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -62,9 +61,8 @@ from gateway.payout.values import HeldDecision, PayoutDeps, RunOutcome, StoredDe
 from gateway.practices.live import PracticeSource
 from gateway.records import ReplyRecord
 from gateway.security.xmldsig import Signer, load_signer
+from gateway.store.engine import Engine, Reader, Transaction
 from gateway.store.replies import write_replies
-from gateway.store.sqlite import SqliteTransaction
-from gateway.store.transactions import connect, immediate
 
 log = get_logger("payout")
 
@@ -115,8 +113,10 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 # --- storage --------------------------------------------------------------------------------------
 
 
-def _connect(db_path: Path) -> sqlite3.Connection:
-    return connect(db_path, foreign_keys=True, schema=ledger.SCHEMA + SCHEMA)
+def _transaction(db: Engine, failure: str) -> AbstractContextManager[Transaction]:
+    """A payout transaction (``ledger.payout_transaction``) with this module's table present."""
+    db.create_tables(ledger.SCHEMA + SCHEMA)
+    return ledger.payout_transaction(db, failure)
 
 
 _DECISION_COLUMNS = (
@@ -124,18 +124,18 @@ _DECISION_COLUMNS = (
 )
 
 
-def _read_decisions(db: sqlite3.Connection, run_id: int) -> list[StoredDecision]:
+def _read_decisions(db: Reader, run_id: int) -> list[StoredDecision]:
     return _read_decisions_where(db, "run_id = ?", (run_id,))
 
 
 def _read_decisions_where(
-    db: sqlite3.Connection, where: str, params: tuple[object, ...]
+    db: Reader, where: str, params: tuple[object, ...]
 ) -> list[StoredDecision]:
-    rows = db.execute(
+    rows = db.rows(
         f"SELECT {_DECISION_COLUMNS} FROM payout_decisions WHERE {where} "  # noqa: S608
         "ORDER BY receiver_her",
         params,
-    ).fetchall()
+    )
     return [
         StoredDecision(
             int(r[0]),
@@ -154,19 +154,14 @@ def _read_decisions_where(
     ]
 
 
-def stored_decisions(db_path: Path, run_id: int) -> list[StoredDecision]:
+def stored_decisions(db: Engine, run_id: int) -> list[StoredDecision]:
     """The decisions stored for a run (empty until it is enqueued)."""
-    db = _connect(db_path)
-    try:
-        return _read_decisions(db, run_id)
-    finally:
-        db.close()
+    db.create_tables(ledger.SCHEMA + SCHEMA)
+    return _read_decisions(db, run_id)
 
 
-def _state(db: sqlite3.Connection, run_id: int) -> tuple[str, str, str]:
-    row = db.execute(
-        "SELECT run_key, state, created_at FROM payout_runs WHERE id = ?", (run_id,)
-    ).fetchone()
+def _state(db: Reader, run_id: int) -> tuple[str, str, str]:
+    row = db.one("SELECT run_key, state, created_at FROM payout_runs WHERE id = ?", (run_id,))
     if row is None:
         raise ledger.PayoutError(f"payout run {run_id} does not exist")
     return str(row[0]), str(row[1]), str(row[2])
@@ -175,19 +170,19 @@ def _state(db: sqlite3.Connection, run_id: int) -> tuple[str, str, str]:
 # --- the steps ------------------------------------------------------------------------------------
 
 
-def enqueue_run(db_path: Path, run_id: int, deps: PayoutDeps) -> tuple[list[StoredDecision], int]:
+def enqueue_run(db: Engine, run_id: int, deps: PayoutDeps) -> tuple[list[StoredDecision], int]:
     """Step 2: store the run's signed decisions and queue them, in one transaction.
 
     Returns the stored decisions and how many outbox rows were inserted now. A run already
     enqueued is returned as it is (nothing new is queued)."""
-    with closing(_connect(db_path)) as db, immediate(db):
-        run_key, state, created_at = _state(db, run_id)
+    with _transaction(db, f"could not enqueue payout run {run_id}") as tx:
+        run_key, state, created_at = _state(tx, run_id)
         if state != "recorded":
-            return _read_decisions(db, run_id), 0
-        existing = {d.receiver_her for d in _read_decisions(db, run_id)}
+            return _read_decisions(tx, run_id), 0
+        existing = {d.receiver_her for d in _read_decisions(tx, run_id)}
         now = deps.now()
         decisions = decisions_for_run(
-            db_path,
+            db,
             run_id,
             payer=deps.identity.organisation(),
             secret=deps.secret,
@@ -197,66 +192,63 @@ def enqueue_run(db_path: Path, run_id: int, deps: PayoutDeps) -> tuple[list[Stor
         for decision in decisions:
             her = _her_of(decision)
             if her not in existing:
-                _insert_decision(db, run_id, decision, deps, now)
-        stored = _read_decisions(db, run_id)
-        queued = sum(_queue(db, d, deps, now, d.vedtak_id) for d in stored)
-        db.execute("UPDATE payout_runs SET state = 'enqueued' WHERE id = ?", (run_id,))
+                _insert_decision(tx, run_id, decision, deps, now)
+        stored = _read_decisions(tx, run_id)
+        queued = sum(_queue(tx, d, deps, now, d.vedtak_id) for d in stored)
+        tx.execute("UPDATE payout_runs SET state = 'enqueued' WHERE id = ?", (run_id,))
     log.info("payout_run_enqueued", run_id=run_id, run_key=run_key, decisions=len(stored))
     return stored, queued
 
 
-def finish_run(db_path: Path, run_id: int, deps: PayoutDeps) -> Path | None:
+def finish_run(db: Engine, run_id: int, deps: PayoutDeps) -> Path | None:
     """Step 3: write the decision copies and the pain.001 file; mark the run done.
 
     Returns the payment file, or None when the run pays nobody (or no payer account is set)."""
-    db = _connect(db_path)
-    try:
-        run_key, state, created_at = _state(db, run_id)
-        if state == "recorded":
-            raise ledger.PayoutError(f"payout run {run_id} is not enqueued yet")
-        decisions = _read_decisions(db, run_id)
-    finally:
-        db.close()
+    db.create_tables(ledger.SCHEMA + SCHEMA)
+    run_key, state, created_at = _state(db, run_id)
+    if state == "recorded":
+        raise ledger.PayoutError(f"payout run {run_id} is not enqueued yet")
+    decisions = _read_decisions(db, run_id)
     write_decision_files(decisions, deps.decisions_directory)
     payment_file = write_payment_file(run_key, created_at, decisions, deps)
-    with closing(_connect(db_path)) as db, immediate(db):
-        db.execute("UPDATE payout_runs SET state = 'done' WHERE id = ?", (run_id,))
+    with _transaction(db, f"could not finish payout run {run_id}") as tx:
+        tx.execute("UPDATE payout_runs SET state = 'done' WHERE id = ?", (run_id,))
     return payment_file
 
 
-def process_run(db_path: Path, run_id: int, deps: PayoutDeps) -> RunOutcome:
+def process_run(db: Engine, run_id: int, deps: PayoutDeps) -> RunOutcome:
     """Steps 2 and 3 for a recorded run; safe to repeat at any point."""
-    decisions, queued = enqueue_run(db_path, run_id, deps)
-    payment_file = finish_run(db_path, run_id, deps)
-    release_held(db_path, deps)  # earlier runs' decisions whose CPA now allows them
-    run = ledger.run_record(db_path, run_id)
+    decisions, queued = enqueue_run(db, run_id, deps)
+    payment_file = finish_run(db, run_id, deps)
+    release_held(db, deps)  # earlier runs' decisions whose CPA now allows them
+    run = ledger.run_record(db, run_id)
     key = run.run_key if run is not None else ""
     return RunOutcome(run_id, key, tuple(decisions), queued, payment_file)
 
 
-def resume(db_path: Path, deps: PayoutDeps) -> list[RunOutcome]:
+def resume(db: Engine, deps: PayoutDeps) -> list[RunOutcome]:
     """Finish every run a crash left ``recorded`` or ``enqueued``, oldest first."""
-    return [process_run(db_path, r.run_id, deps) for r in ledger.runs(db_path) if r.state != "done"]
+    return [process_run(db, r.run_id, deps) for r in ledger.runs(db) if r.state != "done"]
 
 
-def resend(db_path: Path, run_id: int, deps: PayoutDeps) -> int:
+def resend(db: Engine, run_id: int, deps: PayoutDeps) -> int:
     """Queue a new copy of each of the run's decisions (new ebXML MessageId, same decision).
 
     A run not yet enqueued is first finished (then its decisions are queued once, not twice).
     Returns the number of outbox rows inserted."""
-    outcome = process_run(db_path, run_id, deps)
+    outcome = process_run(db, run_id, deps)
     if outcome.queued:
         return outcome.queued
-    with closing(_connect(db_path)) as db, immediate(db):
+    with _transaction(db, f"could not queue payout run {run_id} again") as tx:
         now = deps.now()
         total = 0
         names = {
-            str(r[0]) for r in db.execute("SELECT filename FROM replies WHERE kind = ?", (KIND,))
+            str(r[0]) for r in tx.rows("SELECT filename FROM replies WHERE kind = ?", (KIND,))
         }
-        for decision in _read_decisions(db, run_id):
+        for decision in _read_decisions(tx, run_id):
             stem = f"payout-{_safe(decision.vedtak_id)}"
             copies = sum(1 for n in names if n == f"{stem}.eml" or n.startswith(f"{stem}."))
-            total += _queue(db, decision, deps, now, f"{decision.vedtak_id}.{copies + 1}")
+            total += _queue(tx, decision, deps, now, f"{decision.vedtak_id}.{copies + 1}")
     return total
 
 
@@ -273,7 +265,7 @@ def _her_of(decision: Decision) -> str:
 
 
 def _insert_decision(
-    db: sqlite3.Connection, run_id: int, decision: Decision, deps: PayoutDeps, now: datetime
+    db: Transaction, run_id: int, decision: Decision, deps: PayoutDeps, now: datetime
 ) -> None:
     her = _her_of(decision)
     entry = deps.registry.get(her, local_naive(now).date())
@@ -301,12 +293,12 @@ def _insert_decision(
 
 
 def _queue(
-    db: sqlite3.Connection, decision: StoredDecision, deps: PayoutDeps, now: datetime, name: str
+    db: Transaction, decision: StoredDecision, deps: PayoutDeps, now: datetime, name: str
 ) -> int:
     """Insert one outbox row for ``decision`` named after ``name``; 0 if it exists already or
     the decision is held (its receiver's CPA does not take it: recorded in ``payout_held``)."""
     filename = f"payout-{_safe(name)}.eml"
-    if db.execute("SELECT 1 FROM replies WHERE filename = ?", (filename,)).fetchone():
+    if db.one("SELECT 1 FROM replies WHERE filename = ?", (filename,)):
         return 0
     route = _route(decision, deps, now)
     if isinstance(route, Held):
@@ -332,7 +324,7 @@ def _queue(
         ebxml_message_id=message_id,
         awaits_ack=True,
     )
-    write_replies(SqliteTransaction(db), [reply], received_id=None, created_at=now)
+    write_replies(db, [reply], received_id=None, created_at=now)
     return 1
 
 
@@ -347,26 +339,26 @@ def _route(decision: StoredDecision, deps: PayoutDeps, now: datetime) -> Decisio
     )
 
 
-def held_decisions(db_path: Path) -> list[HeldDecision]:
+def held_decisions(db: Engine) -> list[HeldDecision]:
     """Every decision held back now, oldest first, with why."""
-    with closing(_connect(db_path)) as db:
-        rows = db.execute(
-            "SELECT h.vedtak_id, d.run_id, d.receiver_her, h.reason, h.held_at "
-            "FROM payout_held h JOIN payout_decisions d ON d.vedtak_id = h.vedtak_id "
-            "ORDER BY h.held_at, h.vedtak_id"
-        ).fetchall()
+    db.create_tables(ledger.SCHEMA + SCHEMA)
+    rows = db.rows(
+        "SELECT h.vedtak_id, d.run_id, d.receiver_her, h.reason, h.held_at "
+        "FROM payout_held h JOIN payout_decisions d ON d.vedtak_id = h.vedtak_id "
+        "ORDER BY h.held_at, h.vedtak_id"
+    )
     return [HeldDecision(str(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows]
 
 
-def release_held(db_path: Path, deps: PayoutDeps) -> int:
+def release_held(db: Engine, deps: PayoutDeps) -> int:
     """Queue every held decision its receiver's CPA now allows; return how many went."""
     queued = 0
-    with closing(_connect(db_path)) as db, immediate(db):
+    with _transaction(db, "could not release held payout decisions") as tx:
         now = deps.now()
-        held = [str(r[0]) for r in db.execute("SELECT vedtak_id FROM payout_held")]
+        held = [str(r[0]) for r in tx.rows("SELECT vedtak_id FROM payout_held ORDER BY vedtak_id")]
         for vedtak_id in held:
-            (decision,) = _read_decisions_where(db, "vedtak_id = ?", (vedtak_id,))
-            queued += _queue(db, decision, deps, now, decision.vedtak_id)
+            (decision,) = _read_decisions_where(tx, "vedtak_id = ?", (vedtak_id,))
+            queued += _queue(tx, decision, deps, now, decision.vedtak_id)
     if queued:
         log.info("payout_decisions_released", queued=queued, still_held=len(held) - queued)
     return queued

@@ -20,7 +20,7 @@ from gateway.errors import GatewayError
 from gateway.logs import redact
 from gateway.retention.run import archive, restore, verify
 from gateway.settings import add_config_option
-from gateway.store import Store
+from gateway.store import Database, Store
 from gateway.store.rows import moment
 
 __all__ = ["add_commands", "run"]
@@ -44,7 +44,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         add_config_option(command)
 
 
-def run(args: argparse.Namespace, database: Path) -> int | None:
+def run(args: argparse.Namespace, database: Database) -> int | None:
     """Handle a ``retention`` command on the claims ``database``; None when it is another."""
     if getattr(args, "command", None) != "retention":
         return None

@@ -45,7 +45,7 @@ class ArchiveResult:
 
 def unsettled_bills(store: Store) -> set[int]:
     """Bills the next payout run would pay, reverse or correct: their messages stay whole."""
-    return {line.bill_id for line in ledger.plan(store.path) if line.paper_id is None}
+    return {line.bill_id for line in ledger.plan(store.engine) if line.paper_id is None}
 
 
 def archive(

@@ -29,10 +29,12 @@ import aioimaplib
 import aiosmtplib
 from cryptography import x509
 
+from gateway.errors import StorageError
 from gateway.inbox.imap.config import MailboxConfig
 from gateway.inbox.imap.session import LoginRefused, Session
 from gateway.outbox.smtp.session import smtp_client
 from gateway.security.revocation import RevocationConfig, revocation_health
+from gateway.store.database import Database
 
 #: How a mailbox or SMTP connection is protected: implicit TLS, STARTTLS, or plain (tests only).
 SECURITY = ("tls", "starttls", "none")
@@ -96,23 +98,53 @@ def _describe(exc: BaseException) -> str:
 
 
 async def check_database(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | Database,
     *,
     expected_version: int | None = None,
     timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - also SQLite's busy timeout
 ) -> Check:
-    """Open the SQLite database read-only and check that its schema is present.
+    """Open the database read-only (a SQLite file, or a configured ``Database``, PostgreSQL
+    included) and check that its schema is present.
 
     With ``expected_version`` (``gateway.store.migrations.SCHEMA_VERSION``): a newer schema
     fails (this gateway cannot use it), an older one warns (it is migrated on start).
     """
     name = "database"
-    db_path = Path(path)
+    if isinstance(path, Database) and path.url is not None:
+        return await _check_postgres(path.url, expected_version, timeout)
+    db_path = path.path if isinstance(path, Database) else Path(path)
+    assert db_path is not None  # a Database without a URL has a path
     try:
         async with asyncio.timeout(timeout):
             version, tables, received = await asyncio.to_thread(_read_database, db_path, timeout)
     except (sqlite3.Error, OSError, TimeoutError) as exc:
         return _fail(name, f"{db_path}: {_describe(exc)}")
+    return _database_check(str(db_path), version, tables, received, expected_version)
+
+
+async def _check_postgres(
+    url: str,
+    expected_version: int | None,
+    timeout: float,  # noqa: ASYNC109 - also the server's statement timeout
+) -> Check:
+    from gateway.store.postgres import describe, probe  # psycopg only where it is used
+
+    try:
+        async with asyncio.timeout(timeout + 1):
+            version, tables, received = await asyncio.to_thread(probe, url, timeout)
+    except (StorageError, TimeoutError) as exc:
+        return _fail("database", str(exc) or "timed out")
+    return _database_check(describe(url), version, tables, received, expected_version)
+
+
+def _database_check(
+    db_path: str,
+    version: int | None,
+    tables: set[str],
+    received: int,
+    expected_version: int | None,
+) -> Check:
+    name = "database"
     missing = [t for t in REQUIRED_TABLES if t not in tables]
     if missing:
         return _fail(name, f"{db_path}: not a gateway database (no table {', '.join(missing)})")
@@ -340,14 +372,17 @@ async def check_revocation(
     return Check(name, status, f"{state.detail} (cache {config.cache_dir})")
 
 
-async def check_payout_held(path: str | os.PathLike[str]) -> Check:
+async def check_payout_held(where: str | os.PathLike[str] | Database) -> Check:
     """Payout decisions held back because their receiver's CPA does not list their
-    Service/Action (``gateway.payout.routing``): a warning naming each receiver and why."""
+    Service/Action (``gateway.payout.routing``): a warning naming each receiver and why. The
+    database (a SQLite file or a configured ``Database``) is read read-only."""
     name = "payout decisions"
     try:
-        held = await asyncio.to_thread(_read_held, Path(path))
+        held = await asyncio.to_thread(_read_held, where)
+    except StorageError as exc:  # PostgreSQL: it names the database
+        return _fail(name, str(exc))
     except (sqlite3.Error, OSError) as exc:
-        return _fail(name, f"{path}: {_describe(exc)}")
+        return _fail(name, f"{where}: {_describe(exc)}")
     if not held:
         return _ok(name, "none held")
     shown = "; ".join(f"{vedtak} to HER {her}: {reason}" for vedtak, her, reason in held[:3])
@@ -359,7 +394,20 @@ async def check_payout_held(path: str | os.PathLike[str]) -> Check:
     )
 
 
-def _read_held(path: Path) -> list[tuple[str, str, str]]:
+_HELD = (
+    "SELECT h.vedtak_id, d.receiver_her, h.reason FROM payout_held h "
+    "JOIN payout_decisions d ON d.vedtak_id = h.vedtak_id ORDER BY h.held_at"
+)
+
+
+def _read_held(where: str | os.PathLike[str] | Database) -> list[tuple[str, str, str]]:
+    if isinstance(where, Database) and where.url is not None:
+        from gateway.store.postgres import look  # psycopg only where it is used
+
+        found = look(where.url, DEFAULT_TIMEOUT, _HELD, needs=("payout_held", "payout_decisions"))
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in found]
+    path = where.path if isinstance(where, Database) else Path(where)
+    assert path is not None  # a Database without a URL has a path
     if not path.is_file():
         return []
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=DEFAULT_TIMEOUT)
@@ -367,11 +415,7 @@ def _read_held(path: Path) -> list[tuple[str, str, str]]:
         tables = {str(r[0]) for r in db.execute("SELECT name FROM sqlite_master")}
         if "payout_held" not in tables:
             return []
-        rows = db.execute(
-            "SELECT h.vedtak_id, d.receiver_her, h.reason FROM payout_held h "
-            "JOIN payout_decisions d ON d.vedtak_id = h.vedtak_id ORDER BY h.held_at"
-        ).fetchall()
-        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in db.execute(_HELD)]
     finally:
         db.close()
 

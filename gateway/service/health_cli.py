@@ -54,7 +54,11 @@ def checks_for(config: Config) -> list[Awaitable[health.Check]]:
     warn = config.security.certificate_warn_days
     checks: list[Awaitable[health.Check]] = [
         health.check_database(config.database, expected_version=SCHEMA_VERSION),
-        health.check_directory_writable(config.database.parent),
+        *(
+            [health.check_directory_writable(config.database.path.parent)]
+            if config.database.path is not None
+            else []
+        ),
         health.check_directory_writable(config.spool.directory),
         health.check_directory_writable(config.outbox.directory),
         _outbox_space(config),

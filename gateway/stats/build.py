@@ -1,6 +1,6 @@
 """Build a published statistics table: validate the request, aggregate in SQL, suppress.
 
-``build_table(db_path, measure=..., by=[...], period=...)`` is what ``gateway stats export``
+``build_table(engine, measure=..., by=[...], period=...)`` is what ``gateway stats export``
 calls before writing a format. The table has every interior cell and every marginal total (each
 subset of ``by`` summed out, down to the grand total); cells are ordered interior first (sorted by
 key, "ukjent" last in each part), then the totals by how many dimensions are summed out.
@@ -15,23 +15,22 @@ A suppressed cell, a cell of unknown area, age group or sex, or one without inha
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
-from contextlib import closing
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+from gateway.errors import StorageError
 from gateway.stats.cube import EXCLUDED_PREFIX, Exclusion, aggregate_facts
 from gateway.stats.exclusions import default_exclusion
-from gateway.stats.mirror import mirror_directory, sync
+from gateway.stats.mirror import load_facts, sync
 from gateway.stats.model import AREA_LEVELS, DIMENSIONS, MEASURES, TOTAL, Cell, Table
 from gateway.stats.paper import add_paper, counts_paper
 from gateway.stats.periods import Period, StatsError, parse_period
 from gateway.stats.query import UNKNOWN, check_store, ensure_indexes, measure_value
-from gateway.stats.reference import connect
 from gateway.stats.register import read_register
 from gateway.stats.suppression import legend, suppress
+from gateway.store.engine import Engine, Reader
 
 __all__ = ["StatsError", "build_table", "validate_request"]
 
@@ -70,7 +69,7 @@ def _cell_order(cell: Cell) -> tuple[int, tuple[tuple[int, str], ...]]:
 
 
 def build_table(
-    db_path: Path | str,
+    db: Engine,
     *,
     measure: str,
     by: Sequence[str],
@@ -79,32 +78,34 @@ def build_table(
     share_of: str | None = None,
     exclusion: Exclusion | None = None,
     progress: Callable[[str], None] | None = None,
+    mirror: Path | None = None,
 ) -> Table:
     """The suppressed table of ``measure`` by the dimensions ``by`` for ``period``.
 
     ``only`` keeps the bills whose value of a dimension is one of the given (``praksistype``
     ``fysioterapeut`` and ``driftsavtale`` ``ja``: the published physiotherapy tables);
     ``share_of`` adds percentage shares of the total over that dimension; ``exclusion`` is the
-    90+ rule (default: the packaged list; ``Exclusion(frozenset())`` turns it off)."""
+    90+ rule (default: the packaged list; ``Exclusion(frozenset())`` turns it off). ``mirror``
+    is the statistics mirror's directory (``mirror.mirror_directory``); without one the bills
+    are read afresh."""
     dims = validate_request(measure, by)
     _check_options(measure, dims, only or {}, share_of)
     if exclusion is None:
         exclusion = default_exclusion()
     parsed = parse_period(period)
     report = progress or (lambda _message: None)
-    with closing(connect(db_path)) as db:
-        check_store(db)
-        try:
-            ensure_indexes(db)
-            facts = sync(db, mirror_directory(Path(db_path)), progress=progress)
-            register = read_register(db, facts.senders)
-        except sqlite3.Error as exc:
-            raise StatsError(f"statistics query failed: {exc}") from exc
-        report("summerer")
-        aggregates = aggregate_facts(facts, register, dims, parsed, only=only, exclusion=exclusion)
-        if counts_paper(measure, dims, bool(only)):
-            aggregates = add_paper(db, aggregates, register, facts.senders.values, dims, parsed)
-        population = _population(db, dims, parsed, measure, exclusion)
+    check_store(db)
+    try:
+        ensure_indexes(db)
+        facts = load_facts(db) if mirror is None else sync(db, mirror, progress=progress)
+        register = read_register(db, facts.senders)
+    except StorageError as exc:
+        raise StatsError(f"statistics query failed: {exc}") from exc
+    report("summerer")
+    aggregates = aggregate_facts(facts, register, dims, parsed, only=only, exclusion=exclusion)
+    if counts_paper(measure, dims, bool(only)):
+        aggregates = add_paper(db, aggregates, register, facts.senders.values, dims, parsed)
+    population = _population(db, dims, parsed, measure, exclusion)
     cells = sorted(
         (Cell(a.key, measure_value(measure, a), a.persons) for a in aggregates), key=_cell_order
     )
@@ -175,7 +176,7 @@ Population = dict[tuple[str, str, str], int]
 
 
 def _population(
-    db: sqlite3.Connection,
+    db: Reader,
     dims: tuple[str, ...],
     period: Period,
     measure: str,
@@ -185,11 +186,11 @@ def _population(
     if area is None or measure not in PER_INHABITANT_MEASURES:
         return None
     try:
-        rows = db.execute(
+        rows = db.rows(
             "SELECT kommune, aldersgruppe, kjonn, count FROM stats_population WHERE year = ?",
             (period.year,),
-        ).fetchall()
-    except sqlite3.Error as exc:
+        )
+    except StorageError as exc:
         raise StatsError(f"cannot read the population table: {exc}") from exc
     if not rows:
         return None

@@ -14,15 +14,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from gateway.errors import StorageError
 from gateway.settings import add_config_option
 from gateway.stats.formats import FORMATS, FormatError, write_table
 from gateway.stats.model import AREA_LEVELS, DIMENSIONS, MEASURES
 from gateway.stats.periods import StatsError
 from gateway.stats.published import PUBLISHED, Published
+from gateway.store.engine import Engine
 
 if TYPE_CHECKING:  # the cube needs numpy: imported only when a table is made
     from gateway.stats.cube import Exclusion
@@ -136,10 +139,25 @@ def _dimensions(text: str) -> tuple[str, ...]:
     return names
 
 
-def _database(config_path: Path) -> Path:
+@contextmanager
+def _database(config_path: Path) -> Iterator[tuple[Engine, Path | None]]:
+    """The claims database of the config, open (an absent SQLite file is an error, not made),
+    and the statistics mirror's directory (``mirror.mirror_directory``)."""
     from gateway.config import Config
+    from gateway.stats.mirror import mirror_directory
+    from gateway.store import Store
 
-    return Config.from_toml(config_path).database
+    database = Config.from_toml(config_path).database
+    if database.path is not None and not database.path.is_file():
+        raise StatsError(f"no database at {database.path}")
+    try:
+        store = Store(database)
+    except StorageError as exc:
+        raise StatsError(str(exc)) from exc
+    try:
+        yield store.engine, mirror_directory(database)
+    finally:
+        store.close()
 
 
 def output_format(fmt: str | None, out: Path) -> str:
@@ -175,20 +193,21 @@ def _export(args: argparse.Namespace) -> int:
     fmt = output_format(args.fmt, out)
     if not out.parent.is_dir():
         raise StatsError(f"{out.parent}: no such directory")
-    database = _database(args.config)
     progress: Callable[[str], None] = Progress(sys.stderr, enabled=not args.quiet)
     request = _request(args)
     progress(f"{request.measure} etter {', '.join(request.by)}, periode {args.period}")
-    table = build_table(
-        database,
-        measure=request.measure,
-        by=request.by,
-        period=args.period,
-        only=request.only,
-        share_of=request.share_of,
-        exclusion=_exclusion(args),
-        progress=progress,
-    )
+    with _database(args.config) as (database, mirror):
+        table = build_table(
+            database,
+            measure=request.measure,
+            by=request.by,
+            period=args.period,
+            only=request.only,
+            share_of=request.share_of,
+            exclusion=_exclusion(args),
+            progress=progress,
+            mirror=mirror,
+        )
     suppressed = sum(1 for c in table.cells if c.value is None)
     progress(f"skriver {fmt}: {len(table.cells)} celler, {suppressed} prikket")
     # Write next to the target and rename: a reader never sees half a file.
@@ -235,8 +254,8 @@ def _import(args: argparse.Namespace, kind: str) -> int:
     path: Path = args.file
     if not path.is_file():
         raise StatsError(f"{path}: no such file")
-    database = _database(args.config)
     importer = import_population if kind == "population" else import_residence
-    rows = importer(database, path)
+    with _database(args.config) as (database, _mirror):
+        rows = importer(database, path)
     print(f"{path}: {rows} {kind} rows imported")
     return 0

@@ -23,8 +23,7 @@ of a range of bills into ``stats_patient_numbers`` (``ON CONFLICT DO NOTHING``).
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.stats.contact_types import Classification
+from gateway.store.engine import Reader, Transaction
 
 __all__ = ["COLUMNS", "Columns", "Dictionary", "changed_bill_ids", "number_patients", "read_bills"]
 
@@ -121,7 +121,7 @@ WHERE o.id = (SELECT MAX(x.id) FROM overrides x WHERE x.bill_id = o.bill_id)
 """
 
 
-def number_patients(db: sqlite3.Connection, after: int, upto: int) -> None:
+def number_patients(db: Transaction, after: int, upto: int) -> None:
     """Give every patient of the bills with ``after < id <= upto`` a number (in a transaction
     the caller holds)."""
     db.execute(
@@ -132,7 +132,7 @@ def number_patients(db: sqlite3.Connection, after: int, upto: int) -> None:
 
 
 def _fetch(
-    db: sqlite3.Connection,
+    db: Reader,
     sql: str,
     column: str,
     where: str,
@@ -145,22 +145,20 @@ def _fetch(
     """Rows of ``sql`` for the bills ``after < id <= upto`` or ``ids`` (``column`` is the bill
     id), ordered by bill id."""
     if ids is None:
-        return db.execute(
+        return db.rows(
             f"{sql} {where} {column} > ? AND {column} <= ? {group} ORDER BY {column}",
             (after, upto),
-        ).fetchall()
+        )
     rows: list[tuple[Any, ...]] = []
     for start in range(0, len(ids), 500):
         chunk = list(ids[start : start + 500])
         marks = ", ".join("?" * len(chunk))
-        rows += db.execute(
-            f"{sql} {where} {column} IN ({marks}) {group} ORDER BY {column}", chunk
-        ).fetchall()
+        rows += db.rows(f"{sql} {where} {column} IN ({marks}) {group} ORDER BY {column}", chunk)
     return rows
 
 
 def read_bills(
-    db: sqlite3.Connection,
+    db: Reader,
     classification: Classification,
     ptypes: Dictionary,
     senders: Dictionary,
@@ -259,16 +257,16 @@ def _year_md(days: Array) -> tuple[Array, Array]:
 
 
 def changed_bill_ids(
-    db: sqlite3.Connection, bills_upto: int, overrides_after: int, overrides_upto: int
+    db: Reader, bills_upto: int, overrides_after: int, overrides_upto: int
 ) -> list[int]:
     """Bills up to ``bills_upto`` whose counted state or amount may have changed since a sync
     that had seen bills up to ``bills_upto`` and overrides up to ``overrides_after``: those with
     a newer override, and the originals a newer credit consumed."""
-    overridden: Iterable[tuple[int]] = db.execute(
+    overridden = db.rows(
         "SELECT DISTINCT bill_id FROM overrides WHERE id > ? AND id <= ? AND bill_id <= ?",
         (overrides_after, overrides_upto, bills_upto),
     )
-    credited: Iterable[tuple[int]] = db.execute(
+    credited = db.rows(
         "SELECT id FROM bills WHERE credited_by > ? AND id <= ?", (bills_upto, bills_upto)
     )
     return sorted({int(r[0]) for r in overridden} | {int(r[0]) for r in credited})

@@ -28,7 +28,6 @@ import contextlib
 import fcntl
 import json
 import os
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +46,9 @@ from gateway.stats.facts import (
     read_bills,
 )
 from gateway.stats.periods import StatsError
-from gateway.store.transactions import immediate
+from gateway.stats.reference import ensure_tables
+from gateway.store.database import Database
+from gateway.store.engine import Engine, Reader
 
 __all__ = ["Facts", "load_facts", "mirror_directory", "sync"]
 
@@ -69,9 +70,12 @@ class Facts:
     classification: Classification
 
 
-def mirror_directory(db_path: Path) -> Path:
-    """Where the mirror of the database at ``db_path`` lives."""
-    return db_path.with_name(db_path.name + ".stats")
+def mirror_directory(database: Database) -> Path | None:
+    """Where the mirror of ``database`` lives: beside a SQLite file. None for PostgreSQL (its
+    instances share no directory): the statistics then read the bills afresh (``load_facts``)."""
+    if database.path is None:
+        return None
+    return database.path.with_name(database.path.name + ".stats")
 
 
 @dataclass
@@ -81,17 +85,15 @@ class _Marks:
     residence: int = 0
 
 
-def _current_marks(db: sqlite3.Connection) -> _Marks:
-    bills = db.execute("SELECT COALESCE(MAX(id), 0) FROM bills").fetchone()[0]
-    overrides = db.execute("SELECT COALESCE(MAX(id), 0) FROM overrides").fetchone()[0]
-    row = db.execute(
-        "SELECT version FROM stats_reference_versions WHERE name = 'residence'"
-    ).fetchone()
+def _current_marks(db: Reader) -> _Marks:
+    (bills,) = db.one("SELECT COALESCE(MAX(id), 0) FROM bills") or (0,)
+    (overrides,) = db.one("SELECT COALESCE(MAX(id), 0) FROM overrides") or (0,)
+    row = db.one("SELECT version FROM stats_reference_versions WHERE name = 'residence'")
     return _Marks(int(bills), int(overrides), int(row[0]) if row else 0)
 
 
 def _read_new(
-    db: sqlite3.Connection,
+    db: Engine,
     facts: Facts,
     after: int,
     upto: int,
@@ -100,8 +102,8 @@ def _read_new(
     start = after
     while start < upto:
         end = min(upto, start + CHUNK)
-        with immediate(db):
-            number_patients(db, start, end)
+        with db.transaction("could not number the patients") as tx:
+            number_patients(tx, start, end)
         facts.columns = facts.columns.append(
             read_bills(db, facts.classification, facts.ptypes, facts.senders, after=start, upto=end)
         )
@@ -109,17 +111,17 @@ def _read_new(
         start = end
 
 
-def _read_residence(db: sqlite3.Connection, facts: Facts, from_number: int) -> None:
+def _read_residence(db: Reader, facts: Facts, from_number: int) -> None:
     """Residence of the patients numbered above ``from_number`` (all with 0)."""
-    (count,) = db.execute("SELECT COALESCE(MAX(number), 0) FROM stats_patient_numbers").fetchone()
+    (count,) = db.one("SELECT COALESCE(MAX(number), 0) FROM stats_patient_numbers") or (0,)
     residence = np.full(int(count) + 1, -1, dtype=np.int16)
     keep = min(from_number + 1, len(facts.residence))
     residence[:keep] = facts.residence[:keep]
-    rows = db.execute(
+    rows = db.rows(
         "SELECT n.number, r.kommune FROM stats_patient_numbers n "
         "JOIN stats_residence r ON r.patient_id = n.patient_id WHERE n.number > ?",
         (from_number,),
-    ).fetchall()
+    )
     if rows:
         numbers, kommuner = zip(*rows, strict=True)
         residence[np.array(numbers, dtype=np.int64)] = [facts.kommuner.code(k) for k in kommuner]
@@ -132,8 +134,9 @@ def _fresh(kind: Classification) -> Facts:
     )
 
 
-def load_facts(db: sqlite3.Connection) -> Facts:
+def load_facts(db: Engine) -> Facts:
     """The whole database read into memory (no mirror on disk)."""
+    ensure_tables(db)
     facts = _fresh(classification())
     marks = _current_marks(db)
     _read_new(db, facts, 0, marks.bills, lambda _m: None)
@@ -212,12 +215,13 @@ def _save_array(path: Path, array: Array) -> None:
 
 
 def sync(
-    db: sqlite3.Connection,
+    db: Engine,
     directory: Path,
     *,
     progress: Callable[[str], None] | None = None,
 ) -> Facts:
     """Bring the mirror in ``directory`` up to date with ``db`` and return its facts."""
+    ensure_tables(db)
     report = progress or (lambda _message: None)
     kind = classification()
     with _locked(directory):

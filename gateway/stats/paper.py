@@ -17,15 +17,16 @@ published.
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
 
+from gateway.errors import StorageError
 from gateway.stats.model import MIN_PERSONS, TOTAL
 from gateway.stats.periods import Period
 from gateway.stats.query import UNKNOWN, Aggregate
 from gateway.stats.register import Register
+from gateway.store.engine import Reader
 
 __all__ = ["PAPER_DIMENSIONS", "add_paper", "counts_paper"]
 
@@ -59,7 +60,7 @@ def _values(
 
 
 def add_paper(
-    db: sqlite3.Connection,
+    db: Reader,
     aggregates: list[Aggregate],
     register: Register,
     senders: Sequence[str],
@@ -68,12 +69,12 @@ def add_paper(
 ) -> list[Aggregate]:
     """``aggregates`` with the period's paper refunds added to every cell they fall in."""
     try:
-        rows = db.execute(
+        rows = db.rows(
             "SELECT practice_her, practice_type, period_from, refund_ore FROM paper_claims "
             "WHERE period_from >= ? AND period_from < ?",
             (period.start.isoformat(), period.end.isoformat()),
-        ).fetchall()
-    except sqlite3.OperationalError:  # a store from before paper claims
+        )
+    except StorageError:  # a store from before paper claims
         return aggregates
     if not rows:
         return aggregates

@@ -29,12 +29,13 @@ credits consumed.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from gateway.errors import StorageError
 from gateway.stats.periods import Period, StatsError
+from gateway.store.engine import Engine
 
 __all__ = ["UNKNOWN", "Aggregate", "aggregate", "ensure_indexes", "measure_value"]
 
@@ -57,17 +58,28 @@ class Aggregate:
     persons: int
 
 
-def ensure_indexes(db: sqlite3.Connection) -> None:
+def ensure_indexes(db: Engine) -> None:
     """Create the indexes the statistics need (a one-time cost on a large store)."""
-    for statement in _INDEXES:
-        db.execute(statement)
+    db.create_tables(";\n".join(_INDEXES))
 
 
-def check_store(db: sqlite3.Connection) -> None:
+def _bill_columns(db: Engine) -> set[str]:
+    if db.dialect == "sqlite":
+        return {str(row[1]) for row in db.rows("PRAGMA table_info(bills)")}
+    return {
+        str(row[0])
+        for row in db.rows(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = 'bills'"
+        )
+    }
+
+
+def check_store(db: Engine) -> None:
     """``StatsError`` unless ``db`` is a claims store with the columns the statistics read."""
     try:
-        columns = {row[1] for row in db.execute("PRAGMA table_info(bills)")}
-    except sqlite3.Error as exc:
+        columns = _bill_columns(db)
+    except StorageError as exc:
         raise StatsError(f"cannot read the claims store: {exc}") from exc
     if not columns:
         raise StatsError("the database has no bills table: not a gateway claims store")
@@ -80,7 +92,7 @@ def check_store(db: sqlite3.Connection) -> None:
 
 
 def aggregate(
-    db: sqlite3.Connection,
+    db: Engine,
     dimensions: Sequence[str],
     period: Period,
     *,
@@ -98,7 +110,7 @@ def aggregate(
     try:
         facts = load_facts(db)
         return aggregate_facts(facts, read_register(db, facts.senders), dimensions, period)
-    except sqlite3.Error as exc:
+    except StorageError as exc:
         raise StatsError(f"statistics query failed: {exc}") from exc
 
 

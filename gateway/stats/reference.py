@@ -17,24 +17,22 @@ Imports are all-or-nothing: the whole file is checked first and written in one t
 an error names the file, the line and the column. Errors never echo a patient id (a national
 identity number).
 
-The tables are created here (``CREATE TABLE IF NOT EXISTS``) in the claims database itself; the
-claims store does not know them.
+The tables are created here (``CREATE TABLE IF NOT EXISTS``, through ``Engine.create_tables``)
+in the claims database itself; the claims store does not know them.
 """
 
 from __future__ import annotations
 
 import csv
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
+from gateway.errors import StorageError
 from gateway.stats.periods import StatsError
-from gateway.store import transactions
+from gateway.store.engine import Engine, Transaction
 
 __all__ = [
     "AGE_GROUPS",
     "SEXES",
-    "connect",
     "ensure_tables",
     "import_population",
     "import_residence",
@@ -80,20 +78,12 @@ CREATE TABLE IF NOT EXISTS stats_reference_versions (
 """
 
 
-def connect(db_path: Path | str) -> sqlite3.Connection:
-    """A connection to the claims database with the statistics tables present."""
-    path = Path(db_path)
-    if not path.is_file():
-        raise StatsError(f"no database at {path}")
-    try:
-        return transactions.connect(path, schema=_SCHEMA)
-    except sqlite3.Error as exc:
-        raise StatsError(f"cannot open database {path}: {exc}") from exc
-
-
-def ensure_tables(db: sqlite3.Connection) -> None:
+def ensure_tables(db: Engine) -> None:
     """Create the statistics reference tables if they do not exist yet."""
-    db.executescript(_SCHEMA)
+    try:
+        db.create_tables(_SCHEMA)
+    except StorageError as exc:
+        raise StatsError(f"cannot create the statistics tables: {exc}") from exc
 
 
 def _read_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
@@ -140,7 +130,7 @@ def _kommune(path: Path, line: int, value: str) -> str:
     return value
 
 
-def import_residence(db_path: Path | str, path: Path | str) -> int:
+def import_residence(db: Engine, path: Path | str) -> int:
     """Import patient residence (``patient_id,kommune``); returns the number of patients."""
     file = Path(path)
     rows = _read_rows(file, ("patient_id", "kommune"))
@@ -156,21 +146,21 @@ def import_residence(db_path: Path | str, path: Path | str) -> int:
             raise _error(file, line, "patient_id", f"same patient as line {seen[patient]}")
         seen[patient] = line
         records.append((patient, _kommune(file, line, row["kommune"])))
-    with closing(connect(db_path)) as db:
-        try:
-            with transactions.immediate(db):
-                db.executemany(
-                    "INSERT INTO stats_residence(patient_id, kommune) VALUES (?, ?) "
-                    "ON CONFLICT(patient_id) DO UPDATE SET kommune = excluded.kommune",
-                    records,
-                )
-                _bump(db, "residence")
-        except sqlite3.Error as exc:
-            raise StatsError(f"{file}: could not store residence: {exc}") from exc
+    ensure_tables(db)
+    try:
+        with db.transaction("could not store residence") as tx:
+            tx.execute_many(
+                "INSERT INTO stats_residence(patient_id, kommune) VALUES (?, ?) "
+                "ON CONFLICT(patient_id) DO UPDATE SET kommune = excluded.kommune",
+                records,
+            )
+            _bump(tx, "residence")
+    except StorageError as exc:
+        raise StatsError(f"{file}: {exc}") from exc
     return len(records)
 
 
-def _bump(db: sqlite3.Connection, name: str) -> None:
+def _bump(db: Transaction, name: str) -> None:
     db.execute(
         "INSERT INTO stats_reference_versions(name, version) VALUES (?, 1) "
         "ON CONFLICT(name) DO UPDATE SET version = stats_reference_versions.version + 1",
@@ -178,7 +168,7 @@ def _bump(db: sqlite3.Connection, name: str) -> None:
     )
 
 
-def import_population(db_path: Path | str, path: Path | str) -> int:
+def import_population(db: Engine, path: Path | str) -> int:
     """Import population (``year,kommune,aldersgruppe,kjonn,count``); returns the row count.
     Every year in the file replaces that year's rows."""
     file = Path(path)
@@ -208,15 +198,15 @@ def import_population(db_path: Path | str, path: Path | str) -> int:
         seen[key] = line
         records.append((year, kommune, group, sex, int(count_text)))
     years = sorted({r[0] for r in records})
-    with closing(connect(db_path)) as db:
-        try:
-            with transactions.immediate(db):
-                db.executemany("DELETE FROM stats_population WHERE year = ?", [(y,) for y in years])
-                db.executemany(
-                    "INSERT INTO stats_population(year, kommune, aldersgruppe, kjonn, count) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    records,
-                )
-        except sqlite3.Error as exc:
-            raise StatsError(f"{file}: could not store population: {exc}") from exc
+    ensure_tables(db)
+    try:
+        with db.transaction("could not store population") as tx:
+            tx.execute_many("DELETE FROM stats_population WHERE year = ?", [(y,) for y in years])
+            tx.execute_many(
+                "INSERT INTO stats_population(year, kommune, aldersgruppe, kjonn, count) "
+                "VALUES (?, ?, ?, ?, ?)",
+                records,
+            )
+    except StorageError as exc:
+        raise StatsError(f"{file}: {exc}") from exc
     return len(records)

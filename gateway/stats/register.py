@@ -18,13 +18,14 @@ rows.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 
+from gateway.errors import StorageError
 from gateway.stats.facts import Array, Dictionary
+from gateway.store.engine import Reader
 
 __all__ = ["Register", "read_register"]
 
@@ -60,14 +61,14 @@ class Register:
         return np.where(hit, found, -1)
 
 
-def read_register(db: sqlite3.Connection, senders: Dictionary) -> Register:
+def read_register(db: Reader, senders: Dictionary) -> Register:
     """The register in force, for the senders in ``senders`` (others cannot match a bill)."""
     try:
-        rows = db.execute(
+        rows = db.rows(
             "SELECT her_id, practice_type, fagomrade, municipality, valid_from, valid_to, "
             "operating_agreement_from, operating_agreement_to FROM practices_in_force"
-        ).fetchall()
-    except sqlite3.OperationalError:  # a store from before the register
+        )
+    except StorageError:  # a store from before the register
         rows = []
     known = {value: code for code, value in enumerate(senders.values)}
     periods = sorted((known[str(r[0])], _day(r[4], 0), r) for r in rows if str(r[0]) in known)

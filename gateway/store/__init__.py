@@ -1,4 +1,5 @@
-"""The claims store: every message, bill, line, decision, reply and override (SQLite by default).
+"""The claims store: every message, bill, line, decision, reply and override (SQLite by default,
+PostgreSQL for several instances on one database).
 
 ``Store`` puts the parts together over one engine; each part is a module that owns one concern
 and its SQL:
@@ -21,8 +22,10 @@ and its SQL:
 - ``store.retention`` (``retention.py``): which bytes may move to archive files, and where
   archived bytes are (``gateway retention``).
 
-The parts write portable SQL through ``engine.py``; ``sqlite.py`` is the one engine, and the
-one module of them that knows the database is SQLite (with ``migrations.py`` and ``schema.sql``).
+The parts write portable SQL through ``engine.py``; ``sqlite.py`` and ``postgres.py`` are the
+engines, the only modules that know which database it is (with ``migrations.py``, ``schema.sql``
+and its translation for PostgreSQL, ``ddl.py``); ``config.py`` says which one is configured
+(``[database]``), ``database.py`` opens it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pathlib import Path
 from gateway.store.acks import Acks
 from gateway.store.casework import CaseWork
 from gateway.store.console import ConsoleViews
+from gateway.store.database import Database, open_engine
 from gateway.store.engine import Engine
 from gateway.store.history import History
 from gateway.store.intake import Intake
@@ -40,22 +44,26 @@ from gateway.store.outbox import Outbox
 from gateway.store.paper import StoredPaperClaims
 from gateway.store.practices import StoredPracticeImports
 from gateway.store.retention import Retention
-from gateway.store.sqlite import SqliteEngine
 from gateway.store.tariff_imports import StoredTariffImports
 from gateway.store.users import ConsoleUsers
 
-__all__ = ["Store"]
+__all__ = ["Database", "Store"]
 
 
 class Store:
-    """The claims database at ``path``, created or migrated when opened; one part per concern.
-    ``engine``: another engine over it (a worker's read-only snapshot) instead of opening one.
+    """The claims database, created or migrated when opened; one part per concern.
 
-    Every part may be used from any thread: the engine serialises its connection."""
+    ``where`` is a SQLite file, a configured ``Database``, or an engine already open (which the
+    store then closes). Every part may be used from any thread: the engine serialises or pools
+    its connections."""
 
-    def __init__(self, path: Path, *, engine: Engine | None = None) -> None:
-        self.path = path
-        self.engine: Engine = SqliteEngine(path) if engine is None else engine
+    def __init__(self, where: Path | Database | Engine) -> None:
+        if isinstance(where, Path):
+            where = Database(path=where)
+        engine = open_engine(where) if isinstance(where, Database) else where
+        #: Where the store is (None when it was given an open engine).
+        self.database = where if isinstance(where, Database) else None
+        self.engine = engine
         self.intake = Intake(self.engine)
         self.history = History(self.engine)
         self.outbox = Outbox(self.engine)

@@ -237,8 +237,8 @@ class CaseWork:
             )
             # Keep the one-live-approval guard in step with the effective status.
             tx.execute(
-                "UPDATE bills SET live = (? = 'godkjent' AND kreditering = 0 "
-                "AND credited_by IS NULL) WHERE id = ?",
+                "UPDATE bills SET live = CASE WHEN ? = 'godkjent' AND kreditering = 0 "
+                "AND credited_by IS NULL THEN 1 ELSE 0 END WHERE id = ?",
                 (decision, bill_id),
             )
         return next(o for o in self.overrides_for(bill_id) if o.id == override_id)

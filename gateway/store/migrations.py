@@ -4,18 +4,39 @@
 database is made from it alone). A database made by an older version is first brought up to date
 here, before ``schema.sql`` runs, because SQLite cannot change a column's constraints in place:
 a changed table is rebuilt and its rows copied.
+
+A step is a function of the open transaction's ``Statements`` (``execute``), written in
+SQLite's types. PostgreSQL runs the same steps, each statement translated
+(``gateway.store.ddl``), from ``POSTGRES_SINCE`` on: no PostgreSQL database is older, so the
+steps before it (table rebuilds) stay SQLite's alone, and every later step must be portable
+(``ALTER TABLE ... ADD COLUMN``, ``CREATE INDEX IF NOT EXISTS``, ``UPDATE``).
+
+Several instances may start together on one database: each step re-reads the version inside
+its own write transaction (SQLite's ``BEGIN IMMEDIATE``; PostgreSQL's engine also holds an
+advisory lock over the whole migration), so a step runs exactly once.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 #: The schema version ``schema.sql`` describes.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
+
+#: The oldest version a PostgreSQL database can have (it is made from ``schema.sql``, at the
+#: then newest version; PostgreSQL support came with version 7, the outbox claims).
+POSTGRES_SINCE = 7
 
 
-def _v1_to_v2(db: sqlite3.Connection) -> None:
+class Statements(Protocol):
+    """What a migration step runs its statements on (a driver connection in a transaction)."""
+
+    def execute(self, sql: str, parameters: Sequence[object] = ..., /) -> object: ...
+
+
+def _v1_to_v2(db: Statements) -> None:
     """Outbox v2: replies without a received message (payout decisions), dead letters,
     delivery attempts and ebXML acknowledgment tracking."""
     db.execute("ALTER TABLE replies RENAME TO replies_v1")
@@ -58,7 +79,7 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE replies_v1")
 
 
-def _v2_to_v3(db: sqlite3.Connection) -> None:
+def _v2_to_v3(db: Statements) -> None:
     """The web console's tables (``gateway.store.users``): users, sessions, the audit log and
     login attempts. New tables only; no row of an existing one changes."""
     for statement in (
@@ -82,7 +103,7 @@ def _v2_to_v3(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
-def _v3_to_v4(db: sqlite3.Connection) -> None:
+def _v3_to_v4(db: Statements) -> None:
     """The practice register: imported files, their rows, the view of the register in force."""
     db.execute(
         """
@@ -134,12 +155,12 @@ def _v3_to_v4(db: sqlite3.Connection) -> None:
     )
 
 
-def _v4_to_v5(db: sqlite3.Connection) -> None:
+def _v4_to_v5(db: Statements) -> None:
     """Signed acknowledgments: the received message's ``ds:Reference`` copies, kept with it."""
     db.execute("ALTER TABLE received ADD COLUMN signature_references TEXT")
 
 
-def _v5_to_v6(db: sqlite3.Connection) -> None:
+def _v5_to_v6(db: Statements) -> None:
     """Paper claims as aggregates (refund per submission, practice and period)."""
     db.execute(
         """
@@ -161,11 +182,18 @@ def _v5_to_v6(db: sqlite3.Connection) -> None:
     )
 
 
-def _v6_to_v7(db: sqlite3.Connection) -> None:
+def _v6_to_v7(db: Statements) -> None:
+    """Outbox rows claimed by the instance delivering them (several instances, one database):
+    ``claimed_by`` names the instance, ``claimed_at`` when; a claim of an instance that is no
+    longer alive is void."""
+    db.execute("ALTER TABLE replies ADD COLUMN claimed_by TEXT")
+    db.execute("ALTER TABLE replies ADD COLUMN claimed_at TEXT")
+
+
+def _v7_to_v8(db: Statements) -> None:
     """Retention (``gateway retention archive``): where the archived bytes of a received
     message or a reply now are, and a reply body's hash and size kept once its bytes are gone.
-    New nullable columns only: no row changes. A column already there is left alone (a
-    database made by ``schema.sql`` and marked older, as the migration tests make them)."""
+    New nullable columns only: no row changes."""
     for table, column, kind in (
         ("received", "archive_file", "TEXT"),
         ("received", "archive_member", "TEXT"),
@@ -174,37 +202,41 @@ def _v6_to_v7(db: sqlite3.Connection) -> None:
         ("replies", "archive_file", "TEXT"),
         ("replies", "archive_member", "TEXT"),
     ):
-        present = {str(row[1]) for row in db.execute(f"PRAGMA table_info({table})")}
-        if column not in present:
-            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 #: Migration from version N to N + 1, keyed by N.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+MIGRATIONS: dict[int, Callable[[Statements], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
     5: _v5_to_v6,
     6: _v6_to_v7,
+    7: _v7_to_v8,
 }
 
 
-def migrate(db: sqlite3.Connection, current: int) -> int:
-    """Bring a database at version ``current`` to ``SCHEMA_VERSION``; return the new version.
+def migrate(db: sqlite3.Connection, *, to: int = SCHEMA_VERSION) -> int:
+    """Bring a SQLite database that has a ``schema_version`` row to version ``to`` (default
+    ``SCHEMA_VERSION``); return the version it is at (a newer one is left alone for the caller
+    to refuse).
 
     ``db`` must be in autocommit mode (``isolation_level=None``); each step is its own
-    ``BEGIN IMMEDIATE`` transaction, so a crash leaves the database at a whole version.
+    ``BEGIN IMMEDIATE`` transaction that reads the version first, so a crash leaves the
+    database at a whole version and a second process starting at the same time skips the steps
+    the first one made.
     """
-    while current < SCHEMA_VERSION:
-        step = MIGRATIONS[current]
+    while True:
         db.execute("BEGIN IMMEDIATE")
         try:
-            step(db)
+            current = int(db.execute("SELECT version FROM schema_version").fetchone()[0])
+            if current >= to:
+                db.execute("COMMIT")
+                return current
+            MIGRATIONS[current](db)
             db.execute("UPDATE schema_version SET version = ?", (current + 1,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        current += 1
-    return current

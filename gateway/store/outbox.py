@@ -4,21 +4,32 @@ The outbox in use (gateway.outbox.files / .smtp) delivers the due rows and repor
 operators list, requeue and discard dead letters (``gateway outbox``). For a *pending* row
 ``next_attempt_at`` is when to try delivery again; for a *delivered* row awaiting an ack it is
 when to resend (``gateway.store.acks``).
+
+Several instances on one database: an outbox takes rows with ``claim_due``, which marks them
+``claimed_by`` its engine's instance in one short transaction (``FOR UPDATE SKIP LOCKED``:
+instances claiming at the same moment take different rows instead of waiting for each other).
+A claimed row is left alone by the others for as long as its instance lives (it holds the lock
+``instance:<name>``, ``Engine.held``); once it is gone its claims are void and another instance
+delivers them. Recording the outcome (delivered, failed, dead) ends the claim.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from gateway.errors import StorageError
 from gateway.records import OutboxSummary, PendingReply, ReplyRecord, ReplySummary
-from gateway.store.engine import Engine, Transaction
+from gateway.store.engine import Engine, Transaction, instance_lock
 from gateway.store.replies import PENDING, SUMMARY, write_replies
 from gateway.store.retention import archived_error
-from gateway.store.rows import filtered, opt_moment, stored_moment
+from gateway.store.rows import filtered, marks, opt_moment, stored_moment
 
 __all__ = ["Outbox", "record_delivery_in"]
+
+#: Seconds between looks for the claims of instances that are gone (a claim costs no more).
+DEAD_CLAIMS_EVERY = 2.0
 
 #: How much of an error text a row keeps.
 _ERROR_CHARS = 2000
@@ -44,8 +55,8 @@ def record_delivery_in(
     )
     tx.execute_many(
         "UPDATE replies SET state = 'delivered', delivered_at = ?, "
-        f"sends = sends + 1, attempts = 0, next_attempt_at = NULL{untracked} "
-        "WHERE id = ? AND state = 'pending'",
+        "sends = sends + 1, attempts = 0, next_attempt_at = NULL, claimed_by = NULL"
+        f"{untracked} WHERE id = ? AND state = 'pending'",
         [(at, i) for i in reply_ids],
     )
 
@@ -55,6 +66,7 @@ class Outbox:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._dead_checked: float | None = None  # monotonic
 
     def queue_replies(
         self,
@@ -78,6 +90,60 @@ class Outbox:
             "(next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id LIMIT ?",
             (stored_moment(now), limit),
         )
+
+    def claim_due(self, limit: int = 500, *, now: datetime | None = None) -> list[PendingReply]:
+        """The due rows (as ``pending_replies``) that no other live instance has claimed,
+        claimed for this one: deliver them, then record what happened. The claims of dead
+        instances are voided first (at most every ``DEAD_CLAIMS_EVERY`` seconds)."""
+        checked = self._dead_checked
+        if checked is None or time.monotonic() - checked >= DEAD_CLAIMS_EVERY:
+            self.release_dead_claims()
+            self._dead_checked = time.monotonic()
+        me, at = self._engine.instance, stored_moment(now)
+        # Not durable: a claim lost in a power cut dies with its instance anyway.
+        with self._engine.transaction("could not claim replies", durable=False) as tx:
+            claimed = PENDING.read_all(
+                tx.rows(
+                    "UPDATE replies SET claimed_by = ?, claimed_at = ? WHERE id IN ("
+                    "SELECT id FROM replies WHERE state = 'pending' AND "
+                    "(next_attempt_at IS NULL OR next_attempt_at <= ?) AND "
+                    "(claimed_by IS NULL OR claimed_by = ?) ORDER BY id LIMIT ? "
+                    f"FOR UPDATE SKIP LOCKED) RETURNING {PENDING.select}",
+                    (me, at, at, me, limit),
+                )
+            )
+        return sorted(claimed, key=lambda reply: reply.id)
+
+    def release_dead_claims(self) -> int:
+        """Void the claims on pending rows of instances that are no longer alive; how many."""
+        holders = [
+            str(row[0])
+            for row in self._engine.rows(
+                "SELECT DISTINCT claimed_by FROM replies WHERE state = 'pending' "
+                "AND claimed_by IS NOT NULL AND claimed_by <> ?",
+                (self._engine.instance,),
+            )
+        ]
+        dead = [h for h in holders if not self._engine.held(instance_lock(h))]
+        if not dead:
+            return 0
+        with self._engine.transaction("could not release claims", durable=False) as tx:
+            return tx.execute(
+                f"UPDATE replies SET claimed_by = NULL WHERE state = 'pending' "
+                f"AND claimed_by IN ({marks(len(dead))})",
+                dead,
+            )
+
+    def release(self, reply_ids: Sequence[int]) -> None:
+        """Give back this instance's claims on rows it will not deliver now (shutting down)."""
+        if not reply_ids:
+            return
+        with self._engine.transaction("could not release claims", durable=False) as tx:
+            tx.execute(
+                f"UPDATE replies SET claimed_by = NULL WHERE claimed_by = ? "
+                f"AND id IN ({marks(len(reply_ids))})",
+                (self._engine.instance, *reply_ids),
+            )
 
     def next_attempt_due(self) -> datetime | None:
         """The earliest retry time of a pending row waiting for one (None: none waits)."""
@@ -117,7 +183,7 @@ class Outbox:
         with self._engine.transaction(f"could not record failure of reply {reply_id}") as tx:
             tx.execute(
                 "UPDATE replies SET attempts = attempts + 1, last_error = ?, "
-                "next_attempt_at = ? WHERE id = ? AND state = 'pending'",
+                "next_attempt_at = ?, claimed_by = NULL WHERE id = ? AND state = 'pending'",
                 (error[:_ERROR_CHARS], stored_moment(retry_at), reply_id),
             )
             row = tx.one("SELECT attempts FROM replies WHERE id = ?", (reply_id,))
@@ -128,8 +194,8 @@ class Outbox:
         del now
         with self._engine.transaction(f"could not mark reply {reply_id} dead") as tx:
             tx.execute(
-                "UPDATE replies SET state = 'dead', attempts = attempts + 1, "
-                "last_error = ?, next_attempt_at = NULL WHERE id = ? AND state = 'pending'",
+                "UPDATE replies SET state = 'dead', attempts = attempts + 1, last_error = ?, "
+                "next_attempt_at = NULL, claimed_by = NULL WHERE id = ? AND state = 'pending'",
                 (error[:_ERROR_CHARS], reply_id),
             )
 

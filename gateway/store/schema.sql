@@ -1,4 +1,5 @@
--- gateway claims store, schema version 7 (SQLite). Migrations: gateway/store/migrations.py.
+-- gateway claims store, schema version 8, in SQLite's types (PostgreSQL gets it translated:
+-- gateway/store/ddl.py). Migrations: gateway/store/migrations.py.
 -- Amounts are integer øre. Times are ISO 8601 text: received_at in UTC, treatment times
 -- (dato_tid) in Norwegian local time as the claim carries them.
 
@@ -122,6 +123,11 @@ CREATE INDEX IF NOT EXISTS findings_message ON findings(message_id);
 --   ack_state: for messages we send with ebXML AckRequested (AppRecs, payout decisions):
 --          awaiting until the partner's Acknowledgment (acknowledged) or MessageError (error)
 --          arrives; resent per the CPA's Retries/RetryInterval; expired after its TimeToLive.
+--   expires_at: UTC; after this, no resend (TimeToLive).
+--   claimed_by, claimed_at: several instances on one database: the instance delivering a
+--          pending row claims it (its engine's instance name, and when, UTC); the claim of an
+--          instance no longer alive is void. (No comments among the last columns: SQLite's
+--          DROP COLUMN, which a migration test uses, trips over them.)
 CREATE TABLE IF NOT EXISTS replies (
     id                 INTEGER PRIMARY KEY,
     received_id        INTEGER REFERENCES received(id),  -- NULL for messages we start (payout)
@@ -145,6 +151,8 @@ CREATE TABLE IF NOT EXISTS replies (
     ack_at             TEXT,
     -- expires_at, UTC: after this, no resend (TimeToLive)
     expires_at         TEXT,
+    claimed_by         TEXT,
+    claimed_at         TEXT,
     body_sha256        TEXT,
     body_size          INTEGER,
     archive_file       TEXT,

@@ -1,26 +1,41 @@
-"""The claims store's engine on SQLite (WAL): the one module that knows the database is SQLite.
+"""The claims store's engine on SQLite (WAL), the embedded default.
 
 ``synchronous=FULL`` because the spool file is moved away only after an intake's commit: the
 commit has to survive a power cut, not just a process crash. The connection is shared by the
 daemon's threads, one statement or transaction at a time (guarded by a lock). The schema is
 ``schema.sql``; a database made by an older version is first migrated (``migrations.py``).
+Locks between processes on the machine (``try_lock``: IMAP mailboxes, the instance's own) are
+``flock`` files in ``<database>.locks/`` (``file_locks.py``).
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from gateway.errors import StorageError
-from gateway.store.engine import Params, Row
+from gateway.store.ddl import split_statements
+from gateway.store.engine import Params, Row, instance_lock, new_instance_name
+from gateway.store.file_locks import FileLocks
 from gateway.store.migrations import SCHEMA_VERSION, migrate
 from gateway.store.transactions import immediate
 
 __all__ = ["SqliteEngine", "SqliteTransaction"]
+
+_SKIP_LOCKED = re.compile(r"\s+FOR\s+UPDATE\s+SKIP\s+LOCKED\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1024)
+def _dialect(sql: str) -> str:
+    """``sql`` for SQLite: row locks are dropped (a write transaction locks the database)."""
+    return _SKIP_LOCKED.sub("", sql) if "LOCKED" in sql.upper() else sql
 
 
 class SqliteTransaction:
@@ -31,17 +46,17 @@ class SqliteTransaction:
         self._db = db
 
     def rows(self, sql: str, params: Params = ()) -> list[Row]:
-        return self._db.execute(sql, params).fetchall()
+        return self._db.execute(_dialect(sql), params).fetchall()
 
     def one(self, sql: str, params: Params = ()) -> Row | None:
-        row: Row | None = self._db.execute(sql, params).fetchone()
+        row: Row | None = self._db.execute(_dialect(sql), params).fetchone()
         return row
 
     def execute(self, sql: str, params: Params = ()) -> int:
-        return self._db.execute(sql, params).rowcount
+        return self._db.execute(_dialect(sql), params).rowcount
 
     def execute_many(self, sql: str, params: Iterable[Params]) -> None:
-        self._db.executemany(sql, params)
+        self._db.executemany(_dialect(sql), params)
 
     def insert(self, sql: str, params: Params) -> int:
         # fetchall: the statement must have run to its end before the transaction commits.
@@ -50,13 +65,21 @@ class SqliteTransaction:
             raise StorageError(f"an insert returned {len(returned)} ids, not one: {sql[:60]}")
         return int(returned[0][0])
 
+    def serialise(self, name: str) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` serialised this transaction with every writer."""
+        del name
+
 
 class SqliteEngine:
     """The claims database in one SQLite file, created or migrated when opened."""
 
+    dialect: Literal["sqlite"] = "sqlite"
+
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.instance = new_instance_name()
         self._lock = threading.RLock()
+        self._created: set[str] = set()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -72,24 +95,42 @@ class SqliteEngine:
             self._migrate()
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open database {path}: {exc}") from exc
+        self._locks = FileLocks(path.with_name(path.name + ".locks"))
+        self._locks.try_lock(instance_lock(self.instance))
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        self._locks.unlock(instance_lock(self.instance), remove=True)
+        self._locks.close()
 
     @contextmanager
-    def transaction(self, failure: str) -> Iterator[SqliteTransaction]:
+    def transaction(self, failure: str, *, durable: bool = True) -> Iterator[SqliteTransaction]:
         with self._lock:
             try:
-                with immediate(self._db) as db:
-                    yield SqliteTransaction(db)
+                if not durable:
+                    self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: no fsync per commit
+                try:
+                    with immediate(self._db) as db:
+                        yield SqliteTransaction(db)
+                finally:
+                    if not durable:
+                        self._db.execute("PRAGMA synchronous=FULL")
+            except sqlite3.Error as exc:
+                raise StorageError(f"{failure}: {exc}") from exc
+
+    @contextmanager
+    def session(self, failure: str) -> Iterator[SqliteTransaction]:
+        with self._lock:
+            try:
+                yield SqliteTransaction(self._db)  # autocommit: each statement on its own
             except sqlite3.Error as exc:
                 raise StorageError(f"{failure}: {exc}") from exc
 
     def rows(self, sql: str, params: Params = ()) -> list[Row]:
         with self._lock:
             try:
-                return self._db.execute(sql, params).fetchall()
+                return self._db.execute(_dialect(sql), params).fetchall()
             except sqlite3.Error as exc:
                 raise StorageError(f"query failed: {exc}") from exc
 
@@ -97,30 +138,61 @@ class SqliteEngine:
         found = self.rows(sql, params)
         return found[0] if found else None
 
+    def create_tables(self, ddl: str) -> None:
+        with self._lock:
+            if ddl in self._created:
+                return
+            try:
+                if self._db.in_transaction:
+                    # Called inside a transaction of this thread: executescript would commit
+                    # it, so run the statements in it (and make them again next time, in case
+                    # it rolls back).
+                    for statement in split_statements(ddl):
+                        self._db.execute(statement)
+                    return
+                self._db.executescript(ddl)
+            except sqlite3.Error as exc:
+                raise StorageError(f"could not create tables: {exc}") from exc
+            self._created.add(ddl)
+
+    # --- locks between processes -----------------------------------------------------------------
+
+    def try_lock(self, name: str) -> bool:
+        return self._locks.try_lock(name)
+
+    def holds(self, name: str) -> bool:
+        return self._locks.holds(name)
+
+    def held(self, name: str) -> bool:
+        # An instance's lock file is removed once nobody holds it: one file per dead instance
+        # would otherwise pile up.
+        return self._locks.held(name, remove_stale=name.startswith(instance_lock("")))
+
+    def unlock(self, name: str) -> None:
+        self._locks.unlock(name)
+
     # --- schema ---------------------------------------------------------------------------------
 
     def _migrate(self) -> None:
         schema = resources.files("gateway.store").joinpath("schema.sql").read_text("utf-8")
         with self._lock:
-            version = self._existing_version()
-            if version is not None and version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"database {self.path} has schema version {version}, newer than this "
-                    f"gateway's {SCHEMA_VERSION}: upgrade gateway"
-                )
-            if version is not None and version < SCHEMA_VERSION:
-                migrate(self._db, version)
+            if self._has_version():
+                version = migrate(self._db)
+                if version > SCHEMA_VERSION:
+                    raise StorageError(
+                        f"database {self.path} has schema version {version}, newer than this "
+                        f"gateway's {SCHEMA_VERSION}: upgrade gateway"
+                    )
             # Every statement is CREATE ... IF NOT EXISTS: safe to run on each start.
             self._db.executescript(schema)
             with immediate(self._db) as db:
                 if db.execute("SELECT version FROM schema_version").fetchone() is None:
                     db.execute("INSERT INTO schema_version(version) VALUES (?)", (SCHEMA_VERSION,))
 
-    def _existing_version(self) -> int | None:
+    def _has_version(self) -> bool:
         has_table = self._db.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
         ).fetchone()
         if has_table is None:
-            return None
-        row = self._db.execute("SELECT version FROM schema_version").fetchone()
-        return None if row is None else int(row[0])
+            return False
+        return self._db.execute("SELECT version FROM schema_version").fetchone() is not None

@@ -1,7 +1,9 @@
 """SQLite connections in autocommit mode and explicit ``BEGIN IMMEDIATE`` transactions.
 
-For the modules that keep their own tables on the claims database through their own
-connection (the payout ledger, sending and schedule; the statistics reference tables)::
+The SQLite engine's transactions (``immediate``). A module with tables of its own on the claims
+database uses the store's engine instead (``Engine.create_tables``, ``Engine.transaction``), so
+that it runs on PostgreSQL too, as the payout ledger, the statistics reference tables and the
+mail tracker do; ``connect`` is left for code that only ever reads a SQLite file::
 
     with closing(connect(path, foreign_keys=True, schema=SCHEMA)) as db, immediate(db):
         ...  # committed when the block ends, rolled back on any error

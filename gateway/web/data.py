@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from gateway.casework.cli import environment
 from gateway.casework.explain import Explanation, explain
@@ -39,6 +38,7 @@ from gateway.records import (
     WorklistSummary,
 )
 from gateway.store import Store
+from gateway.store.engine import Engine
 from gateway.users.accounts import Accounts, Policy
 
 Progress = Callable[[int, int], None]
@@ -84,15 +84,16 @@ class ConsoleData:
         self.queries = store.console
         self.accounts = Accounts(store.users, policy)
         # The payout tables are the ledger's, made by its first run: the pages read them before.
-        ledger.create_tables(store.path)
+        ledger.create_tables(store.engine)
 
     @classmethod
     def open(cls, config: Config, policy: Policy | None = None) -> ConsoleData:
         return cls(config, Store(config.database), policy)
 
     @property
-    def database(self) -> Path:
-        return self.store.path
+    def database(self) -> Engine:
+        """The claims database, for the payout and statistics functions that take it."""
+        return self.store.engine
 
     def close(self) -> None:
         self.store.close()

@@ -17,6 +17,7 @@ from gateway.payout.config import PayoutConfig
 from gateway.payout.payees import PayeePlan, plan_payees
 from gateway.payout.recipients import Recipients
 from gateway.practices.loading import load_register
+from gateway.store.engine import Engine
 from gateway.users.roles import Permission
 from gateway.web.context import call, ctx, login, render
 from gateway.web.data import ConsoleData
@@ -35,7 +36,7 @@ class PayoutOverview:
         return self.runs[-1] if self.runs else None
 
 
-def _overview(payout: PayoutConfig, database: str) -> PayoutOverview:
+def _overview(payout: PayoutConfig, database: Engine) -> PayoutOverview:
     upcoming = None
     if payout.enabled:
         upcoming = payout.trigger().get_next_fire_time(None, utc_now())
@@ -51,20 +52,19 @@ def _overview(payout: PayoutConfig, database: str) -> PayoutOverview:
 def payout_overview(request: Request) -> PayoutOverview:
     """Runs and the schedule (blocking: call it in a worker thread)."""
     context = ctx(request)
-    return _overview(context.adapters.payout, str(context.data.database))
+    return _overview(context.adapters.payout, context.data.database)
 
 
 def _preview(data: ConsoleData) -> list[PayeePlan]:
     """Payees as the practice register in force names them (``gateway.payout.recipients``)."""
     registry = Recipients(load_register(data.store.practices))
-    return plan_payees(ledger.plan(str(data.database)), registry)
+    return plan_payees(ledger.plan(data.database), registry)
 
 
 async def payout_page(request: Request) -> Response:
     session = await login(request, Permission.PAYOUT_READ)
     context = ctx(request)
-    database = str(context.data.database)
-    overview = await call(_overview, context.adapters.payout, database)
+    overview = await call(_overview, context.adapters.payout, context.data.database)
     plans = await call(_preview, context.data)
     paid = [p for p in plans if not p.held]
     return render(

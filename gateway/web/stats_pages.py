@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from gateway.stats.build import build_table
 from gateway.stats.formats import FORMATS, write_table
+from gateway.stats.mirror import mirror_directory
 from gateway.stats.model import AREA_LEVELS, DIMENSIONS, MEASURES, Table
 from gateway.stats.periods import StatsError, parse_period
 from gateway.users.accounts import Session
@@ -75,9 +76,12 @@ async def stats_start(request: Request) -> Response:
                   "periode": (form["periode"] or [""])[0]}
         return _form_page(request, session, chosen=chosen, problem=str(exc), status_code=400)
     database = ctx(request).data.database
+    mirror = mirror_directory(ctx(request).config.database)
 
     def work(job: Job) -> Table:
-        return build_table(database, measure=measure, by=by, period=period, progress=job.note)
+        return build_table(
+            database, measure=measure, by=by, period=period, progress=job.note, mirror=mirror
+        )
 
     title = f"Statistikk: {measure} etter {', '.join(by)}, {period}"
     job = ctx(request).jobs.start(session.user.username, "stats", title, work,

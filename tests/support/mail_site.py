@@ -51,6 +51,13 @@ class SiteSettings:
     smtp: Mapping[str, Value] = field(default_factory=dict)
     imap: Mapping[str, Value] = field(default_factory=dict)
     daemon: Mapping[str, Value] = field(default_factory=dict)
+    #: ``[database]`` (default: the site's SQLite file), ``[payout]`` (default: off) and
+    #: ``[practitioners]`` (default: none).
+    database: Mapping[str, Value] = field(default_factory=lambda: {"path": "var/gateway.sqlite3"})
+    payout: Mapping[str, Value] = field(default_factory=lambda: {"enabled": False})
+    practitioners: Mapping[str, Value] = field(default_factory=dict)
+    #: More IMAP users on the same dovecot (same password), each a mailbox of its own.
+    more_mailboxes: tuple[str, ...] = ()
 
 
 def partner_cpa(
@@ -107,7 +114,7 @@ def site_config(settings: SiteSettings, *, smtp_port: int, imap_port: int) -> st
                 "mail_address": settings.mail_address,
             },
         ),
-        _table("[database]", {"path": "var/gateway.sqlite3"}),
+        _table("[database]", dict(settings.database)),
         _table("[spool]", {"directory": "var/spool", "settle_seconds": 0, **settings.spool}),
         _table("[outbox]", {"kind": "smtp", "directory": "var/outbox"}),
         _table(
@@ -132,19 +139,26 @@ def site_config(settings: SiteSettings, *, smtp_port: int, imap_port: int) -> st
                 "decryption_cert_file": "keys/gateway.cert.pem",
             },
         ),
-        _table(
-            "[[imap.mailboxes]]",
-            {
-                "name": "kuhr",
-                "host": "127.0.0.1",
-                "port": imap_port,
-                "security": "none",
-                "user": settings.imap_user,
-                "password_file": "imap-password",
-                **settings.imap,
-            },
+        *(
+            _table(
+                "[[imap.mailboxes]]",
+                {
+                    "name": name,
+                    "host": "127.0.0.1",
+                    "port": imap_port,
+                    "security": "none",
+                    "user": user,
+                    "password_file": "imap-password",
+                    **settings.imap,
+                },
+            )
+            for name, user in [
+                ("kuhr", settings.imap_user),
+                *((user, user) for user in settings.more_mailboxes),
+            ]
         ),
-        _table("[payout]", {"enabled": False}),
+        _table("[payout]", dict(settings.payout)),
+        *([_table("[practitioners]", settings.practitioners)] if settings.practitioners else []),
         _table("[logging]", {"level": "info", "format": "json"}),
         _table("[daemon]", dict(settings.daemon)),
     ]

@@ -33,7 +33,7 @@ from gateway.claims.model import BehandlerKrav, Enkeltregning, Takst
 from gateway.config import Config
 from gateway.payout import ledger
 from gateway.pipeline import Pipeline
-from gateway.store import Store
+from gateway.store import Database, Store
 from gateway.tariffs.importing import import_files
 from gateway.tariffs.loading import BUNDLED_TARIFFS, FILE_NAMES
 from gateway.testing.claims import default_receiver, default_sender, make_claim, msghead_with_bkm
@@ -144,7 +144,7 @@ def seed(pipeline: Pipeline, store: Store) -> Seeded:
             rejected = int(bill_id)
     pending = store.outbox.pending_replies()
     store.outbox.mark_dead(pending[0].id, "550 5.1.1 mailbox unavailable")
-    ledger.run(store.path, "2026-11-23T1600")
+    ledger.run(store.engine, "2026-11-23T1600")
     return Seeded(
         manual_bill_ids=tuple(manual[SENDER_A]),
         other_manual_bill_ids=tuple(manual[SENDER_B]),
@@ -250,9 +250,10 @@ class Console:
     issuer: Issuer
 
 
-def write_config(directory: Path, database: Path, credentials: tuple[Path, Path],
+def write_config(directory: Path, database: Database, credentials: tuple[Path, Path],
                  web: str, *, extra: str = "") -> Path:
     key, cert = credentials
+    where = f'url = "{database.url}"' if database.url else f'path = "{database.path}"'
     path = directory / "gateway.toml"
     path.write_text(
         f"""
@@ -260,7 +261,7 @@ def write_config(directory: Path, database: Path, credentials: tuple[Path, Path]
 name = "HELFO test"
 her_id = "79768"
 [database]
-path = "{database}"
+{where}
 [spool]
 directory = "{directory / 'spool'}"
 [outbox]
@@ -277,6 +278,12 @@ cert_file = "{cert}"
         encoding="utf-8",
     )
     return path
+
+
+def store_database(store: Store) -> Database:
+    """Where ``store`` is (it was opened on a file or a configured database)."""
+    assert store.database is not None
+    return store.database
 
 
 @contextmanager
@@ -299,7 +306,7 @@ def console(
     seeded = seed(pipeline, store)
     issuer = Issuer.create(directory)
     config_path = write_config(
-        directory, store.path, credentials,
+        directory, store_database(store), credentials,
         web_section(issuer, extra=web_extra, api_extra=api_extra), extra=config_extra,
     )
     config: Config = load_config(config_path)

@@ -24,7 +24,7 @@ class _Testing(Preparer):
     def __init__(self, config: Config, *, observe_stages: bool, overlap: bool) -> None:
         super().__init__(config, observe_stages=observe_stages)
         self._overlap = overlap
-        self._died_once = config.database.parent / "died-once"
+        self._died_once = (config.database.path or config.path).parent / "died-once"
 
     def prepare(self, job: Job) -> WorkerResult:
         name = job.source_name

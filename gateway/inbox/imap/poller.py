@@ -20,6 +20,17 @@ server on new mail, re-checking every ``idle_timeout``), else sleeps ``poll_inte
 Any connection failure ends the session; the poller reconnects with exponential backoff (capped)
 and never raises: one broken mailbox never stops the others or the daemon.
 
+Several instances on one database poll each mailbox one at a time: a poller first takes the
+lock ``imap:<mailbox>`` on the store's engine (``Engine.try_lock``: a PostgreSQL advisory lock
+or, on SQLite, a lock file, both released when the holder's process dies). The others try again
+every ``lease_check`` seconds, so a mailbox whose holder died is taken over within that time
+(plus, on PostgreSQL, the server's notice of a vanished client: TCP keepalives, about 25 s at
+worst; at once after a plain process death). The holder checks as often that it still holds
+the lock (its connection to the database may have been lost) and stops polling if not. An
+instance that already holds k mailboxes waits k × ``lease_check`` seconds (at most
+``MAX_POLITE_WAIT``) before it takes another free one (``MailboxLeases``), so instances that
+start together, or survive a dead one, share the mailboxes and both cores of each machine.
+
 Each poller is one ``Inbox`` service (``gateway.transports``) named ``imap:<mailbox>``; the
 connection is ``gateway.inbox.imap.session``, the replies' parsing ``...imap.protocol``.
 
@@ -47,6 +58,20 @@ from gateway.transports import Intake
 
 log = get_logger("imap")
 
+#: Seconds between attempts to take a mailbox another instance holds, and between the holder's
+#: checks that it still holds it.
+LEASE_CHECK = 5.0
+#: The longest an instance that holds mailboxes already waits before taking a free one.
+MAX_POLITE_WAIT = 15.0
+
+
+class MailboxLeases:
+    """The mailboxes this instance holds, shared by its pollers (one at a time takes one)."""
+
+    def __init__(self) -> None:
+        self.held: set[str] = set()
+        self.taking = asyncio.Lock()
+
 
 class MailboxPoller:
     """Takes mails from one mailbox into the intake until stopped; never raises."""
@@ -59,12 +84,16 @@ class MailboxPoller:
         *,
         backoff_initial: float = 1.0,
         backoff_max: float = 300.0,
+        lease_check: float = LEASE_CHECK,
+        leases: MailboxLeases | None = None,
     ) -> None:
         self.config = config
         self.intake = intake
         self.tracker = tracker
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self.lease_check = lease_check
+        self.leases = leases or MailboxLeases()
         #: Mails committed (and removed) by this poller, and intake failures: for progress/tests.
         self.committed = 0
         self.failures = 0
@@ -86,7 +115,75 @@ class MailboxPoller:
         """The module logger with this mailbox's name (bound late: logging may be set up later)."""
         return log.bind(imap_mailbox=self.config.name)
 
+    @property
+    def lease(self) -> str:
+        """The lock that makes this instance the mailbox's one poller."""
+        return f"imap:{self.config.name}"
+
     async def run(self, stop: asyncio.Event) -> None:
+        """Poll while this instance holds the mailbox's lease, until ``stop`` is set."""
+        engine = self.tracker.engine
+        waiting = patient = False
+        while not stop.is_set():
+            taken = await self._take_lease(patient)
+            if taken is None:  # leave a free mailbox to an instance that has none, if any
+                polite = min(MAX_POLITE_WAIT, self.lease_check * len(self.leases.held))
+                await _wait(stop, polite * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
+                patient = True
+                continue
+            patient = False
+            if not taken:
+                if not waiting:
+                    self.log.info("imap_mailbox_held_elsewhere", retry_every=self.lease_check)
+                    waiting = True
+                await _wait(stop, self.lease_check)
+                continue
+            waiting = False
+            self.log.info("imap_mailbox_taken", instance=engine.instance)
+            held = asyncio.Event()  # set when stopping, or when the lease is lost
+            watcher = asyncio.create_task(self._watch_lease(stop, held))
+            try:
+                await self._poll(held)
+            finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+                self.leases.held.discard(self.lease)
+                with contextlib.suppress(StorageError):
+                    await asyncio.to_thread(engine.unlock, self.lease)
+        self.log.info("imap_stopped", committed=self.committed)
+
+    async def _take_lease(self, patient: bool) -> bool | None:
+        """Try to take this mailbox's lease (one poller of the instance at a time); None when
+        the instance holds other mailboxes and this poller has not waited its turn yet."""
+        async with self.leases.taking:
+            if self.leases.held and not patient:
+                return None
+            try:
+                taken = await asyncio.to_thread(self.tracker.engine.try_lock, self.lease)
+            except StorageError as exc:
+                self.log.warning("imap_lease_failed", error=str(exc), retry_in=self.lease_check)
+                return False
+            if taken:
+                self.leases.held.add(self.lease)
+            return taken
+
+    async def _watch_lease(self, stop: asyncio.Event, held: asyncio.Event) -> None:
+        """Set ``held`` when ``stop`` is set or this instance no longer holds the lease."""
+        while not stop.is_set():
+            await _wait(stop, self.lease_check)
+            if stop.is_set():
+                break
+            try:
+                still = await asyncio.to_thread(self.tracker.engine.holds, self.lease)
+            except StorageError:
+                still = False
+            if not still:
+                self.log.warning("imap_mailbox_lease_lost", action="stopping; will try again")
+                break
+        held.set()
+
+    async def _poll(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set; reconnect with exponential backoff on any failure."""
         c = self.config
         delay = self.backoff_initial
@@ -125,7 +222,6 @@ class MailboxPoller:
                 break
             await _wait(stop, delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
             delay = min(delay * 2, self.backoff_max)
-        self.log.info("imap_stopped", committed=self.committed)
 
     async def _connect(self, session: Session) -> int:
         c = self.config

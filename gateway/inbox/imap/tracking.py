@@ -11,24 +11,22 @@ A mail is identified on the server by (mailbox, UIDVALIDITY, UID) and, in itself
   pointing at the first. The mail still goes through the pipeline, whose ebXML duplicate check
   answers it again, as ebMS duplicate elimination asks.
 
-The tracker keeps its own tables on the claims database, through its own connection; the claims
-store's schema is not touched. All methods are synchronous and serialised by a lock; the poller
-calls them through ``asyncio.to_thread`` so a database busy with the pipeline never blocks the
-event loop.
+The tracker keeps its own tables on the claims database, through the store's engine
+(``Engine.create_tables``); the claims store's schema is not touched. Its commits need not
+survive a power cut (``durable=False``): a mail it forgets is still known by its ``source_ref``.
+All methods are synchronous; the poller calls them through ``asyncio.to_thread`` so a database
+busy with the pipeline never blocks the event loop.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from gateway.errors import StorageError
+from gateway.store.engine import Engine
 
 MailState = Literal["committed", "moved"]
 
@@ -100,47 +98,17 @@ def _row(r: Sequence[Any]) -> TrackedMail:
 
 
 class MailTracker:
-    """The seen-mail tables on the claims database (one connection, one lock)."""
+    """The seen-mail tables on the claims database (``engine``: the store's)."""
 
-    def __init__(self, db_path: Path | str) -> None:
-        try:
-            self._db = sqlite3.connect(
-                db_path, isolation_level=None, timeout=30.0, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise StorageError(f"mail tracker: cannot open {db_path}: {exc}") from exc
-        self._lock = threading.Lock()
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        engine.create_tables(SCHEMA)
 
     def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._db.close()
+        """Nothing to close: the engine belongs to the store."""
 
     def _execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return list(self._db.execute(sql, params).fetchall())
-            except sqlite3.Error as exc:
-                raise StorageError(f"mail tracker: {exc}") from exc
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the lock; rolled back on any error."""
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise StorageError(f"mail tracker: {exc}") from exc
+        return self.engine.rows(sql, params)
 
     # --- mailboxes -----------------------------------------------------------------------------
 
@@ -151,10 +119,8 @@ class MailTracker:
         value is meaningless: the poller re-scans the whole folder (it always does), and mails
         it had committed under the old value are caught as duplicates by their bytes.
         """
-        with self._transaction() as db:
-            rows = db.execute(
-                "SELECT uidvalidity FROM imap_mailboxes WHERE mailbox = ?", (mailbox,)
-            ).fetchall()
+        with self.engine.transaction("mail tracker", durable=False) as db:
+            rows = db.rows("SELECT uidvalidity FROM imap_mailboxes WHERE mailbox = ?", (mailbox,))
             previous = int(rows[0][0]) if rows else None
             if previous != uidvalidity:
                 db.execute(
@@ -215,12 +181,13 @@ class MailTracker:
         duplicate_of: int | None = None,
     ) -> TrackedMail:
         """The intake committed this mail under ``source_ref`` (idempotent)."""
-        self._execute(
-            "INSERT INTO imap_mails (mailbox, uidvalidity, uid, message_id, sha256, source_ref, "
-            "state, duplicate_of, committed_at) VALUES (?, ?, ?, ?, ?, ?, 'committed', ?, ?) "
-            "ON CONFLICT (source_ref) DO NOTHING",
-            (mailbox, uidvalidity, uid, message_id, sha256, source_ref, duplicate_of, _now()),
-        )
+        with self.engine.transaction("mail tracker", durable=False) as db:
+            db.execute(
+                "INSERT INTO imap_mails (mailbox, uidvalidity, uid, message_id, sha256, "
+                "source_ref, state, duplicate_of, committed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'committed', ?, ?) ON CONFLICT (source_ref) DO NOTHING",
+                (mailbox, uidvalidity, uid, message_id, sha256, source_ref, duplicate_of, _now()),
+            )
         found = self.by_source_ref(source_ref)
         if found is None:  # pragma: no cover - the row was just written
             raise StorageError(f"mail tracker: {source_ref} not recorded")
@@ -229,8 +196,8 @@ class MailTracker:
     def mark_moved(self, ids: Iterable[int]) -> None:
         """These mails are gone from the intake folder (moved, or flagged and expunged)."""
         moved_at = _now()
-        with self._transaction() as db:
-            db.executemany(
+        with self.engine.transaction("mail tracker", durable=False) as db:
+            db.execute_many(
                 "UPDATE imap_mails SET state = 'moved', moved_at = ? "
                 "WHERE id = ? AND state = 'committed'",
                 [(moved_at, i) for i in ids],

@@ -1,7 +1,8 @@
 """The SMTP outbox: delivers due ``replies`` rows over reused aiosmtplib connections.
 
 Rows are committed first (in the transaction of the decision that made them); this sender only
-reads due rows, sends them, and records what happened:
+claims due rows (``store.outbox.claim_due``: rows another live instance on the same database
+has claimed are not sent here), sends them, and records what happened:
 
 - **sent** (250): delivered; one more send counted (``store.outbox.record_delivery``, one commit per
   pass of up to ``BATCH`` rows, so a crash re-sends at most one pass: at-least-once, and ebXML
@@ -151,7 +152,7 @@ class SmtpOutbox:
         if self.paused:
             return 0
         rows = await asyncio.to_thread(
-            self.store.outbox.pending_replies, BATCH * len(self._connections), now=self.clock()
+            self.store.outbox.claim_due, BATCH * len(self._connections), now=self.clock()
         )
         if not rows:
             return 0
@@ -179,6 +180,9 @@ class SmtpOutbox:
                 record = self.store.outbox.record_delivery
                 await asyncio.shield(asyncio.to_thread(record, delivered))
                 self.stats.delivered += len(delivered)
+            if queue:  # stopped or paused: another instance may send the rest at once
+                release = self.store.outbox.release
+                await asyncio.shield(asyncio.to_thread(release, [r.id for r in queue]))
         return tried
 
     async def _deliver_one(self, connection: Connection, row: PendingReply) -> bool:
